@@ -1,0 +1,2 @@
+//! The `iotcore` command.
+fn main() {}

@@ -1,0 +1,3 @@
+//! iotcore: a device SDK for AWS IoT Core.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
