@@ -1,0 +1,1 @@
+//! The emulator's local PKI: root CA, server certificate, device certificates.

@@ -1,0 +1,1 @@
+//! Registry and broker state in SQLite.
