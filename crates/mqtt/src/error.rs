@@ -107,6 +107,21 @@ pub enum DecodeError {
     /// A property value out of its allowed range (e.g. Receive Maximum 0).
     #[error("invalid value for property {0:#04x}")]
     InvalidPropertyValue(u8),
+    /// CONNACK acknowledge flags with reserved bits set, or a session present
+    /// flag together with a failure reason code.
+    #[error("invalid CONNACK flags {flags:#010b} with reason code {code:#04x}")]
+    InvalidConnAckFlags {
+        /// The acknowledge flags byte.
+        flags: u8,
+        /// The reason (return) code byte.
+        code: u8,
+    },
+    /// SUBACK (or MQTT 5 UNSUBACK) without a single reason code.
+    #[error("{packet_type:?} carries no reason code")]
+    NoReasonCodes {
+        /// The packet type.
+        packet_type: PacketType,
+    },
 }
 
 impl DecodeError {
@@ -140,4 +155,47 @@ pub enum EncodeError {
     /// A field is inconsistent (QoS > 0 without a packet identifier, or the reverse).
     #[error("invalid packet: {0}")]
     Invalid(&'static str),
+    /// A string field holds U+0000, which MQTT forbids.
+    #[error("a string field contains U+0000")]
+    NulCharacter,
+    /// A packet identifier of 0; use 1 to 65,535.
+    #[error("packet identifier 0 is not allowed; use 1 to 65,535")]
+    ZeroPacketId,
+    /// An invalid topic name in PUBLISH or a will.
+    #[error("invalid topic name: {0}")]
+    InvalidTopicName(TopicError),
+    /// An invalid topic filter in SUBSCRIBE or UNSUBSCRIBE.
+    #[error("invalid topic filter: {0}")]
+    InvalidTopicFilter(TopicError),
+    /// SUBSCRIBE or UNSUBSCRIBE without a topic filter.
+    #[error("{packet_type:?} needs at least one topic filter")]
+    NoTopicFilters {
+        /// The packet type.
+        packet_type: PacketType,
+    },
+    /// SUBACK (or MQTT 5 UNSUBACK) without a reason code.
+    #[error("{packet_type:?} needs at least one reason code")]
+    NoReasonCodes {
+        /// The packet type.
+        packet_type: PacketType,
+    },
+    /// A reason code the specification does not allow in this packet.
+    #[error("reason code {code:#04x} is not valid in {packet_type:?}")]
+    InvalidReasonCode {
+        /// The packet type.
+        packet_type: PacketType,
+        /// The offending code.
+        code: u8,
+    },
+    /// A property set that the specification does not allow in this packet.
+    #[error("property {property:#04x} is not allowed in {packet_type:?}")]
+    PropertyNotAllowed {
+        /// The packet type.
+        packet_type: PacketType,
+        /// The property identifier.
+        property: u8,
+    },
+    /// A property value out of its allowed range (e.g. Receive Maximum 0).
+    #[error("invalid value for property {0:#04x}")]
+    InvalidPropertyValue(u8),
 }

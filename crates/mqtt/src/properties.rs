@@ -7,6 +7,10 @@
 
 use bytes::Bytes;
 
+use crate::codec::{self, Counter, Reader, Sink};
+use crate::error::{DecodeError, EncodeError};
+use crate::packet::PacketType;
+
 /// The properties of an MQTT 5 packet. `Default` is "no properties".
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct Properties {
@@ -70,5 +74,314 @@ impl Properties {
     /// True when no property is set.
     pub fn is_empty(&self) -> bool {
         *self == Properties::default()
+    }
+}
+
+/// 0x0B Subscription Identifier.
+const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
+/// 0x26 User Property.
+const USER_PROPERTY: u8 = 0x26;
+/// The largest Subscription Identifier (a variable byte integer, not 0).
+const MAX_SUBSCRIPTION_IDENTIFIER: u32 = codec::MAX_VARINT as u32;
+
+/// Readers of the property value types, named for [`single_properties!`].
+mod read {
+    use super::*;
+    pub(super) fn byte(r: &mut Reader) -> Result<u8, DecodeError> {
+        r.u8()
+    }
+    pub(super) fn two(r: &mut Reader) -> Result<u16, DecodeError> {
+        r.u16()
+    }
+    pub(super) fn four(r: &mut Reader) -> Result<u32, DecodeError> {
+        r.u32()
+    }
+    pub(super) fn string(r: &mut Reader) -> Result<String, DecodeError> {
+        r.string()
+    }
+    pub(super) fn binary(r: &mut Reader) -> Result<Bytes, DecodeError> {
+        r.binary()
+    }
+}
+
+/// Writers of the property value types, named for [`single_properties!`].
+mod write {
+    use super::*;
+    pub(super) fn byte<S: Sink>(s: &mut S, v: &u8) -> Result<(), EncodeError> {
+        s.put_u8(*v);
+        Ok(())
+    }
+    pub(super) fn two<S: Sink>(s: &mut S, v: &u16) -> Result<(), EncodeError> {
+        s.put_u16(*v);
+        Ok(())
+    }
+    pub(super) fn four<S: Sink>(s: &mut S, v: &u32) -> Result<(), EncodeError> {
+        s.put_u32(*v);
+        Ok(())
+    }
+    pub(super) fn string<S: Sink>(s: &mut S, v: &str) -> Result<(), EncodeError> {
+        codec::put_str(s, v)
+    }
+    pub(super) fn binary<S: Sink>(s: &mut S, v: &[u8]) -> Result<(), EncodeError> {
+        codec::put_binary(s, v)
+    }
+}
+
+/// Generates the code for the properties that may appear at most once and
+/// are stored as `Option<_>`: one line per property, `id field: value type`.
+macro_rules! single_properties {
+    ($($id:literal $field:ident: $kind:ident,)*) => {
+        /// Bit `id` set for each property identifier the specification defines.
+        const KNOWN: u64 = bits(&[$($id,)* SUBSCRIPTION_IDENTIFIER, USER_PROPERTY]);
+
+        impl Properties {
+            /// Reads the value of single-occurrence property `id` into `self`.
+            /// Returns false for the repeatable properties.
+            fn decode_single(&mut self, id: u8, r: &mut Reader) -> Result<bool, DecodeError> {
+                match id {
+                    $($id => self.$field = Some(read::$kind(r)?),)*
+                    _ => return Ok(false),
+                }
+                Ok(true)
+            }
+
+            /// Writes every single-occurrence property that is set.
+            fn encode_singles<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError> {
+                $(if let Some(v) = &self.$field {
+                    s.put_u8($id);
+                    write::$kind(s, v)?;
+                })*
+                Ok(())
+            }
+
+            /// Bit `id` set for each property present.
+            fn present(&self) -> u64 {
+                let mut mask = 0;
+                $(if self.$field.is_some() {
+                    mask |= 1 << $id;
+                })*
+                if !self.subscription_identifiers.is_empty() {
+                    mask |= 1 << SUBSCRIPTION_IDENTIFIER;
+                }
+                if !self.user_properties.is_empty() {
+                    mask |= 1 << USER_PROPERTY;
+                }
+                mask
+            }
+        }
+    };
+}
+
+single_properties! {
+    0x01 payload_format_indicator: byte,
+    0x02 message_expiry_interval: four,
+    0x03 content_type: string,
+    0x08 response_topic: string,
+    0x09 correlation_data: binary,
+    0x11 session_expiry_interval: four,
+    0x12 assigned_client_identifier: string,
+    0x13 server_keep_alive: two,
+    0x15 authentication_method: string,
+    0x16 authentication_data: binary,
+    0x17 request_problem_information: byte,
+    0x18 will_delay_interval: four,
+    0x19 request_response_information: byte,
+    0x1A response_information: string,
+    0x1C server_reference: string,
+    0x1F reason_string: string,
+    0x21 receive_maximum: two,
+    0x22 topic_alias_maximum: two,
+    0x23 topic_alias: two,
+    0x24 maximum_qos: byte,
+    0x25 retain_available: byte,
+    0x27 maximum_packet_size: four,
+    0x28 wildcard_subscription_available: byte,
+    0x29 subscription_identifier_available: byte,
+    0x2A shared_subscription_available: byte,
+}
+
+/// A mask with bit `id` set for each identifier.
+const fn bits(ids: &[u8]) -> u64 {
+    let mut mask = 0;
+    let mut i = 0;
+    while i < ids.len() {
+        mask |= 1 << ids[i];
+        i += 1;
+    }
+    mask
+}
+
+/// Where a property section sits: in a packet's variable header, or in the
+/// will of a CONNECT. Decides which properties are allowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Section {
+    /// The properties of a packet of this type.
+    Packet(PacketType),
+    /// The will properties of a CONNECT.
+    Will,
+}
+
+impl Section {
+    /// The packet errors are reported against.
+    fn packet_type(self) -> PacketType {
+        match self {
+            Section::Packet(t) => t,
+            Section::Will => PacketType::Connect,
+        }
+    }
+
+    /// Bit `id` set for each property allowed here (MQTT 5.0, table 2.2.2.2).
+    fn allowed(self) -> u64 {
+        match self {
+            Section::Will => bits(&[0x01, 0x02, 0x03, 0x08, 0x09, 0x18, 0x26]),
+            Section::Packet(t) => match t {
+                PacketType::Connect => {
+                    bits(&[0x11, 0x15, 0x16, 0x17, 0x19, 0x21, 0x22, 0x26, 0x27])
+                }
+                PacketType::ConnAck => bits(&[
+                    0x11, 0x12, 0x13, 0x15, 0x16, 0x1A, 0x1C, 0x1F, 0x21, 0x22, 0x24, 0x25, 0x26,
+                    0x27, 0x28, 0x29, 0x2A,
+                ]),
+                PacketType::Publish => bits(&[0x01, 0x02, 0x03, 0x08, 0x09, 0x0B, 0x23, 0x26]),
+                PacketType::PubAck
+                | PacketType::PubRec
+                | PacketType::PubRel
+                | PacketType::PubComp
+                | PacketType::SubAck
+                | PacketType::UnsubAck => bits(&[0x1F, 0x26]),
+                PacketType::Subscribe => bits(&[0x0B, 0x26]),
+                PacketType::Unsubscribe => bits(&[0x26]),
+                PacketType::Disconnect => bits(&[0x11, 0x1C, 0x1F, 0x26]),
+                PacketType::Auth => bits(&[0x15, 0x16, 0x1F, 0x26]),
+                PacketType::PingReq | PacketType::PingResp => 0,
+            },
+        }
+    }
+
+    /// Subscription Identifier repeats only in PUBLISH (one per matching
+    /// subscription); SUBSCRIBE carries at most one.
+    fn repeatable(self, id: u8) -> bool {
+        id == USER_PROPERTY
+            || (id == SUBSCRIPTION_IDENTIFIER && self == Section::Packet(PacketType::Publish))
+    }
+}
+
+impl Properties {
+    /// Reads a property length and that many bytes of properties.
+    pub(crate) fn decode(r: &mut Reader, section: Section) -> Result<Properties, DecodeError> {
+        let len = r.varint()?;
+        let mut r = r.sub_reader(len)?;
+        let mut props = Properties::default();
+        let mut seen = 0u64;
+        while r.remaining() > 0 {
+            let id = r.u8()?;
+            let bit = 1u64.checked_shl(u32::from(id)).unwrap_or(0);
+            if KNOWN & bit == 0 {
+                return Err(DecodeError::UnknownProperty(id));
+            }
+            if section.allowed() & bit == 0 {
+                return Err(DecodeError::PropertyNotAllowed {
+                    packet_type: section.packet_type(),
+                    property: id,
+                });
+            }
+            if seen & bit != 0 && !section.repeatable(id) {
+                return Err(DecodeError::DuplicateProperty(id));
+            }
+            seen |= bit;
+            if props.decode_single(id, &mut r)? {
+                continue;
+            }
+            if id == SUBSCRIPTION_IDENTIFIER {
+                let v = r.varint()?;
+                // A varint holds at most 268,435,455, which fits in u32.
+                let v = u32::try_from(v).map_err(|_| DecodeError::InvalidPropertyValue(id))?;
+                props.subscription_identifiers.push(v);
+            } else {
+                let key = r.string()?;
+                let value = r.string()?;
+                props.user_properties.push((key, value));
+            }
+        }
+        props
+            .check_values()
+            .map_err(DecodeError::InvalidPropertyValue)?;
+        Ok(props)
+    }
+
+    /// Writes the property length and the properties, after checking that
+    /// each one is allowed in `section` and has a valid value.
+    pub(crate) fn encode<S: Sink>(&self, section: Section, s: &mut S) -> Result<(), EncodeError> {
+        let not_allowed = self.present() & !section.allowed();
+        if not_allowed != 0 {
+            return Err(EncodeError::PropertyNotAllowed {
+                packet_type: section.packet_type(),
+                property: not_allowed.trailing_zeros() as u8,
+            });
+        }
+        if self.subscription_identifiers.len() > 1 && !section.repeatable(SUBSCRIPTION_IDENTIFIER) {
+            return Err(EncodeError::Invalid(
+                "only PUBLISH may carry more than one subscription identifier",
+            ));
+        }
+        self.check_values()
+            .map_err(EncodeError::InvalidPropertyValue)?;
+        let mut len = Counter::default();
+        self.encode_items(&mut len)?;
+        codec::put_varint(s, len.0);
+        self.encode_items(s)
+    }
+
+    fn encode_items<S: Sink>(&self, s: &mut S) -> Result<(), EncodeError> {
+        self.encode_singles(s)?;
+        for &id in &self.subscription_identifiers {
+            s.put_u8(SUBSCRIPTION_IDENTIFIER);
+            codec::put_varint(s, id as usize);
+        }
+        for (key, value) in &self.user_properties {
+            s.put_u8(USER_PROPERTY);
+            codec::put_str(s, key)?;
+            codec::put_str(s, value)?;
+        }
+        Ok(())
+    }
+
+    /// Checks value ranges; on failure returns the offending property id.
+    fn check_values(&self) -> Result<(), u8> {
+        let flag = |v: Option<u8>| v.is_none_or(|v| v <= 1);
+        let non_zero_u16 = |v: Option<u16>| v != Some(0);
+        let checks = [
+            (0x01, flag(self.payload_format_indicator)),
+            (
+                0x08,
+                self.response_topic
+                    .as_deref()
+                    .is_none_or(|t| crate::topic::validate_topic_name(t).is_ok()),
+            ),
+            (
+                SUBSCRIPTION_IDENTIFIER,
+                self.subscription_identifiers
+                    .iter()
+                    .all(|&id| (1..=MAX_SUBSCRIPTION_IDENTIFIER).contains(&id)),
+            ),
+            (
+                0x16,
+                self.authentication_data.is_none() || self.authentication_method.is_some(),
+            ),
+            (0x17, flag(self.request_problem_information)),
+            (0x19, flag(self.request_response_information)),
+            (0x21, non_zero_u16(self.receive_maximum)),
+            (0x23, non_zero_u16(self.topic_alias)),
+            (0x24, flag(self.maximum_qos)),
+            (0x25, flag(self.retain_available)),
+            (0x27, self.maximum_packet_size != Some(0)),
+            (0x28, flag(self.wildcard_subscription_available)),
+            (0x29, flag(self.subscription_identifier_available)),
+            (0x2A, flag(self.shared_subscription_available)),
+        ];
+        match checks.iter().find(|(_, ok)| !ok) {
+            Some(&(id, _)) => Err(id),
+            None => Ok(()),
+        }
     }
 }

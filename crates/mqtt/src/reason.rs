@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::packet::PacketType;
+
 /// An MQTT 5 reason code.
 ///
 /// Kept as the raw byte so that a code this crate does not name still
@@ -59,6 +61,39 @@ impl ReasonCode {
 }
 
 impl ReasonCode {
+    /// True when MQTT 5.0 allows this code in a packet of `packet_type`
+    /// (CONNACK, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, DISCONNECT
+    /// or AUTH; false for the packets that carry no reason code).
+    pub fn is_valid_for(self, packet_type: PacketType) -> bool {
+        let allowed: &[u8] = match packet_type {
+            PacketType::ConnAck => &[
+                0x00, 0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8A, 0x8C, 0x90,
+                0x95, 0x97, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9F,
+            ],
+            PacketType::PubAck | PacketType::PubRec => {
+                &[0x00, 0x10, 0x80, 0x83, 0x87, 0x90, 0x91, 0x97, 0x99]
+            }
+            PacketType::PubRel | PacketType::PubComp => &[0x00, 0x92],
+            PacketType::SubAck => &[
+                0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2,
+            ],
+            PacketType::UnsubAck => &[0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91],
+            PacketType::Disconnect => &[
+                0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E, 0x8F, 0x90, 0x93,
+                0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1,
+                0xA2,
+            ],
+            PacketType::Auth => &[0x00, 0x18, 0x19],
+            PacketType::Connect
+            | PacketType::Publish
+            | PacketType::Subscribe
+            | PacketType::Unsubscribe
+            | PacketType::PingReq
+            | PacketType::PingResp => &[],
+        };
+        allowed.contains(&self.0)
+    }
+
     /// True for codes 0x80 and above.
     pub fn is_error(self) -> bool {
         self.0 >= 0x80
@@ -136,5 +171,35 @@ impl fmt::Display for ReasonCode {
             self.0,
             self.name().unwrap_or("unknown reason code")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_checked_per_packet_type() {
+        assert!(ReasonCode::SUCCESS.is_valid_for(PacketType::PubAck));
+        assert!(ReasonCode::NO_MATCHING_SUBSCRIBERS.is_valid_for(PacketType::PubAck));
+        assert!(!ReasonCode::NO_MATCHING_SUBSCRIBERS.is_valid_for(PacketType::PubRel));
+        assert!(ReasonCode::PACKET_IDENTIFIER_NOT_FOUND.is_valid_for(PacketType::PubComp));
+        assert!(ReasonCode::GRANTED_QOS_1.is_valid_for(PacketType::SubAck));
+        assert!(!ReasonCode::GRANTED_QOS_1.is_valid_for(PacketType::ConnAck));
+        assert!(ReasonCode::SESSION_TAKEN_OVER.is_valid_for(PacketType::Disconnect));
+        assert!(!ReasonCode::SESSION_TAKEN_OVER.is_valid_for(PacketType::ConnAck));
+        assert!(ReasonCode::CONTINUE_AUTHENTICATION.is_valid_for(PacketType::Auth));
+        assert!(!ReasonCode::SUCCESS.is_valid_for(PacketType::Publish));
+    }
+
+    #[test]
+    fn names_and_formatting() {
+        assert_eq!(ReasonCode(0x87).to_string(), "0x87 (Not authorized)");
+        assert_eq!(
+            format!("{:?}", ReasonCode(0x03)),
+            "ReasonCode(0x03 unknown)"
+        );
+        assert!(ReasonCode::UNSPECIFIED_ERROR.is_error());
+        assert!(!ReasonCode::NO_SUBSCRIPTION_EXISTED.is_error());
     }
 }

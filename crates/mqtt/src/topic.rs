@@ -44,21 +44,263 @@ pub enum MatchMode {
     Aws,
 }
 
+/// The longest topic name or filter MQTT can carry, in bytes.
+pub const MAX_MQTT_TOPIC_BYTES: usize = u16::MAX as usize;
+
+/// AWS IoT Core: the longest topic name or filter, in bytes of UTF-8.
+pub const MAX_TOPIC_BYTES: usize = 256;
+
+/// AWS IoT Core: the most levels in a topic name or filter (at most 7 `/`).
+pub const MAX_TOPIC_LEVELS: usize = 8;
+
+/// AWS IoT Core's Basic Ingest prefix; `$aws/rules/<rule-name>/` does not
+/// count towards [`MAX_TOPIC_BYTES`] and [`MAX_TOPIC_LEVELS`].
+const AWS_RULES_PREFIX: &str = "$aws/rules/";
+
+/// Checks what names and filters share: not empty, not too long, no NUL.
+fn validate_common(topic: &str) -> Result<(), TopicError> {
+    if topic.is_empty() {
+        return Err(TopicError::Empty);
+    }
+    if topic.len() > MAX_MQTT_TOPIC_BYTES {
+        return Err(TopicError::TooLong {
+            len: topic.len(),
+            max: MAX_MQTT_TOPIC_BYTES,
+        });
+    }
+    if topic.contains('\0') {
+        return Err(TopicError::NulCharacter);
+    }
+    Ok(())
+}
+
 /// Validates a topic name (no wildcards, not empty, no NUL, ≤ 65,535 bytes).
 pub fn validate_topic_name(topic: &str) -> Result<(), TopicError> {
-    let _ = topic;
-    unimplemented!("topic helper")
+    validate_common(topic)?;
+    if topic.contains(['+', '#']) {
+        return Err(TopicError::WildcardInName);
+    }
+    Ok(())
 }
 
 /// Validates a topic filter (wildcards whole levels, `#` last).
 pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
-    let _ = filter;
-    unimplemented!("topic helper")
+    validate_common(filter)?;
+    let mut levels = filter.split('/').peekable();
+    while let Some(level) = levels.next() {
+        if level.contains('#') && (level != "#" || levels.peek().is_some()) {
+            return Err(TopicError::MisplacedWildcard('#'));
+        }
+        if level.contains('+') && level != "+" {
+            return Err(TopicError::MisplacedWildcard('+'));
+        }
+    }
+    Ok(())
+}
+
+/// Validates a topic name against MQTT's rules and AWS IoT Core's limits:
+/// at most [`MAX_TOPIC_BYTES`] bytes and [`MAX_TOPIC_LEVELS`] levels, not
+/// counting a `$aws/rules/<rule-name>/` prefix.
+///
+/// [`TopicError::TooLong`] and [`TopicError::TooDeep`] report the counted part.
+pub fn validate_aws_topic_name(topic: &str) -> Result<(), TopicError> {
+    validate_topic_name(topic)?;
+    validate_aws_limits(topic)
+}
+
+/// Validates a topic filter against MQTT's rules and AWS IoT Core's limits
+/// (see [`validate_aws_topic_name`]).
+pub fn validate_aws_topic_filter(filter: &str) -> Result<(), TopicError> {
+    validate_topic_filter(filter)?;
+    validate_aws_limits(filter)
+}
+
+/// The part of `topic` that counts towards the AWS limits: everything after
+/// a `$aws/rules/<rule-name>/` prefix, or all of it.
+fn aws_counted_part(topic: &str) -> &str {
+    topic
+        .strip_prefix(AWS_RULES_PREFIX)
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(rule, _)| !rule.is_empty())
+        .map_or(topic, |(_, counted)| counted)
+}
+
+fn validate_aws_limits(topic: &str) -> Result<(), TopicError> {
+    let counted = aws_counted_part(topic);
+    if counted.len() > MAX_TOPIC_BYTES {
+        return Err(TopicError::TooLong {
+            len: counted.len(),
+            max: MAX_TOPIC_BYTES,
+        });
+    }
+    let levels = counted.bytes().filter(|&b| b == b'/').count() + 1;
+    if levels > MAX_TOPIC_LEVELS {
+        return Err(TopicError::TooDeep {
+            levels,
+            max: MAX_TOPIC_LEVELS,
+        });
+    }
+    Ok(())
 }
 
 /// True when `topic` matches `filter`. Topics starting with `$` are not matched
 /// by a filter whose first level is `+` or `#`.
+///
+/// Both arguments are expected to be valid (see [`validate_topic_filter`] and
+/// [`validate_topic_name`]); for invalid ones the answer is unspecified, but
+/// this never panics.
 pub fn matches(filter: &str, topic: &str, mode: MatchMode) -> bool {
-    let _ = (filter, topic, mode);
-    unimplemented!("topic helper")
+    if topic.starts_with('$') && filter.starts_with(['+', '#']) {
+        return false;
+    }
+    let mut filter_levels = filter.split('/');
+    let mut topic_levels = topic.split('/');
+    loop {
+        match (filter_levels.next(), topic_levels.next()) {
+            (Some("#"), Some(_)) => return true,
+            // `a/#` against `a`: the parent level.
+            (Some("#"), None) => return mode == MatchMode::Standard,
+            (Some("+"), Some(_)) => {}
+            (Some(f), Some(t)) if f == t => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_refuse_wildcards_nul_empty_and_oversize() {
+        assert_eq!(validate_topic_name("a/b/c"), Ok(()));
+        assert_eq!(validate_topic_name("/"), Ok(()));
+        assert_eq!(validate_topic_name("$aws/things/x/shadow/get"), Ok(()));
+        assert_eq!(validate_topic_name(""), Err(TopicError::Empty));
+        assert_eq!(validate_topic_name("a/+"), Err(TopicError::WildcardInName));
+        assert_eq!(validate_topic_name("a#"), Err(TopicError::WildcardInName));
+        assert_eq!(validate_topic_name("a\0"), Err(TopicError::NulCharacter));
+        let long = "a".repeat(65_536);
+        assert_eq!(
+            validate_topic_name(&long),
+            Err(TopicError::TooLong {
+                len: 65_536,
+                max: 65_535
+            })
+        );
+        assert_eq!(validate_topic_name(&long[1..]), Ok(()));
+    }
+
+    #[test]
+    fn filters_need_wildcards_to_fill_whole_levels_and_hash_last() {
+        for ok in ["#", "+", "a/#", "+/+/#", "a/+/c", "/+", "+/", "$SYS/#"] {
+            assert_eq!(validate_topic_filter(ok), Ok(()), "{ok}");
+        }
+        for (bad, c) in [
+            ("a#", '#'),
+            ("a/#/b", '#'),
+            ("#/", '#'),
+            ("a/b#", '#'),
+            ("a+", '+'),
+            ("a/+b/c", '+'),
+            ("++", '+'),
+        ] {
+            assert_eq!(
+                validate_topic_filter(bad),
+                Err(TopicError::MisplacedWildcard(c)),
+                "{bad}"
+            );
+        }
+        assert_eq!(validate_topic_filter(""), Err(TopicError::Empty));
+        assert_eq!(validate_topic_filter("a/\0"), Err(TopicError::NulCharacter));
+    }
+
+    #[test]
+    fn aws_limits_count_bytes_and_slashes_but_exempt_the_rules_prefix() {
+        assert_eq!(validate_aws_topic_name("1/2/3/4/5/6/7/8"), Ok(()));
+        assert_eq!(
+            validate_aws_topic_name("1/2/3/4/5/6/7/8/9"),
+            Err(TopicError::TooDeep { levels: 9, max: 8 })
+        );
+        assert_eq!(
+            validate_aws_topic_filter("1/2/3/4/5/6/7/#/"),
+            Err(TopicError::MisplacedWildcard('#'))
+        );
+        assert_eq!(
+            validate_aws_topic_filter("1/2/3/4/5/6/7/8/#"),
+            Err(TopicError::TooDeep { levels: 9, max: 8 })
+        );
+        assert_eq!(validate_aws_topic_name(&"a".repeat(256)), Ok(()));
+        assert_eq!(
+            validate_aws_topic_name(&"a".repeat(257)),
+            Err(TopicError::TooLong { len: 257, max: 256 })
+        );
+        // The Basic Ingest prefix does not count.
+        assert_eq!(
+            validate_aws_topic_name("$aws/rules/my_rule/1/2/3/4/5/6/7/8"),
+            Ok(())
+        );
+        let prefixed = format!("$aws/rules/r/{}", "a".repeat(256));
+        assert_eq!(validate_aws_topic_name(&prefixed), Ok(()));
+        assert_eq!(
+            validate_aws_topic_name("$aws/rules/r/1/2/3/4/5/6/7/8/9"),
+            Err(TopicError::TooDeep { levels: 9, max: 8 })
+        );
+        // Without a rule name there is no prefix to exempt.
+        assert_eq!(
+            validate_aws_topic_name("$aws/rules//1/2/3/4/5/6"),
+            Err(TopicError::TooDeep { levels: 9, max: 8 })
+        );
+        // MQTT rules still apply.
+        assert_eq!(
+            validate_aws_topic_name("a/+"),
+            Err(TopicError::WildcardInName)
+        );
+    }
+
+    #[test]
+    fn plus_matches_exactly_one_level_including_an_empty_one() {
+        assert!(matches("a/+/c", "a/b/c", MatchMode::Standard));
+        assert!(matches("a/+", "a/", MatchMode::Standard));
+        assert!(matches("+/+", "/x", MatchMode::Standard));
+        assert!(!matches("a/+", "a/b/c", MatchMode::Standard));
+        assert!(!matches("a/+", "a", MatchMode::Standard));
+        assert!(!matches("+", "a/b", MatchMode::Aws));
+    }
+
+    #[test]
+    fn hash_matches_the_parent_level_only_in_standard_mode() {
+        assert!(matches("a/#", "a", MatchMode::Standard));
+        assert!(!matches("a/#", "a", MatchMode::Aws));
+        for mode in [MatchMode::Standard, MatchMode::Aws] {
+            assert!(matches("a/#", "a/b", mode));
+            assert!(matches("a/#", "a/b/c", mode));
+            assert!(matches("#", "a/b/c", mode));
+            assert!(!matches("a/#", "b/c", mode));
+            assert!(!matches("a/#", "ab", mode));
+        }
+    }
+
+    #[test]
+    fn exact_filters_match_only_the_same_topic() {
+        assert!(matches("a/b", "a/b", MatchMode::Standard));
+        assert!(!matches("a/b", "a/b/", MatchMode::Standard));
+        assert!(!matches("a/b", "a", MatchMode::Standard));
+        assert!(!matches("A/b", "a/b", MatchMode::Standard));
+    }
+
+    #[test]
+    fn dollar_topics_are_not_matched_by_a_leading_wildcard() {
+        for mode in [MatchMode::Standard, MatchMode::Aws] {
+            assert!(!matches("#", "$SYS/x", mode));
+            assert!(!matches("+/x", "$SYS/x", mode));
+            assert!(matches("$SYS/#", "$SYS/x", mode));
+            assert!(matches(
+                "$aws/things/+/shadow/get/accepted",
+                "$aws/things/t1/shadow/get/accepted",
+                mode
+            ));
+        }
+    }
 }

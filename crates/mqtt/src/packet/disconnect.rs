@@ -1,6 +1,10 @@
 //! DISCONNECT: an orderly end of the connection.
 
-use crate::{Properties, ReasonCode};
+use super::PacketType;
+use super::short_form::{self, Omit};
+use crate::codec::{Reader, Sink};
+use crate::error::{DecodeError, EncodeError};
+use crate::{Properties, ProtocolVersion, ReasonCode};
 
 /// A DISCONNECT packet (reason and properties are MQTT 5 only).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -9,4 +13,43 @@ pub struct Disconnect {
     pub reason: ReasonCode,
     /// MQTT 5 properties (session expiry, reason string, server reference).
     pub properties: Properties,
+}
+
+impl Disconnect {
+    /// A DISCONNECT with `reason` and no properties.
+    pub fn new(reason: ReasonCode) -> Disconnect {
+        Disconnect {
+            reason,
+            properties: Properties::default(),
+        }
+    }
+
+    pub(crate) fn decode_body(
+        mut r: Reader,
+        version: ProtocolVersion,
+    ) -> Result<Disconnect, DecodeError> {
+        let (reason, properties) = match version {
+            ProtocolVersion::V311 => (ReasonCode::SUCCESS, Properties::default()),
+            ProtocolVersion::V5 => short_form::decode(&mut r)?,
+        };
+        r.finish()?;
+        Ok(Disconnect { reason, properties })
+    }
+
+    pub(crate) fn encode_body<S: Sink>(
+        &self,
+        version: ProtocolVersion,
+        s: &mut S,
+    ) -> Result<(), EncodeError> {
+        match version {
+            ProtocolVersion::V311 => Ok(()),
+            ProtocolVersion::V5 => short_form::encode(
+                self.reason,
+                &self.properties,
+                PacketType::Disconnect,
+                Omit::EmptyProperties,
+                s,
+            ),
+        }
+    }
 }

@@ -14,6 +14,8 @@ mod connack;
 mod connect;
 mod disconnect;
 mod publish;
+mod reason_list;
+mod short_form;
 mod suback;
 mod subscribe;
 mod unsuback;
@@ -30,8 +32,9 @@ pub use subscribe::{RetainHandling, Subscribe, Subscription, SubscriptionOptions
 pub use unsuback::UnsubAck;
 pub use unsubscribe::Unsubscribe;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 
+use crate::codec::{self, Counter, Reader, Sink, VarInt};
 use crate::{DecodeError, EncodeError, ProtocolVersion};
 
 /// The largest packet MQTT can express: a remaining length of 268,435,455 bytes
@@ -39,6 +42,9 @@ use crate::{DecodeError, EncodeError, ProtocolVersion};
 pub const MAX_PACKET_SIZE: usize = 268_435_455 + 5;
 
 /// An MQTT control packet.
+// The variants hold their packet structs inline (the public data model other
+// crates match on); CONNECT is the largest because it holds two property sets.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT (client → server).
@@ -94,6 +100,52 @@ pub enum PacketType {
     Auth = 15,
 }
 
+impl PacketType {
+    /// The packet type of a fixed header's high nibble; `None` for 0.
+    pub fn from_nibble(nibble: u8) -> Option<PacketType> {
+        Some(match nibble {
+            1 => PacketType::Connect,
+            2 => PacketType::ConnAck,
+            3 => PacketType::Publish,
+            4 => PacketType::PubAck,
+            5 => PacketType::PubRec,
+            6 => PacketType::PubRel,
+            7 => PacketType::PubComp,
+            8 => PacketType::Subscribe,
+            9 => PacketType::SubAck,
+            10 => PacketType::Unsubscribe,
+            11 => PacketType::UnsubAck,
+            12 => PacketType::PingReq,
+            13 => PacketType::PingResp,
+            14 => PacketType::Disconnect,
+            15 => PacketType::Auth,
+            _ => return None,
+        })
+    }
+
+    /// The fixed low nibble of every packet type but PUBLISH.
+    fn required_flags(self) -> u8 {
+        match self {
+            PacketType::PubRel | PacketType::Subscribe | PacketType::Unsubscribe => 0b0010,
+            _ => 0,
+        }
+    }
+
+    /// Checks the low nibble of the fixed header.
+    fn check_flags(self, flags: u8) -> Result<(), DecodeError> {
+        if self == PacketType::Publish {
+            return Publish::check_flags(flags);
+        }
+        if flags != self.required_flags() {
+            return Err(DecodeError::InvalidFlags {
+                packet_type: self,
+                flags,
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Packet {
     /// The type of this packet.
     pub fn packet_type(&self) -> PacketType {
@@ -122,9 +174,81 @@ impl Packet {
     /// own [`Connect::protocol`]). Fails, leaving `out` unchanged, when a field
     /// cannot be represented: a string longer than 65,535 bytes, a packet
     /// larger than [`MAX_PACKET_SIZE`], or an MQTT 5-only packet (AUTH) for 3.1.1.
+    /// It also refuses what [`decode`] would refuse (zero packet identifiers,
+    /// invalid topics, reason codes or properties not allowed in the packet),
+    /// so whatever encodes also decodes. MQTT 5-only fields are ignored for
+    /// 3.1.1 (SUBACK failures are sent as 0x80).
     pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let _ = (version, out);
-        unimplemented!("codec helper")
+        let version = self.wire_version(version);
+        let remaining = self.remaining_len(version)?;
+        let start = out.len();
+        out.reserve(1 + codec::varint_len(remaining) + remaining);
+        out.put_u8(((self.packet_type() as u8) << 4) | self.flags());
+        codec::put_varint(out, remaining);
+        if let Err(e) = self.encode_body(version, out) {
+            out.truncate(start);
+            return Err(e);
+        }
+        debug_assert_eq!(
+            out.len() - start,
+            1 + codec::varint_len(remaining) + remaining
+        );
+        Ok(())
+    }
+
+    /// The number of bytes [`Packet::encode`] would append, fixed header
+    /// included; fails as `encode` would. Use it to respect a peer's maximum
+    /// packet size.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let remaining = self.remaining_len(self.wire_version(version))?;
+        Ok(1 + codec::varint_len(remaining) + remaining)
+    }
+
+    /// CONNECT carries its own protocol level.
+    fn wire_version(&self, version: ProtocolVersion) -> ProtocolVersion {
+        match self {
+            Packet::Connect(c) => c.protocol,
+            _ => version,
+        }
+    }
+
+    /// Measures the body, running every check that can fail.
+    fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let mut count = Counter::default();
+        self.encode_body(version, &mut count)?;
+        if count.0 > codec::MAX_VARINT {
+            return Err(EncodeError::PacketTooLarge(1 + 4 + count.0));
+        }
+        Ok(count.0)
+    }
+
+    /// The low nibble of the fixed header.
+    fn flags(&self) -> u8 {
+        match self {
+            Packet::Publish(p) => p.flags(),
+            other => other.packet_type().required_flags(),
+        }
+    }
+
+    fn encode_body<S: Sink>(&self, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
+        match self {
+            Packet::Connect(p) => p.encode_body(s),
+            Packet::ConnAck(p) => p.encode_body(version, s),
+            Packet::Publish(p) => p.encode_body(version, s),
+            Packet::PubAck(p) | Packet::PubRec(p) | Packet::PubRel(p) | Packet::PubComp(p) => {
+                p.encode_body(self.packet_type(), version, s)
+            }
+            Packet::Subscribe(p) => p.encode_body(version, s),
+            Packet::SubAck(p) => p.encode_body(version, s),
+            Packet::Unsubscribe(p) => p.encode_body(version, s),
+            Packet::UnsubAck(p) => p.encode_body(version, s),
+            Packet::PingReq | Packet::PingResp => Ok(()),
+            Packet::Disconnect(p) => p.encode_body(version, s),
+            Packet::Auth(p) => match version {
+                ProtocolVersion::V311 => Err(EncodeError::NotInProtocol(PacketType::Auth)),
+                ProtocolVersion::V5 => p.encode_body(s),
+            },
+        }
     }
 }
 
@@ -139,11 +263,69 @@ impl Packet {
 /// packet (fixed header included): a larger one fails with
 /// [`DecodeError::PacketTooLarge`] as soon as its header is read, before its
 /// body arrives. Never panics, whatever the input.
+///
+/// On an error the connection must be closed: an error found in the fixed
+/// header consumes nothing, one found in the body consumes the packet.
 pub fn decode(
     buf: &mut BytesMut,
     version: ProtocolVersion,
     max_packet_size: usize,
 ) -> Result<Option<Packet>, DecodeError> {
-    let _ = (buf, version, max_packet_size);
-    unimplemented!("codec helper")
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    let nibble = first >> 4;
+    let packet_type = match PacketType::from_nibble(nibble) {
+        Some(PacketType::Auth) if version == ProtocolVersion::V311 => {
+            return Err(DecodeError::InvalidPacketType(nibble));
+        }
+        Some(t) => t,
+        None => return Err(DecodeError::InvalidPacketType(nibble)),
+    };
+    let flags = first & 0x0F;
+    packet_type.check_flags(flags)?;
+    let (remaining, len_bytes) = match codec::parse_varint(&buf[1..]) {
+        VarInt::Complete(value, len) => (value, len),
+        VarInt::Incomplete => return Ok(None),
+        VarInt::Malformed => return Err(DecodeError::MalformedRemainingLength),
+    };
+    let size = 1 + len_bytes + remaining;
+    if size > max_packet_size {
+        return Err(DecodeError::PacketTooLarge {
+            size,
+            max: max_packet_size,
+        });
+    }
+    if buf.len() < size {
+        return Ok(None);
+    }
+    buf.advance(1 + len_bytes);
+    let r = Reader::new(buf.split_to(remaining).freeze(), packet_type);
+    let packet = match packet_type {
+        PacketType::Connect => Packet::Connect(Connect::decode_body(r)?),
+        PacketType::ConnAck => Packet::ConnAck(ConnAck::decode_body(r, version)?),
+        PacketType::Publish => Packet::Publish(Publish::decode_body(r, flags, version)?),
+        PacketType::PubAck => Packet::PubAck(Ack::decode_body(r, version)?),
+        PacketType::PubRec => Packet::PubRec(Ack::decode_body(r, version)?),
+        PacketType::PubRel => Packet::PubRel(Ack::decode_body(r, version)?),
+        PacketType::PubComp => Packet::PubComp(Ack::decode_body(r, version)?),
+        PacketType::Subscribe => Packet::Subscribe(Subscribe::decode_body(r, version)?),
+        PacketType::SubAck => Packet::SubAck(SubAck::decode_body(r, version)?),
+        PacketType::Unsubscribe => Packet::Unsubscribe(Unsubscribe::decode_body(r, version)?),
+        PacketType::UnsubAck => Packet::UnsubAck(UnsubAck::decode_body(r, version)?),
+        PacketType::PingReq => {
+            r.finish()?;
+            Packet::PingReq
+        }
+        PacketType::PingResp => {
+            r.finish()?;
+            Packet::PingResp
+        }
+        PacketType::Disconnect => Packet::Disconnect(Disconnect::decode_body(r, version)?),
+        PacketType::Auth => Packet::Auth(Auth::decode_body(r)?),
+    };
+    Ok(Some(packet))
 }
+
+#[cfg(test)]
+mod tests;

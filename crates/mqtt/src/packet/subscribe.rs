@@ -1,6 +1,19 @@
 //! SUBSCRIBE: a client asks for messages matching topic filters.
 
-use crate::{Properties, QoS};
+use super::PacketType;
+use crate::codec::{self, Reader, Sink};
+use crate::error::{DecodeError, EncodeError};
+use crate::properties::Section;
+use crate::topic::validate_topic_filter;
+use crate::{Properties, ProtocolVersion, QoS};
+
+/// Subscription option bits (MQTT 5; 3.1.1 has only the QoS bits).
+const QOS_MASK: u8 = 0b0000_0011;
+const NO_LOCAL: u8 = 0b0000_0100;
+const RETAIN_AS_PUBLISHED: u8 = 0b0000_1000;
+const RETAIN_HANDLING_SHIFT: u8 = 4;
+const V311_RESERVED: u8 = 0b1111_1100;
+const V5_RESERVED: u8 = 0b1100_0000;
 
 /// A SUBSCRIBE packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,4 +58,128 @@ pub enum RetainHandling {
     OnNewSubscribe = 1,
     /// Never send retained messages for this subscription.
     Never = 2,
+}
+
+impl Subscribe {
+    /// A SUBSCRIBE without properties.
+    pub fn new(packet_id: u16, subscriptions: Vec<Subscription>) -> Subscribe {
+        Subscribe {
+            packet_id,
+            subscriptions,
+            properties: Properties::default(),
+        }
+    }
+
+    pub(crate) fn decode_body(
+        mut r: Reader,
+        version: ProtocolVersion,
+    ) -> Result<Subscribe, DecodeError> {
+        let packet_id = r.packet_id()?;
+        let properties = match version {
+            ProtocolVersion::V311 => Properties::default(),
+            ProtocolVersion::V5 => {
+                Properties::decode(&mut r, Section::Packet(PacketType::Subscribe))?
+            }
+        };
+        let mut subscriptions = Vec::new();
+        while r.remaining() > 0 {
+            let filter = r.string()?;
+            validate_topic_filter(&filter).map_err(DecodeError::InvalidTopicFilter)?;
+            let options = SubscriptionOptions::decode(r.u8()?, version)?;
+            subscriptions.push(Subscription { filter, options });
+        }
+        if subscriptions.is_empty() {
+            return Err(DecodeError::NoTopicFilters {
+                packet_type: PacketType::Subscribe,
+            });
+        }
+        Ok(Subscribe {
+            packet_id,
+            subscriptions,
+            properties,
+        })
+    }
+
+    pub(crate) fn encode_body<S: Sink>(
+        &self,
+        version: ProtocolVersion,
+        s: &mut S,
+    ) -> Result<(), EncodeError> {
+        if self.packet_id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        }
+        if self.subscriptions.is_empty() {
+            return Err(EncodeError::NoTopicFilters {
+                packet_type: PacketType::Subscribe,
+            });
+        }
+        s.put_u16(self.packet_id);
+        if version == ProtocolVersion::V5 {
+            self.properties
+                .encode(Section::Packet(PacketType::Subscribe), s)?;
+        }
+        for sub in &self.subscriptions {
+            validate_topic_filter(&sub.filter).map_err(EncodeError::InvalidTopicFilter)?;
+            codec::put_str(s, &sub.filter)?;
+            s.put_u8(sub.options.to_byte(version));
+        }
+        Ok(())
+    }
+}
+
+impl Subscription {
+    /// A subscription to `filter` at `qos` with default MQTT 5 options.
+    pub fn new(filter: impl Into<String>, qos: QoS) -> Subscription {
+        Subscription {
+            filter: filter.into(),
+            options: SubscriptionOptions {
+                qos,
+                ..SubscriptionOptions::default()
+            },
+        }
+    }
+}
+
+impl SubscriptionOptions {
+    /// Parses the options byte; reserved bits must be 0.
+    fn decode(byte: u8, version: ProtocolVersion) -> Result<SubscriptionOptions, DecodeError> {
+        let reserved = match version {
+            ProtocolVersion::V311 => V311_RESERVED,
+            ProtocolVersion::V5 => V5_RESERVED,
+        };
+        if byte & reserved != 0 {
+            return Err(DecodeError::InvalidSubscriptionOptions(byte));
+        }
+        let qos = QoS::from_u8(byte & QOS_MASK).ok_or(DecodeError::InvalidQoS(byte & QOS_MASK))?;
+        let retain_handling = match byte >> RETAIN_HANDLING_SHIFT {
+            0 => RetainHandling::OnSubscribe,
+            1 => RetainHandling::OnNewSubscribe,
+            2 => RetainHandling::Never,
+            _ => return Err(DecodeError::InvalidSubscriptionOptions(byte)),
+        };
+        Ok(SubscriptionOptions {
+            qos,
+            no_local: byte & NO_LOCAL != 0,
+            retain_as_published: byte & RETAIN_AS_PUBLISHED != 0,
+            retain_handling,
+        })
+    }
+
+    /// The options byte; MQTT 3.1.1 carries only the QoS.
+    fn to_byte(self, version: ProtocolVersion) -> u8 {
+        let qos = self.qos as u8;
+        match version {
+            ProtocolVersion::V311 => qos,
+            ProtocolVersion::V5 => {
+                let mut byte = qos | ((self.retain_handling as u8) << RETAIN_HANDLING_SHIFT);
+                if self.no_local {
+                    byte |= NO_LOCAL;
+                }
+                if self.retain_as_published {
+                    byte |= RETAIN_AS_PUBLISHED;
+                }
+                byte
+            }
+        }
+    }
 }

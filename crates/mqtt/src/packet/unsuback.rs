@@ -1,6 +1,10 @@
 //! UNSUBACK: the server's answer to UNSUBSCRIBE.
 
-use crate::{Properties, ReasonCode};
+use super::{PacketType, reason_list};
+use crate::codec::{Reader, Sink};
+use crate::error::{DecodeError, EncodeError};
+use crate::properties::Section;
+use crate::{Properties, ProtocolVersion, ReasonCode};
 
 /// An UNSUBACK packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,4 +15,54 @@ pub struct UnsubAck {
     pub reasons: Vec<ReasonCode>,
     /// MQTT 5 properties.
     pub properties: Properties,
+}
+
+impl UnsubAck {
+    /// An UNSUBACK without properties; `reasons` is ignored for MQTT 3.1.1.
+    pub fn new(packet_id: u16, reasons: Vec<ReasonCode>) -> UnsubAck {
+        UnsubAck {
+            packet_id,
+            reasons,
+            properties: Properties::default(),
+        }
+    }
+
+    pub(crate) fn decode_body(
+        mut r: Reader,
+        version: ProtocolVersion,
+    ) -> Result<UnsubAck, DecodeError> {
+        let packet_id = r.packet_id()?;
+        let (properties, reasons) = match version {
+            ProtocolVersion::V311 => (Properties::default(), Vec::new()),
+            ProtocolVersion::V5 => (
+                Properties::decode(&mut r, Section::Packet(PacketType::UnsubAck))?,
+                reason_list::decode(&mut r, |c| c.is_valid_for(PacketType::UnsubAck))?,
+            ),
+        };
+        r.finish()?;
+        Ok(UnsubAck {
+            packet_id,
+            reasons,
+            properties,
+        })
+    }
+
+    pub(crate) fn encode_body<S: Sink>(
+        &self,
+        version: ProtocolVersion,
+        s: &mut S,
+    ) -> Result<(), EncodeError> {
+        if self.packet_id == 0 {
+            return Err(EncodeError::ZeroPacketId);
+        }
+        s.put_u16(self.packet_id);
+        match version {
+            ProtocolVersion::V311 => Ok(()),
+            ProtocolVersion::V5 => {
+                self.properties
+                    .encode(Section::Packet(PacketType::UnsubAck), s)?;
+                reason_list::encode(&self.reasons, PacketType::UnsubAck, |c| c.0, s)
+            }
+        }
+    }
 }
