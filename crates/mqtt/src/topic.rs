@@ -53,9 +53,14 @@ pub const MAX_TOPIC_BYTES: usize = 256;
 /// AWS IoT Core: the most levels in a topic name or filter (at most 7 `/`).
 pub const MAX_TOPIC_LEVELS: usize = 8;
 
-/// AWS IoT Core's Basic Ingest prefix; `$aws/rules/<rule-name>/` does not
-/// count towards [`MAX_TOPIC_BYTES`] and [`MAX_TOPIC_LEVELS`].
+/// AWS IoT Core's Basic Ingest prefix (matched without regard to ASCII
+/// case); `$aws/rules/<rule-name>/` does not count towards
+/// [`MAX_TOPIC_BYTES`] and [`MAX_TOPIC_LEVELS`].
 const AWS_RULES_PREFIX: &str = "$aws/rules/";
+
+/// MQTT 5 shared subscription prefix; `$share/<share-name>/` does not count
+/// towards AWS IoT Core's limits on a topic filter.
+const SHARED_PREFIX: &str = "$share/";
 
 /// Checks what names and filters share: not empty, not too long, no NUL.
 fn validate_common(topic: &str) -> Result<(), TopicError> {
@@ -100,33 +105,42 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
 
 /// Validates a topic name against MQTT's rules and AWS IoT Core's limits:
 /// at most [`MAX_TOPIC_BYTES`] bytes and [`MAX_TOPIC_LEVELS`] levels, not
-/// counting a `$aws/rules/<rule-name>/` prefix.
+/// counting a `$aws/rules/<rule-name>/` (Basic Ingest) prefix.
 ///
 /// [`TopicError::TooLong`] and [`TopicError::TooDeep`] report the counted part.
 pub fn validate_aws_topic_name(topic: &str) -> Result<(), TopicError> {
     validate_topic_name(topic)?;
-    validate_aws_limits(topic)
+    validate_aws_limits(strip_named_prefix(topic, AWS_RULES_PREFIX, true))
 }
 
 /// Validates a topic filter against MQTT's rules and AWS IoT Core's limits
-/// (see [`validate_aws_topic_name`]).
+/// (see [`validate_aws_topic_name`]); a `$share/<share-name>/` prefix does not
+/// count either.
 pub fn validate_aws_topic_filter(filter: &str) -> Result<(), TopicError> {
     validate_topic_filter(filter)?;
-    validate_aws_limits(filter)
+    let unshared = strip_named_prefix(filter, SHARED_PREFIX, false);
+    validate_aws_limits(strip_named_prefix(unshared, AWS_RULES_PREFIX, true))
 }
 
-/// The part of `topic` that counts towards the AWS limits: everything after
-/// a `$aws/rules/<rule-name>/` prefix, or all of it.
-fn aws_counted_part(topic: &str) -> &str {
-    topic
-        .strip_prefix(AWS_RULES_PREFIX)
-        .and_then(|rest| rest.split_once('/'))
-        .filter(|(rule, _)| !rule.is_empty())
-        .map_or(topic, |(_, counted)| counted)
+/// `topic` without a leading `<prefix><name>/` (name not empty), or all of
+/// `topic` when it does not start that way.
+fn strip_named_prefix<'a>(topic: &'a str, prefix: &str, ignore_case: bool) -> &'a str {
+    let Some((head, rest)) = topic.split_at_checked(prefix.len()) else {
+        return topic;
+    };
+    let prefixed = if ignore_case {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
+    match rest.split_once('/') {
+        Some((name, counted)) if prefixed && !name.is_empty() => counted,
+        _ => topic,
+    }
 }
 
-fn validate_aws_limits(topic: &str) -> Result<(), TopicError> {
-    let counted = aws_counted_part(topic);
+/// Checks the part of a topic that counts against AWS IoT Core's limits.
+fn validate_aws_limits(counted: &str) -> Result<(), TopicError> {
     if counted.len() > MAX_TOPIC_BYTES {
         return Err(TopicError::TooLong {
             len: counted.len(),
@@ -250,6 +264,20 @@ mod tests {
         // Without a rule name there is no prefix to exempt.
         assert_eq!(
             validate_aws_topic_name("$aws/rules//1/2/3/4/5/6"),
+            Err(TopicError::TooDeep { levels: 9, max: 8 })
+        );
+        // The prefix is matched without regard to case.
+        assert_eq!(
+            validate_aws_topic_name("$AWS/Rules/r/1/2/3/4/5/6/7/8"),
+            Ok(())
+        );
+        // A shared subscription's `$share/<name>/` does not count in filters.
+        assert_eq!(
+            validate_aws_topic_filter("$share/g/1/2/3/4/5/6/7/#"),
+            Ok(())
+        );
+        assert_eq!(
+            validate_aws_topic_filter("$share/g/1/2/3/4/5/6/7/8/#"),
             Err(TopicError::TooDeep { levels: 9, max: 8 })
         );
         // MQTT rules still apply.
