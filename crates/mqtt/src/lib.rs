@@ -21,6 +21,7 @@ pub mod packet;
 pub mod properties;
 pub mod reason;
 pub mod server;
+mod session;
 pub mod topic;
 
 pub use error::DecodeError;

@@ -1,1 +1,0 @@
-//! Registry and broker state in SQLite.

@@ -1,0 +1,86 @@
+//! Packet identifier allocation.
+
+use std::collections::HashSet;
+
+/// Hands out packet identifiers in 1..=65535, in increasing order, wrapping
+/// after 65535 and skipping identifiers still in use.
+#[derive(Debug, Default)]
+pub(crate) struct PacketIds {
+    last: u16,
+    in_use: HashSet<u16>,
+}
+
+impl PacketIds {
+    /// The next free identifier after the last one handed out, or `None` when
+    /// all 65,535 identifiers are in use.
+    pub(crate) fn allocate(&mut self) -> Option<u16> {
+        if self.in_use.len() >= usize::from(u16::MAX) {
+            return None;
+        }
+        let mut id = self.last;
+        loop {
+            id = id.checked_add(1).unwrap_or(1);
+            if self.in_use.insert(id) {
+                self.last = id;
+                return Some(id);
+            }
+        }
+    }
+
+    /// Marks `id` as in use (a publish restored from storage keeps its
+    /// identifier). Returns false for 0 or an identifier already in use.
+    pub(crate) fn reserve(&mut self, id: u16) -> bool {
+        id != 0 && self.in_use.insert(id)
+    }
+
+    /// Frees `id`; returns whether it was in use.
+    pub(crate) fn release(&mut self, id: u16) -> bool {
+        self.in_use.remove(&id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PacketIds;
+
+    #[test]
+    fn ids_start_at_one_and_increase() {
+        let mut ids = PacketIds::default();
+        assert_eq!(ids.allocate(), Some(1));
+        assert_eq!(ids.allocate(), Some(2));
+        ids.release(1);
+        assert_eq!(ids.allocate(), Some(3));
+    }
+
+    #[test]
+    fn ids_wrap_after_65535_and_skip_ids_in_use() {
+        let mut ids = PacketIds::default();
+        assert!(ids.reserve(1));
+        assert!(ids.reserve(3));
+        ids.last = 65534;
+        assert_eq!(ids.allocate(), Some(65535));
+        assert_eq!(ids.allocate(), Some(2));
+        assert_eq!(ids.allocate(), Some(4));
+    }
+
+    #[test]
+    fn exhaustion_is_reported_and_a_release_makes_room() {
+        let mut ids = PacketIds::default();
+        for expected in 1..=u16::MAX {
+            assert_eq!(ids.allocate(), Some(expected));
+        }
+        assert_eq!(ids.allocate(), None);
+        assert!(ids.release(40_000));
+        assert_eq!(ids.allocate(), Some(40_000));
+    }
+
+    #[test]
+    fn zero_and_duplicates_cannot_be_reserved() {
+        let mut ids = PacketIds::default();
+        assert!(!ids.reserve(0));
+        assert!(ids.reserve(7));
+        assert!(!ids.reserve(7));
+        assert!(ids.release(7));
+        assert!(!ids.release(7));
+    }
+}
