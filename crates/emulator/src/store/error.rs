@@ -1,0 +1,141 @@
+//! The store's error type.
+
+use std::io;
+use std::path::PathBuf;
+
+use super::CertificateStatus;
+
+/// Why a store operation failed.
+///
+/// Variants up to [`StoreError::Migration`] come from [`Store::open`](super::Store::open);
+/// the others say which registry rule a call broke, or that SQLite failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The data directory could not be created.
+    #[error(
+        "data directory {} is not writable: {source}; choose another data directory or fix its permissions",
+        data_dir.display()
+    )]
+    DataDirUnwritable {
+        /// The data directory the emulator was started with.
+        data_dir: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The database file could not be opened or set up.
+    #[error(
+        "cannot open the database {}: {source}; check that the data directory is writable and that \
+         the file is an iotcore database (move it away to start with an empty one)",
+        path.display()
+    )]
+    Open {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer iotcore.
+    #[error(
+        "the database {} has schema version {found}, newer than the {supported} this iotcore knows; \
+         upgrade iotcore or use another data directory",
+        path.display()
+    )]
+    SchemaTooNew {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version in the file.
+        found: i64,
+        /// The newest schema version this build knows.
+        supported: i64,
+    },
+    /// Upgrading the database schema failed; the database is left at the previous version.
+    #[error(
+        "upgrading the database {} to schema version {version} failed: {source}; \
+         restore a backup or move the file away to start with an empty one",
+        path.display()
+    )]
+    Migration {
+        /// The database file.
+        path: PathBuf,
+        /// The schema version that could not be applied.
+        version: i64,
+        /// SQLite's error.
+        source: rusqlite::Error,
+    },
+    /// A thing name breaks AWS's rules.
+    #[error(
+        "invalid thing name {name:?}: {reason}; use 1 to 128 characters among a-z, A-Z, 0-9, ':', '_' and '-'"
+    )]
+    InvalidThingName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A thing attribute name or value breaks AWS's rules.
+    #[error("invalid attribute {name:?}: {reason}")]
+    InvalidAttribute {
+        /// The attribute's name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A thing with this name already exists.
+    #[error("thing {0:?} already exists")]
+    ThingExists(String),
+    /// No thing has this name.
+    #[error("thing {0:?} does not exist")]
+    ThingNotFound(String),
+    /// The thing still has certificates attached (AWS's DeleteThing refuses too).
+    #[error(
+        "cannot delete thing {0:?}: it is still attached to one or more certificates; detach them first"
+    )]
+    ThingHasPrincipals(String),
+    /// A certificate id is not 64 lowercase hexadecimal characters.
+    #[error("invalid certificate id {0:?}: expected the 64 lowercase hex characters of a SHA-256")]
+    InvalidCertificateId(String),
+    /// A certificate with this id is already registered.
+    #[error("certificate {0} is already registered")]
+    CertificateExists(String),
+    /// No certificate has this id.
+    #[error("certificate {0} does not exist")]
+    CertificateNotFound(String),
+    /// A certificate status change that AWS's UpdateCertificate refuses.
+    #[error("certificate {id} cannot change from {from} to {to}: {reason}")]
+    StatusChange {
+        /// The certificate id.
+        id: String,
+        /// Its current status.
+        from: CertificateStatus,
+        /// The refused status.
+        to: CertificateStatus,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// An active certificate cannot be deleted.
+    #[error("cannot delete certificate {0}: it is ACTIVE; set it INACTIVE or REVOKED first")]
+    CertificateActive(String),
+    /// A certificate attached to things cannot be deleted.
+    #[error("cannot delete certificate {id}: it is attached to {things:?}; detach it first")]
+    CertificateAttached {
+        /// The certificate id.
+        id: String,
+        /// The things it is attached to.
+        things: Vec<String>,
+    },
+    /// No persistent session is stored for this client id.
+    #[error("no session is stored for client {0:?}")]
+    SessionNotFound(String),
+    /// The session's queue already holds a message with this sequence number.
+    #[error("the queue of client {client_id:?} already holds message {seq}")]
+    DuplicateQueuedMessage {
+        /// The client id.
+        client_id: String,
+        /// The sequence number.
+        seq: u64,
+    },
+    /// A SQLite operation failed, or the database holds a value iotcore did not write.
+    #[error("database operation failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}

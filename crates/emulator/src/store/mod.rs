@@ -1,0 +1,209 @@
+//! Registry and broker state in SQLite.
+//!
+//! One database file, `<data dir>/iotcore.db`, holds what must survive a restart:
+//!
+//! * the registry: things ([`ThingRecord`]), certificates ([`CertificateRecord`]) and
+//!   which certificates are attached to which things;
+//! * the broker's retained messages ([`RetainedMessage`]);
+//! * persistent MQTT sessions ([`SessionRecord`]): subscriptions and queued QoS 1
+//!   messages of clients that are away.
+//!
+//! The store knows nothing of the MQTT codec: it takes and returns plain structs. The
+//! mapping to `iotcore-mqtt` types is field for field:
+//!
+//! | store | MQTT |
+//! |---|---|
+//! | `qos: u8` | `QoS` as its numeric value (0 or 1) |
+//! | `protocol_version: u8` | protocol level byte of CONNECT: 4 = 3.1.1, 5 = 5.0 |
+//! | [`MessageProperties`] | the PUBLISH properties a broker forwards: payload format indicator, content type, response topic, correlation data, user properties (in order) |
+//! | `expires_at` | the instant a Message Expiry Interval runs out, in unix seconds |
+//! | [`SubscriptionRecord`] | a topic filter and its subscription options |
+//! | `retain_handling: u8` | 0 send on subscribe, 1 only if new, 2 never |
+//!
+//! Times are unix seconds (`i64`). The database runs in WAL mode with a busy timeout.
+//! Its schema is versioned with `PRAGMA user_version` and upgraded on open.
+//!
+//! [`Store`] is a cheap-to-clone handle (`Send + Sync`) around one SQLite connection
+//! behind a mutex. Each call is short (one statement or one small transaction), so the
+//! broker may call it from async tasks; it blocks the calling thread for that time.
+
+mod certificates;
+mod error;
+mod retained;
+mod schema;
+mod sessions;
+mod things;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::Connection;
+use rusqlite::types::Type;
+
+pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateStatus};
+pub use error::StoreError;
+pub use retained::RetainedMessage;
+pub use sessions::{QueuedMessage, SESSION_NEVER_EXPIRES, SessionRecord, SubscriptionRecord};
+pub use things::{ThingRecord, validate_thing_name};
+
+/// Name of the database file inside the data directory.
+pub const DATABASE_FILE: &str = "iotcore.db";
+
+/// How long a call waits for a lock held by another connection to the same file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The MQTT 5 properties stored with a retained or queued message: those a broker
+/// forwards to subscribers. `None`/empty means the property is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MessageProperties {
+    /// Payload Format Indicator (0 unspecified bytes, 1 UTF-8).
+    pub payload_format_indicator: Option<u8>,
+    /// Content Type.
+    pub content_type: Option<String>,
+    /// Response Topic.
+    pub response_topic: Option<String>,
+    /// Correlation Data.
+    pub correlation_data: Option<Vec<u8>>,
+    /// User Properties, in the order they were sent.
+    pub user_properties: Vec<(String, String)>,
+}
+
+/// Handle to the emulator's database. Clones share one connection.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating it if needed) `<data_dir>/iotcore.db` and brings its schema up
+    /// to date. Creates `data_dir` if it does not exist.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDirUnwritable {
+            data_dir: data_dir.to_path_buf(),
+            source,
+        })?;
+        let path = data_dir.join(DATABASE_FILE);
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open(&path).map_err(open_error)?;
+        configure(&conn).map_err(open_error)?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema version this build creates and upgrades databases to.
+    pub fn schema_version() -> i64 {
+        schema::current_version()
+    }
+
+    /// Locks the connection. A panic in another thread while it held the lock cannot
+    /// leave a half-done change behind (an open transaction rolls back when dropped),
+    /// so a poisoned lock is used as is.
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.inner
+            .conn
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Per-connection settings: WAL journal, busy timeout, foreign keys.
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(
+            mode,
+            "SQLite refused WAL mode; continuing with this journal mode"
+        );
+    }
+    // WAL with synchronous=NORMAL never corrupts the database; a power cut may lose
+    // the last transactions, which is fine for an emulator.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(())
+}
+
+/// The current time in unix seconds.
+fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Turns an error decoding a stored value into the error rusqlite reports for a column
+/// it cannot convert.
+fn conversion_error(
+    column: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, Type::Text, Box::new(error))
+}
+
+/// User properties as stored: a JSON array of `[name, value]` pairs.
+fn user_properties_to_json(properties: &[(String, String)]) -> String {
+    serde_json::Value::Array(
+        properties
+            .iter()
+            .map(|(k, v)| serde_json::json!([k, v]))
+            .collect(),
+    )
+    .to_string()
+}
+
+/// Decodes what [`user_properties_to_json`] wrote, reading column `column`.
+fn user_properties_from_json(json: &str, column: usize) -> rusqlite::Result<Vec<(String, String)>> {
+    serde_json::from_str(json).map_err(|e| conversion_error(column, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_is_send_sync_and_clone() {
+        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+        assert_traits::<Store>();
+    }
+
+    #[test]
+    fn user_properties_round_trip_in_order_with_duplicates() {
+        let props = vec![
+            ("b".to_owned(), "1".to_owned()),
+            ("a".to_owned(), "2".to_owned()),
+            ("b".to_owned(), "3".to_owned()),
+        ];
+        let json = user_properties_to_json(&props);
+        assert_eq!(json, r#"[["b","1"],["a","2"],["b","3"]]"#);
+        assert_eq!(user_properties_from_json(&json, 0).unwrap(), props);
+        assert!(user_properties_from_json("{", 0).is_err());
+    }
+}

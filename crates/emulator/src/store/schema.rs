@@ -1,0 +1,129 @@
+//! The database schema and its migrations.
+//!
+//! `PRAGMA user_version` holds the number of migrations applied. Each migration runs
+//! in its own transaction together with the version bump, so a failed upgrade leaves
+//! the database at the previous version. Migrations are only ever appended.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::StoreError;
+
+/// The migrations, oldest first; migration `i` takes the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // Version 1.
+    r#"
+    CREATE TABLE things (
+        name        TEXT PRIMARY KEY NOT NULL,
+        thing_type  TEXT,
+        attributes  TEXT NOT NULL,            -- JSON object of string to string
+        created_at  INTEGER NOT NULL          -- unix seconds
+    );
+
+    CREATE TABLE certificates (
+        id          TEXT PRIMARY KEY NOT NULL, -- lowercase hex SHA-256 of the DER
+        pem         TEXT NOT NULL,
+        status      TEXT NOT NULL CHECK (status IN ('ACTIVE', 'INACTIVE', 'REVOKED', 'PENDING_ACTIVATION')),
+        created_at  INTEGER NOT NULL
+    );
+
+    CREATE TABLE thing_principals (
+        thing_name      TEXT NOT NULL REFERENCES things (name),
+        certificate_id  TEXT NOT NULL REFERENCES certificates (id),
+        PRIMARY KEY (thing_name, certificate_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX thing_principals_by_certificate ON thing_principals (certificate_id);
+
+    CREATE TABLE retained_messages (
+        topic                     TEXT PRIMARY KEY NOT NULL,
+        payload                   BLOB NOT NULL,
+        qos                       INTEGER NOT NULL,
+        payload_format_indicator  INTEGER,
+        content_type              TEXT,
+        response_topic            TEXT,
+        correlation_data          BLOB,
+        user_properties           TEXT NOT NULL,  -- JSON array of [name, value] pairs
+        expires_at                INTEGER,        -- unix seconds
+        updated_at                INTEGER NOT NULL
+    );
+
+    CREATE TABLE sessions (
+        client_id            TEXT PRIMARY KEY NOT NULL,
+        protocol_version     INTEGER NOT NULL,  -- 4 = MQTT 3.1.1, 5 = MQTT 5.0
+        session_expiry_secs  INTEGER NOT NULL,
+        disconnected_at      INTEGER            -- unix seconds; NULL while connected
+    );
+
+    CREATE TABLE session_subscriptions (
+        client_id            TEXT NOT NULL REFERENCES sessions (client_id) ON DELETE CASCADE,
+        filter               TEXT NOT NULL,
+        qos                  INTEGER NOT NULL,
+        no_local             INTEGER NOT NULL,
+        retain_as_published  INTEGER NOT NULL,
+        retain_handling      INTEGER NOT NULL,
+        PRIMARY KEY (client_id, filter)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE session_queue (
+        client_id                 TEXT NOT NULL REFERENCES sessions (client_id) ON DELETE CASCADE,
+        seq                       INTEGER NOT NULL,
+        topic                     TEXT NOT NULL,
+        payload                   BLOB NOT NULL,
+        qos                       INTEGER NOT NULL,
+        retain                    INTEGER NOT NULL,
+        payload_format_indicator  INTEGER,
+        content_type              TEXT,
+        response_topic            TEXT,
+        correlation_data          BLOB,
+        user_properties           TEXT NOT NULL,
+        expires_at                INTEGER,
+        packet_id                 INTEGER,          -- set once sent
+        PRIMARY KEY (client_id, seq)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+pub(super) fn current_version() -> i64 {
+    // A handful of migrations: the cast cannot truncate.
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database at `path` up to [`current_version`].
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let open_error = |source| StoreError::Open {
+        path: path.to_path_buf(),
+        source,
+    };
+    let found: i64 = conn
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .map_err(open_error)?;
+    if found > current_version() {
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_path_buf(),
+            found,
+            supported: current_version(),
+        });
+    }
+    for (index, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .skip(usize::try_from(found).unwrap_or(0))
+    {
+        let version = index as i64 + 1;
+        let apply = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", version)?;
+            tx.commit()
+        };
+        apply(conn).map_err(|source| StoreError::Migration {
+            path: path.to_path_buf(),
+            version,
+            source,
+        })?;
+        tracing::debug!(path = %path.display(), version, "database schema upgraded");
+    }
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! Persistent MQTT sessions: subscriptions and queued QoS 1 messages.
+
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::{
+    MessageProperties, Store, StoreError, user_properties_from_json, user_properties_to_json,
+};
+
+/// Session expiry value that means "never expires" (MQTT 5 `0xFFFFFFFF`).
+pub const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
+
+/// A persistent session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The client id that owns the session.
+    pub client_id: String,
+    /// Protocol level of the connection that created it: 4 (MQTT 3.1.1) or 5 (MQTT 5.0).
+    pub protocol_version: u8,
+    /// How long the session outlives its connection, seconds
+    /// ([`SESSION_NEVER_EXPIRES`] for ever).
+    pub session_expiry_secs: u32,
+    /// When its connection went away, unix seconds; `None` while a client is connected.
+    pub disconnected_at: Option<i64>,
+    /// The session's subscriptions, sorted by filter when loaded.
+    pub subscriptions: Vec<SubscriptionRecord>,
+    /// Messages waiting for delivery or acknowledgement, in ascending `seq` order
+    /// when loaded.
+    pub queue: Vec<QueuedMessage>,
+}
+
+impl SessionRecord {
+    /// When the session expires, unix seconds: `None` while connected or if it never
+    /// expires.
+    pub fn expires_at(&self) -> Option<i64> {
+        if self.session_expiry_secs == SESSION_NEVER_EXPIRES {
+            return None;
+        }
+        self.disconnected_at
+            .map(|at| at.saturating_add(i64::from(self.session_expiry_secs)))
+    }
+}
+
+/// One subscription of a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionRecord {
+    /// The topic filter.
+    pub filter: String,
+    /// Maximum QoS granted (0 or 1).
+    pub qos: u8,
+    /// MQTT 5 No Local option.
+    pub no_local: bool,
+    /// MQTT 5 Retain As Published option.
+    pub retain_as_published: bool,
+    /// MQTT 5 Retain Handling option: 0 send on subscribe, 1 only if new, 2 never.
+    pub retain_handling: u8,
+}
+
+/// A message in a session's queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMessage {
+    /// Position in the queue, chosen by the caller: unique within the session, and the
+    /// queue is delivered in ascending order.
+    pub seq: u64,
+    /// The topic name.
+    pub topic: String,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// Delivery QoS (1 for what persistent sessions keep).
+    pub qos: u8,
+    /// RETAIN flag to deliver with.
+    pub retain: bool,
+    /// Its MQTT 5 properties.
+    pub properties: MessageProperties,
+    /// When its Message Expiry Interval runs out, unix seconds; `None` never.
+    pub expires_at: Option<i64>,
+    /// The packet identifier it was sent with, once sent: a resend after reconnecting
+    /// must reuse it with the DUP flag. `None` if never sent.
+    pub packet_id: Option<u16>,
+}
+
+const QUEUE_COLUMNS: &str = "seq, topic, payload, qos, retain, payload_format_indicator, \
+     content_type, response_topic, correlation_data, user_properties, expires_at, packet_id";
+
+fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
+    let user_properties: String = row.get(9)?;
+    Ok(QueuedMessage {
+        seq: row.get(0)?,
+        topic: row.get(1)?,
+        payload: row.get(2)?,
+        qos: row.get(3)?,
+        retain: row.get(4)?,
+        properties: MessageProperties {
+            payload_format_indicator: row.get(5)?,
+            content_type: row.get(6)?,
+            response_topic: row.get(7)?,
+            correlation_data: row.get(8)?,
+            user_properties: user_properties_from_json(&user_properties, 9)?,
+        },
+        expires_at: row.get(10)?,
+        packet_id: row.get(11)?,
+    })
+}
+
+fn insert_queued(
+    tx: &Transaction<'_>,
+    client_id: &str,
+    message: &QueuedMessage,
+) -> Result<(), StoreError> {
+    let p = &message.properties;
+    let inserted = tx.execute(
+        &format!(
+            "INSERT INTO session_queue (client_id, {QUEUE_COLUMNS})
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT (client_id, seq) DO NOTHING"
+        ),
+        params![
+            client_id,
+            message.seq,
+            message.topic,
+            message.payload,
+            message.qos,
+            message.retain,
+            p.payload_format_indicator,
+            p.content_type,
+            p.response_topic,
+            p.correlation_data,
+            user_properties_to_json(&p.user_properties),
+            message.expires_at,
+            message.packet_id,
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::DuplicateQueuedMessage {
+            client_id: client_id.to_owned(),
+            seq: message.seq,
+        });
+    }
+    Ok(())
+}
+
+fn session_exists(tx: &Transaction<'_>, client_id: &str) -> rusqlite::Result<bool> {
+    tx.query_row(
+        "SELECT 1 FROM sessions WHERE client_id = ?1",
+        [client_id],
+        |_| Ok(()),
+    )
+    .optional()
+    .map(|row| row.is_some())
+}
+
+impl Store {
+    /// Stores `session`, replacing whatever was stored for its client id: state,
+    /// subscriptions and queue.
+    pub fn save_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        // Deleting cascades to the old subscriptions and queue.
+        tx.execute(
+            "DELETE FROM sessions WHERE client_id = ?1",
+            [&session.client_id],
+        )?;
+        tx.execute(
+            "INSERT INTO sessions (client_id, protocol_version, session_expiry_secs, disconnected_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                session.client_id,
+                session.protocol_version,
+                session.session_expiry_secs,
+                session.disconnected_at,
+            ],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT OR REPLACE INTO session_subscriptions
+                 (client_id, filter, qos, no_local, retain_as_published, retain_handling)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for s in &session.subscriptions {
+                insert.execute(params![
+                    session.client_id,
+                    s.filter,
+                    s.qos,
+                    s.no_local,
+                    s.retain_as_published,
+                    s.retain_handling,
+                ])?;
+            }
+        }
+        for message in &session.queue {
+            insert_queued(&tx, &session.client_id, message)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The stored session of `client_id`, with its subscriptions and queue.
+    pub fn load_session(&self, client_id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let conn = self.conn();
+        let session = conn
+            .query_row(
+                "SELECT protocol_version, session_expiry_secs, disconnected_at
+                 FROM sessions WHERE client_id = ?1",
+                [client_id],
+                |row| {
+                    Ok(SessionRecord {
+                        client_id: client_id.to_owned(),
+                        protocol_version: row.get(0)?,
+                        session_expiry_secs: row.get(1)?,
+                        disconnected_at: row.get(2)?,
+                        subscriptions: Vec::new(),
+                        queue: Vec::new(),
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut session) = session else {
+            return Ok(None);
+        };
+        let mut stmt = conn.prepare(
+            "SELECT filter, qos, no_local, retain_as_published, retain_handling
+             FROM session_subscriptions WHERE client_id = ?1 ORDER BY filter",
+        )?;
+        session.subscriptions = stmt
+            .query_map([client_id], |row| {
+                Ok(SubscriptionRecord {
+                    filter: row.get(0)?,
+                    qos: row.get(1)?,
+                    no_local: row.get(2)?,
+                    retain_as_published: row.get(3)?,
+                    retain_handling: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {QUEUE_COLUMNS} FROM session_queue WHERE client_id = ?1 ORDER BY seq"
+        ))?;
+        session.queue = stmt
+            .query_map([client_id], queued_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(Some(session))
+    }
+
+    /// Client ids of all stored sessions, sorted (for loading at start).
+    pub fn session_client_ids(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT client_id FROM sessions ORDER BY client_id")?;
+        let ids = stmt
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(ids)
+    }
+
+    /// Deletes the session of `client_id` with its subscriptions and queue. Returns
+    /// `false` if none was stored.
+    pub fn delete_session(&self, client_id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .conn()
+            .execute("DELETE FROM sessions WHERE client_id = ?1", [client_id])?;
+        Ok(deleted > 0)
+    }
+
+    /// Appends one message to a stored session's queue. Fails with
+    /// [`StoreError::SessionNotFound`] if no session is stored for `client_id`, and with
+    /// [`StoreError::DuplicateQueuedMessage`] if its `seq` is taken.
+    pub fn add_queued_message(
+        &self,
+        client_id: &str,
+        message: &QueuedMessage,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if !session_exists(&tx, client_id)? {
+            return Err(StoreError::SessionNotFound(client_id.to_owned()));
+        }
+        insert_queued(&tx, client_id, message)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that queued message `seq` was sent with `packet_id`. Returns `false` if
+    /// the session has no such message.
+    pub fn mark_queued_message_sent(
+        &self,
+        client_id: &str,
+        seq: u64,
+        packet_id: u16,
+    ) -> Result<bool, StoreError> {
+        let updated = self.conn().execute(
+            "UPDATE session_queue SET packet_id = ?3 WHERE client_id = ?1 AND seq = ?2",
+            params![client_id, seq, packet_id],
+        )?;
+        Ok(updated > 0)
+    }
+
+    /// Removes queued message `seq` (acknowledged, expired or dropped). Returns `false`
+    /// if the session has no such message.
+    pub fn remove_queued_message(&self, client_id: &str, seq: u64) -> Result<bool, StoreError> {
+        let deleted = self.conn().execute(
+            "DELETE FROM session_queue WHERE client_id = ?1 AND seq = ?2",
+            params![client_id, seq],
+        )?;
+        Ok(deleted > 0)
+    }
+
+    /// Deletes every session whose client disconnected at least `session_expiry_secs`
+    /// before `now_unix` (see [`SessionRecord::expires_at`]). Sessions with a client
+    /// connected, or that never expire, are kept. Returns how many were deleted.
+    pub fn purge_expired_sessions(&self, now_unix: i64) -> Result<usize, StoreError> {
+        let deleted = self.conn().execute(
+            "DELETE FROM sessions
+             WHERE disconnected_at IS NOT NULL
+               AND session_expiry_secs != ?2
+               AND disconnected_at + session_expiry_secs <= ?1",
+            params![now_unix, SESSION_NEVER_EXPIRES],
+        )?;
+        Ok(deleted)
+    }
+}

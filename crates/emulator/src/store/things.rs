@@ -1,0 +1,202 @@
+//! Things: the registry entries devices connect as.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension, Row, params};
+
+use super::{Store, StoreError, conversion_error, now_unix};
+
+/// Longest thing name AWS accepts.
+const MAX_THING_NAME: usize = 128;
+/// Longest attribute name AWS accepts.
+const MAX_ATTRIBUTE_NAME: usize = 128;
+/// Longest attribute value AWS accepts.
+const MAX_ATTRIBUTE_VALUE: usize = 800;
+
+/// A thing in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThingRecord {
+    /// The thing name (see [`validate_thing_name`]).
+    pub name: String,
+    /// The thing type name, if any.
+    pub thing_type: Option<String>,
+    /// Searchable attributes, name to value.
+    pub attributes: BTreeMap<String, String>,
+    /// When the thing was created, unix seconds.
+    pub created_at: i64,
+}
+
+/// Checks a thing (or thing type) name against AWS's rules: 1 to 128 characters, each
+/// an ASCII letter, digit, `:`, `_` or `-`.
+pub fn validate_thing_name(name: &str) -> Result<(), StoreError> {
+    let reason = if name.is_empty() {
+        "it is empty"
+    } else if name.len() > MAX_THING_NAME {
+        "it is longer than 128 characters"
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'))
+    {
+        "it contains a character other than a-z, A-Z, 0-9, ':', '_' or '-'"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidThingName {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+/// Checks an attribute against AWS's `AttributePayload` rules: names of 1 to 128
+/// characters among `a-zA-Z0-9_.,@/:#-`, values of up to 800 characters among the same
+/// and `=[]`.
+fn validate_attribute(name: &str, value: &str) -> Result<(), StoreError> {
+    let name_char = |b: u8| b.is_ascii_alphanumeric() || b"_.,@/:#-".contains(&b);
+    let reason = if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME {
+        "the name must have 1 to 128 characters"
+    } else if !name.bytes().all(name_char) {
+        "the name may only contain a-z, A-Z, 0-9 and _.,@/:#-"
+    } else if value.len() > MAX_ATTRIBUTE_VALUE {
+        "the value is longer than 800 characters"
+    } else if !value.bytes().all(|b| name_char(b) || b"=[]".contains(&b)) {
+        "the value may only contain a-z, A-Z, 0-9 and _.,@/:#-=[]"
+    } else {
+        return Ok(());
+    };
+    Err(StoreError::InvalidAttribute {
+        name: name.to_owned(),
+        reason,
+    })
+}
+
+const THING_COLUMNS: &str = "name, thing_type, attributes, created_at";
+
+fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
+    let attributes: String = row.get(2)?;
+    Ok(ThingRecord {
+        name: row.get(0)?,
+        thing_type: row.get(1)?,
+        attributes: serde_json::from_str(&attributes).map_err(|e| conversion_error(2, e))?,
+        created_at: row.get(3)?,
+    })
+}
+
+impl Store {
+    /// Creates a thing. Fails with [`StoreError::ThingExists`] if the name is taken, and
+    /// with a validation error if the name, the type name or an attribute breaks AWS's
+    /// rules.
+    pub fn create_thing(
+        &self,
+        name: &str,
+        thing_type: Option<&str>,
+        attributes: &BTreeMap<String, String>,
+    ) -> Result<ThingRecord, StoreError> {
+        validate_thing_name(name)?;
+        if let Some(thing_type) = thing_type {
+            validate_thing_name(thing_type)?;
+        }
+        for (key, value) in attributes {
+            validate_attribute(key, value)?;
+        }
+        let record = ThingRecord {
+            name: name.to_owned(),
+            thing_type: thing_type.map(str::to_owned),
+            attributes: attributes.clone(),
+            created_at: now_unix(),
+        };
+        let attributes_json = serde_json::to_string(&record.attributes)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        let inserted = self.conn().execute(
+            "INSERT INTO things (name, thing_type, attributes, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![
+                record.name,
+                record.thing_type,
+                attributes_json,
+                record.created_at
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::ThingExists(name.to_owned()));
+        }
+        Ok(record)
+    }
+
+    /// The thing named `name`, if it exists.
+    pub fn thing(&self, name: &str) -> Result<Option<ThingRecord>, StoreError> {
+        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1");
+        Ok(self
+            .conn()
+            .query_row(&sql, [name], thing_from_row)
+            .optional()?)
+    }
+
+    /// All things, sorted by name.
+    pub fn list_things(&self) -> Result<Vec<ThingRecord>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {THING_COLUMNS} FROM things ORDER BY name"))?;
+        let things = stmt
+            .query_map([], thing_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(things)
+    }
+
+    /// Deletes a thing. Returns `false` if it did not exist (AWS's DeleteThing succeeds
+    /// then too). Fails with [`StoreError::ThingHasPrincipals`] while certificates are
+    /// attached to it, as AWS does.
+    pub fn delete_thing(&self, name: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let attached: i64 = tx.query_row(
+            "SELECT count(*) FROM thing_principals WHERE thing_name = ?1",
+            [name],
+            |row| row.get(0),
+        )?;
+        if attached > 0 {
+            return Err(StoreError::ThingHasPrincipals(name.to_owned()));
+        }
+        let deleted = tx.execute("DELETE FROM things WHERE name = ?1", [name])?;
+        tx.commit()?;
+        Ok(deleted > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thing_names_follow_aws_rules() {
+        for ok in ["a", "My_Thing-1:x", &"x".repeat(128)] {
+            validate_thing_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "has space",
+            "dot.ted",
+            "slash/",
+            "ünï",
+            &"x".repeat(129),
+            "a#b",
+        ] {
+            assert!(
+                matches!(
+                    validate_thing_name(bad),
+                    Err(StoreError::InvalidThingName { .. })
+                ),
+                "{bad:?} accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn attributes_follow_aws_rules() {
+        validate_attribute("serial.number", "AB-12=[x]").unwrap();
+        validate_attribute("k", "").unwrap();
+        assert!(validate_attribute("", "v").is_err());
+        assert!(validate_attribute("a b", "v").is_err());
+        assert!(validate_attribute("k", "a b").is_err());
+        assert!(validate_attribute("k", &"v".repeat(801)).is_err());
+    }
+}
