@@ -1,0 +1,579 @@
+//! The client builder and the validated configuration it produces.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use iotcore_mqtt::{ProtocolVersion, QoS};
+use rustls::pki_types::{CertificateDer, ServerName};
+
+use crate::backoff::ReconnectPolicy;
+use crate::credentials::{self, Identity};
+use crate::error::ConfigError;
+use crate::limits::{Limits, Violation};
+use crate::offline_queue::OfflineQueueLimits;
+use crate::tls::{self, AWS_MQTT_ALPN};
+
+/// The MQTT port of AWS IoT Core with client certificates.
+pub const DEFAULT_PORT: u16 = 8883;
+/// The HTTPS port, where AWS IoT Core takes MQTT with client certificates
+/// when the client offers ALPN `x-amzn-mqtt-ca`.
+pub const ALPN_PORT: u16 = 443;
+
+/// AWS IoT Core's keep-alive range, in seconds.
+const AWS_KEEP_ALIVE: std::ops::RangeInclusive<u64> = 30..=1200;
+/// The longest MQTT 5 session expiry AWS IoT Core allows: 7 days.
+const AWS_MAX_SESSION_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
+/// AWS IoT Core's longest client id, in bytes.
+const AWS_MAX_CLIENT_ID_BYTES: usize = 128;
+
+/// The message the broker publishes for the device when its connection ends
+/// without a DISCONNECT.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LastWill {
+    topic: String,
+    payload: Bytes,
+    qos: QoS,
+    retain: bool,
+}
+
+impl LastWill {
+    /// A will to publish `payload` on `topic` at `qos`, not retained.
+    pub fn new(topic: impl Into<String>, payload: impl Into<Bytes>, qos: QoS) -> LastWill {
+        LastWill {
+            topic: topic.into(),
+            payload: payload.into(),
+            qos,
+            retain: false,
+        }
+    }
+
+    /// Sets the retain flag of the will.
+    pub fn retain(mut self, retain: bool) -> LastWill {
+        self.retain = retain;
+        self
+    }
+}
+
+/// Whether the broker keeps the device's session between connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SessionMode {
+    Clean,
+    Persistent { expiry: Duration },
+}
+
+/// TLS ALPN: chosen from the port, or set explicitly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Alpn {
+    Auto,
+    Explicit(Option<Vec<u8>>),
+}
+
+/// How hard the first [`ClientBuilder::connect`] tries before giving up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InitialConnect {
+    pub(crate) max_attempts: u32,
+    pub(crate) timeout: Duration,
+}
+
+/// Builds a [`crate::Client`]. Start with [`crate::Client::builder`].
+///
+/// Methods that read or parse credentials return `Result` and fail right
+/// away, naming the file; every other setting is checked by
+/// [`connect`](ClientBuilder::connect) before anything touches the network.
+#[derive(Debug)]
+pub struct ClientBuilder {
+    thing_name: String,
+    endpoint: Option<String>,
+    port: u16,
+    alpn: Alpn,
+    server_name: Option<String>,
+    client_id: Option<String>,
+    identity: Option<Identity>,
+    amazon_roots: bool,
+    extra_roots: Vec<CertificateDer<'static>>,
+    protocol: ProtocolVersion,
+    keep_alive: Duration,
+    session: SessionMode,
+    will: Option<LastWill>,
+    username: Option<String>,
+    reconnect: ReconnectPolicy,
+    connect_timeout: Duration,
+    initial_connect: InitialConnect,
+    offline_queue: OfflineQueueLimits,
+    stream_buffer: usize,
+    topic_prefix: String,
+    telemetry_topic: Option<String>,
+    cloud_to_device_topic: Option<String>,
+    aws_limits: bool,
+    close_timeout: Duration,
+}
+
+impl ClientBuilder {
+    pub(crate) fn new(thing_name: String) -> ClientBuilder {
+        ClientBuilder {
+            thing_name,
+            endpoint: None,
+            port: DEFAULT_PORT,
+            alpn: Alpn::Auto,
+            server_name: None,
+            client_id: None,
+            identity: None,
+            amazon_roots: true,
+            extra_roots: Vec::new(),
+            protocol: ProtocolVersion::V311,
+            keep_alive: Duration::from_secs(60),
+            session: SessionMode::Clean,
+            will: None,
+            username: None,
+            reconnect: ReconnectPolicy::default(),
+            connect_timeout: Duration::from_secs(10),
+            initial_connect: InitialConnect {
+                max_attempts: 5,
+                timeout: Duration::from_secs(60),
+            },
+            offline_queue: OfflineQueueLimits::default(),
+            stream_buffer: 1024,
+            topic_prefix: "device".into(),
+            telemetry_topic: None,
+            cloud_to_device_topic: None,
+            aws_limits: true,
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The broker's host name: your account's `…-ats.iot.<region>.amazonaws.com`
+    /// endpoint, or the emulator's address. Required.
+    pub fn endpoint(mut self, host: impl Into<String>) -> Self {
+        self.endpoint = Some(host.into());
+        self
+    }
+
+    /// The TCP port: 8883 by default. On 443 the client offers ALPN
+    /// `x-amzn-mqtt-ca`, as AWS IoT Core requires there (see [`alpn`](Self::alpn)).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Overrides the TLS ALPN protocol (`None`: offer no ALPN). By default
+    /// `x-amzn-mqtt-ca` is offered on port 443 and nothing on other ports.
+    pub fn alpn(mut self, protocol: Option<&[u8]>) -> Self {
+        self.alpn = Alpn::Explicit(protocol.map(<[u8]>::to_vec));
+        self
+    }
+
+    /// The name the server's certificate must carry, sent as SNI. Defaults to
+    /// the endpoint; set it when connecting through a proxy or by IP address.
+    pub fn tls_server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+
+    /// The MQTT client id; defaults to the thing name, which AWS IoT
+    /// policies usually expect (`iot:Connect` on `client/${iot:Connection.Thing.ThingName}`).
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = Some(client_id.into());
+        self
+    }
+
+    /// Loads the client certificate (chain) and its private key from PEM
+    /// files. Keys may be PKCS#8, SEC1 (EC) or PKCS#1 (RSA), unencrypted.
+    ///
+    /// Fails, naming the file, when one cannot be read, holds no certificate
+    /// or key, holds an encrypted key, or when the key does not belong to the
+    /// certificate.
+    pub fn client_cert_pem_files(
+        mut self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, ConfigError> {
+        self.identity = Some(Identity::from_files(cert.as_ref(), key.as_ref())?);
+        Ok(self)
+    }
+
+    /// Like [`client_cert_pem_files`](Self::client_cert_pem_files), from PEM
+    /// text in memory.
+    pub fn client_cert_pem(
+        mut self,
+        cert: impl AsRef<[u8]>,
+        key: impl AsRef<[u8]>,
+    ) -> Result<Self, ConfigError> {
+        self.identity = Some(Identity::from_pem(cert.as_ref(), key.as_ref())?);
+        Ok(self)
+    }
+
+    /// Trusts the CA certificate(s) in a PEM file, in addition to the built-in
+    /// Amazon Root CA 1 and 3 (the emulator's CA, a private CA…).
+    pub fn root_ca_pem_file(mut self, path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        self.extra_roots
+            .extend(credentials::roots_from_file(path.as_ref())?);
+        Ok(self)
+    }
+
+    /// Like [`root_ca_pem_file`](Self::root_ca_pem_file), from PEM text in memory.
+    pub fn root_ca_pem(mut self, pem: impl AsRef<[u8]>) -> Result<Self, ConfigError> {
+        self.extra_roots
+            .extend(credentials::roots_from_pem(pem.as_ref())?);
+        Ok(self)
+    }
+
+    /// Whether to trust the built-in Amazon Root CA 1 and 3 (default true).
+    /// Turn off to trust only the CAs added with `root_ca_pem*`.
+    pub fn amazon_root_cas(mut self, trust: bool) -> Self {
+        self.amazon_roots = trust;
+        self
+    }
+
+    /// MQTT 3.1.1 (the default) or 5.
+    pub fn protocol(mut self, protocol: ProtocolVersion) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// The keep-alive interval, in whole seconds: 60 s by default; AWS IoT
+    /// Core accepts 30 s to 1200 s. A half-open link is detected within
+    /// 1.5 × keep-alive.
+    pub fn keep_alive(mut self, keep_alive: Duration) -> Self {
+        self.keep_alive = keep_alive;
+        self
+    }
+
+    /// Asks the broker to keep the session (subscriptions, QoS 1 messages
+    /// for the device) for `expiry` after a disconnect. MQTT 5 sends the
+    /// expiry (AWS: at most 7 days); MQTT 3.1.1 sends clean session = 0 and
+    /// the broker applies its own expiry (AWS: 1 hour by default). The IoT
+    /// policy must allow the `PersistentConnect` connect attribute.
+    pub fn persistent_session(mut self, expiry: Duration) -> Self {
+        self.session = SessionMode::Persistent { expiry };
+        self
+    }
+
+    /// Starts every connection with a fresh session (the default).
+    pub fn clean_session(mut self) -> Self {
+        self.session = SessionMode::Clean;
+        self
+    }
+
+    /// The last will the broker publishes if the connection ends abnormally.
+    pub fn last_will(mut self, will: LastWill) -> Self {
+        self.will = Some(will);
+        self
+    }
+
+    /// The MQTT user name (none by default).
+    pub fn username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Backoff between connection attempts (default 1 s doubling to 120 s,
+    /// full jitter, reset after 30 s connected).
+    pub fn reconnect_policy(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = policy;
+        self
+    }
+
+    /// The longest one connection attempt (TCP, TLS, CONNECT → CONNACK) may
+    /// take; 10 s by default.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Bounds [`connect`](Self::connect): it returns an error after
+    /// `max_attempts` failed attempts or after `timeout`, whichever comes
+    /// first (default 5 attempts, 60 s). After the first success the client
+    /// reconnects forever.
+    pub fn initial_connect(mut self, max_attempts: u32, timeout: Duration) -> Self {
+        self.initial_connect = InitialConnect {
+            max_attempts,
+            timeout,
+        };
+        self
+    }
+
+    /// Bounds of the queue that holds QoS 1 publishes and subscription
+    /// requests made while disconnected (default 1,000 requests, 8 MiB).
+    /// When full, new requests fail with [`crate::ErrorKind::OfflineQueueFull`].
+    pub fn offline_queue_limits(mut self, limits: OfflineQueueLimits) -> Self {
+        self.offline_queue = limits;
+        self
+    }
+
+    /// How many items each stream (subscription, catch-all, status events)
+    /// buffers for a slow consumer before discarding the oldest (default 1024).
+    pub fn stream_buffer(mut self, items: usize) -> Self {
+        self.stream_buffer = items;
+        self
+    }
+
+    /// The first level of the default topics: with prefix `p`, telemetry goes
+    /// to `p/{thing}/messages/events` and cloud-to-device messages come from
+    /// `p/{thing}/messages/devicebound/#`. Default `device` (the layout of
+    /// nanoFramework's `Aws.IoTCore.Devices`).
+    pub fn topic_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.topic_prefix = prefix.into();
+        self
+    }
+
+    /// The topic [`crate::Client::send_message`] publishes to, replacing the
+    /// one derived from the prefix.
+    pub fn telemetry_topic(mut self, topic: impl Into<String>) -> Self {
+        self.telemetry_topic = Some(topic.into());
+        self
+    }
+
+    /// The topic under which cloud-to-device messages arrive, replacing the
+    /// one derived from the prefix: [`crate::Client::cloud_to_device`]
+    /// subscribes to `{topic}/#` and reports what follows `{topic}/`.
+    pub fn cloud_to_device_topic(mut self, topic: impl Into<String>) -> Self {
+        self.cloud_to_device_topic = Some(topic.into());
+        self
+    }
+
+    /// Whether to enforce AWS IoT Core's limits (default true): keep-alive
+    /// range, client id length, 128 KB payloads, 256-byte and 8-level topics,
+    /// no QoS 2. Turn off for another broker.
+    pub fn enforce_aws_limits(mut self, enforce: bool) -> Self {
+        self.aws_limits = enforce;
+        self
+    }
+
+    /// How long [`crate::Client::close`] waits for unacknowledged QoS 1
+    /// publishes before sending DISCONNECT (default 5 s).
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
+        self
+    }
+
+    /// Checks the settings, then connects, retrying with backoff within the
+    /// bounds of [`initial_connect`](Self::initial_connect). Must run inside
+    /// a Tokio runtime.
+    ///
+    /// Fails at once with [`crate::ErrorKind::Config`] for a bad setting and
+    /// with [`crate::ErrorKind::ConnectRefused`] when retrying cannot help
+    /// (the server's certificate is not trusted, the server refused the
+    /// client certificate or answered "not authorized"); fails with
+    /// [`crate::ErrorKind::ConnectFailed`] when the attempts or the time run
+    /// out, carrying the last failure.
+    pub async fn connect(self) -> Result<crate::Client, crate::Error> {
+        let config = self.into_config()?;
+        crate::Client::start(config).await
+    }
+
+    /// Checks every setting and builds the configuration the driver runs on.
+    pub(crate) fn into_config(self) -> Result<Config, ConfigError> {
+        let host = self.endpoint.ok_or(ConfigError::MissingEndpoint)?;
+        let identity = self.identity.ok_or(ConfigError::MissingClientCertificate)?;
+        let server_name = tls::server_name(self.server_name.as_deref().unwrap_or(&host))?;
+        let client_id = self.client_id.unwrap_or_else(|| self.thing_name.clone());
+        check_client_id(&client_id, self.aws_limits)?;
+        let keep_alive = check_keep_alive(self.keep_alive, self.aws_limits)?;
+        if let SessionMode::Persistent { expiry } = self.session
+            && self.aws_limits
+            && expiry > AWS_MAX_SESSION_EXPIRY
+        {
+            return Err(ConfigError::SessionExpiryTooLong { requested: expiry });
+        }
+        self.reconnect.validate()?;
+        if self.offline_queue.max_messages == 0 || self.offline_queue.max_bytes == 0 {
+            return Err(ConfigError::InvalidSetting {
+                setting: "offline_queue_limits",
+                why: "both bounds must be at least 1",
+            });
+        }
+        if self.initial_connect.max_attempts == 0 {
+            return Err(ConfigError::InvalidSetting {
+                setting: "initial_connect",
+                why: "max_attempts must be at least 1",
+            });
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::InvalidSetting {
+                setting: "connect_timeout",
+                why: "must be greater than zero",
+            });
+        }
+        let limits = Limits {
+            aws: self.aws_limits,
+        };
+        if let Some(will) = &self.will {
+            limits
+                .check_publish(&will.topic, will.payload.len(), will.qos)
+                .map_err(|e| invalid_topic("last will topic", &will.topic, e))?;
+        }
+        let telemetry_topic = self.telemetry_topic.unwrap_or_else(|| {
+            format!("{}/{}/messages/events", self.topic_prefix, self.thing_name)
+        });
+        limits
+            .check_publish(&telemetry_topic, 0, QoS::AtMostOnce)
+            .map_err(|e| invalid_topic("telemetry topic", &telemetry_topic, e))?;
+        let c2d_base = self.cloud_to_device_topic.unwrap_or_else(|| {
+            format!(
+                "{}/{}/messages/devicebound",
+                self.topic_prefix, self.thing_name
+            )
+        });
+        let cloud_to_device_filter = format!("{c2d_base}/#");
+        limits
+            .check_filter(&cloud_to_device_filter, QoS::AtMostOnce)
+            .map_err(|e| invalid_topic("cloud-to-device topic", &c2d_base, e))?;
+
+        let mut roots = if self.amazon_roots {
+            credentials::amazon_roots()?
+        } else {
+            Vec::new()
+        };
+        roots.extend(self.extra_roots);
+        let alpn = match self.alpn {
+            Alpn::Auto => (self.port == ALPN_PORT).then(|| AWS_MQTT_ALPN.to_vec()),
+            Alpn::Explicit(choice) => choice,
+        };
+        let tls = tls::client_config(&identity, &roots, alpn.as_deref())?;
+
+        Ok(Config {
+            thing_name: self.thing_name,
+            client_id,
+            host,
+            port: self.port,
+            server_name,
+            tls,
+            protocol: self.protocol,
+            keep_alive,
+            session: self.session,
+            will: self.will,
+            username: self.username,
+            reconnect: self.reconnect,
+            connect_timeout: self.connect_timeout,
+            initial_connect: self.initial_connect,
+            offline_queue: self.offline_queue,
+            stream_buffer: self.stream_buffer.max(1),
+            limits,
+            telemetry_topic,
+            cloud_to_device_filter,
+            close_timeout: self.close_timeout,
+        })
+    }
+}
+
+/// A checked configuration.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) thing_name: String,
+    pub(crate) client_id: String,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) server_name: ServerName<'static>,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) protocol: ProtocolVersion,
+    /// Whole seconds, within MQTT's u16 range.
+    pub(crate) keep_alive: u16,
+    pub(crate) session: SessionMode,
+    pub(crate) will: Option<LastWill>,
+    pub(crate) username: Option<String>,
+    pub(crate) reconnect: ReconnectPolicy,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) initial_connect: InitialConnect,
+    pub(crate) offline_queue: OfflineQueueLimits,
+    pub(crate) stream_buffer: usize,
+    pub(crate) limits: Limits,
+    pub(crate) telemetry_topic: String,
+    /// `{cloud-to-device topic}/#`.
+    pub(crate) cloud_to_device_filter: String,
+    pub(crate) close_timeout: Duration,
+}
+
+impl Config {
+    /// The will as MQTT packet data.
+    pub(crate) fn mqtt_will(&self) -> Option<iotcore_mqtt::packet::Will> {
+        self.will.as_ref().map(|w| iotcore_mqtt::packet::Will {
+            topic: w.topic.clone(),
+            payload: w.payload.clone(),
+            qos: w.qos,
+            retain: w.retain,
+            properties: Default::default(),
+        })
+    }
+}
+
+fn invalid_topic(what: &'static str, topic: &str, violation: Violation) -> ConfigError {
+    match violation {
+        Violation::Topic(source) => ConfigError::InvalidTopic {
+            what,
+            topic: topic.to_owned(),
+            source,
+        },
+        Violation::PayloadTooLarge { .. } => ConfigError::InvalidSetting {
+            setting: what,
+            why: "the payload is larger than AWS IoT Core's 128 KB",
+        },
+        Violation::QoS2 => ConfigError::InvalidSetting {
+            setting: what,
+            why: "AWS IoT Core does not support QoS 2",
+        },
+    }
+}
+
+fn check_client_id(client_id: &str, aws: bool) -> Result<(), ConfigError> {
+    let invalid = |why| ConfigError::InvalidClientId {
+        client_id: client_id.to_owned(),
+        why,
+    };
+    if client_id.is_empty() {
+        return Err(invalid(
+            "it is empty; pass a thing name or set .client_id()",
+        ));
+    }
+    if client_id.len() > usize::from(u16::MAX) {
+        return Err(invalid("it is longer than MQTT's 65,535 bytes"));
+    }
+    if aws && client_id.len() > AWS_MAX_CLIENT_ID_BYTES {
+        return Err(invalid("AWS IoT Core accepts at most 128 bytes"));
+    }
+    if aws && client_id.starts_with('$') {
+        return Err(invalid(
+            "AWS IoT Core reserves client ids starting with '$'",
+        ));
+    }
+    Ok(())
+}
+
+fn check_keep_alive(keep_alive: Duration, aws: bool) -> Result<u16, ConfigError> {
+    let secs = keep_alive.as_secs();
+    let out_of_range = ConfigError::KeepAliveOutOfRange {
+        requested: keep_alive,
+    };
+    if aws && !AWS_KEEP_ALIVE.contains(&secs) {
+        return Err(out_of_range);
+    }
+    u16::try_from(secs).map_err(|_| out_of_range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aws_keep_alive_range_is_30_to_1200_seconds() {
+        assert!(check_keep_alive(Duration::from_secs(29), true).is_err());
+        assert_eq!(check_keep_alive(Duration::from_secs(30), true).unwrap(), 30);
+        assert_eq!(
+            check_keep_alive(Duration::from_secs(1200), true).unwrap(),
+            1200
+        );
+        assert!(check_keep_alive(Duration::from_secs(1201), true).is_err());
+        assert_eq!(check_keep_alive(Duration::from_secs(2), false).unwrap(), 2);
+        assert!(check_keep_alive(Duration::from_secs(70_000), false).is_err());
+    }
+
+    #[test]
+    fn client_ids_follow_aws_rules() {
+        assert!(check_client_id("my-thing", true).is_ok());
+        assert!(check_client_id("", true).is_err());
+        assert!(check_client_id(&"x".repeat(129), true).is_err());
+        assert!(check_client_id(&"x".repeat(129), false).is_ok());
+        assert!(check_client_id("$GEN/abc", true).is_err());
+    }
+}

@@ -1,0 +1,68 @@
+//! What the [`crate::Client`] handle asks of the driver.
+
+use iotcore_mqtt::QoS;
+use iotcore_mqtt::packet::Publish;
+use tokio::sync::oneshot;
+
+use crate::error::Error;
+use crate::streams::Subscription;
+
+/// Where the driver sends the outcome of a request.
+pub(crate) type Responder<T> = oneshot::Sender<Result<T, Error>>;
+
+/// A message from a [`crate::Client`] handle to its driver.
+pub(crate) enum Command {
+    /// A publish, subscribe or unsubscribe.
+    Request(Request),
+    /// Close the client; the sender is told when it is done.
+    Close(oneshot::Sender<()>),
+}
+
+/// A request that goes to the broker.
+pub(crate) enum Request {
+    Publish {
+        /// Boxed: a publish with its MQTT 5 properties is large.
+        publish: Box<Publish>,
+        respond: Responder<()>,
+    },
+    Subscribe {
+        filter: String,
+        qos: QoS,
+        respond: Responder<Subscription>,
+    },
+    Unsubscribe {
+        filter: String,
+        respond: Responder<()>,
+    },
+}
+
+impl Request {
+    /// The topic or topic filter.
+    pub(crate) fn topic(&self) -> &str {
+        match self {
+            Request::Publish { publish, .. } => &publish.topic,
+            Request::Subscribe { filter, .. } | Request::Unsubscribe { filter, .. } => filter,
+        }
+    }
+
+    /// The bytes it occupies in the offline queue.
+    pub(crate) fn size(&self) -> usize {
+        match self {
+            Request::Publish { publish, .. } => publish.topic.len() + publish.payload.len(),
+            Request::Subscribe { filter, .. } | Request::Unsubscribe { filter, .. } => filter.len(),
+        }
+    }
+
+    /// Answers the request with `error`.
+    pub(crate) fn fail(self, error: Error) {
+        // A dropped receiver means the caller stopped waiting; nothing to do.
+        match self {
+            Request::Publish { respond, .. } | Request::Unsubscribe { respond, .. } => {
+                let _ = respond.send(Err(error));
+            }
+            Request::Subscribe { respond, .. } => {
+                let _ = respond.send(Err(error));
+            }
+        }
+    }
+}

@@ -1,0 +1,858 @@
+//! The connection task: one tokio task per client that owns the transport
+//! and the sans-IO [`ClientSession`], and that the [`crate::Client`] handles
+//! talk to over a channel.
+//!
+//! Its life is a loop of connection attempts: TCP and TLS, CONNECT, then
+//! serving the connection (reading, timers, commands) until it ends, then a
+//! jittered backoff before the next attempt — forever, until the client is
+//! closed. Requests made while not connected wait in the bounded offline
+//! queue; QoS 1 publishes the session has sent stay in the session and are
+//! resent after every reconnect.
+
+mod command;
+mod router;
+mod writer;
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use iotcore_mqtt::client::{ClientConfig, ClientError, ClientSession, Event};
+use iotcore_mqtt::packet::{Subscription as MqttSubscription, SubscriptionOptions};
+use iotcore_mqtt::topic::MatchMode;
+use iotcore_mqtt::{Properties, QoS, ReasonCode};
+use tokio::io::{AsyncReadExt, ReadHalf};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::{Instant, sleep_until};
+
+use crate::backoff::Backoff;
+use crate::builder::{Config, SessionMode};
+use crate::error::{ConfigError, Error};
+use crate::message::Message;
+use crate::offline_queue::OfflineQueue;
+use crate::status::{ConnectionState, DisconnectReason, Operation};
+use crate::streams::Subscription;
+use crate::tls::{self, Transport};
+
+pub(crate) use command::{Command, Request, Responder};
+pub(crate) use router::Listeners;
+use router::Router;
+use writer::Writer;
+
+/// Stop taking commands while this many bytes wait to be written.
+const MAX_WRITE_BACKLOG: u64 = 1024 * 1024;
+/// Stop taking commands while the session holds this many QoS 1 publishes.
+const MAX_SESSION_PUBLISHES: usize = 1000;
+/// Commands taken per wake-up before the driver writes and reads again.
+const COMMAND_BATCH: usize = 64;
+/// A hang-up this soon after a publish or subscribe is reported as a
+/// suspected policy denial.
+const POLICY_DENIAL_WINDOW: Duration = Duration::from_secs(2);
+/// How long a dying connection may take to flush its last packets, or to
+/// explain why it died.
+const GRACE: Duration = Duration::from_millis(500);
+const READ_BUFFER: usize = 16 * 1024;
+
+/// The clock the session runs on: tokio's, so paused test time applies.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// The bookkeeping of the first connection, which `connect()` waits for.
+struct Initial {
+    respond: oneshot::Sender<Result<(), Error>>,
+    started: Instant,
+    deadline: Instant,
+    failures: u32,
+    max_attempts: u32,
+    last_failure: Option<DisconnectReason>,
+}
+
+/// The last publish or subscribe sent, to explain a hang-up right after it.
+struct LastRequest {
+    operation: Operation,
+    topic: String,
+    at: Instant,
+    packet_id: Option<u16>,
+}
+
+/// How one connection ended.
+enum End {
+    /// The client was closed.
+    Closed,
+    /// The connection (or attempt) failed; `uptime` is set when it had been accepted.
+    Lost {
+        reason: DisconnectReason,
+        uptime: Option<Duration>,
+    },
+}
+
+/// Requests answered by the broker later.
+#[derive(Default)]
+struct Pending {
+    publishes: HashMap<u16, (String, Responder<()>)>,
+    subscribes: HashMap<u16, (String, Responder<Subscription>)>,
+    unsubscribes: HashMap<u16, (String, Responder<()>)>,
+    /// QoS 0 publishes handed to the session, not yet given a stream offset.
+    qos0_unplaced: Vec<(String, Responder<()>)>,
+    /// QoS 0 publishes resolved once the writer has passed their offset.
+    qos0_unwritten: VecDeque<(u64, String, Responder<()>)>,
+}
+
+impl Pending {
+    fn fail_all(&mut self, error: impl Fn() -> Error) {
+        for (_, (_, respond)) in self.publishes.drain() {
+            let _ = respond.send(Err(error()));
+        }
+        for (_, (_, respond)) in self.subscribes.drain() {
+            let _ = respond.send(Err(error()));
+        }
+        for (_, (_, respond)) in self.unsubscribes.drain() {
+            let _ = respond.send(Err(error()));
+        }
+        self.fail_qos0(|_| error());
+    }
+
+    fn fail_qos0(&mut self, error: impl Fn(&str) -> Error) {
+        for (topic, respond) in self.qos0_unplaced.drain(..) {
+            let _ = respond.send(Err(error(&topic)));
+        }
+        for (_, topic, respond) in self.qos0_unwritten.drain(..) {
+            let _ = respond.send(Err(error(&topic)));
+        }
+    }
+}
+
+/// The connection task.
+pub(crate) struct Driver {
+    config: Config,
+    session: ClientSession,
+    commands: mpsc::Receiver<Command>,
+    state: watch::Sender<ConnectionState>,
+    listeners: Arc<Listeners>,
+    router: Router,
+    offline: OfflineQueue<Request>,
+    pending: Pending,
+    backoff: Backoff,
+    initial: Option<Initial>,
+    /// Set by a close request: who to tell when done (none when every handle was dropped).
+    closing: Option<Option<oneshot::Sender<()>>>,
+    last_request: Option<LastRequest>,
+}
+
+impl Driver {
+    pub(crate) fn new(
+        config: Config,
+        commands: mpsc::Receiver<Command>,
+        state: watch::Sender<ConnectionState>,
+        listeners: Arc<Listeners>,
+        ready: oneshot::Sender<Result<(), Error>>,
+    ) -> Result<Driver, ConfigError> {
+        let session = ClientSession::new(session_config(&config)).map_err(|e| {
+            ConfigError::InvalidSetting {
+                setting: "last_will",
+                why: match e {
+                    ClientError::QoS2NotSupported => "QoS 2 is not supported",
+                    _ => "the will topic is invalid",
+                },
+            }
+        })?;
+        let mode = if config.limits.aws {
+            MatchMode::Aws
+        } else {
+            MatchMode::Standard
+        };
+        let started = Instant::now();
+        Ok(Driver {
+            router: Router::new(listeners.clone(), mode, config.stream_buffer),
+            offline: OfflineQueue::new(config.offline_queue),
+            backoff: Backoff::new(config.reconnect.clone()),
+            initial: Some(Initial {
+                respond: ready,
+                started,
+                deadline: started + config.initial_connect.timeout,
+                failures: 0,
+                max_attempts: config.initial_connect.max_attempts,
+                last_failure: None,
+            }),
+            session,
+            commands,
+            state,
+            listeners,
+            pending: Pending::default(),
+            closing: None,
+            last_request: None,
+            config,
+        })
+    }
+
+    /// Runs until the client is closed (or its first connection fails for good).
+    pub(crate) async fn run(mut self) {
+        loop {
+            let end = self.connection().await;
+            let (reason, uptime) = match end {
+                End::Closed => break,
+                End::Lost { reason, uptime } => (reason, uptime),
+            };
+            tracing::info!(client_id = %self.config.client_id, %reason, "disconnected");
+            if let Some(uptime) = uptime {
+                self.backoff.connection_ended(uptime);
+            }
+            self.set_state(ConnectionState::Disconnected {
+                reason: reason.clone(),
+            });
+            if self.initial_attempt_failed(reason) {
+                break;
+            }
+            let (attempt, delay) = self.backoff.next_delay();
+            self.set_state(ConnectionState::Reconnecting {
+                attempt,
+                next_delay: delay,
+            });
+            if !self.wait(delay).await {
+                break;
+            }
+        }
+        self.shut_down();
+    }
+
+    // ----- State -----
+
+    fn set_state(&mut self, state: ConnectionState) {
+        tracing::debug!(client_id = %self.config.client_id, %state, "connection state");
+        self.listeners.publish_status(&state);
+        self.state.send_replace(state);
+    }
+
+    /// Counts a failure of the first connection; true when `connect()` has
+    /// been answered with an error and the driver must stop.
+    fn initial_attempt_failed(&mut self, reason: DisconnectReason) -> bool {
+        let Some(initial) = &mut self.initial else {
+            return false;
+        };
+        initial.failures += 1;
+        initial.last_failure = Some(reason.clone());
+        let error = if reason.needs_configuration_change() {
+            Error::connect_refused(reason)
+        } else if initial.failures >= initial.max_attempts || Instant::now() >= initial.deadline {
+            Error::connect_failed(initial.failures, initial.started.elapsed(), reason)
+        } else {
+            return false;
+        };
+        if let Some(initial) = self.initial.take() {
+            let _ = initial.respond.send(Err(error));
+        }
+        true
+    }
+
+    /// Waits `delay` between attempts while serving commands. False when the
+    /// driver must stop (closed, or the first connection's time is up).
+    async fn wait(&mut self, delay: Duration) -> bool {
+        let mut until = Instant::now() + delay;
+        if let Some(initial) = &self.initial {
+            until = until.min(initial.deadline);
+        }
+        loop {
+            tokio::select! {
+                _ = sleep_until(until) => break,
+                command = self.commands.recv() => {
+                    if self.on_command(command) {
+                        return false;
+                    }
+                }
+            }
+        }
+        if let Some(initial) = self.initial.take_if(|i| Instant::now() >= i.deadline) {
+            let reason = initial
+                .last_failure
+                .unwrap_or(DisconnectReason::ConnectTimeout {
+                    after: self.config.initial_connect.timeout,
+                });
+            let error = Error::connect_failed(initial.failures, initial.started.elapsed(), reason);
+            let _ = initial.respond.send(Err(error));
+            return false;
+        }
+        true
+    }
+
+    /// Fails everything still waiting and ends every stream.
+    fn shut_down(&mut self) {
+        self.pending.fail_all(Error::closed);
+        while let Some(request) = self.offline.pop() {
+            request.fail(Error::closed());
+        }
+        self.commands.close();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Request(request) => request.fail(Error::closed()),
+                Command::Close(done) => {
+                    let _ = done.send(());
+                }
+            }
+        }
+        if let Some(initial) = self.initial.take() {
+            let _ = initial.respond.send(Err(Error::closed()));
+        }
+        self.set_state(ConnectionState::Closed);
+        self.router.close();
+        self.listeners.close();
+        if let Some(Some(done)) = self.closing.take() {
+            let _ = done.send(());
+        }
+        tracing::info!(client_id = %self.config.client_id, "client closed");
+    }
+
+    // ----- Commands -----
+
+    /// Handles a command; true when it asks to close.
+    fn on_command(&mut self, command: Option<Command>) -> bool {
+        match command {
+            Some(Command::Request(request)) => {
+                self.submit(request);
+                false
+            }
+            Some(Command::Close(done)) => {
+                self.closing = Some(Some(done));
+                true
+            }
+            None => {
+                self.closing = Some(None);
+                true
+            }
+        }
+    }
+
+    fn submit(&mut self, request: Request) {
+        if self.closing.is_some() {
+            request.fail(Error::closed());
+        } else if self.session.is_connected() {
+            self.submit_to_session(request);
+        } else if matches!(&request, Request::Publish { publish, .. } if publish.qos == QoS::AtMostOnce)
+        {
+            let error = Error::offline(request.topic());
+            request.fail(error);
+        } else {
+            let size = request.size();
+            if let Err((request, full)) = self.offline.push(request, size) {
+                let error = Error::offline_queue_full(request.topic(), full);
+                request.fail(error);
+            }
+        }
+    }
+
+    fn submit_to_session(&mut self, request: Request) {
+        let at = Instant::now();
+        match request {
+            Request::Publish { publish, respond } => {
+                let topic = publish.topic.clone();
+                match self.session.publish(*publish, now()) {
+                    Ok(Some(packet_id)) => {
+                        self.pending
+                            .publishes
+                            .insert(packet_id, (topic.clone(), respond));
+                        self.note_request(Operation::Publish, topic, at, Some(packet_id));
+                    }
+                    Ok(None) => {
+                        self.pending.qos0_unplaced.push((topic.clone(), respond));
+                        self.note_request(Operation::Publish, topic, at, None);
+                    }
+                    Err(ClientError::NotConnected) => {
+                        let _ = respond.send(Err(Error::offline(&topic)));
+                    }
+                    Err(e) => {
+                        let _ = respond.send(Err(Error::unsendable(&topic, e)));
+                    }
+                }
+            }
+            Request::Subscribe {
+                filter,
+                qos,
+                respond,
+            } => {
+                let subscription = MqttSubscription {
+                    filter: filter.clone(),
+                    options: SubscriptionOptions {
+                        qos,
+                        ..SubscriptionOptions::default()
+                    },
+                };
+                match self
+                    .session
+                    .subscribe(vec![subscription], Properties::default(), now())
+                {
+                    Ok(packet_id) => {
+                        self.pending
+                            .subscribes
+                            .insert(packet_id, (filter.clone(), respond));
+                        self.note_request(Operation::Subscribe, filter, at, Some(packet_id));
+                    }
+                    Err(e) => {
+                        let _ = respond.send(Err(Error::unsendable(&filter, e)));
+                    }
+                }
+            }
+            Request::Unsubscribe { filter, respond } => {
+                match self
+                    .session
+                    .unsubscribe(vec![filter.clone()], Properties::default(), now())
+                {
+                    Ok(packet_id) => {
+                        self.pending
+                            .unsubscribes
+                            .insert(packet_id, (filter, respond));
+                    }
+                    Err(e) => {
+                        let _ = respond.send(Err(Error::unsendable(&filter, e)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn note_request(
+        &mut self,
+        operation: Operation,
+        topic: String,
+        at: Instant,
+        packet_id: Option<u16>,
+    ) {
+        self.last_request = Some(LastRequest {
+            operation,
+            topic,
+            at,
+            packet_id,
+        });
+    }
+
+    /// True when the driver may take more commands now: the writer and the
+    /// session are not too far behind.
+    fn accepts_commands(&self, writer: &Writer) -> bool {
+        self.closing.is_none()
+            && writer.backlog() < MAX_WRITE_BACKLOG
+            && self.session.pending_publishes().len() < MAX_SESSION_PUBLISHES
+    }
+
+    // ----- One connection -----
+
+    /// One connection attempt, and serving the connection if it succeeds.
+    async fn connection(&mut self) -> End {
+        self.set_state(ConnectionState::Connecting);
+        let mut deadline = Instant::now() + self.config.connect_timeout;
+        if let Some(initial) = &self.initial {
+            deadline = deadline.min(initial.deadline);
+        }
+        let connect = tls::connect(
+            self.config.host.clone(),
+            self.config.port,
+            self.config.server_name.clone(),
+            self.config.tls.clone(),
+        );
+        tokio::pin!(connect);
+        let transport = loop {
+            tokio::select! {
+                result = &mut connect => match result {
+                    Ok(transport) => break transport,
+                    Err(reason) => return End::Lost { reason, uptime: None },
+                },
+                _ = sleep_until(deadline) => {
+                    return End::Lost { reason: self.connect_timeout(), uptime: None };
+                }
+                command = self.commands.recv() => {
+                    if self.on_command(command) {
+                        return End::Closed;
+                    }
+                }
+            }
+        };
+        self.serve(transport, deadline).await
+    }
+
+    fn connect_timeout(&self) -> DisconnectReason {
+        DisconnectReason::ConnectTimeout {
+            after: self.config.connect_timeout,
+        }
+    }
+
+    /// Runs MQTT on an established transport until the connection ends.
+    async fn serve(&mut self, transport: Transport, connect_deadline: Instant) -> End {
+        let (mut reader, write_half) = tokio::io::split(transport);
+        let mut writer = Writer::spawn(write_half);
+        self.last_request = None;
+        if let Err(e) = self.session.connect(now()) {
+            writer.abort();
+            return End::Lost {
+                reason: DisconnectReason::Protocol {
+                    detail: format!("cannot encode CONNECT: {e}"),
+                },
+                uptime: None,
+            };
+        }
+        let mut connected_at: Option<Instant> = None;
+        let mut close_deadline: Option<Instant> = None;
+        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        // How the connection ends, and whether the writer may flush first.
+        let (reason, graceful) = loop {
+            if let Some(reason) = self.process_events(&mut connected_at) {
+                break (reason, true);
+            }
+            self.transmit(&mut writer);
+            let progress = writer.progress();
+            if let Some(failed) = progress.failed {
+                let reason = self
+                    .explain_failure(&mut reader, &mut buf, connected_at.is_some(), failed)
+                    .await;
+                break (reason, false);
+            }
+            self.resolve_written(progress.written);
+
+            if self.closing.is_some() {
+                if connected_at.is_none() {
+                    writer.abort();
+                    self.session.connection_lost(now());
+                    return End::Closed;
+                }
+                let deadline = *close_deadline
+                    .get_or_insert_with(|| Instant::now() + self.config.close_timeout);
+                if self.session.pending_publishes().next().is_none() || Instant::now() >= deadline {
+                    return self.disconnect(writer, deadline).await;
+                }
+            }
+
+            let timer = self.session.poll_timeout().map(Instant::from_std);
+            let accepting = self.accepts_commands(&writer);
+            tokio::select! {
+                biased;
+                read = reader.read_buf(&mut buf) => match read {
+                    Ok(0) => break (self.hangup_reason(connected_at.is_some()), false),
+                    Ok(_) => {
+                        let result = self.session.handle_input(&buf, now());
+                        buf.clear();
+                        if let Err(e) = result {
+                            tracing::warn!(error = %e, "protocol violation by the server");
+                            // Keep events that came before the bad packet.
+                            let _ = self.process_events(&mut connected_at);
+                            break (DisconnectReason::Protocol { detail: e.to_string() }, true);
+                        }
+                    }
+                    Err(e) => break (self.read_error_reason(&e, connected_at.is_some()), false),
+                },
+                _ = writer.changed() => {}
+                _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
+                    self.session.handle_timeout(now());
+                }
+                _ = sleep_until(connect_deadline), if connected_at.is_none() => {
+                    break (self.connect_timeout(), false);
+                }
+                _ = sleep_until(close_deadline.unwrap_or_else(Instant::now)), if close_deadline.is_some() => {}
+                command = self.commands.recv(), if accepting => {
+                    self.on_command(command);
+                    for _ in 1..COMMAND_BATCH {
+                        if !self.accepts_commands(&writer) {
+                            break;
+                        }
+                        match self.commands.try_recv() {
+                            Ok(command) => { self.on_command(Some(command)); }
+                            Err(mpsc::error::TryRecvError::Empty) => break,
+                            Err(mpsc::error::TryRecvError::Disconnected) => {
+                                self.on_command(None);
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        if graceful {
+            self.transmit(&mut writer);
+            writer.finish_within(GRACE).await;
+        } else {
+            writer.abort();
+        }
+        self.session.connection_lost(now());
+        self.pending
+            .fail_qos0(|topic| Error::connection_lost(topic, reason.clone()));
+        End::Lost {
+            reason,
+            uptime: connected_at.map(|at| at.elapsed()),
+        }
+    }
+
+    /// The orderly end of a connection on close: DISCONNECT, then close the transport.
+    async fn disconnect(&mut self, mut writer: Writer, deadline: Instant) -> End {
+        self.session.disconnect(ReasonCode::SUCCESS);
+        self.transmit(&mut writer);
+        let grace = deadline
+            .saturating_duration_since(Instant::now())
+            .max(GRACE);
+        writer.finish_within(grace).await;
+        self.session.connection_lost(now());
+        End::Closed
+    }
+
+    /// Hands the session's outgoing bytes to the writer.
+    fn transmit(&mut self, writer: &mut Writer) {
+        while let Some(bytes) = self.session.poll_transmit() {
+            writer.send(bytes);
+        }
+        let end = writer.queued();
+        for (topic, respond) in self.pending.qos0_unplaced.drain(..) {
+            self.pending.qos0_unwritten.push_back((end, topic, respond));
+        }
+    }
+
+    /// Answers QoS 0 publishes whose bytes have been written.
+    fn resolve_written(&mut self, written: u64) {
+        while self
+            .pending
+            .qos0_unwritten
+            .front()
+            .is_some_and(|(end, _, _)| *end <= written)
+        {
+            if let Some((_, _, respond)) = self.pending.qos0_unwritten.pop_front() {
+                let _ = respond.send(Ok(()));
+            }
+        }
+    }
+
+    /// Handles the session's events; returns the reason when one ends the connection.
+    fn process_events(&mut self, connected_at: &mut Option<Instant>) -> Option<DisconnectReason> {
+        let mut end = None;
+        while let Some(event) = self.session.poll_event() {
+            let reason = match event {
+                Event::Connected {
+                    session_present, ..
+                } => {
+                    *connected_at = Some(Instant::now());
+                    self.on_connected(session_present);
+                    None
+                }
+                Event::ConnectionRefused { reason, .. } => {
+                    Some(DisconnectReason::ConnectionRefused { reason })
+                }
+                Event::PublishAcked {
+                    packet_id, reason, ..
+                } => {
+                    self.on_publish_acked(packet_id, reason);
+                    None
+                }
+                Event::PublishDropped {
+                    packet_id,
+                    size,
+                    max,
+                } => {
+                    if let Some((topic, respond)) = self.pending.publishes.remove(&packet_id) {
+                        let detail = format!(
+                            "its {size} bytes exceed the server's maximum packet size of {max} bytes"
+                        );
+                        let _ = respond.send(Err(Error::unsendable(&topic, detail)));
+                    }
+                    None
+                }
+                Event::Message(publish) => {
+                    self.router.deliver(&Message::new(publish));
+                    None
+                }
+                Event::Subscribed {
+                    packet_id, reasons, ..
+                } => {
+                    self.on_subscribed(packet_id, &reasons);
+                    None
+                }
+                Event::Unsubscribed {
+                    packet_id, reasons, ..
+                } => {
+                    self.on_unsubscribed(packet_id, &reasons);
+                    None
+                }
+                Event::Resubscribing { filters, .. } => {
+                    tracing::info!(
+                        ?filters,
+                        "the broker forgot the session: restoring subscriptions"
+                    );
+                    None
+                }
+                Event::Resubscribed {
+                    filters, reasons, ..
+                } => {
+                    for (filter, reason) in filters.iter().zip(&reasons) {
+                        if reason.is_error() {
+                            tracing::warn!(%filter, %reason, "the broker refused to restore a subscription: its streams end");
+                            self.router.remove(filter);
+                        }
+                    }
+                    None
+                }
+                Event::ServerDisconnect { reason, properties } => {
+                    Some(DisconnectReason::ServerDisconnect {
+                        reason,
+                        reason_string: properties.reason_string,
+                    })
+                }
+                Event::KeepAliveTimeout => Some(if connected_at.is_some() {
+                    DisconnectReason::KeepAliveTimeout {
+                        keep_alive: self.session.keep_alive(),
+                    }
+                } else {
+                    self.connect_timeout()
+                }),
+                other => {
+                    tracing::debug!(event = ?other, "session event ignored");
+                    None
+                }
+            };
+            if end.is_none() {
+                end = reason;
+            }
+        }
+        end
+    }
+
+    fn on_connected(&mut self, session_present: bool) {
+        tracing::info!(client_id = %self.config.client_id, session_present, "connected");
+        if let Some(initial) = self.initial.take() {
+            let _ = initial.respond.send(Ok(()));
+        }
+        self.set_state(ConnectionState::Connected { session_present });
+        while let Some(request) = self.offline.pop() {
+            self.submit_to_session(request);
+        }
+    }
+
+    fn on_publish_acked(&mut self, packet_id: u16, reason: ReasonCode) {
+        self.clear_last_request(packet_id);
+        let Some((topic, respond)) = self.pending.publishes.remove(&packet_id) else {
+            return;
+        };
+        let result = if reason.is_error() {
+            Err(Error::rejected("publish", &topic, reason))
+        } else {
+            Ok(())
+        };
+        let _ = respond.send(result);
+    }
+
+    fn on_subscribed(&mut self, packet_id: u16, reasons: &[ReasonCode]) {
+        self.clear_last_request(packet_id);
+        let Some((filter, respond)) = self.pending.subscribes.remove(&packet_id) else {
+            return;
+        };
+        let reason = reasons
+            .first()
+            .copied()
+            .unwrap_or(ReasonCode::UNSPECIFIED_ERROR);
+        let result = if reason.is_error() {
+            Err(Error::rejected("subscribe", &filter, reason))
+        } else {
+            Ok(self.router.add(filter))
+        };
+        let _ = respond.send(result);
+    }
+
+    fn on_unsubscribed(&mut self, packet_id: u16, reasons: &[ReasonCode]) {
+        let Some((filter, respond)) = self.pending.unsubscribes.remove(&packet_id) else {
+            return;
+        };
+        let result = match reasons.first() {
+            Some(reason) if reason.is_error() => {
+                Err(Error::rejected("unsubscribe", &filter, *reason))
+            }
+            _ => {
+                self.router.remove(&filter);
+                Ok(())
+            }
+        };
+        let _ = respond.send(result);
+    }
+
+    fn clear_last_request(&mut self, packet_id: u16) {
+        if self
+            .last_request
+            .as_ref()
+            .is_some_and(|r| r.packet_id == Some(packet_id))
+        {
+            self.last_request = None;
+        }
+    }
+
+    // ----- Why a connection ended -----
+
+    /// The server closed the connection.
+    fn hangup_reason(&self, connected: bool) -> DisconnectReason {
+        if !connected {
+            return DisconnectReason::ClosedBeforeConnAck {
+                client_id: self.config.client_id.clone(),
+            };
+        }
+        match &self.last_request {
+            Some(last) if last.at.elapsed() <= POLICY_DENIAL_WINDOW => {
+                DisconnectReason::PolicyDenialSuspected {
+                    operation: last.operation,
+                    topic: last.topic.clone(),
+                }
+            }
+            _ => DisconnectReason::ServerClosed,
+        }
+    }
+
+    fn read_error_reason(&self, e: &io::Error, connected: bool) -> DisconnectReason {
+        let reason = tls::classify_io_error(e);
+        let abrupt_close = matches!(
+            e.kind(),
+            io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::BrokenPipe
+        );
+        if abrupt_close && matches!(reason, DisconnectReason::Network { .. }) {
+            self.hangup_reason(connected)
+        } else {
+            reason
+        }
+    }
+
+    /// A write failed: the read side usually knows better why (a TLS alert
+    /// refusing our certificate, or the server's close), so give it a moment.
+    async fn explain_failure(
+        &self,
+        reader: &mut ReadHalf<Transport>,
+        buf: &mut BytesMut,
+        connected: bool,
+        write_failure: DisconnectReason,
+    ) -> DisconnectReason {
+        let read = tokio::time::timeout(GRACE, async {
+            loop {
+                buf.clear();
+                match reader.read_buf(buf).await {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+        .await;
+        match read {
+            Ok(Ok(())) => self.hangup_reason(connected),
+            Ok(Err(e)) => self.read_error_reason(&e, connected),
+            Err(_) => write_failure,
+        }
+    }
+}
+
+/// The sans-IO session's configuration.
+fn session_config(config: &Config) -> ClientConfig {
+    let mut session = ClientConfig::new(config.client_id.clone());
+    session.protocol = config.protocol;
+    session.keep_alive = config.keep_alive;
+    session.will = config.mqtt_will();
+    session.username = config.username.clone();
+    match config.session {
+        SessionMode::Clean => session.clean_start = true,
+        SessionMode::Persistent { expiry } => {
+            session.clean_start = false;
+            session.session_expiry_interval =
+                Some(u32::try_from(expiry.as_secs()).unwrap_or(u32::MAX));
+        }
+    }
+    session
+}

@@ -1,0 +1,186 @@
+//! TCP and TLS: the transport under MQTT.
+//!
+//! rustls with the aws-lc-rs provider (always passed explicitly, never the
+//! process default), TLS 1.2 and 1.3, SNI on, the server's name verified
+//! against the configured roots, a client certificate for mutual TLS, and
+//! `TCP_NODELAY` so small MQTT packets are not held back by Nagle's
+//! algorithm waiting for delayed ACKs.
+
+use std::io;
+use std::sync::{Arc, OnceLock};
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{AlertDescription, ClientConfig, RootCertStore};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::credentials::Identity;
+use crate::error::ConfigError;
+use crate::status::DisconnectReason;
+
+/// The ALPN protocol AWS IoT Core expects for MQTT with client certificates on port 443.
+pub const AWS_MQTT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
+
+/// An established connection to the broker.
+pub(crate) type Transport = TlsStream<TcpStream>;
+
+/// The aws-lc-rs crypto provider, built once.
+pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .clone()
+}
+
+/// Builds the TLS client configuration.
+pub(crate) fn client_config(
+    identity: &Identity,
+    roots: &[CertificateDer<'static>],
+    alpn: Option<&[u8]>,
+) -> Result<Arc<ClientConfig>, ConfigError> {
+    let mut store = RootCertStore::empty();
+    for root in roots {
+        store
+            .add(root.clone())
+            .map_err(|e| ConfigError::InvalidCertificate {
+                origin: "a root CA".into(),
+                detail: e.to_string(),
+            })?;
+    }
+    let builder = ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ConfigError::InvalidSetting {
+            setting: "tls",
+            why: tls_versions_unsupported(e),
+        })?
+        .with_root_certificates(store);
+    let mut config = builder
+        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
+        .map_err(|e| ConfigError::UnsupportedPrivateKey {
+            origin: "the client identity".into(),
+            detail: e.to_string(),
+        })?;
+    if let Some(protocol) = alpn {
+        config.alpn_protocols = vec![protocol.to_vec()];
+    }
+    Ok(Arc::new(config))
+}
+
+fn tls_versions_unsupported(_: rustls::Error) -> &'static str {
+    "the crypto provider supports neither TLS 1.2 nor TLS 1.3"
+}
+
+/// Parses the name the server's certificate must carry.
+pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, ConfigError> {
+    ServerName::try_from(name.to_owned()).map_err(|_| ConfigError::InvalidEndpoint {
+        endpoint: name.to_owned(),
+    })
+}
+
+/// Opens TCP to `host:port` (every resolved address in turn) and runs the
+/// TLS handshake.
+pub(crate) async fn connect(
+    host: String,
+    port: u16,
+    server_name: ServerName<'static>,
+    config: Arc<ClientConfig>,
+) -> Result<Transport, DisconnectReason> {
+    let tcp = TcpStream::connect((host.as_str(), port))
+        .await
+        .map_err(|e| DisconnectReason::Network {
+            detail: format!("TCP connect to {host}:{port} failed: {e}"),
+        })?;
+    tcp.set_nodelay(true)
+        .map_err(|e| DisconnectReason::Network {
+            detail: format!("cannot set TCP_NODELAY: {e}"),
+        })?;
+    TlsConnector::from(config)
+        .connect(server_name, tcp)
+        .await
+        .map_err(|e| classify_io_error(&e))
+}
+
+/// Turns an I/O error from the TLS stream into a reason, telling apart
+/// "we do not trust the server" from "the server refused our certificate".
+pub(crate) fn classify_io_error(e: &io::Error) -> DisconnectReason {
+    let Some(tls) = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    else {
+        return DisconnectReason::Network {
+            detail: e.to_string(),
+        };
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => {
+            DisconnectReason::ServerCertificateUntrusted {
+                detail: tls.to_string(),
+            }
+        }
+        rustls::Error::AlertReceived(alert) if is_client_certificate_alert(*alert) => {
+            DisconnectReason::ClientCertificateRejected {
+                detail: tls.to_string(),
+            }
+        }
+        other => DisconnectReason::Tls {
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn is_client_certificate_alert(alert: AlertDescription) -> bool {
+    matches!(
+        alert,
+        AlertDescription::BadCertificate
+            | AlertDescription::UnsupportedCertificate
+            | AlertDescription::CertificateRevoked
+            | AlertDescription::CertificateExpired
+            | AlertDescription::CertificateUnknown
+            | AlertDescription::UnknownCA
+            | AlertDescription::AccessDenied
+            | AlertDescription::CertificateRequired
+            | AlertDescription::DecryptError
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_certificate_alert_means_the_server_refused_our_certificate() {
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::AlertReceived(AlertDescription::CertificateRequired),
+        );
+        assert!(matches!(
+            classify_io_error(&e),
+            DisconnectReason::ClientCertificateRejected { .. }
+        ));
+    }
+
+    #[test]
+    fn an_unknown_issuer_means_we_do_not_trust_the_server() {
+        let e = io::Error::new(
+            io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        let reason = classify_io_error(&e);
+        assert!(matches!(
+            reason,
+            DisconnectReason::ServerCertificateUntrusted { .. }
+        ));
+        assert!(reason.needs_configuration_change());
+    }
+
+    #[test]
+    fn a_plain_reset_is_a_network_error() {
+        let e = io::Error::from(io::ErrorKind::ConnectionReset);
+        assert!(matches!(
+            classify_io_error(&e),
+            DisconnectReason::Network { .. }
+        ));
+    }
+}
