@@ -9,3 +9,4 @@
 pub mod fsutil;
 pub mod pki;
 pub mod store;
+pub mod things;

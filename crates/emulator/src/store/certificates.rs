@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, now_unix};
 
@@ -113,6 +113,32 @@ fn check_status_change(from: CertificateStatus, to: CertificateStatus) -> Result
     }
 }
 
+/// Validates the id and inserts a certificate.
+pub(super) fn insert_certificate(
+    conn: &Connection,
+    id: &str,
+    pem: &str,
+    status: CertificateStatus,
+) -> Result<CertificateRecord, StoreError> {
+    validate_certificate_id(id)?;
+    let created_at = now_unix();
+    let inserted = conn.execute(
+        "INSERT INTO certificates (id, pem, status, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (id) DO NOTHING",
+        params![id, pem, status, created_at],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::CertificateExists(id.to_owned()));
+    }
+    Ok(CertificateRecord {
+        id: id.to_owned(),
+        pem: pem.to_owned(),
+        status,
+        created_at,
+        things: Vec::new(),
+    })
+}
+
 impl Store {
     /// Registers a certificate under `id` (which must be the lowercase hex SHA-256 of its
     /// DER, see [`crate::pki::certificate_id`]) with an initial `status`.
@@ -122,23 +148,7 @@ impl Store {
         pem: &str,
         status: CertificateStatus,
     ) -> Result<CertificateRecord, StoreError> {
-        validate_certificate_id(id)?;
-        let created_at = now_unix();
-        let inserted = self.conn().execute(
-            "INSERT INTO certificates (id, pem, status, created_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO NOTHING",
-            params![id, pem, status, created_at],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::CertificateExists(id.to_owned()));
-        }
-        Ok(CertificateRecord {
-            id: id.to_owned(),
-            pem: pem.to_owned(),
-            status,
-            created_at,
-            things: Vec::new(),
-        })
+        insert_certificate(&self.conn(), id, pem, status)
     }
 
     /// The certificate with this id and the things it is attached to, if registered.

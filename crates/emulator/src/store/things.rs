@@ -2,9 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::{Store, StoreError, conversion_error, now_unix};
+use super::certificates::insert_certificate;
+use super::{CertificateStatus, Store, StoreError, conversion_error, now_unix};
 
 /// Longest thing name AWS accepts.
 const MAX_THING_NAME: usize = 128;
@@ -69,6 +70,44 @@ fn validate_attribute(name: &str, value: &str) -> Result<(), StoreError> {
     })
 }
 
+/// Validates and inserts a thing.
+fn insert_thing(
+    conn: &Connection,
+    name: &str,
+    thing_type: Option<&str>,
+    attributes: &BTreeMap<String, String>,
+) -> Result<ThingRecord, StoreError> {
+    validate_thing_name(name)?;
+    if let Some(thing_type) = thing_type {
+        validate_thing_name(thing_type)?;
+    }
+    for (key, value) in attributes {
+        validate_attribute(key, value)?;
+    }
+    let record = ThingRecord {
+        name: name.to_owned(),
+        thing_type: thing_type.map(str::to_owned),
+        attributes: attributes.clone(),
+        created_at: now_unix(),
+    };
+    let attributes_json = serde_json::to_string(&record.attributes)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let inserted = conn.execute(
+        "INSERT INTO things (name, thing_type, attributes, created_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO NOTHING",
+        params![
+            record.name,
+            record.thing_type,
+            attributes_json,
+            record.created_at
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::ThingExists(name.to_owned()));
+    }
+    Ok(record)
+}
+
 const THING_COLUMNS: &str = "name, thing_type, attributes, created_at";
 
 fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
@@ -91,35 +130,33 @@ impl Store {
         thing_type: Option<&str>,
         attributes: &BTreeMap<String, String>,
     ) -> Result<ThingRecord, StoreError> {
-        validate_thing_name(name)?;
-        if let Some(thing_type) = thing_type {
-            validate_thing_name(thing_type)?;
-        }
-        for (key, value) in attributes {
-            validate_attribute(key, value)?;
-        }
-        let record = ThingRecord {
-            name: name.to_owned(),
-            thing_type: thing_type.map(str::to_owned),
-            attributes: attributes.clone(),
-            created_at: now_unix(),
-        };
-        let attributes_json = serde_json::to_string(&record.attributes)
-            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-        let inserted = self.conn().execute(
-            "INSERT INTO things (name, thing_type, attributes, created_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (name) DO NOTHING",
-            params![
-                record.name,
-                record.thing_type,
-                attributes_json,
-                record.created_at
-            ],
+        insert_thing(&self.conn(), name, thing_type, attributes)
+    }
+
+    /// Creates a thing (no type, no attributes), registers `certificate_pem` under
+    /// `certificate_id` as `Active` and attaches it to the thing, all or nothing.
+    /// Fails like [`Store::create_thing`] and [`Store::add_certificate`].
+    pub fn create_thing_with_certificate(
+        &self,
+        name: &str,
+        certificate_id: &str,
+        certificate_pem: &str,
+    ) -> Result<ThingRecord, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let thing = insert_thing(&tx, name, None, &BTreeMap::new())?;
+        insert_certificate(
+            &tx,
+            certificate_id,
+            certificate_pem,
+            CertificateStatus::Active,
         )?;
-        if inserted == 0 {
-            return Err(StoreError::ThingExists(name.to_owned()));
-        }
-        Ok(record)
+        tx.execute(
+            "INSERT INTO thing_principals (thing_name, certificate_id) VALUES (?1, ?2)",
+            [name, certificate_id],
+        )?;
+        tx.commit()?;
+        Ok(thing)
     }
 
     /// The thing named `name`, if it exists.
