@@ -726,6 +726,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn pki_can_be_shared_between_tasks() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Pki>();
+    }
+
+    #[test]
     fn key_algorithm_parses_cli_names() {
         assert_eq!("rsa".parse::<KeyAlgorithm>(), Ok(KeyAlgorithm::Rsa2048));
         assert_eq!("EC".parse::<KeyAlgorithm>(), Ok(KeyAlgorithm::EcdsaP256));
