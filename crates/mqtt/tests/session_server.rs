@@ -841,3 +841,16 @@ fn pending_publishes_report_dup_for_sent_deliveries() {
         .collect();
     assert_eq!(summary, vec![("a".into(), true), ("b".into(), false)]);
 }
+
+#[test]
+fn bytes_of_an_unfinished_packet_do_not_count_as_activity() {
+    let mut server = connected(ServerConfig::aws(), ProtocolVersion::V311);
+    let accepted_at = server.clock.now();
+    server.clock.advance(secs(80));
+    // The first byte of a PUBLISH, and nothing more.
+    server
+        .session
+        .handle_input(&[0x30], server.clock.now())
+        .unwrap();
+    assert_eq!(server.session.poll_timeout(), Some(accepted_at + secs(90)));
+}

@@ -351,7 +351,7 @@ impl ClientSession {
     /// The transport is gone (read or write failed, or it was closed). Keeps
     /// publishes, requests and subscriptions for the next
     /// [`connect`](Self::connect); drops unsent bytes.
-    pub fn connection_lost(&mut self, _now: Instant) {
+    pub fn connection_lost(&mut self) {
         self.reset_connection();
     }
 

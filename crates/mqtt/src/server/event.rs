@@ -1,7 +1,7 @@
 //! What the server session reports to the broker.
 
 use crate::packet::{Connect, Publish, Subscribe, Unsubscribe};
-use crate::{Properties, ReasonCode};
+use crate::{EncodeError, Properties, ReasonCode};
 
 /// Something that happened on a [`ServerSession`](super::ServerSession),
 /// returned by [`poll_event`](super::ServerSession::poll_event) in order.
@@ -55,7 +55,7 @@ pub enum Event {
 }
 
 /// Why a delivery was dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DropReason {
     /// Larger than the client's MQTT 5 Maximum Packet Size.
@@ -67,4 +67,6 @@ pub enum DropReason {
     },
     /// All 65,535 packet identifiers are held by unacknowledged deliveries.
     PacketIdsExhausted,
+    /// The message cannot be encoded (a topic or property longer than 65,535 bytes…).
+    Encode(EncodeError),
 }

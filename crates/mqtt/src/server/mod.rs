@@ -217,8 +217,7 @@ impl ServerSession {
             return Ok(());
         }
         self.inbound.extend_from_slice(data);
-        self.last_received = now;
-        self.process_input()
+        self.process_input(now)
     }
 
     /// Acts on the timer: closes the session when CONNECT did not arrive in
@@ -303,7 +302,7 @@ impl ServerSession {
         self.last_received = now;
         self.send_deliveries();
         // A violation in the held input closes the session and is kept for `protocol_error`.
-        let _ = self.process_input();
+        let _ = self.process_input(now);
         Ok(())
     }
 
@@ -589,10 +588,7 @@ impl ServerSession {
     fn report_drop(&mut self, topic: String, error: PushError) {
         let reason = match error {
             PushError::TooLarge { size, max } => DropReason::TooLarge { size, max },
-            PushError::Encode(_) => DropReason::TooLarge {
-                size: usize::MAX,
-                max: self.client_max_packet_size(),
-            },
+            PushError::Encode(error) => DropReason::Encode(error),
         };
         self.events
             .push_back(Event::PublishDropped { topic, reason });
@@ -644,7 +640,8 @@ impl ServerSession {
         error
     }
 
-    fn process_input(&mut self) -> Result<(), ProtocolError> {
+    /// Decodes and handles the buffered packets received at `now`.
+    fn process_input(&mut self, now: Instant) -> Result<(), ProtocolError> {
         while matches!(
             self.state,
             ServerState::AwaitingConnect | ServerState::Connected
@@ -659,6 +656,7 @@ impl ServerSession {
                 Ok(None) => break,
                 Err(error) => return Err(self.fail(ProtocolError::Decode(error))),
             };
+            self.last_received = now;
             let result = if self.state == ServerState::AwaitingConnect {
                 self.handle_first(packet)
             } else {
