@@ -12,7 +12,9 @@
 //! | `server.key` | TLS server private key (PKCS#8) | 0600 |
 //!
 //! Later starts load these files. The server certificate is derived data: it is
-//! issued again when its names differ from the requested ones, when it expires within
+//! issued again when it does not cover every requested name (a certificate with more
+//! names is kept, so a tool that loads the PKI with the default names never undoes an
+//! emulator's extra names), when it expires within
 //! 30 days, when it was not signed by the current CA, or when its files are missing or
 //! unreadable. The CA is never replaced silently, because every device certificate
 //! chains to it: a damaged CA file is a [`PkiError`] that says what to do.
@@ -575,10 +577,9 @@ fn load_server(
         return Err("it expires within 30 days".to_owned());
     }
     let present = certificate_names(&cert)?;
-    if &present != names {
-        return Err(format!(
-            "its names {present:?} differ from the requested {names:?}"
-        ));
+    if !names.is_subset(&present) {
+        let missing: Vec<_> = names.difference(&present).collect();
+        return Err(format!("it does not cover {missing:?}"));
     }
     Ok((der.into_owned(), key_der))
 }

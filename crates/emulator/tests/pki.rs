@@ -157,6 +157,17 @@ fn changed_extra_names_reissue_the_server_certificate_under_the_same_ca() {
 }
 
 #[test]
+fn loading_with_default_names_keeps_a_certificate_with_extra_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = PkiOptions::with_extra_server_names(["iot.example.com"]);
+    let emulator = Pki::load_or_create_with(dir.path(), &options).unwrap();
+    // What `iotcore thing create` does while the emulator runs.
+    let tool = Pki::load_or_create(dir.path()).unwrap();
+    assert_eq!(emulator.server_cert_chain(), tool.server_cert_chain());
+    assert!(server_name_accepted(&tool, "iot.example.com"));
+}
+
+#[test]
 fn damaged_server_certificate_is_issued_again() {
     let dir = tempfile::tempdir().unwrap();
     let before = Pki::load_or_create(dir.path()).unwrap();
