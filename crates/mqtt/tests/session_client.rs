@@ -206,7 +206,7 @@ fn unacked_publishes_are_resent_with_dup_after_reconnect_even_without_session() 
             client.publish("t/2", QoS::AtLeastOnce);
             client.publish("t/3", QoS::AtLeastOnce);
             assert_eq!(publishes(&client.sent()), vec![(1, false), (2, false)]);
-            client.session.connection_lost();
+            client.session.connection_lost(client.clock.now());
             client.publish("t/4", QoS::AtLeastOnce);
             let resent = client.connect(session_present);
             assert_eq!(
@@ -233,7 +233,7 @@ fn unacked_publishes_are_resent_in_original_order_before_new_ones() {
         // Out-of-order acknowledgements leave a gap.
         client.receive(puback(2));
         client.receive(puback(4));
-        client.session.connection_lost();
+        client.session.connection_lost(client.clock.now());
         client.publish("t/new", QoS::AtLeastOnce);
         let resent = client.connect(true);
         assert_eq!(
@@ -355,7 +355,7 @@ fn subscriptions_are_restored_when_broker_forgot_session() {
         ));
         client.events();
 
-        client.session.connection_lost();
+        client.session.connection_lost(client.clock.now());
         let sent = client.connect(false);
         let [Packet::Subscribe(restore)] = sent.as_slice() else {
             panic!("{version:?}: {sent:?}");
@@ -391,7 +391,7 @@ fn subscriptions_are_restored_when_broker_forgot_session() {
         );
 
         // A broker that kept the session gets no SUBSCRIBE.
-        client.session.connection_lost();
+        client.session.connection_lost(client.clock.now());
         assert!(client.connect(true).is_empty(), "{version:?}");
     }
 }
@@ -408,7 +408,7 @@ fn restoring_subscribes_carry_at_most_eight_filters_each() {
         .subscribe(filters, Properties::default(), client.clock.now())
         .unwrap();
     client.receive(suback(id, vec![ReasonCode::GRANTED_QOS_1; 10]));
-    client.session.connection_lost();
+    client.session.connection_lost(client.clock.now());
     let sent = client.connect(false);
     let sizes: Vec<_> = subscribed_filters(&sent).iter().map(Vec::len).collect();
     assert_eq!(sizes, vec![8, 2]);
@@ -465,7 +465,7 @@ fn refused_and_unsubscribed_filters_are_not_restored() {
             .map(|(f, _)| f.to_owned())
             .collect();
         assert_eq!(active, vec!["keep".to_owned()]);
-        client.session.connection_lost();
+        client.session.connection_lost(client.clock.now());
         assert_eq!(
             subscribed_filters(&client.connect(false)),
             vec![vec!["keep".to_owned()]]
@@ -530,7 +530,7 @@ fn unanswered_subscribe_is_sent_again_after_reconnect() {
             subscribed_filters(&client.sent()),
             vec![vec!["x".to_owned()]]
         );
-        client.session.connection_lost();
+        client.session.connection_lost(client.clock.now());
         let sent = client.connect(true);
         assert!(
             matches!(sent.as_slice(), [Packet::Subscribe(s)] if s.packet_id == id),
@@ -954,7 +954,7 @@ fn assigned_client_id_is_used_on_the_next_connect() {
         },
     ));
     assert_eq!(client.session.assigned_client_id(), Some("gen-123"));
-    client.session.connection_lost();
+    client.session.connection_lost(client.clock.now());
     client.session.connect(client.clock.now()).unwrap();
     let sent = client.sent();
     assert!(
@@ -968,7 +968,7 @@ fn connect_on_a_new_transport_drops_bytes_queued_for_the_old_one() {
     let mut client = ScriptedClient::new(client_config(ProtocolVersion::V311));
     client.connect(false);
     client.publish("t", QoS::AtMostOnce);
-    client.session.connection_lost();
+    client.session.connection_lost(client.clock.now());
     client.session.connect(client.clock.now()).unwrap();
     let sent = client.sent();
     assert!(matches!(sent.as_slice(), [Packet::Connect(_)]), "{sent:?}");

@@ -351,7 +351,10 @@ impl ClientSession {
     /// The transport is gone (read or write failed, or it was closed). Keeps
     /// publishes, requests and subscriptions for the next
     /// [`connect`](Self::connect); drops unsent bytes.
-    pub fn connection_lost(&mut self) {
+    ///
+    /// `now` is taken for symmetry with the other inputs; no timer depends on it.
+    pub fn connection_lost(&mut self, now: Instant) {
+        let _ = now;
         self.reset_connection();
     }
 

@@ -277,7 +277,7 @@ impl Pair {
 
     /// The transport breaks: the client learns it, the server side is dropped.
     pub fn break_connection(&mut self) {
-        self.client.connection_lost();
+        self.client.connection_lost(self.clock.now());
         self.server.disconnect(ReasonCode::SUCCESS);
         while self.server.poll_transmit().is_some() {}
     }
