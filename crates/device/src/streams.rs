@@ -35,7 +35,7 @@ impl Subscription {
     }
 
     /// The topic filter this stream receives for.
-    pub fn filter(&self) -> &str {
+    pub fn topic_filter(&self) -> &str {
         &self.filter
     }
 
@@ -84,6 +84,12 @@ impl Messages {
     }
 }
 
+impl std::fmt::Debug for Messages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Messages").finish_non_exhaustive()
+    }
+}
+
 impl Stream for Messages {
     type Item = Message;
 
@@ -105,13 +111,21 @@ impl CloudToDevice {
     }
 
     /// The topic filter subscribed to.
-    pub fn filter(&self) -> &str {
-        self.inner.filter()
+    pub fn topic_filter(&self) -> &str {
+        self.inner.topic_filter()
     }
 
     /// How many messages were discarded because this stream's buffer was full.
     pub fn dropped_messages(&self) -> u64 {
         self.inner.dropped_messages()
+    }
+}
+
+impl std::fmt::Debug for CloudToDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudToDevice")
+            .field("filter", &self.inner.topic_filter())
+            .finish_non_exhaustive()
     }
 }
 
@@ -153,6 +167,12 @@ impl StatusEvents {
     /// How many state changes were discarded because the buffer was full.
     pub fn dropped_events(&self) -> u64 {
         self.rx.dropped()
+    }
+}
+
+impl std::fmt::Debug for StatusEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StatusEvents").finish_non_exhaustive()
     }
 }
 

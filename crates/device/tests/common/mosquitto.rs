@@ -1,0 +1,49 @@
+//! Mosquitto as the broker under test.
+
+use std::sync::Arc;
+
+use iotcore_test_support::{Mosquitto, TestPki, init_tracing};
+
+use super::{BrokerUnderTest, Credentials};
+
+/// A running Mosquitto with mutual TLS, and a second PKI it does not know.
+pub struct MosquittoBroker {
+    pub broker: Mosquitto,
+    pub pki: Arc<TestPki>,
+    pub stranger: Arc<TestPki>,
+}
+
+impl MosquittoBroker {
+    pub fn start() -> MosquittoBroker {
+        init_tracing();
+        let pki = Arc::new(TestPki::generate().expect("test PKI"));
+        let stranger = Arc::new(TestPki::generate().expect("second test PKI"));
+        let broker = Mosquitto::start(&*pki).expect("start mosquitto");
+        MosquittoBroker {
+            broker,
+            pki,
+            stranger,
+        }
+    }
+
+    /// The broker under test, reached at `port` (the broker's, or a proxy's).
+    pub fn under_test(&self, port: u16) -> BrokerUnderTest {
+        let pki = self.pki.clone();
+        let stranger = self.stranger.clone();
+        BrokerUnderTest {
+            port,
+            ca: self.pki.ca_path().to_owned(),
+            issue: Box::new(move |name| credentials(&pki, name)),
+            issue_unknown: Box::new(move |name| credentials(&stranger, name)),
+            wrong_ca: self.stranger.ca_path().to_owned(),
+        }
+    }
+}
+
+fn credentials(pki: &TestPki, name: &str) -> Credentials {
+    let files = pki.issue_client(name).expect("issue client certificate");
+    Credentials {
+        cert: files.cert().to_owned(),
+        key: files.key().to_owned(),
+    }
+}
