@@ -15,10 +15,19 @@ pub struct MosquittoBroker {
 
 impl MosquittoBroker {
     pub fn start() -> MosquittoBroker {
+        Self::start_with(&[])
+    }
+
+    /// Starts a broker with extra `mosquitto.conf` lines.
+    pub fn start_with(config_lines: &[&str]) -> MosquittoBroker {
         init_tracing();
         let pki = Arc::new(TestPki::generate().expect("test PKI"));
         let stranger = Arc::new(TestPki::generate().expect("second test PKI"));
-        let broker = Mosquitto::start(&*pki).expect("start mosquitto");
+        let mut builder = Mosquitto::builder(&*pki);
+        for line in config_lines {
+            builder = builder.config_line(*line);
+        }
+        let broker = builder.start().expect("start mosquitto");
         MosquittoBroker {
             broker,
             pki,
