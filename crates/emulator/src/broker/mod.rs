@@ -1,0 +1,481 @@
+//! The message broker: sessions by client id, the subscription trie shared by all
+//! connections, retained messages, and routing.
+//!
+//! Locks are short and never held across an `.await`. Lock order, where two
+//! are held at once: `sessions` → a session's state → `subscriptions`. Routing a
+//! publish takes the trie's read lock only to collect the matching sessions,
+//! then pushes into each session's queue (see [`session`] for the queue policy).
+
+pub(crate) mod authz;
+pub(crate) mod message;
+pub(crate) mod negotiate;
+pub(crate) mod persist;
+pub(crate) mod records;
+pub(crate) mod retained;
+pub(crate) mod session;
+pub(crate) mod trie;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::time::{Duration, SystemTime};
+
+use iotcore_mqtt::ProtocolVersion;
+use iotcore_mqtt::packet::{Publish, RetainHandling, SubscriptionOptions};
+use iotcore_mqtt::topic::MatchMode;
+use tokio::sync::{oneshot, watch};
+
+use self::authz::Action;
+use self::message::Message;
+use self::persist::Persist;
+use self::records::{RestoredSession, delivery_from_publish};
+use self::retained::{Retained, RetainedChange};
+use self::session::{ConnectionId, Delivery, Kick, Pushed, Session, SessionKey};
+use self::trie::SubscriptionTrie;
+use crate::config::EmulatorConfig;
+use crate::connection::stopped;
+
+/// One subscription in the trie.
+#[derive(Clone, Debug)]
+struct Subscriber {
+    session: Arc<Session>,
+    options: SubscriptionOptions,
+}
+
+/// A connection attached to its session.
+#[derive(Debug)]
+pub(crate) struct Attached {
+    /// The session, new or resumed.
+    pub(crate) session: Arc<Session>,
+    /// CONNACK's session-present flag.
+    pub(crate) session_present: bool,
+    /// Deliveries a previous connection left unacknowledged, to resume first.
+    pub(crate) resume: Vec<Publish>,
+    /// Fires when the broker wants the connection gone (takeover).
+    pub(crate) kick: oneshot::Receiver<Kick>,
+}
+
+/// What a SUBSCRIBE of one filter did.
+#[derive(Debug)]
+pub(crate) struct Subscribed {
+    /// The retained message to deliver for it, if any.
+    pub(crate) retained: Option<Delivery>,
+}
+
+/// The broker shared by every connection of an emulator.
+#[derive(Debug)]
+pub(crate) struct Broker {
+    config: EmulatorConfig,
+    sessions: Mutex<HashMap<String, Arc<Session>>>,
+    subscriptions: RwLock<SubscriptionTrie<SessionKey, Subscriber>>,
+    retained: Retained,
+    persist: Persist,
+    next_key: AtomicU64,
+    /// Flips to `true` when the emulator stops; session expiry timers end.
+    stopping: watch::Receiver<bool>,
+}
+
+impl Broker {
+    /// An empty broker.
+    pub(crate) fn new(
+        config: EmulatorConfig,
+        persist: Persist,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Broker {
+            config,
+            sessions: Mutex::new(HashMap::new()),
+            subscriptions: RwLock::new(SubscriptionTrie::new(MatchMode::Aws)),
+            retained: Retained::default(),
+            persist,
+            next_key: AtomicU64::new(1),
+            stopping,
+        }
+    }
+
+    /// The emulator configuration.
+    pub(crate) fn config(&self) -> &EmulatorConfig {
+        &self.config
+    }
+
+    /// The persistence handle.
+    pub(crate) fn persist(&self) -> &Persist {
+        &self.persist
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn new_session(
+        &self,
+        client_id: &str,
+        protocol: ProtocolVersion,
+        expiry: Duration,
+    ) -> Arc<Session> {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        Arc::new(Session::new(key, client_id.to_owned(), protocol, expiry))
+    }
+
+    /// Attaches `connection` to the session of `client_id`: resumes it when
+    /// `clean_start` is false and it was created with the same protocol version
+    /// (AWS does not resume across versions), otherwise ends it and starts a new
+    /// one. A connection already attached is kicked (takeover).
+    pub(crate) fn attach(
+        self: &Arc<Self>,
+        client_id: &str,
+        protocol: ProtocolVersion,
+        clean_start: bool,
+        expiry: Duration,
+        connection: ConnectionId,
+    ) -> Attached {
+        let (kick_tx, kick) = oneshot::channel();
+        let mut sessions = self.sessions();
+        let existing = sessions.get(client_id).cloned();
+        let resumable = existing
+            .as_ref()
+            .is_some_and(|s| !clean_start && s.protocol() == protocol && !s.lock().ended);
+        let (session, session_present) = match existing {
+            Some(session) if resumable => (session, true),
+            existing => {
+                if let Some(old) = existing {
+                    self.end_session(&mut sessions, &old);
+                }
+                let session = self.new_session(client_id, protocol, expiry);
+                sessions.insert(client_id.to_owned(), Arc::clone(&session));
+                (session, false)
+            }
+        };
+        let resume = {
+            let mut state = session.lock();
+            state.attach(connection, kick_tx);
+            state.expiry = expiry;
+            std::mem::take(&mut state.unacked)
+        };
+        drop(sessions);
+        if !expiry.is_zero() {
+            self.persist.save_session(&session);
+        }
+        // Deliveries stored while it was offline are waiting.
+        session.wake();
+        Attached {
+            session,
+            session_present,
+            resume,
+            kick,
+        }
+    }
+
+    /// Ends `session`: kicks its connection, drops its subscriptions, removes it
+    /// from the registry and the store. The caller holds the registry lock.
+    fn end_session(&self, sessions: &mut HashMap<String, Arc<Session>>, session: &Arc<Session>) {
+        let filters: Vec<String> = {
+            let mut state = session.lock();
+            state.ended = true;
+            state.kick(Kick::TakenOver);
+            std::mem::take(&mut state.subscriptions)
+                .into_keys()
+                .collect()
+        };
+        {
+            let mut trie = self
+                .subscriptions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            for filter in &filters {
+                trie.remove(filter, &session.key());
+            }
+        }
+        if sessions
+            .get(session.client_id())
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(session.client_id());
+        }
+        self.persist.delete_session(session.client_id());
+    }
+
+    /// Detaches `connection` from `session` when the connection ends.
+    ///
+    /// `unacked` are the QoS 1 deliveries the connection sent or queued without
+    /// receiving a PUBACK; the session keeps them if it lives on. `expiry`
+    /// replaces the session's expiry (an MQTT 5 DISCONNECT may change it). A
+    /// session with no expiry ends now; a persistent one is saved and expires
+    /// later unless a connection resumes it.
+    pub(crate) fn detach(
+        self: &Arc<Self>,
+        session: &Arc<Session>,
+        connection: ConnectionId,
+        unacked: Vec<Publish>,
+        expiry: Option<Duration>,
+        now: SystemTime,
+    ) {
+        let mut state = session.lock();
+        if state.ended {
+            return;
+        }
+        if !state.detach(connection, now) {
+            // Taken over by a connection that resumed the session and is
+            // already running: it gets these as new deliveries.
+            state.requeue_front(unacked.iter().map(|p| delivery_from_publish(p, now)));
+            drop(state);
+            session.wake();
+            return;
+        }
+        if let Some(expiry) = expiry {
+            state.expiry = expiry;
+        }
+        if state.expiry.is_zero() {
+            drop(state);
+            let mut sessions = self.sessions();
+            self.end_session(&mut sessions, session);
+            return;
+        }
+        state.unacked.splice(0..0, unacked);
+        let (expiry, generation) = (state.expiry, state.generation);
+        drop(state);
+        self.persist.save_session(session);
+        self.expire_later(Arc::clone(session), generation, expiry);
+    }
+
+    /// Ends `session` after `expiry` unless it was attached again meanwhile
+    /// (its generation changed) or the emulator stops first.
+    pub(crate) fn expire_later(
+        self: &Arc<Self>,
+        session: Arc<Session>,
+        generation: u64,
+        expiry: Duration,
+    ) {
+        let broker = Arc::clone(self);
+        let mut stopping = self.stopping.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep(expiry) => broker.expire(&session, generation),
+                () = stopped(&mut stopping) => {}
+            }
+        });
+    }
+
+    fn expire(&self, session: &Arc<Session>, generation: u64) {
+        let mut sessions = self.sessions();
+        let expired = {
+            let state = session.lock();
+            !state.ended && !state.is_attached() && state.generation == generation
+        };
+        if expired {
+            tracing::info!(
+                client_id = session.client_id(),
+                "persistent session expired"
+            );
+            self.end_session(&mut sessions, session);
+        }
+    }
+
+    /// Re-creates a persistent session loaded from the store, detached, with its
+    /// subscriptions and queued messages; it expires `expiry` after it was
+    /// detached (after `now` if it was attached when saved).
+    pub(crate) fn restore_session(self: &Arc<Self>, restored: RestoredSession, now: SystemTime) {
+        let RestoredSession {
+            client_id,
+            protocol,
+            expiry,
+            detached_at,
+            subscriptions,
+            unacked,
+            queued,
+        } = restored;
+        let detached_at = detached_at.unwrap_or(now);
+        let Ok(remaining) = (detached_at + expiry).duration_since(now) else {
+            tracing::info!(
+                client_id,
+                "persistent session expired while the emulator was stopped"
+            );
+            self.persist.delete_session(&client_id);
+            return;
+        };
+        let session = self.new_session(&client_id, protocol, expiry);
+        let generation = {
+            let mut state = session.lock();
+            state.detached_at = Some(detached_at);
+            state.unacked = unacked;
+            state.requeue_front(queued.into_iter());
+            let mut trie = self
+                .subscriptions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            for (filter, options) in subscriptions {
+                let subscriber = Subscriber {
+                    session: Arc::clone(&session),
+                    options,
+                };
+                trie.insert(&filter, session.key(), subscriber);
+                state.subscriptions.insert(filter, options);
+            }
+            state.generation
+        };
+        self.sessions().insert(client_id, Arc::clone(&session));
+        self.expire_later(session, generation, remaining);
+    }
+
+    /// Adds or replaces `session`'s subscription to `filter`, and returns the
+    /// retained message the subscription receives (MQTT 5 retain handling
+    /// applied). The caller has checked the filter and the authorization.
+    pub(crate) fn subscribe(
+        &self,
+        session: &Arc<Session>,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> Subscribed {
+        let is_new = {
+            let mut state = session.lock();
+            state
+                .subscriptions
+                .insert(filter.to_owned(), options)
+                .is_none()
+        };
+        {
+            let subscriber = Subscriber {
+                session: Arc::clone(session),
+                options,
+            };
+            let mut trie = self
+                .subscriptions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            trie.insert(filter, session.key(), subscriber);
+        }
+        self.save_if_persistent(session);
+        let wanted = match options.retain_handling {
+            RetainHandling::OnSubscribe => true,
+            RetainHandling::OnNewSubscribe => is_new,
+            RetainHandling::Never => false,
+        };
+        let retained = wanted
+            .then(|| self.retained.for_filter(filter, SystemTime::now()))
+            .flatten()
+            .filter(|m| authz::authorize(session.client_id(), Action::Receive, &m.topic).is_ok())
+            .map(|message| Delivery {
+                qos: message.qos.min(options.qos),
+                message,
+                retain: true,
+            });
+        Subscribed { retained }
+    }
+
+    /// Number of subscriptions `session` holds.
+    pub(crate) fn subscription_count(&self, session: &Session) -> usize {
+        session.lock().subscriptions.len()
+    }
+
+    /// True when `session` already holds a subscription to `filter`.
+    pub(crate) fn is_subscribed(&self, session: &Session, filter: &str) -> bool {
+        session.lock().subscriptions.contains_key(filter)
+    }
+
+    /// Removes `session`'s subscription to `filter`; returns whether it existed.
+    pub(crate) fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
+        let existed = session.lock().subscriptions.remove(filter).is_some();
+        if existed {
+            let mut trie = self
+                .subscriptions
+                .write()
+                .unwrap_or_else(|p| p.into_inner());
+            trie.remove(filter, &session.key());
+            drop(trie);
+            self.save_if_persistent(session);
+        }
+        existed
+    }
+
+    fn save_if_persistent(&self, session: &Arc<Session>) {
+        if !session.lock().expiry.is_zero() {
+            self.persist.save_session(session);
+        }
+    }
+
+    /// Routes a message: updates the retained store if it is retained, then
+    /// queues it for every session with a matching subscription (once per
+    /// session, at the highest matching QoS, never to a session whose thing may
+    /// not receive it, and not back to `from` when its subscription says no-local).
+    /// Returns the number of sessions it was queued for.
+    pub(crate) fn publish(&self, message: Message, from: Option<SessionKey>) -> usize {
+        let message = Arc::new(message);
+        if message.retain {
+            match self.retained.apply(&message) {
+                RetainedChange::Stored => self.persist.set_retained(&message),
+                RetainedChange::Deleted => self.persist.delete_retained(&message.topic),
+                RetainedChange::Unchanged => {}
+            }
+        }
+        let mut targets: Vec<(SessionKey, Subscriber)> = Vec::new();
+        {
+            let trie = self.subscriptions.read().unwrap_or_else(|p| p.into_inner());
+            trie.for_each_match(&message.topic, |key, subscriber| {
+                if subscriber.options.no_local && from == Some(*key) {
+                    return;
+                }
+                targets.push((*key, subscriber.clone()));
+            });
+        }
+        // One delivery per session, at the highest QoS of its matching subscriptions.
+        targets.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.options.qos.cmp(&a.1.options.qos)));
+        targets.dedup_by_key(|(key, _)| *key);
+
+        let mut delivered = 0;
+        for (_, subscriber) in targets {
+            let session = &subscriber.session;
+            if let Err(denied) =
+                authz::authorize(session.client_id(), Action::Receive, &message.topic)
+            {
+                tracing::debug!(client_id = session.client_id(), "not delivered: {denied}");
+                continue;
+            }
+            let delivery = Delivery {
+                message: Arc::clone(&message),
+                qos: message.qos.min(subscriber.options.qos),
+                // AWS clears RETAIN on live deliveries; MQTT 5 retain-as-published keeps it.
+                retain: message.retain && subscriber.options.retain_as_published,
+            };
+            match session.push(delivery, &self.config.limits) {
+                Pushed::Queued => delivered += 1,
+                Pushed::Stored => {
+                    delivered += 1;
+                    self.persist.save_session(session);
+                }
+                Pushed::QueuedDroppingOldest => {
+                    delivered += 1;
+                    tracing::warn!(
+                        client_id = session.client_id(),
+                        limit = self.config.limits.max_queued_qos1,
+                        "session queue full: dropped its oldest QoS 1 message"
+                    );
+                }
+                Pushed::Dropped => {
+                    tracing::debug!(
+                        client_id = session.client_id(),
+                        topic = %message.topic,
+                        "QoS 0 message dropped (subscriber offline or its queue is full)"
+                    );
+                }
+            }
+        }
+        delivered
+    }
+
+    /// Loads a retained message read from the store.
+    pub(crate) fn restore_retained(&self, message: Message) {
+        self.retained.apply(&Arc::new(message));
+    }
+
+    /// The sessions that outlive their connections, for the final save at shutdown.
+    pub(crate) fn persistent_sessions(&self) -> Vec<Arc<Session>> {
+        self.sessions()
+            .values()
+            .filter(|s| !s.lock().expiry.is_zero())
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,438 @@
+//! Routing, sessions and retained messages, without sockets.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use iotcore_mqtt::packet::{RetainHandling, SubscriptionOptions};
+use iotcore_mqtt::{Properties, ProtocolVersion, QoS};
+use tokio::sync::{mpsc, watch};
+
+use super::persist::{Persist, PersistOp};
+use super::session::{Delivery, Kick, Session};
+use super::{Broker, Message};
+use crate::config::EmulatorConfig;
+
+struct Fixture {
+    broker: Arc<Broker>,
+    ops: mpsc::UnboundedReceiver<PersistOp>,
+    _stopping: watch::Sender<bool>,
+}
+
+fn fixture() -> Fixture {
+    let (persist, ops) = Persist::channel();
+    let (stop_tx, stopping) = watch::channel(false);
+    let broker = Arc::new(Broker::new(
+        EmulatorConfig::new("/nonexistent"),
+        persist,
+        stopping,
+    ));
+    Fixture {
+        broker,
+        ops,
+        _stopping: stop_tx,
+    }
+}
+
+fn message(topic: &str, qos: QoS, retain: bool, payload: &'static [u8]) -> Message {
+    Message::new(
+        topic.into(),
+        Bytes::from_static(payload),
+        qos,
+        retain,
+        &Properties::default(),
+        SystemTime::now(),
+    )
+}
+
+fn options(qos: QoS) -> SubscriptionOptions {
+    SubscriptionOptions {
+        qos,
+        ..SubscriptionOptions::default()
+    }
+}
+
+fn drain(session: &Session) -> Vec<(String, QoS, bool)> {
+    session
+        .lock()
+        .take(usize::MAX, usize::MAX, SystemTime::now())
+        .into_iter()
+        .map(|d: Delivery| (d.message.topic.clone(), d.qos, d.retain))
+        .collect()
+}
+
+const CLEAN: Duration = Duration::ZERO;
+const HOUR: Duration = Duration::from_secs(3600);
+
+#[tokio::test]
+async fn a_publish_reaches_each_matching_session_once_at_the_highest_qos() {
+    let f = fixture();
+    let a = f
+        .broker
+        .attach("a", ProtocolVersion::V5, true, CLEAN, 1)
+        .session;
+    let b = f
+        .broker
+        .attach("b", ProtocolVersion::V311, true, CLEAN, 2)
+        .session;
+    f.broker.subscribe(&a, "s/+", options(QoS::AtMostOnce));
+    f.broker.subscribe(&a, "s/#", options(QoS::AtLeastOnce));
+    f.broker.subscribe(&b, "s/x", options(QoS::AtMostOnce));
+    f.broker.subscribe(&b, "other", options(QoS::AtLeastOnce));
+
+    assert_eq!(
+        f.broker
+            .publish(message("s/x", QoS::AtLeastOnce, false, b"1"), None),
+        2
+    );
+    assert_eq!(drain(&a), [("s/x".to_string(), QoS::AtLeastOnce, false)]);
+    assert_eq!(drain(&b), [("s/x".to_string(), QoS::AtMostOnce, false)]);
+    assert_eq!(
+        f.broker
+            .publish(message("s", QoS::AtMostOnce, false, b"2"), None),
+        0,
+        "AWS: s/# does not match s"
+    );
+}
+
+#[tokio::test]
+async fn no_local_subscriptions_do_not_get_their_own_messages() {
+    let f = fixture();
+    let a = f
+        .broker
+        .attach("a", ProtocolVersion::V5, true, CLEAN, 1)
+        .session;
+    let no_local = SubscriptionOptions {
+        no_local: true,
+        ..options(QoS::AtMostOnce)
+    };
+    f.broker.subscribe(&a, "t", no_local);
+    assert_eq!(
+        f.broker
+            .publish(message("t", QoS::AtMostOnce, false, b"x"), Some(a.key())),
+        0
+    );
+    assert_eq!(
+        f.broker
+            .publish(message("t", QoS::AtMostOnce, false, b"x"), None),
+        1
+    );
+}
+
+#[tokio::test]
+async fn other_things_reserved_topics_are_not_delivered() {
+    let f = fixture();
+    let dev1 = f
+        .broker
+        .attach("dev1", ProtocolVersion::V5, true, CLEAN, 1)
+        .session;
+    f.broker.subscribe(
+        &dev1,
+        "$aws/things/+/shadow/update/accepted",
+        options(QoS::AtLeastOnce),
+    );
+    assert_eq!(
+        f.broker.publish(
+            message(
+                "$aws/things/dev2/shadow/update/accepted",
+                QoS::AtLeastOnce,
+                false,
+                b"{}"
+            ),
+            None
+        ),
+        0
+    );
+    assert_eq!(
+        f.broker.publish(
+            message(
+                "$aws/things/dev1/shadow/update/accepted",
+                QoS::AtLeastOnce,
+                false,
+                b"{}"
+            ),
+            None
+        ),
+        1
+    );
+}
+
+#[tokio::test]
+async fn retained_messages_go_to_exact_new_subscriptions_only_and_empty_payload_deletes() {
+    let mut f = fixture();
+    let a = f
+        .broker
+        .attach("a", ProtocolVersion::V5, true, CLEAN, 1)
+        .session;
+    f.broker.subscribe(&a, "r/x", options(QoS::AtLeastOnce));
+    f.broker
+        .publish(message("r/x", QoS::AtLeastOnce, true, b"v1"), None);
+    assert_eq!(
+        drain(&a),
+        [("r/x".to_string(), QoS::AtLeastOnce, false)],
+        "live delivery clears RETAIN"
+    );
+    assert!(
+        matches!(f.ops.try_recv(), Ok(PersistOp::SetRetained(m)) if m.payload == Bytes::from_static(b"v1"))
+    );
+
+    let b = f
+        .broker
+        .attach("b", ProtocolVersion::V311, true, CLEAN, 2)
+        .session;
+    let exact = f
+        .broker
+        .subscribe(&b, "r/x", options(QoS::AtMostOnce))
+        .retained
+        .unwrap();
+    assert_eq!(
+        (exact.qos, exact.retain, exact.message.payload.as_ref()),
+        (QoS::AtMostOnce, true, &b"v1"[..])
+    );
+    assert!(
+        f.broker
+            .subscribe(&b, "r/+", options(QoS::AtLeastOnce))
+            .retained
+            .is_none()
+    );
+
+    let again = SubscriptionOptions {
+        retain_handling: RetainHandling::OnNewSubscribe,
+        ..options(QoS::AtLeastOnce)
+    };
+    assert!(
+        f.broker.subscribe(&b, "r/x", again).retained.is_none(),
+        "not a new subscription"
+    );
+
+    f.broker
+        .publish(message("r/x", QoS::AtMostOnce, true, b""), None);
+    assert!(matches!(f.ops.try_recv(), Ok(PersistOp::DeleteRetained(t)) if t == "r/x"));
+    assert!(
+        f.broker
+            .subscribe(&b, "r/x", options(QoS::AtLeastOnce))
+            .retained
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_second_connection_takes_over_and_resumes_a_persistent_session() {
+    let f = fixture();
+    let first = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 1);
+    assert!(!first.session_present);
+    f.broker
+        .subscribe(&first.session, "t", options(QoS::AtLeastOnce));
+
+    let second = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 2);
+    assert!(second.session_present);
+    assert!(Arc::ptr_eq(&first.session, &second.session));
+    assert_eq!(first.kick.await, Ok(Kick::TakenOver));
+
+    // The old connection's unacknowledged message goes to the new one.
+    let mut unacked = message("t", QoS::AtLeastOnce, false, b"1")
+        .to_publish(QoS::AtLeastOnce, false, SystemTime::now())
+        .unwrap();
+    unacked.packet_id = Some(5);
+    f.broker
+        .detach(&first.session, 1, vec![unacked], None, SystemTime::now());
+    assert_eq!(
+        drain(&second.session),
+        [("t".to_string(), QoS::AtLeastOnce, false)]
+    );
+    assert!(second.session.lock().is_attached_to(2));
+}
+
+#[tokio::test]
+async fn clean_start_ends_the_previous_session_and_its_subscriptions() {
+    let f = fixture();
+    let first = f
+        .broker
+        .attach("dev1", ProtocolVersion::V311, false, HOUR, 1);
+    f.broker
+        .subscribe(&first.session, "t", options(QoS::AtLeastOnce));
+    let second = f
+        .broker
+        .attach("dev1", ProtocolVersion::V311, true, CLEAN, 2);
+    assert!(!second.session_present);
+    assert!(first.session.lock().ended);
+    assert_eq!(
+        f.broker
+            .publish(message("t", QoS::AtLeastOnce, false, b"1"), None),
+        0
+    );
+}
+
+#[tokio::test]
+async fn sessions_are_not_resumed_across_protocol_versions() {
+    let f = fixture();
+    let first = f
+        .broker
+        .attach("dev1", ProtocolVersion::V311, false, HOUR, 1);
+    f.broker
+        .detach(&first.session, 1, Vec::new(), None, SystemTime::now());
+    let second = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 2);
+    assert!(!second.session_present);
+}
+
+#[tokio::test]
+async fn a_detached_persistent_session_stores_qos1_and_hands_it_over_on_resume() {
+    let mut f = fixture();
+    let first = f
+        .broker
+        .attach("dev1", ProtocolVersion::V311, false, HOUR, 1);
+    f.broker
+        .subscribe(&first.session, "t", options(QoS::AtLeastOnce));
+    f.broker
+        .detach(&first.session, 1, Vec::new(), None, SystemTime::now());
+    assert!(!first.session.lock().is_attached());
+    // The writer snapshots pending saves (and clears the mark) as it goes.
+    let saves = |ops: &mut mpsc::UnboundedReceiver<PersistOp>| {
+        let mut n = 0;
+        while let Ok(op) = ops.try_recv() {
+            if let PersistOp::SaveSession(s) = op {
+                assert!(super::records::session_record(&s, SystemTime::now()).is_some());
+                n += 1;
+            }
+        }
+        n
+    };
+    assert_eq!(
+        saves(&mut f.ops),
+        1,
+        "changes before the writer ran share one save"
+    );
+
+    f.broker
+        .publish(message("t", QoS::AtMostOnce, false, b"0"), None);
+    assert_eq!(saves(&mut f.ops), 0, "QoS 0 is not stored offline");
+    f.broker
+        .publish(message("t", QoS::AtLeastOnce, false, b"1"), None);
+    assert_eq!(saves(&mut f.ops), 1, "a stored QoS 1 message is saved");
+
+    let second = f
+        .broker
+        .attach("dev1", ProtocolVersion::V311, false, HOUR, 2);
+    assert!(second.session_present);
+    assert_eq!(
+        drain(&second.session),
+        [("t".to_string(), QoS::AtLeastOnce, false)]
+    );
+}
+
+#[tokio::test]
+async fn a_clean_session_ends_when_its_connection_does() {
+    let mut f = fixture();
+    let a = f
+        .broker
+        .attach("a", ProtocolVersion::V311, true, CLEAN, 1)
+        .session;
+    f.broker.subscribe(&a, "t", options(QoS::AtLeastOnce));
+    f.broker.detach(&a, 1, Vec::new(), None, SystemTime::now());
+    assert!(a.lock().ended);
+    assert_eq!(
+        f.broker
+            .publish(message("t", QoS::AtLeastOnce, false, b"1"), None),
+        0
+    );
+    assert!(matches!(f.ops.try_recv(), Ok(PersistOp::DeleteSession(id)) if id == "a"));
+}
+
+#[tokio::test]
+async fn an_expired_session_ends_unless_it_was_resumed_meanwhile() {
+    let f = fixture();
+    let first = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 1);
+    f.broker
+        .subscribe(&first.session, "t", options(QoS::AtLeastOnce));
+    f.broker
+        .detach(&first.session, 1, Vec::new(), None, SystemTime::now());
+    let stale = first.session.lock().generation;
+    let resumed = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 2);
+    f.broker.expire(&first.session, stale);
+    assert!(!resumed.session.lock().ended, "attached: not expired");
+    f.broker
+        .detach(&resumed.session, 2, Vec::new(), None, SystemTime::now());
+    f.broker.expire(&resumed.session, stale);
+    assert!(!resumed.session.lock().ended, "a stale timer does nothing");
+    let current = resumed.session.lock().generation;
+    f.broker.expire(&resumed.session, current);
+    assert!(resumed.session.lock().ended);
+    assert_eq!(
+        f.broker
+            .publish(message("t", QoS::AtLeastOnce, false, b"1"), None),
+        0
+    );
+}
+
+#[tokio::test]
+async fn a_restored_session_keeps_its_subscriptions_queue_and_unacknowledged_messages() {
+    use super::records::RestoredSession;
+    let f = fixture();
+    let now = SystemTime::now();
+    let queued = Delivery {
+        message: Arc::new(message("t", QoS::AtLeastOnce, false, b"q")),
+        qos: QoS::AtLeastOnce,
+        retain: false,
+    };
+    let mut unacked = queued
+        .message
+        .to_publish(QoS::AtLeastOnce, false, now)
+        .unwrap();
+    unacked.packet_id = Some(9);
+    f.broker.restore_session(
+        RestoredSession {
+            client_id: "dev1".into(),
+            protocol: ProtocolVersion::V311,
+            expiry: HOUR,
+            detached_at: Some(now),
+            subscriptions: vec![("t".into(), options(QoS::AtLeastOnce))],
+            unacked: vec![unacked],
+            queued: vec![queued],
+        },
+        now,
+    );
+    f.broker
+        .publish(message("t", QoS::AtLeastOnce, false, b"live"), None);
+    let resumed = f
+        .broker
+        .attach("dev1", ProtocolVersion::V311, false, HOUR, 1);
+    assert!(resumed.session_present);
+    assert_eq!(
+        resumed
+            .resume
+            .iter()
+            .map(|p| p.packet_id)
+            .collect::<Vec<_>>(),
+        [Some(9)]
+    );
+    let payloads: Vec<Bytes> = resumed
+        .session
+        .lock()
+        .take(9, 9, now)
+        .into_iter()
+        .map(|d| d.message.payload.clone())
+        .collect();
+    assert_eq!(
+        payloads,
+        [Bytes::from_static(b"q"), Bytes::from_static(b"live")]
+    );
+}
+
+#[tokio::test]
+async fn a_detached_session_keeps_the_unacknowledged_messages_for_the_next_connection() {
+    let f = fixture();
+    let first = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 1);
+    let mut unacked = message("t", QoS::AtLeastOnce, false, b"1")
+        .to_publish(QoS::AtLeastOnce, false, SystemTime::now())
+        .unwrap();
+    unacked.packet_id = Some(3);
+    f.broker.detach(
+        &first.session,
+        1,
+        vec![unacked.clone()],
+        None,
+        SystemTime::now(),
+    );
+    let second = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 2);
+    assert_eq!(second.resume, [unacked]);
+}

@@ -1,0 +1,137 @@
+//! Configuration of an emulator instance: where it keeps its state, where it
+//! listens, and the AWS IoT Core limits it enforces.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The port AWS IoT Core serves MQTT over TLS on, and the emulator's default.
+pub const DEFAULT_PORT: u16 = 8883;
+
+/// How to run an [`Emulator`](crate::Emulator).
+///
+/// ```
+/// use iotcore_emulator::EmulatorConfig;
+/// let config = EmulatorConfig::new("/tmp/iotcore-data")
+///     .with_bind("127.0.0.1:0".parse().unwrap());
+/// assert_eq!(config.bind.port(), 0);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct EmulatorConfig {
+    /// Directory holding the CA, the server certificate and the SQLite registry.
+    /// Created on first start.
+    pub data_dir: PathBuf,
+    /// Address of the MQTT/TLS listener; default `127.0.0.1:8883`. Port 0 picks a
+    /// free port ([`Emulator::local_addr`](crate::Emulator::local_addr) says which).
+    pub bind: SocketAddr,
+    /// Host names or IP addresses, besides `localhost` and `127.0.0.1`, that the
+    /// server certificate must be valid for (when it is first created).
+    pub extra_server_names: Vec<String>,
+    /// How long a persistent session (MQTT 3.1.1 `cleanSession=0`, or MQTT 5 without a
+    /// session expiry interval of its own) outlives its connection. AWS: 1 hour by default.
+    pub persistent_session_expiry: Duration,
+    /// The longest MQTT 5 session expiry interval honoured; longer requests are
+    /// capped. AWS: 7 days.
+    pub max_session_expiry: Duration,
+    /// Protocol limits (AWS IoT Core's by default).
+    pub limits: Limits,
+}
+
+impl EmulatorConfig {
+    /// The default configuration with state in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        EmulatorConfig {
+            data_dir: data_dir.into(),
+            bind: SocketAddr::from((Ipv4Addr::LOCALHOST, DEFAULT_PORT)),
+            extra_server_names: Vec::new(),
+            persistent_session_expiry: Duration::from_secs(3600),
+            max_session_expiry: Duration::from_secs(7 * 24 * 3600),
+            limits: Limits::default(),
+        }
+    }
+
+    /// Sets [`EmulatorConfig::bind`].
+    pub fn with_bind(mut self, bind: SocketAddr) -> Self {
+        self.bind = bind;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::extra_server_names`].
+    pub fn with_extra_server_names(mut self, names: Vec<String>) -> Self {
+        self.extra_server_names = names;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::persistent_session_expiry`].
+    pub fn with_persistent_session_expiry(mut self, expiry: Duration) -> Self {
+        self.persistent_session_expiry = expiry;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::max_session_expiry`].
+    pub fn with_max_session_expiry(mut self, expiry: Duration) -> Self {
+        self.max_session_expiry = expiry;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::limits`].
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+/// Protocol limits. `Default` is AWS IoT Core's documented quotas
+/// (<https://docs.aws.amazon.com/general/latest/gr/iot-core.html#message-broker-limits>).
+///
+/// Topic names and filters are always held to AWS's fixed limits (256 bytes,
+/// 8 levels, `$aws/rules/<rule>/` exempt: see
+/// [`iotcore_mqtt::topic::validate_aws_topic_name`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Limits {
+    /// Largest PUBLISH payload accepted, in bytes. AWS: 128 KB (131,072 bytes).
+    pub max_payload: usize,
+    /// Largest packet read from a client, fixed header included; a larger one is
+    /// refused while its header is read, before its body is buffered. Announced
+    /// as MQTT 5 Maximum Packet Size. AWS announces 149,504.
+    pub max_packet_size: usize,
+    /// Longest client id, in UTF-8 bytes. AWS: 128.
+    pub max_client_id_bytes: usize,
+    /// Most topic filters in one SUBSCRIBE. AWS: 8.
+    pub max_filters_per_subscribe: usize,
+    /// Most subscriptions a session may hold. AWS: 50 (adjustable quota).
+    pub max_subscriptions_per_session: usize,
+    /// Longest keep-alive honoured, in seconds; longer requests are capped. AWS: 1200.
+    pub max_keep_alive: u16,
+    /// Shortest keep-alive honoured, in seconds; shorter requests are raised to it.
+    /// AWS: 30.
+    pub min_keep_alive: u16,
+    /// Unacknowledged QoS 1 messages in flight to one client. AWS: 100.
+    pub max_inflight_outbound: u16,
+    /// Messages waiting in one connected session's outbound queue before QoS 0
+    /// messages to it are dropped (QoS 1 messages are still queued, up to
+    /// [`Limits::max_queued_qos1`]). A slow subscriber never slows the others.
+    pub outbound_queue: usize,
+    /// QoS 1 messages kept for one session (connected and slow, or
+    /// disconnected and persistent) before the oldest are dropped.
+    pub max_queued_qos1: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_payload: 128 * 1024,
+            max_packet_size: 149_504,
+            max_client_id_bytes: 128,
+            max_filters_per_subscribe: 8,
+            max_subscriptions_per_session: 50,
+            max_keep_alive: 1200,
+            min_keep_alive: 30,
+            max_inflight_outbound: 100,
+            outbound_queue: 1000,
+            max_queued_qos1: 10_000,
+        }
+    }
+}

@@ -1,0 +1,793 @@
+//! One client connection: TLS handshake, then one tokio task driving the
+//! sans-IO [`ServerSession`] and talking to the shared [`Broker`].
+//!
+//! The task reads from the socket and handles events; a second task writes
+//! (so a client that does not read never stops us from reading). Between them
+//! is a small bounded channel: while it is full the connection takes nothing
+//! more from its session's queue, so a slow subscriber backs up into its own
+//! queue only (see [`crate::broker::session`] for what is dropped then).
+//!
+//! AWS behaviours implemented here cite docs/aws-iot-core-behaviour.md:
+//! refusals (§1.8), limits (§1.5, §1.6, §1.7), takeover and sessions (§1.4),
+//! will (§1.10).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use iotcore_mqtt::packet::{Connect, Publish, Subscribe, Unsubscribe, Will};
+use iotcore_mqtt::server::{Event, ProtocolError, ServerConfig, ServerSession, ServerState};
+use iotcore_mqtt::topic::{validate_aws_topic_filter, validate_aws_topic_name};
+use iotcore_mqtt::{Properties, ProtocolVersion, QoS, ReasonCode};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
+
+use crate::broker::Broker;
+use crate::broker::authz::{self, Action};
+use crate::broker::message::Message;
+use crate::broker::negotiate::{check_client_id, sdk_metrics, session_expiry};
+use crate::broker::session::{ConnectionId, Kick, Session};
+use crate::pki::certificate_id;
+use crate::store::Store;
+use crate::tls::TlsConfigs;
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the last bytes (a DISCONNECT) may take to leave once the session closed.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Byte chunks waiting for the writer task.
+const OUT_CHUNKS: usize = 8;
+/// Deliveries moved from the session queue per step.
+const FILL_BATCH: usize = 64;
+/// Initial read buffer size.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// What every connection shares.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// The broker.
+    pub(crate) broker: Arc<Broker>,
+    /// The registry (certificates → things).
+    pub(crate) store: Store,
+    /// TLS server configurations.
+    pub(crate) tls: TlsConfigs,
+    /// The server session configuration (AWS limits).
+    pub(crate) server_config: ServerConfig,
+    /// Becomes `true` when the emulator stops.
+    pub(crate) closing: watch::Receiver<bool>,
+}
+
+type Stream = TlsStream<TcpStream>;
+
+/// Serves one accepted TCP connection until it ends.
+pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, id: ConnectionId) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
+    }
+    let Some(stream) = handshake(&shared, tcp, peer).await else {
+        return;
+    };
+    let Some(certificate_id) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| certificate_id(cert))
+    else {
+        // Unreachable with mandatory client authentication; refuse anyway.
+        tracing::warn!(%peer, "TLS client without a certificate refused");
+        return;
+    };
+    let (reader, writer) = tokio::io::split(stream);
+    let (out, out_rx) = mpsc::channel(OUT_CHUNKS);
+    let mut writer = tokio::spawn(write_loop(writer, out_rx, peer));
+
+    let now = Instant::now().into_std();
+    let mut connection = Connection {
+        id,
+        peer,
+        certificate_id,
+        server: ServerSession::new(shared.server_config.clone(), now),
+        shared,
+        client: None,
+        end: None,
+        closed_at: None,
+    };
+    connection.run(reader, out).await;
+    connection.finish();
+    // The writer ends once it has written what it was given (`out` is dropped).
+    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
+        .await
+        .is_err()
+    {
+        writer.abort();
+    }
+}
+
+async fn handshake(shared: &Shared, tcp: TcpStream, peer: SocketAddr) -> Option<Stream> {
+    let tls = async {
+        let start =
+            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
+        let config = shared.tls.for_client(&start.client_hello());
+        start.into_stream(config).await
+    };
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "TLS handshake failed: {e}");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "TLS handshake did not complete within {HANDSHAKE_TIMEOUT:?}");
+            None
+        }
+    }
+}
+
+async fn write_loop(
+    mut writer: WriteHalf<Stream>,
+    mut chunks: mpsc::Receiver<Bytes>,
+    peer: SocketAddr,
+) {
+    while let Some(chunk) = chunks.recv().await {
+        let written = async {
+            writer.write_all(&chunk).await?;
+            if chunks.is_empty() {
+                writer.flush().await?;
+            }
+            Ok::<_, std::io::Error>(())
+        };
+        if let Err(e) = written.await {
+            tracing::debug!(%peer, "write failed: {e}");
+            return;
+        }
+    }
+    // Sends TLS close_notify, then closes the socket.
+    let _ = writer.shutdown().await;
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    /// The client sent DISCONNECT; `will` says whether it asked for its will (MQTT 5 0x04).
+    ClientDisconnect { will: bool },
+    /// The connection was refused or closed by the emulator for the reason given.
+    Closed(String),
+    /// The socket closed or failed without DISCONNECT.
+    Lost(String),
+}
+
+/// The client once its CONNECT is accepted.
+#[derive(Debug)]
+struct Client {
+    client_id: String,
+    protocol: ProtocolVersion,
+    session: Arc<Session>,
+    kick: Option<oneshot::Receiver<Kick>>,
+    will: Option<Will>,
+    /// Expiry set by an MQTT 5 DISCONNECT.
+    expiry_override: Option<Duration>,
+}
+
+struct Connection {
+    id: ConnectionId,
+    peer: SocketAddr,
+    certificate_id: String,
+    server: ServerSession,
+    shared: Arc<Shared>,
+    client: Option<Client>,
+    end: Option<End>,
+    closed_at: Option<Instant>,
+}
+
+impl Connection {
+    fn broker(&self) -> &Arc<Broker> {
+        &self.shared.broker
+    }
+
+    fn protocol(&self) -> ProtocolVersion {
+        self.server
+            .protocol_version()
+            .unwrap_or(ProtocolVersion::V311)
+    }
+
+    fn end_with(&mut self, end: End) {
+        self.end.get_or_insert(end);
+    }
+
+    async fn run(&mut self, mut reader: ReadHalf<Stream>, out: mpsc::Sender<Bytes>) {
+        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut closing = self.shared.closing.clone();
+        let mut stopping = false;
+        let mut pending: Option<Bytes> = None;
+        loop {
+            self.process_events().await;
+            // Move data on without waiting, as long as the writer takes it.
+            loop {
+                if pending.is_none() {
+                    self.fill_from_session();
+                    pending = self.server.poll_transmit();
+                }
+                let Some(chunk) = pending.take() else { break };
+                match out.try_send(chunk) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(chunk)) => {
+                        pending = Some(chunk);
+                        break;
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => {
+                        self.end_with(End::Lost("write failed".into()));
+                        return;
+                    }
+                }
+            }
+            if self.server.is_closed() {
+                if pending.is_none() {
+                    return;
+                }
+                self.closed_at.get_or_insert_with(Instant::now);
+            }
+            let timer = self.server.poll_timeout().map(Instant::from_std);
+            let close_deadline = self.closed_at.map(|at| at + CLOSE_GRACE);
+            let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
+            let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
+            tokio::select! {
+                read = reader.read_buf(&mut buf), if !self.server.is_closed() => match read {
+                    Ok(0) => {
+                        self.end_with(End::Lost("the client closed the connection without DISCONNECT".into()));
+                        return;
+                    }
+                    Ok(_) => {
+                        if let Err(e) = self.server.handle_input(&buf, Instant::now().into_std()) {
+                            self.protocol_error(&e);
+                        }
+                        buf.clear();
+                    }
+                    Err(e) => {
+                        self.end_with(End::Lost(format!("read failed: {e}")));
+                        return;
+                    }
+                },
+                permit = out.reserve(), if pending.is_some() => match (permit, pending.take()) {
+                    (Ok(permit), Some(chunk)) => permit.send(chunk),
+                    _ => {
+                        self.end_with(End::Lost("write failed".into()));
+                        return;
+                    }
+                },
+                () = sleep_until(timer) => self.server.handle_timeout(Instant::now().into_std()),
+                () = sleep_until(close_deadline) => {
+                    tracing::debug!(peer = %self.peer, "the last bytes could not be sent in time");
+                    return;
+                }
+                why = kicked(kick) => match why {
+                    Some(why) => self.kicked(why),
+                    // The broker dropped the link without a word: nobody will kick us.
+                    None => {
+                        if let Some(client) = &mut self.client {
+                            client.kick = None;
+                        }
+                    }
+                },
+                () = stopped(&mut closing), if !stopping => {
+                    stopping = true;
+                    self.end_with(End::Closed("the emulator is shutting down".into()));
+                    self.server.disconnect(ReasonCode::SERVER_SHUTTING_DOWN);
+                }
+                () = woken(session.as_deref()), if pending.is_none() => {}
+            }
+        }
+    }
+
+    /// Moves deliveries from the session queue into the server session, keeping
+    /// at most the in-flight window of QoS 1 deliveries inside it.
+    fn fill_from_session(&mut self) {
+        let Some(client) = &self.client else { return };
+        if self.server.state() != ServerState::Connected {
+            return;
+        }
+        let window = usize::from(self.server.config().max_inflight);
+        let budget = window.saturating_sub(self.server.pending_publishes().len());
+        let now = SystemTime::now();
+        let deliveries = client.session.lock().take(budget, FILL_BATCH, now);
+        for delivery in deliveries {
+            if let Some(publish) = delivery
+                .message
+                .to_publish(delivery.qos, delivery.retain, now)
+            {
+                self.server.send_publish(publish);
+            }
+        }
+    }
+
+    fn kicked(&mut self, why: Kick) {
+        if let Some(client) = &mut self.client {
+            client.kick = None;
+        }
+        match why {
+            Kick::TakenOver => {
+                tracing::info!(
+                    client_id = self.client_id(),
+                    peer = %self.peer,
+                    "disconnected: another connection with the same client id took over"
+                );
+                self.end_with(End::Closed("session taken over".into()));
+                self.server.disconnect(ReasonCode::SESSION_TAKEN_OVER);
+            }
+        }
+    }
+
+    fn client_id(&self) -> &str {
+        self.client.as_ref().map_or("", |c| c.client_id.as_str())
+    }
+
+    fn protocol_error(&mut self, error: &ProtocolError) {
+        tracing::info!(
+            client_id = self.client_id(),
+            peer = %self.peer,
+            "disconnected: protocol error: {error}"
+        );
+        self.end_with(End::Closed(format!("protocol error: {error}")));
+    }
+
+    async fn process_events(&mut self) {
+        while let Some(event) = self.server.poll_event() {
+            match event {
+                Event::Connect(connect) => self.on_connect(*connect).await,
+                Event::Publish(publish) => self.on_publish(publish),
+                Event::Subscribe(subscribe) => self.on_subscribe(subscribe),
+                Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
+                Event::Delivered { packet_id, reason } => {
+                    if reason.is_error() {
+                        tracing::debug!(client_id = self.client_id(), packet_id, %reason, "the client refused a message");
+                    }
+                }
+                Event::PublishDropped { topic, reason } => {
+                    tracing::warn!(
+                        client_id = self.client_id(),
+                        topic,
+                        ?reason,
+                        "message not delivered to the client"
+                    );
+                }
+                Event::SubscribeIgnored(subscribe) => {
+                    let filters: Vec<&str> = subscribe
+                        .subscriptions
+                        .iter()
+                        .map(|s| s.filter.as_str())
+                        .collect();
+                    tracing::warn!(
+                        client_id = self.client_id(),
+                        ?filters,
+                        "SUBSCRIBE with QoS 2 ignored without SUBACK, as AWS IoT Core does"
+                    );
+                }
+                Event::Disconnected {
+                    reason,
+                    publish_will,
+                    properties,
+                } => self.on_disconnect(reason, publish_will, &properties),
+                Event::KeepAliveTimeout => {
+                    tracing::info!(
+                        client_id = self.client_id(),
+                        peer = %self.peer,
+                        keep_alive = self.server.keep_alive(),
+                        "disconnected: nothing received for 1.5 × the keep-alive"
+                    );
+                    self.end_with(End::Closed("keep-alive timeout".into()));
+                }
+                Event::ConnectTimeout => {
+                    tracing::info!(peer = %self.peer, "closed: no CONNECT received in time");
+                    self.end_with(End::Closed("no CONNECT".into()));
+                }
+                other => tracing::debug!(client_id = self.client_id(), ?other, "event ignored"),
+            }
+        }
+    }
+
+    /// Refuses the CONNECT: MQTT 5 CONNACK with `reason`; MQTT 3.1.1 closes the
+    /// connection without CONNACK, as AWS does for an unauthorized 3.1.1 client
+    /// (§1.3, §1.8).
+    fn refuse(&mut self, client_id: &str, reason: ReasonCode, why: String) {
+        tracing::warn!(client_id, peer = %self.peer, certificate_id = %self.certificate_id, "connection refused: {why}");
+        self.end_with(End::Closed(why));
+        if self.protocol() == ProtocolVersion::V5 {
+            if self.server.reject(reason, Properties::default()).is_err() {
+                self.server.disconnect(reason);
+            }
+        } else {
+            self.server.disconnect(reason);
+        }
+    }
+
+    async fn on_connect(&mut self, connect: Connect) {
+        let config = self.broker().config().clone();
+        let client_id = connect.client_id.clone();
+        if let Err(e) = check_client_id(&client_id, &config.limits) {
+            return self.refuse(
+                &client_id,
+                ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+                e.to_string(),
+            );
+        }
+        let things = match self.things_of_certificate().await {
+            Ok(things) => things,
+            Err(why) => return self.refuse(&client_id, ReasonCode::NOT_AUTHORIZED, why),
+        };
+        if let Err(denied) = authz::authorize_connect(&self.certificate_id, &client_id, &things) {
+            return self.refuse(&client_id, ReasonCode::NOT_AUTHORIZED, denied.to_string());
+        }
+        if let Some(will) = &connect.will {
+            if let Err((reason, why)) = self.check_will(&client_id, will) {
+                return self.refuse(&client_id, reason, why);
+            }
+        }
+        let expiry = session_expiry(
+            connect.protocol,
+            connect.clean_start,
+            connect.properties.session_expiry_interval,
+            &config,
+        );
+        let attached = self.broker().attach(
+            &client_id,
+            connect.protocol,
+            connect.clean_start,
+            expiry.expiry,
+            self.id,
+        );
+        self.server.resume(attached.resume);
+        let properties = Properties {
+            session_expiry_interval: expiry.adjusted,
+            retain_available: Some(1),
+            wildcard_subscription_available: Some(1),
+            subscription_identifier_available: Some(0),
+            shared_subscription_available: Some(0),
+            ..Properties::default()
+        };
+        let session_present = attached.session_present;
+        if let Err(e) = self
+            .server
+            .accept(session_present, properties, Instant::now().into_std())
+        {
+            tracing::error!(client_id, "cannot accept the connection: {e}");
+        }
+        tracing::info!(
+            client_id,
+            peer = %self.peer,
+            certificate_id = %self.certificate_id,
+            protocol = ?connect.protocol,
+            clean_start = connect.clean_start,
+            session_present,
+            session_expiry_secs = expiry.expiry.as_secs(),
+            keep_alive = self.server.keep_alive(),
+            sdk_metrics = sdk_metrics(connect.username.as_deref()),
+            "client connected"
+        );
+        self.client = Some(Client {
+            client_id,
+            protocol: connect.protocol,
+            session: attached.session,
+            kick: Some(attached.kick),
+            will: connect.will,
+            expiry_override: None,
+        });
+    }
+
+    /// The things the client's certificate is attached to, or why it may not
+    /// connect (the registry changed since the handshake, or cannot be read).
+    async fn things_of_certificate(&self) -> Result<Vec<String>, String> {
+        let store = self.shared.store.clone();
+        let id = self.certificate_id.clone();
+        let record = tokio::task::spawn_blocking(move || store.certificate(&id))
+            .await
+            .map_err(|e| format!("registry lookup failed: {e}"))?
+            .map_err(|e| format!("registry lookup failed: {e}"))?;
+        match record {
+            None => Err(format!("unknown certificate id {}", self.certificate_id)),
+            Some(record) if record.status != crate::store::CertificateStatus::Active => {
+                Err(format!("certificate {} is {}", record.id, record.status))
+            }
+            Some(record) => Ok(record.things),
+        }
+    }
+
+    /// The will must be a valid AWS topic the client may publish to, its payload
+    /// within the limit, and not retained on a reserved topic.
+    fn check_will(&self, client_id: &str, will: &Will) -> Result<(), (ReasonCode, String)> {
+        let limits = &self.broker().config().limits;
+        if let Err(e) = validate_aws_topic_name(&will.topic) {
+            return Err((
+                ReasonCode::TOPIC_NAME_INVALID,
+                format!("will topic '{}': {e}", will.topic),
+            ));
+        }
+        if will.payload.len() > limits.max_payload {
+            let why = format!(
+                "will payload of {} bytes exceeds {} bytes",
+                will.payload.len(),
+                limits.max_payload
+            );
+            return Err((ReasonCode::QUOTA_EXCEEDED, why));
+        }
+        if will.retain && will.topic.starts_with('$') {
+            return Err((
+                ReasonCode::NOT_AUTHORIZED,
+                format!("retained will on reserved topic '{}'", will.topic),
+            ));
+        }
+        authz::authorize(client_id, Action::Publish, &will.topic)
+            .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, format!("will: {denied}")))
+    }
+
+    /// Refuses a PUBLISH the AWS way (§1.8): MQTT 3.1.1 closes the connection;
+    /// MQTT 5 answers a QoS 1 publish with PUBACK `reason` and drops a QoS 0
+    /// one, or closes with DISCONNECT `reason` when `fatal` (malformed topic, size).
+    fn refuse_publish(&mut self, publish: &Publish, reason: ReasonCode, fatal: bool, why: String) {
+        tracing::warn!(
+            client_id = self.client_id(),
+            action = "publish",
+            topic = %publish.topic,
+            "denied: {why}"
+        );
+        if self.protocol() == ProtocolVersion::V311 || fatal {
+            self.end_with(End::Closed(format!("publish refused: {why}")));
+            self.server.disconnect(reason);
+        } else if let Some(packet_id) = publish.packet_id {
+            if let Err(e) = self.server.puback(packet_id, reason) {
+                tracing::debug!("cannot answer PUBLISH {packet_id}: {e}");
+            }
+        }
+    }
+
+    fn on_publish(&mut self, publish: Publish) {
+        let Some(client) = &self.client else { return };
+        let client_id = client.client_id.clone();
+        let key = client.session.key();
+        let max_payload = self.broker().config().limits.max_payload;
+        if let Err(e) = validate_aws_topic_name(&publish.topic) {
+            return self.refuse_publish(
+                &publish,
+                ReasonCode::TOPIC_NAME_INVALID,
+                true,
+                e.to_string(),
+            );
+        }
+        if publish.payload.len() > max_payload {
+            let why = format!(
+                "payload of {} bytes exceeds the {max_payload}-byte limit (PAYLOAD_LIMIT_EXCEEDED)",
+                publish.payload.len()
+            );
+            return self.refuse_publish(&publish, ReasonCode::PACKET_TOO_LARGE, true, why);
+        }
+        if publish.retain && publish.topic.starts_with('$') {
+            let why = "RETAIN is not allowed on reserved topics".to_string();
+            return self.refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED, false, why);
+        }
+        if let Err(denied) = authz::authorize(&client_id, Action::Publish, &publish.topic) {
+            return self.refuse_publish(
+                &publish,
+                ReasonCode::NOT_AUTHORIZED,
+                false,
+                denied.to_string(),
+            );
+        }
+        let message = Message::from_publish(&publish, SystemTime::now());
+        self.broker().publish(message, Some(key));
+        if let Some(packet_id) = publish.packet_id {
+            if let Err(e) = self.server.puback(packet_id, ReasonCode::SUCCESS) {
+                tracing::debug!("cannot acknowledge PUBLISH {packet_id}: {e}");
+            }
+        }
+    }
+
+    fn on_subscribe(&mut self, subscribe: Subscribe) {
+        let Some(client) = &self.client else { return };
+        let (client_id, session, protocol) = (
+            client.client_id.clone(),
+            Arc::clone(&client.session),
+            client.protocol,
+        );
+        if !subscribe.properties.subscription_identifiers.is_empty() {
+            tracing::warn!(
+                client_id,
+                "disconnected: subscription identifiers are not supported by AWS IoT Core"
+            );
+            self.end_with(End::Closed("subscription identifier used".into()));
+            return self
+                .server
+                .disconnect(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
+        }
+        let limits = self.broker().config().limits.clone();
+        let v5_or = |v5: ReasonCode| {
+            if protocol == ProtocolVersion::V5 {
+                v5
+            } else {
+                ReasonCode::UNSPECIFIED_ERROR
+            }
+        };
+        let mut reasons = Vec::with_capacity(subscribe.subscriptions.len());
+        let mut retained = Vec::new();
+        for (index, subscription) in subscribe.subscriptions.iter().enumerate() {
+            let filter = subscription.filter.as_str();
+            let refused = |reason: ReasonCode, why: String| {
+                tracing::warn!(
+                    client_id,
+                    action = "subscribe",
+                    topic = filter,
+                    "denied: {why}"
+                );
+                reason
+            };
+            let reason = if index >= limits.max_filters_per_subscribe {
+                let why = format!(
+                    "more than {} topic filters in one SUBSCRIBE",
+                    limits.max_filters_per_subscribe
+                );
+                refused(v5_or(ReasonCode::QUOTA_EXCEEDED), why)
+            } else if let Err(e) = validate_aws_topic_filter(filter) {
+                refused(v5_or(ReasonCode::TOPIC_FILTER_INVALID), e.to_string())
+            } else if filter.starts_with("$share/") {
+                let why = "shared subscriptions are not supported by the emulator".to_string();
+                refused(v5_or(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED), why)
+            } else if let Err(denied) = authz::authorize(&client_id, Action::Subscribe, filter) {
+                if protocol == ProtocolVersion::V311 {
+                    tracing::warn!(
+                        client_id,
+                        action = "subscribe",
+                        topic = filter,
+                        "denied: {denied}; disconnecting (MQTT 3.1.1)"
+                    );
+                    self.end_with(End::Closed(format!("subscribe refused: {denied}")));
+                    return self.server.disconnect(ReasonCode::NOT_AUTHORIZED);
+                }
+                refused(ReasonCode::NOT_AUTHORIZED, denied.to_string())
+            } else if !self.broker().is_subscribed(&session, filter)
+                && self.broker().subscription_count(&session)
+                    >= limits.max_subscriptions_per_session
+            {
+                let why = format!(
+                    "more than {} subscriptions on one connection",
+                    limits.max_subscriptions_per_session
+                );
+                refused(v5_or(ReasonCode::QUOTA_EXCEEDED), why)
+            } else {
+                let mut options = subscription.options;
+                options.qos = options.qos.min(QoS::AtLeastOnce);
+                retained.extend(self.broker().subscribe(&session, filter, options).retained);
+                tracing::debug!(client_id, filter, qos = options.qos as u8, "subscribed");
+                ReasonCode(options.qos as u8)
+            };
+            reasons.push(reason);
+        }
+        if let Err(e) = self.server.suback(subscribe.packet_id, reasons) {
+            tracing::debug!("cannot answer SUBSCRIBE {}: {e}", subscribe.packet_id);
+        }
+        let now = SystemTime::now();
+        for delivery in retained {
+            if let Some(publish) = delivery.message.to_publish(delivery.qos, true, now) {
+                self.server.send_publish(publish);
+            }
+        }
+    }
+
+    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+        let Some(client) = &self.client else { return };
+        let (client_id, session, protocol) = (
+            client.client_id.clone(),
+            Arc::clone(&client.session),
+            client.protocol,
+        );
+        let mut reasons = Vec::new();
+        for filter in &unsubscribe.filters {
+            let reason = match validate_aws_topic_filter(filter) {
+                Err(e) => {
+                    tracing::warn!(client_id, action = "unsubscribe", topic = %filter, "refused: {e}");
+                    ReasonCode::TOPIC_FILTER_INVALID
+                }
+                Ok(()) => {
+                    self.broker().unsubscribe(&session, filter);
+                    // AWS answers success whether or not the subscription existed.
+                    ReasonCode::SUCCESS
+                }
+            };
+            reasons.push(reason);
+        }
+        if protocol == ProtocolVersion::V311 {
+            reasons.clear();
+        }
+        if let Err(e) = self.server.unsuback(unsubscribe.packet_id, reasons) {
+            tracing::debug!("cannot answer UNSUBSCRIBE {}: {e}", unsubscribe.packet_id);
+        }
+    }
+
+    fn on_disconnect(&mut self, reason: ReasonCode, publish_will: bool, properties: &Properties) {
+        let max = self.broker().config().max_session_expiry;
+        if let Some(client) = &mut self.client {
+            if let Some(secs) = properties.session_expiry_interval {
+                client.expiry_override = Some(Duration::from_secs(secs.into()).min(max));
+            }
+        }
+        tracing::info!(client_id = self.client_id(), peer = %self.peer, %reason, "client disconnected");
+        self.end_with(End::ClientDisconnect { will: publish_will });
+    }
+
+    /// After the connection ended: publishes the will unless the client
+    /// disconnected normally (AWS publishes it on every other end, takeover and
+    /// shutdown included, §1.10), and detaches from the session.
+    fn finish(&mut self) {
+        let end = self
+            .end
+            .take()
+            .unwrap_or(End::Lost("connection ended".into()));
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let publish_will = match end {
+            End::ClientDisconnect { will } => will,
+            End::Closed(why) => {
+                tracing::debug!(client_id = client.client_id, peer = %self.peer, "connection closed: {why}");
+                true
+            }
+            End::Lost(why) => {
+                tracing::info!(client_id = client.client_id, peer = %self.peer, "connection lost: {why}");
+                true
+            }
+        };
+        let now = SystemTime::now();
+        if let Some(will) = client.will.filter(|_| publish_will) {
+            tracing::info!(
+                client_id = client.client_id,
+                topic = will.topic,
+                "publishing the last will"
+            );
+            let message = Message::new(
+                will.topic,
+                will.payload,
+                will.qos,
+                will.retain,
+                &will.properties,
+                now,
+            );
+            self.broker().publish(message, None);
+        }
+        let unacked = self.server.take_pending_publishes();
+        self.broker().detach(
+            &client.session,
+            self.id,
+            unacked,
+            client.expiry_override,
+            now,
+        );
+    }
+}
+
+/// Resolves once `flag` is `true` (or its sender is gone).
+pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
+    // An error means the sender is gone: the emulator is being dropped.
+    let _ = flag.wait_for(|stop| *stop).await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn kicked(kick: Option<&mut oneshot::Receiver<Kick>>) -> Option<Kick> {
+    match kick {
+        Some(kick) => kick.await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn woken(session: Option<&Session>) {
+    match session {
+        Some(session) => session.woken().await,
+        None => std::future::pending().await,
+    }
+}

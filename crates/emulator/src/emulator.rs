@@ -1,0 +1,242 @@
+//! The running emulator: its handle, start-up and shutdown.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use iotcore_mqtt::server::ServerConfig;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::broker::persist::{Persist, run_writer};
+use crate::broker::records::{restored_session, retained_message};
+use crate::config::EmulatorConfig;
+use crate::connection::Shared;
+use crate::error::EmulatorError;
+use crate::pki::{Pki, PkiOptions};
+use crate::store::{CertificateStatus, Store, StoreError};
+use crate::tls::{Admission, TlsConfigs};
+
+/// A running emulator of AWS IoT Core's MQTT broker.
+///
+/// Start it with [`Emulator::start`]; stop it with [`Emulator::shutdown`] (or
+/// [`Emulator::run_until`]). Dropping the handle also stops it, without waiting.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), iotcore_emulator::EmulatorError> {
+/// use iotcore_emulator::{Emulator, EmulatorConfig};
+/// let config = EmulatorConfig::new("/tmp/iotcore").with_bind("127.0.0.1:0".parse().unwrap());
+/// let emulator = Emulator::start(config).await?;
+/// println!("listening on {}", emulator.local_addr());
+/// emulator.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Emulator {
+    local_addr: SocketAddr,
+    data_dir: PathBuf,
+    pki: Arc<Pki>,
+    store: Store,
+    broker: Arc<Broker>,
+    stop: watch::Sender<bool>,
+    listener: JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Starts an emulator: loads (or creates, on first start) the CA, the server
+    /// certificate and the registry under [`EmulatorConfig::data_dir`], restores
+    /// retained messages and persistent sessions, and listens on
+    /// [`EmulatorConfig::bind`].
+    ///
+    /// Fails if the address is in use ([`EmulatorError::AddressInUse`]), the data
+    /// directory is not writable, or its files are damaged; the error says what to do.
+    pub async fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        let data_dir = config.data_dir.clone();
+        let options = PkiOptions::with_extra_server_names(config.extra_server_names.clone());
+        let (pki, store) = tokio::task::spawn_blocking(move || {
+            let pki = Pki::load_or_create_with(&data_dir, &options)?;
+            let store = Store::open(&data_dir)?;
+            Ok::<_, EmulatorError>((pki, store))
+        })
+        .await
+        .map_err(|e| EmulatorError::Startup(e.to_string()))??;
+        let pki = Arc::new(pki);
+
+        let listener =
+            TcpListener::bind(config.bind)
+                .await
+                .map_err(|source| match source.kind() {
+                    io::ErrorKind::AddrInUse => EmulatorError::AddressInUse { addr: config.bind },
+                    _ => EmulatorError::Bind {
+                        addr: config.bind,
+                        source,
+                    },
+                })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| EmulatorError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+
+        let tls = TlsConfigs::new(
+            pki.ca_der(),
+            pki.server_cert_chain(),
+            pki.server_private_key(),
+            admission(store.clone()),
+        )?;
+        let mut server_config = ServerConfig::aws();
+        server_config.max_incoming_packet_size = config.limits.max_packet_size;
+        server_config.max_inflight = config.limits.max_inflight_outbound;
+        server_config.min_keep_alive = config.limits.min_keep_alive;
+        server_config.max_keep_alive = config.limits.max_keep_alive;
+
+        let (stop, closing) = watch::channel(false);
+        let (persist, ops) = Persist::channel();
+        tokio::spawn(run_writer(store.clone(), ops));
+        let data_dir = config.data_dir.clone();
+        let broker = Arc::new(Broker::new(config, persist, closing.clone()));
+        restore(&broker, &store).await?;
+
+        let shared = Arc::new(Shared {
+            broker: Arc::clone(&broker),
+            store: store.clone(),
+            tls,
+            server_config,
+            closing,
+        });
+        let listener = tokio::spawn(crate::listener::run(listener, shared));
+        tracing::info!(%local_addr, data_dir = %data_dir.display(), "emulator listening (MQTT over TLS, 3.1.1 and 5)");
+        Ok(Emulator {
+            local_addr,
+            data_dir,
+            pki,
+            store,
+            broker,
+            stop,
+            listener,
+        })
+    }
+
+    /// The address the listener is bound to (the actual port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The root CA certificate, PEM-encoded: what clients must trust.
+    pub fn ca_pem(&self) -> &str {
+        self.pki.ca_pem()
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The emulator's PKI: issue device certificates with it.
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// The registry: register things and certificates with it; changes apply to
+    /// the next connection.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Stops the emulator gracefully: stops accepting, tells every connected
+    /// client (MQTT 5: DISCONNECT 0x8B server shutting down), publishes their
+    /// wills, saves persistent sessions, and waits until the store has them.
+    pub async fn shutdown(mut self) {
+        tracing::info!(local_addr = %self.local_addr, "emulator shutting down");
+        let _ = self.stop.send(true);
+        if let Err(e) = (&mut self.listener).await {
+            tracing::error!("the listener task failed: {e}");
+        }
+        let persist = self.broker.persist().clone();
+        for session in self.broker.persistent_sessions() {
+            persist.save_session(&session);
+        }
+        persist.flush().await;
+        tracing::info!(local_addr = %self.local_addr, "emulator stopped");
+    }
+
+    /// Runs until `signal` completes (e.g. Ctrl-C), then shuts down gracefully.
+    ///
+    /// ```no_run
+    /// # async fn example(emulator: iotcore_emulator::Emulator) {
+    /// emulator.run_until(async { let _ = tokio::signal::ctrl_c().await; }).await;
+    /// # }
+    /// ```
+    pub async fn run_until(self, signal: impl Future<Output = ()>) {
+        signal.await;
+        self.shutdown().await;
+    }
+}
+
+impl Drop for Emulator {
+    /// Tells the tasks to stop if [`Emulator::shutdown`] was not called.
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Only certificates registered and ACTIVE may complete the TLS handshake.
+fn admission(store: Store) -> Admission {
+    Arc::new(move |id: &str| match store.certificate(id) {
+        Ok(Some(c)) if c.status == CertificateStatus::Active => Ok(()),
+        Ok(Some(c)) => Err(format!("certificate {id} is {}", c.status)),
+        Ok(None) => Err(format!(
+            "unknown certificate id {id}: it is signed by this emulator's CA but not registered"
+        )),
+        Err(e) => Err(format!(
+            "the registry lookup of certificate {id} failed: {e}"
+        )),
+    })
+}
+
+/// Loads retained messages and persistent sessions from the store.
+async fn restore(broker: &Arc<Broker>, store: &Store) -> Result<(), EmulatorError> {
+    let store = store.clone();
+    let (retained, sessions) = tokio::task::spawn_blocking(move || {
+        let retained = store.all_retained()?;
+        let sessions = store
+            .session_client_ids()?
+            .into_iter()
+            .filter_map(|id| store.load_session(&id).transpose())
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok::<_, StoreError>((retained, sessions))
+    })
+    .await
+    .map_err(|e| EmulatorError::Startup(e.to_string()))??;
+    let now = SystemTime::now();
+    let (mut kept, mut resumed) = (0, 0);
+    for record in retained {
+        let message = retained_message(record);
+        if !message.is_expired(now) {
+            broker.restore_retained(message);
+            kept += 1;
+        }
+    }
+    for record in sessions {
+        let client_id = record.client_id.clone();
+        match restored_session(record, now) {
+            Ok(session) => {
+                broker.restore_session(session, now);
+                resumed += 1;
+            }
+            Err(why) => tracing::warn!(client_id, "stored session ignored: {why}"),
+        }
+    }
+    tracing::info!(
+        retained = kept,
+        sessions = resumed,
+        "broker state restored from the store"
+    );
+    Ok(())
+}
