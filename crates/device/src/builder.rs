@@ -568,6 +568,49 @@ mod tests {
         assert!(check_keep_alive(Duration::from_secs(70_000), false).is_err());
     }
 
+    fn with_identity(port: u16) -> ClientBuilder {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        ClientBuilder::new("thing".into())
+            .endpoint("example.com")
+            .port(port)
+            .client_cert_pem_files(
+                fixtures.join("ec.cert.pem"),
+                fixtures.join("ec-sec1.key.pem"),
+            )
+            .unwrap()
+    }
+
+    #[test]
+    fn port_443_offers_the_aws_alpn_and_8883_offers_none() {
+        let on_443 = with_identity(ALPN_PORT).into_config().unwrap();
+        assert_eq!(on_443.tls.alpn_protocols, [AWS_MQTT_ALPN.to_vec()]);
+        let on_8883 = with_identity(DEFAULT_PORT).into_config().unwrap();
+        assert!(on_8883.tls.alpn_protocols.is_empty());
+        let explicit = with_identity(DEFAULT_PORT)
+            .alpn(Some(b"mqtt"))
+            .into_config()
+            .unwrap();
+        assert_eq!(explicit.tls.alpn_protocols, [b"mqtt".to_vec()]);
+    }
+
+    #[test]
+    fn defaults_follow_the_seed_library_and_aws() {
+        let config = with_identity(DEFAULT_PORT).into_config().unwrap();
+        assert_eq!(config.client_id, "thing");
+        assert_eq!(config.keep_alive, 60);
+        assert_eq!(config.telemetry_topic, "device/thing/messages/events");
+        assert_eq!(
+            config.cloud_to_device_filter,
+            "device/thing/messages/devicebound/#"
+        );
+        assert!(config.tls.enable_sni);
+        let custom = with_identity(DEFAULT_PORT)
+            .topic_prefix("fleet")
+            .into_config()
+            .unwrap();
+        assert_eq!(custom.telemetry_topic, "fleet/thing/messages/events");
+    }
+
     #[test]
     fn client_ids_follow_aws_rules() {
         assert!(check_client_id("my-thing", true).is_ok());

@@ -64,3 +64,33 @@ async fn requests_breaking_aws_limits_fail_before_sending() {
     scenarios::requests_breaking_aws_limits_fail_before_sending(&m.under_test(m.broker.port()))
         .await;
 }
+
+#[tokio::test]
+async fn mqtt5_publish_and_subscribe_work_like_mqtt311() {
+    use futures_util::StreamExt;
+    use iotcore::{ProtocolVersion, QoS};
+
+    let m = broker();
+    let b = m.under_test(m.broker.port());
+    let device = b
+        .client("dev-v5")
+        .protocol(ProtocolVersion::V5)
+        .connect()
+        .await
+        .expect("MQTT 5 connect");
+    let mut sub = device
+        .subscribe("cmd/dev-v5/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    device
+        .publish("cmd/dev-v5/echo", "five", QoS::AtLeastOnce)
+        .await
+        .expect("publish");
+    let m5 = common::within("echo", sub.next()).await.expect("message");
+    assert_eq!(m5.payload_str(), Some("five"));
+    device
+        .unsubscribe("cmd/dev-v5/#")
+        .await
+        .expect("unsubscribe");
+    device.close().await;
+}

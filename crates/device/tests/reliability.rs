@@ -349,3 +349,132 @@ async fn status_events_follow_a_drop_and_the_reconnection() {
     device.close().await;
     assert_eq!(next("Closed", &mut events).await, ConnectionState::Closed);
 }
+
+#[tokio::test]
+async fn the_first_connect_retries_until_the_broker_is_reachable() {
+    let m = MosquittoBroker::start();
+    let proxy = std::sync::Arc::new(FaultProxy::start(m.broker.addr()).await.expect("proxy"));
+    proxy.refuse(true);
+    let opener = {
+        let proxy = proxy.clone();
+        tokio::spawn(async move {
+            proxy.wait_accepted(3).await;
+            proxy.refuse(false);
+        })
+    };
+    let device = m
+        .under_test(proxy.port())
+        .client("dev-late-broker")
+        .connect()
+        .await
+        .expect("connect() retries until the broker answers");
+    within("opener", opener).await.expect("opener task");
+    assert!(
+        proxy.accepted() >= 4,
+        "three refused attempts, then one that got through"
+    );
+    assert!(device.status().borrow().is_connected());
+    device.close().await;
+}
+
+#[tokio::test]
+async fn the_first_connect_gives_up_after_the_configured_attempts() {
+    let m = MosquittoBroker::start();
+    let proxy = FaultProxy::start(m.broker.addr()).await.expect("proxy");
+    proxy.refuse(true);
+    let err = m
+        .under_test(proxy.port())
+        .client("dev-no-broker")
+        .initial_connect(3, Duration::from_secs(60))
+        .connect()
+        .await
+        .expect_err("the broker never answers");
+    assert_eq!(err.kind(), ErrorKind::ConnectFailed, "{err}");
+    assert!(err.disconnect_reason().is_some(), "{err:?}");
+    assert_eq!(proxy.accepted(), 3);
+}
+
+#[tokio::test]
+async fn close_waits_for_in_flight_qos1_publishes() {
+    let m = MosquittoBroker::start();
+    let b = m.under_test(m.broker.port());
+    let cloud = b
+        .client("cloud-close")
+        .connect()
+        .await
+        .expect("cloud connect");
+    let mut received = cloud
+        .subscribe("dt/dev-close-flush", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let device = b
+        .client("dev-close-flush")
+        .connect()
+        .await
+        .expect("device connect");
+    let mut publish = Box::pin(device.publish("dt/dev-close-flush", "last", QoS::AtLeastOnce));
+    assert!(
+        (&mut publish).now_or_never().is_none(),
+        "sent, not yet acknowledged"
+    );
+    device.close().await;
+    within("the publish", publish)
+        .await
+        .expect("close() let the in-flight publish finish");
+    assert_eq!(
+        next("the last message", &mut received).await.payload_str(),
+        Some("last")
+    );
+    cloud.close().await;
+}
+
+#[tokio::test]
+async fn a_persistent_session_resumes_and_gets_what_was_sent_while_offline() {
+    let m = MosquittoBroker::start();
+    let proxy = FaultProxy::start(m.broker.addr()).await.expect("proxy");
+    let device = m
+        .under_test(proxy.port())
+        .client("dev-persist")
+        .persistent_session(Duration::from_secs(3600))
+        .connect()
+        .await
+        .expect("device connect");
+    let mut commands = device
+        .subscribe("cmd/dev-persist/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    let mut status = device.status();
+
+    proxy.refuse(true);
+    proxy.cut();
+    wait_state(&mut status, "the drop", |s| !s.is_connected()).await;
+    let cloud = m
+        .under_test(m.broker.port())
+        .client("cloud-persist")
+        .connect()
+        .await
+        .expect("cloud connect");
+    cloud
+        .publish("cmd/dev-persist/while-away", "stored", QoS::AtLeastOnce)
+        .await
+        .expect("cloud publish");
+    proxy.refuse(false);
+
+    let state = wait_state(
+        &mut status,
+        "the reconnection",
+        ConnectionState::is_connected,
+    )
+    .await;
+    assert_eq!(
+        state,
+        ConnectionState::Connected {
+            session_present: true
+        }
+    );
+    let m = next("the stored message", &mut commands).await;
+    assert_eq!(m.topic(), "cmd/dev-persist/while-away");
+    assert_eq!(m.payload_str(), Some("stored"));
+    device.close().await;
+    cloud.close().await;
+}
