@@ -1,4 +1,57 @@
 //! iotcore: a device SDK for AWS IoT Core.
+//!
+//! A [`Client`] holds one MQTT connection over mutual TLS to AWS IoT Core
+//! (or the `iotcore-emulator`, or any MQTT broker) and keeps it up by itself.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), iotcore::Error> {
+//! use futures_util::StreamExt;
+//! use iotcore::{Client, QoS};
+//!
+//! let client = Client::builder("my-thing")                    // also the client id
+//!     .endpoint("xxxx-ats.iot.eu-west-1.amazonaws.com")
+//!     .client_cert_pem_files("cert.pem", "key.pem")?          // PKCS#8, SEC1 or PKCS#1
+//!     .connect()
+//!     .await?;
+//! let mut status = client.status_events();                    // Connecting, Connected, ...
+//! client.publish("dt/my-thing/temp", "21.5", QoS::AtLeastOnce).await?; // resolves on PUBACK
+//! client.send_message("{\"t\":21.5}").await?;                 // device/my-thing/messages/events
+//! let mut commands = client.cloud_to_device().await?;         // device/my-thing/messages/devicebound/#
+//! while let Some(command) = commands.next().await {
+//!     tracing::info!(sub_topic = command.sub_topic(), "command");
+//! }
+//! client.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Connection
+//!
+//! TLS 1.2/1.3 via rustls (aws-lc-rs), SNI on, the server's name verified
+//! against Amazon Root CA 1 and 3 (built in) plus any CA you add; port 8883,
+//! or 443 with ALPN `x-amzn-mqtt-ca`; `TCP_NODELAY` set. MQTT 3.1.1 by
+//! default, MQTT 5 on request. [`ClientBuilder::connect`] retries with
+//! backoff within [`ClientBuilder::initial_connect`]'s bounds and fails fast
+//! when retrying cannot help (untrusted server, refused certificate, not
+//! authorized). Afterwards the client reconnects forever with full-jitter
+//! exponential backoff ([`ReconnectPolicy`]); [`Client::status`] and
+//! [`Client::status_events`] report every step with a [`DisconnectReason`]
+//! that says what to check — including the hang-up AWS IoT Core uses to
+//! answer a publish or subscribe its policy denies.
+//!
+//! # Delivery
+//!
+//! * QoS 1 publishes resolve on PUBACK; unacknowledged ones are resent (DUP)
+//!   after every reconnect, whether or not the broker kept the session.
+//! * While disconnected, QoS 1 publishes and (un)subscribe requests wait in a
+//!   bounded offline queue ([`OfflineQueueLimits`]; full → the new request
+//!   fails with [`ErrorKind::OfflineQueueFull`]); QoS 0 publishes fail at once
+//!   with [`ErrorKind::Offline`].
+//! * Subscriptions are restored when the broker did not keep the session.
+//! * Each subscription has its own stream with a bounded buffer; when it is
+//!   full the oldest message is discarded (see [`Subscription::dropped_messages`]),
+//!   so a slow consumer never stalls the connection or other streams.
+//! * Topics and payloads are checked against AWS IoT Core's limits before
+//!   anything is sent ([`ClientBuilder::enforce_aws_limits`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
