@@ -163,7 +163,7 @@ impl ClientCertVerifier for RegisteredClientVerifier {
             return Err(e);
         }
         if let Err(why) = (self.admission)(&id) {
-            tracing::warn!(certificate_id = %id, "TLS client refused: {why}");
+            tracing::warn!("TLS client refused: {why}");
             return Err(rustls::Error::InvalidCertificate(
                 CertificateError::ApplicationVerificationFailure,
             ));
