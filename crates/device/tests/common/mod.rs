@@ -2,6 +2,8 @@
 //! test (Mosquitto or the emulator), client builders, and bounded waits.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod emulator;
+pub mod faults;
 pub mod mosquitto;
 pub mod scenarios;
 

@@ -1,0 +1,105 @@
+//! The in-process emulator as the broker under test.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::store::Store;
+use iotcore_emulator::things::{create_thing_with_certificate, write_device_files};
+use iotcore_emulator::{Emulator, EmulatorConfig};
+use iotcore_test_support::{TestPki, init_tracing};
+use tempfile::TempDir;
+
+use super::{BrokerUnderTest, Credentials};
+
+/// An emulator on 127.0.0.1 with its state in a temporary directory.
+pub struct EmulatorBroker {
+    emulator: Option<Emulator>,
+    addr: SocketAddr,
+    data: TempDir,
+    files: Arc<TempDir>,
+    ca: PathBuf,
+    stranger: Arc<TestPki>,
+}
+
+impl EmulatorBroker {
+    pub async fn start() -> EmulatorBroker {
+        init_tracing();
+        let data = tempfile::tempdir().expect("data dir");
+        let files = Arc::new(tempfile::tempdir().expect("device files dir"));
+        let emulator = start_at(&data, "127.0.0.1:0".parse().expect("addr")).await;
+        let ca = files.path().join("emulator-ca.pem");
+        std::fs::write(&ca, emulator.ca_pem()).expect("write CA");
+        EmulatorBroker {
+            addr: emulator.local_addr(),
+            emulator: Some(emulator),
+            data,
+            files,
+            ca,
+            stranger: Arc::new(TestPki::generate().expect("stranger PKI")),
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Shuts the emulator down and starts it again on the same port and data.
+    pub async fn restart(&mut self) {
+        if let Some(emulator) = self.emulator.take() {
+            emulator.shutdown().await;
+        }
+        self.emulator = Some(start_at(&self.data, self.addr).await);
+    }
+
+    /// The broker under test, reached at `port` (the emulator's, or a proxy's).
+    pub fn under_test(&self, port: u16) -> BrokerUnderTest {
+        let emulator = self.emulator.as_ref().expect("running");
+        let store = emulator.store().clone();
+        let pki = Arc::new(Pki::load_or_create(self.data.path()).expect("load the emulator's PKI"));
+        let unregistered = pki.clone();
+        let (files, unknown_files) = (self.files.clone(), self.files.clone());
+        let ca_pem = emulator.ca_pem().to_owned();
+        BrokerUnderTest {
+            port,
+            ca: self.ca.clone(),
+            issue: Box::new(move |name| register(&store, &pki, &ca_pem, &files, name)),
+            issue_unknown: Box::new(move |name| {
+                // Signed by the emulator's CA but never registered: AWS's
+                // "certificate not registered in this account".
+                let creds = unregistered
+                    .issue_device_certificate(name, KeyAlgorithm::EcdsaP256)
+                    .expect("issue certificate");
+                let dir = unknown_files.path().join("unregistered");
+                std::fs::create_dir_all(&dir).expect("dir");
+                let files = write_device_files(name, &creds, "", &dir).expect("write files");
+                Credentials {
+                    cert: files.certificate,
+                    key: files.private_key,
+                }
+            }),
+            wrong_ca: self.stranger.ca_path().to_owned(),
+        }
+    }
+}
+
+async fn start_at(data: &TempDir, bind: SocketAddr) -> Emulator {
+    Emulator::start(EmulatorConfig::new(data.path()).with_bind(bind))
+        .await
+        .expect("start emulator")
+}
+
+fn register(store: &Store, pki: &Pki, ca_pem: &str, files: &TempDir, name: &str) -> Credentials {
+    let creds = create_thing_with_certificate(store, pki, name, KeyAlgorithm::EcdsaP256)
+        .expect("create thing");
+    let files = write_device_files(name, &creds, ca_pem, files.path()).expect("write files");
+    Credentials {
+        cert: files.certificate,
+        key: files.private_key,
+    }
+}
