@@ -708,7 +708,16 @@ impl Connection {
         let max = self.broker().config().max_session_expiry;
         if let Some(client) = &mut self.client {
             if let Some(secs) = properties.session_expiry_interval {
-                client.expiry_override = Some(Duration::from_secs(secs.into()).min(max));
+                // A session that ends with its connection cannot be made to outlive
+                // it at DISCONNECT (MQTT 5 §3.14.2.2.2): that request is ignored.
+                if client.session.lock().expiry.is_zero() {
+                    tracing::debug!(
+                        client_id = client.client_id,
+                        "DISCONNECT session expiry ignored: the session was not persistent"
+                    );
+                } else {
+                    client.expiry_override = Some(Duration::from_secs(secs.into()).min(max));
+                }
             }
         }
         tracing::info!(client_id = self.client_id(), peer = %self.peer, %reason, "client disconnected");

@@ -65,7 +65,7 @@ async fn messages_flow_between_mqtt311_and_mqtt5_clients_at_qos0_and_qos1() {
 }
 
 #[tokio::test]
-async fn a_subscription_qos_caps_the_delivery_qos_and_qos2_is_granted_as_nothing_above_1() {
+async fn a_subscription_qos_caps_the_delivery_qos() {
     let setup = Setup::start().await;
     let (a, b) = (setup.device("dev-a"), setup.device("dev-b"));
     let mut sub = RawClient::connected(setup.addr(), &a, V5).await;
@@ -745,4 +745,100 @@ async fn an_unwritable_data_directory_is_reported() {
         .await
         .expect_err("cannot create the data directory");
     assert!(err.to_string().contains("not writable"), "{err}");
+}
+
+#[tokio::test]
+async fn qos2_subscriptions_get_no_suback_on_mqtt311_and_a_0x9b_disconnect_on_mqtt5() {
+    let setup = Setup::start().await;
+    let a = setup.device("dev-a");
+    let mut v311 = RawClient::connected(setup.addr(), &a, V311).await;
+    v311.send(&subscribe(1, &["q2"], QoS::ExactlyOnce)).await;
+    // Ignored: the next SUBSCRIBE is the first one answered.
+    assert_eq!(
+        v311.subscribe(2, &["q1"], QoS::AtLeastOnce).await,
+        [ReasonCode::GRANTED_QOS_1]
+    );
+    v311.disconnect().await;
+
+    let mut v5 = RawClient::connected(setup.addr(), &a, V5).await;
+    v5.send(&subscribe(1, &["q2"], QoS::ExactlyOnce)).await;
+    assert_eq!(
+        disconnect_reason(&v5.until_closed().await),
+        Some(ReasonCode::QOS_NOT_SUPPORTED)
+    );
+}
+
+#[tokio::test]
+async fn after_unsubscribe_nothing_more_is_delivered() {
+    let setup = Setup::start().await;
+    let a = setup.device("dev-a");
+    let mut client = RawClient::connected(setup.addr(), &a, V5).await;
+    client
+        .subscribe(1, &["gone", "kept"], QoS::AtLeastOnce)
+        .await;
+    client
+        .send(&Packet::Unsubscribe(iotcore_mqtt::packet::Unsubscribe {
+            packet_id: 2,
+            filters: vec!["gone".into(), "never-subscribed".into()],
+            properties: Properties::default(),
+        }))
+        .await;
+    match client.recv().await {
+        Some(Packet::UnsubAck(ack)) => assert_eq!(ack.reasons, [ReasonCode::SUCCESS; 2]),
+        other => panic!("expected UNSUBACK, got {other:?}"),
+    }
+    client
+        .send(&publish("gone", QoS::AtLeastOnce, Some(3), "x"))
+        .await;
+    client
+        .send(&publish("kept", QoS::AtLeastOnce, Some(4), "y"))
+        .await;
+    let mut received = Vec::new();
+    while received.is_empty() {
+        match client.recv().await {
+            Some(Packet::Publish(p)) => {
+                client.send(&puback(p.packet_id.expect("QoS 1"))).await;
+                received.push(p.topic);
+            }
+            Some(Packet::PubAck(_)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(received, ["kept"]);
+}
+
+#[tokio::test]
+async fn expired_mqtt5_messages_are_not_delivered_from_a_persistent_session() {
+    let setup = Setup::start().await;
+    let (a, b) = (setup.device("dev-a"), setup.device("dev-b"));
+    let mut persistent = connect_packet("dev-a", V5);
+    persistent.clean_start = false;
+    persistent.properties.session_expiry_interval = Some(600);
+    let (mut client, _) = RawClient::connect(setup.addr(), &a, persistent.clone()).await;
+    client.subscribe(1, &["t"], QoS::AtLeastOnce).await;
+    client.disconnect().await;
+
+    let mut publisher = RawClient::connected(setup.addr(), &b, V5).await;
+    let mut short = publish("t", QoS::AtLeastOnce, Some(1), "short-lived");
+    let mut long = publish("t", QoS::AtLeastOnce, Some(2), "long-lived");
+    for (packet, expiry) in [(&mut short, 1), (&mut long, 600)] {
+        if let Packet::Publish(p) = packet {
+            p.properties.message_expiry_interval = Some(expiry);
+        }
+    }
+    for packet in [&short, &long] {
+        publisher.send(packet).await;
+        assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
+    }
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let (mut client, connack) = RawClient::connect(setup.addr(), &a, persistent).await;
+    assert!(connack.session_present);
+    let got = client.recv_publish().await;
+    assert_eq!(&got.payload[..], b"long-lived");
+    let remaining = got
+        .properties
+        .message_expiry_interval
+        .expect("remaining expiry sent");
+    assert!(remaining < 600, "{remaining}");
 }
