@@ -257,3 +257,22 @@ impl std::fmt::Debug for Client {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_and_their_futures_can_move_between_tasks() {
+        fn assert_send_sync<T: Send + Sync + Clone + 'static>() {}
+        fn assert_send<T: Send>(_: &T) {}
+        assert_send_sync::<Client>();
+        let client: Option<Client> = None;
+        if let Some(client) = client {
+            assert_send(&client.publish("t", "p", QoS::AtLeastOnce));
+            assert_send(&client.subscribe("t", QoS::AtLeastOnce));
+            assert_send(&client.cloud_to_device());
+            assert_send(&client.close());
+        }
+    }
+}

@@ -21,6 +21,12 @@ use crate::status::ConnectionState;
 
 /// The messages matching one subscription's topic filter.
 ///
+/// Matching follows AWS IoT Core's rules while AWS limits are enforced (the
+/// default): `a/#` matches `a/b` and `a/b/c` but not `a`. With
+/// [`crate::ClientBuilder::enforce_aws_limits`]`(false)` it follows the MQTT
+/// specification. A message that matches no subscription stream still
+/// reaches the catch-all [`Messages`] streams.
+///
 /// Created by [`crate::Client::subscribe`]. Ends when the filter is
 /// unsubscribed or the client is closed. Dropping it stops delivery to it but
 /// does not unsubscribe: call [`crate::Client::unsubscribe`] for that.

@@ -715,8 +715,19 @@ impl Driver {
             let _ = initial.respond.send(Ok(()));
         }
         self.set_state(ConnectionState::Connected { session_present });
+        // The session resends unacknowledged publishes first: if the server
+        // hangs up right away, the first of them is the likely culprit (a
+        // publish the policy denies is resent, and denied, on every reconnect).
+        let resent = self
+            .session
+            .pending_publishes()
+            .next()
+            .map(|p| (p.topic.clone(), p.packet_id));
         while let Some(request) = self.offline.pop() {
             self.submit_to_session(request);
+        }
+        if let Some((topic, packet_id)) = resent {
+            self.note_request(Operation::Publish, topic, Instant::now(), packet_id);
         }
     }
 
