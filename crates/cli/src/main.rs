@@ -1,2 +1,81 @@
-//! The `iotcore` command.
-fn main() {}
+//! The `iotcore` command: a local AWS IoT Core emulator, its registry, and a demo device.
+#![forbid(unsafe_code)]
+
+mod data_dir;
+mod demo;
+mod emulator_cmd;
+mod thing_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Command-line interface of iotcore.
+#[derive(Parser)]
+#[command(
+    name = "iotcore",
+    version,
+    about = "AWS IoT Core device SDK tools and local emulator"
+)]
+struct Cli {
+    /// Directory holding the emulator's CA, keys and SQLite registry.
+    /// Default: $XDG_DATA_HOME/iotcore or ~/.local/share/iotcore.
+    #[arg(long, global = true, env = "IOTCORE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an embedded emulator and a device against it, printing every step.
+    Demo,
+    /// Run the local AWS IoT Core emulator until Ctrl-C.
+    Emulator(emulator_cmd::EmulatorArgs),
+    /// Manage things and their certificates in the emulator's registry.
+    #[command(subcommand)]
+    Thing(thing_cmd::ThingCommand),
+}
+
+/// An error the CLI reports before exiting with status 1.
+type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The demo prints its own steps; the emulator's log is its output.
+    init_tracing(match cli.command {
+        Command::Demo => "warn",
+        _ => "info",
+    });
+    let data_dir = data_dir::resolve(cli.data_dir);
+    let result = match cli.command {
+        Command::Demo => demo::run(),
+        Command::Emulator(args) => emulator_cmd::run(&data_dir, args),
+        Command::Thing(cmd) => thing_cmd::run(&data_dir, cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            let mut source = e.source();
+            while let Some(cause) = source {
+                eprintln!("  caused by: {cause}");
+                source = cause.source();
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr at `default_level`; `RUST_LOG` overrides it.
+fn init_tracing(default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
