@@ -131,9 +131,12 @@ impl DecodeError {
             DecodeError::PacketTooLarge { .. } => crate::ReasonCode::PACKET_TOO_LARGE,
             DecodeError::InvalidTopicName(_) => crate::ReasonCode::TOPIC_NAME_INVALID,
             DecodeError::InvalidTopicFilter(_) => crate::ReasonCode::TOPIC_FILTER_INVALID,
-            DecodeError::InvalidPacketType(_) | DecodeError::UnsupportedProtocolVersion(_) => {
-                crate::ReasonCode::PROTOCOL_ERROR
-            }
+            // The specification calls these a "Protocol Error", not a
+            // malformed packet.
+            DecodeError::InvalidPacketType(_)
+            | DecodeError::UnsupportedProtocolVersion(_)
+            | DecodeError::DuplicateProperty(_)
+            | DecodeError::InvalidPropertyValue(_) => crate::ReasonCode::PROTOCOL_ERROR,
             _ => crate::ReasonCode::MALFORMED_PACKET,
         }
     }

@@ -465,6 +465,14 @@ fn decode_errors_map_to_disconnect_reason_codes() {
         ReasonCode::TOPIC_FILTER_INVALID
     );
     assert_eq!(
+        DecodeError::DuplicateProperty(0x01).reason_code(),
+        ReasonCode::PROTOCOL_ERROR
+    );
+    assert_eq!(
+        DecodeError::InvalidPropertyValue(0x21).reason_code(),
+        ReasonCode::PROTOCOL_ERROR
+    );
+    assert_eq!(
         DecodeError::InvalidPacketType(15).reason_code(),
         ReasonCode::PROTOCOL_ERROR
     );
