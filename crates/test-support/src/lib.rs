@@ -1,1 +1,42 @@
-//! Shared test support for the iotcore workspace.
+//! Shared test support for the iotcore workspace (a dev-dependency only; never published).
+//!
+//! - [`TestPki`]: a throw-away CA with server and client certificates on disk;
+//! - [`Mosquitto`]: a real Mosquitto broker with mutual TLS on a free loopback port;
+//! - [`FaultProxy`]: a TCP proxy that cuts, stalls or refuses connections on demand;
+//! - [`python`], [`run_peer`], [`spawn_peer`]: run the Python peers in `tests/peers/` (AWS IoT
+//!   Device SDK v2 for Python) from the venv that `scripts/setup-peers` creates;
+//! - [`free_port`], [`init_tracing`].
+//!
+//! ```no_run
+//! # async fn demo() -> iotcore_test_support::Result<()> {
+//! use iotcore_test_support::{Mosquitto, TestPki, init_tracing};
+//!
+//! init_tracing();
+//! let pki = TestPki::generate()?;
+//! let broker = Mosquitto::start(&pki)?;
+//! // connect to 127.0.0.1:broker.port(), trusting broker.ca_path(), with pki.client() ...
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod error;
+mod fault_proxy;
+mod logging;
+mod mosquitto;
+mod net;
+mod peer;
+mod pki;
+mod program;
+
+pub use error::{Error, Result};
+pub use fault_proxy::FaultProxy;
+pub use logging::init_tracing;
+pub use mosquitto::{BrokerTls, Mosquitto, MosquittoBuilder};
+pub use net::free_port;
+pub use peer::{
+    PEER_TIMEOUT, PeerOutput, PeerProcess, peer_script, python, run_peer, run_peer_with_timeout,
+    spawn_peer, workspace_root,
+};
+pub use pki::{CertFiles, TestPki};
