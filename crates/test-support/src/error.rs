@@ -33,17 +33,17 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    /// Mosquitto exited before it accepted connections (bad configuration or unreadable files).
-    #[error("mosquitto exited ({status}) before accepting connections; its log:\n{log}")]
+    /// Mosquitto exited while starting (bad configuration, unreadable files, port taken).
+    #[error("mosquitto exited ({status}) while starting; its log:\n{log}")]
     MosquittoExited {
         /// How the process ended.
         status: ExitStatus,
         /// The last lines mosquitto wrote to stderr.
         log: String,
     },
-    /// Mosquitto was still not accepting connections when the start-up wait ran out.
+    /// Mosquitto was still not listening when the start-up wait ran out.
     #[error(
-        "mosquitto did not accept connections on 127.0.0.1:{port} within {waited:?}; its log:\n{log}"
+        "mosquitto did not start listening on 127.0.0.1:{port} within {waited:?}; its log:\n{log}"
     )]
     MosquittoNotReady {
         /// The port mosquitto was told to listen on.

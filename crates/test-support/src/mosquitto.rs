@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,7 +16,7 @@ use crate::net::{loopback, try_free_port};
 use crate::pki::{CertFiles, TestPki};
 use crate::program::find_program;
 
-/// How long [`Mosquitto::start`] waits for the broker to accept connections.
+/// How long [`Mosquitto::start`] waits for the broker to start listening.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// How many fresh ports to try when another process takes the chosen one first.
 const PORT_ATTEMPTS: usize = 5;
@@ -59,7 +59,7 @@ impl MosquittoBuilder {
         self
     }
 
-    /// Starts the broker and waits until its TLS port accepts TCP connections.
+    /// Starts the broker and waits until its TLS port is listening.
     ///
     /// # Panics
     ///
@@ -245,11 +245,11 @@ impl Process {
         }
         let mut process = Process { child, log };
         process.wait_ready(port)?;
-        tracing::debug!(port, "mosquitto is accepting connections");
+        tracing::debug!(port, "mosquitto is listening");
         Ok(process)
     }
 
-    /// Waits until the broker says it is running and its port accepts a TCP connection.
+    /// Waits until the broker says it is running, which it does once it is listening.
     fn wait_ready(&mut self, port: u16) -> Result<(), SpawnError> {
         let started = Instant::now();
         loop {
@@ -269,9 +269,10 @@ impl Process {
                 Ok(None) => {}
                 Err(e) => return Err(SpawnError::Other(Error::io("waiting for", "mosquitto", e))),
             }
-            if self.log().contains(" running")
-                && TcpStream::connect_timeout(&loopback(port), Duration::from_millis(500)).is_ok()
-            {
+            // Mosquitto logs "mosquitto version X running" once every listener is listening
+            // (a bind failure makes it exit instead). Probing the port with a TCP connection
+            // would only add a failed-handshake line to the log.
+            if self.log().lines().any(is_running_line) {
                 return Ok(());
             }
             if started.elapsed() > READY_TIMEOUT {
@@ -302,6 +303,10 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+fn is_running_line(line: &str) -> bool {
+    line.contains("mosquitto version") && line.ends_with(" running")
 }
 
 fn drain_log(stderr: impl std::io::Read, port: u16, log: &Mutex<VecDeque<String>>) {
