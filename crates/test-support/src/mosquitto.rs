@@ -72,8 +72,8 @@ impl MosquittoBuilder {
             .tempdir()
             .map_err(|e| Error::io("creating a temporary directory in", std::env::temp_dir(), e))?;
         let conf = dir.path().join("mosquitto.conf");
-        let mut last_error = None;
-        for _ in 0..PORT_ATTEMPTS {
+        let mut attempt = 1;
+        loop {
             let port = try_free_port()
                 .map_err(|e| Error::io("binding a probe socket on", "127.0.0.1:0", e))?;
             std::fs::write(&conf, self.config(port)).map_err(|e| Error::io("writing", &conf, e))?;
@@ -88,14 +88,13 @@ impl MosquittoBuilder {
                         process,
                     });
                 }
-                Err(SpawnError::PortTaken(e)) => {
-                    tracing::debug!(port, "mosquitto lost a race for its port; retrying");
-                    last_error = Some(e);
+                Err(SpawnError::PortTaken(_)) if attempt < PORT_ATTEMPTS => {
+                    tracing::debug!(port, "another process took mosquitto's port; retrying");
+                    attempt += 1;
                 }
-                Err(SpawnError::Other(e)) => return Err(e),
+                Err(e) => return Err(e.into_error()),
             }
         }
-        Err(last_error.expect("PORT_ATTEMPTS is not zero"))
     }
 
     fn config(&self, port: u16) -> String {
@@ -208,9 +207,7 @@ impl Mosquitto {
     pub fn restart(&mut self) -> Result<()> {
         self.process.kill();
         self.process =
-            Process::spawn(&self.program, &self.conf, self.port).map_err(|e| match e {
-                SpawnError::PortTaken(e) | SpawnError::Other(e) => e,
-            })?;
+            Process::spawn(&self.program, &self.conf, self.port).map_err(SpawnError::into_error)?;
         Ok(())
     }
 }
@@ -219,6 +216,14 @@ enum SpawnError {
     /// The listener port was taken by someone else between probing and binding.
     PortTaken(Error),
     Other(Error),
+}
+
+impl SpawnError {
+    fn into_error(self) -> Error {
+        match self {
+            SpawnError::PortTaken(e) | SpawnError::Other(e) => e,
+        }
+    }
 }
 
 /// The child process and the thread draining its stderr into a bounded log.

@@ -5,19 +5,21 @@
 //! Needs `scripts/setup-peers` to have run.
 
 use std::ffi::OsString;
+use std::path::Path;
 use std::process::Output;
 
 use iotcore_test_support::{
-    CertFiles, Mosquitto, PeerOutput, TestPki, free_port, init_tracing, run_peer, spawn_peer,
+    BrokerTls, CertFiles, Error, FaultProxy, Mosquitto, PeerOutput, TestPki, free_port,
+    init_tracing, run_peer, spawn_peer,
 };
 use serde_json::{Value, json};
 use tokio::process::Command;
 
-/// Arguments for `awsiot_pubsub.py` to reach `broker` as `client`.
-fn peer_args(broker: &Mosquitto, client: &CertFiles, client_id: &str) -> Vec<OsString> {
+/// Arguments for `awsiot_pubsub.py` to reach `127.0.0.1:port`, trusting `ca`, as `client`.
+fn peer_args(port: u16, ca: &Path, client: &CertFiles, client_id: &str) -> Vec<OsString> {
     [
-        ("--port", OsString::from(broker.port().to_string())),
-        ("--ca", broker.ca_path().into()),
+        ("--port", OsString::from(port.to_string())),
+        ("--ca", ca.into()),
         ("--cert", client.cert().into()),
         ("--key", client.key().into()),
         ("--client-id", client_id.into()),
@@ -69,7 +71,12 @@ async fn awsiot_client_receives_its_own_messages(protocol: &str) {
     let pki = TestPki::generate().unwrap();
     let broker = Mosquitto::start(&pki).unwrap();
     let args = with(
-        peer_args(&broker, pki.client(), &format!("awsiot-mqtt{protocol}")),
+        peer_args(
+            broker.port(),
+            broker.ca_path(),
+            pki.client(),
+            &format!("awsiot-mqtt{protocol}"),
+        ),
         &[
             "--protocol",
             protocol,
@@ -178,7 +185,7 @@ async fn awsiot_subscriber_receives_what_mosquitto_pub_publishes() {
     let broker = Mosquitto::start(&pki).unwrap();
     let device = pki.issue_client("device-7").unwrap();
     let args = with(
-        peer_args(&broker, &device, "device-7"),
+        peer_args(broker.port(), broker.ca_path(), &device, "device-7"),
         &[
             "--protocol",
             "5",
@@ -309,7 +316,7 @@ async fn awsiot_peer_times_out_waiting_for_messages_that_never_come() {
     let pki = TestPki::generate().unwrap();
     let broker = Mosquitto::start(&pki).unwrap();
     let args = with(
-        peer_args(&broker, pki.client(), "waiting"),
+        peer_args(broker.port(), broker.ca_path(), pki.client(), "waiting"),
         &["--topic", "silence", "--expect", "1", "--timeout", "1"],
     );
     let output = run_peer("awsiot_pubsub.py", &args).await;
@@ -318,4 +325,36 @@ async fn awsiot_peer_times_out_waiting_for_messages_that_never_come() {
     assert_eq!(errors.len(), 1, "{output}");
     assert_eq!(errors[0]["stage"], "receive", "{output}");
     assert_eq!(output.events_named("subscribed").len(), 1, "{output}");
+}
+
+#[test]
+fn mosquitto_start_reports_an_unusable_key_with_the_broker_log() {
+    let pki = TestPki::generate().unwrap();
+    let mut tls = BrokerTls::from(&pki);
+    tls.key = pki.dir().join("no-such-key.pem");
+    let err = Mosquitto::start(tls).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, Error::MosquittoExited { .. }), "{message}");
+    assert!(message.contains("no-such-key.pem"), "{message}");
+}
+
+#[tokio::test]
+async fn awsiot_client_behind_a_fault_proxy_sees_a_cut_as_an_interruption() {
+    init_tracing();
+    let pki = TestPki::generate().unwrap();
+    let broker = Mosquitto::start(&pki).unwrap();
+    let proxy = FaultProxy::start(broker.addr()).await.unwrap();
+    let args = with(
+        peer_args(proxy.port(), broker.ca_path(), pki.client(), "behind-proxy"),
+        &["--topic", "t/cut", "--subscribe-first", "--expect", "1"],
+    );
+    let mut peer = spawn_peer("awsiot_pubsub.py", &args);
+    peer.wait_for_event("subscribed").await;
+    assert_eq!(proxy.active(), 1);
+
+    proxy.cut();
+
+    peer.wait_for_event("interrupted").await;
+    let output = peer.kill().await;
+    assert!(output.events_named("error").is_empty(), "{output}");
 }
