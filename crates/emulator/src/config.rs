@@ -101,7 +101,7 @@ pub struct Limits {
     pub max_client_id_bytes: usize,
     /// Most topic filters in one SUBSCRIBE. AWS: 8.
     pub max_filters_per_subscribe: usize,
-    /// Most subscriptions a session may hold. AWS: 50 (adjustable quota).
+    /// Most subscriptions a session may hold. AWS: 50 per connection (not adjustable).
     pub max_subscriptions_per_session: usize,
     /// Longest keep-alive honoured, in seconds; longer requests are capped. AWS: 1200.
     pub max_keep_alive: u16,
