@@ -1,0 +1,173 @@
+//! What is measured: the publish cases, the clients compared, and the runs' results.
+
+use std::time::Duration;
+
+/// QoS 1 publishes kept in flight when pipelining: the SDK's default in-flight
+/// limit and AWS IoT Core's limit of unacknowledged QoS 1 publishes per connection.
+pub const WINDOW: usize = 100;
+
+/// How a client publishes the messages of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Up to [`WINDOW`] publishes in flight, the way a device streams telemetry.
+    Pipelined,
+    /// Each publish awaited before the next.
+    Sequential,
+}
+
+impl Mode {
+    /// The name the Python peer uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Pipelined => "pipelined",
+            Mode::Sequential => "sequential",
+        }
+    }
+}
+
+/// One row of the table: `count` publishes of `size` bytes at `qos`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Case {
+    /// 0 or 1.
+    pub qos: u8,
+    /// Payload bytes.
+    pub size: usize,
+    /// Pipelined or sequential.
+    pub mode: Mode,
+    /// Messages per run.
+    pub count: usize,
+}
+
+impl Case {
+    /// The cases of a full run (`scale` divides the message counts, for a smoke run).
+    pub fn all(scale: usize) -> Vec<Case> {
+        let case = |qos, size, mode, count| {
+            Case {
+                qos,
+                size,
+                mode,
+                count,
+            }
+            .scaled_down(scale)
+        };
+        vec![
+            case(0, 64, Mode::Pipelined, 40_000),
+            case(0, 1024, Mode::Pipelined, 40_000),
+            case(1, 64, Mode::Pipelined, 20_000),
+            case(1, 1024, Mode::Pipelined, 20_000),
+            case(1, 64, Mode::Sequential, 2_000),
+            case(1, 1024, Mode::Sequential, 2_000),
+        ]
+    }
+
+    /// The same case with `divisor` times fewer messages (at least one).
+    pub fn scaled_down(&self, divisor: usize) -> Case {
+        Case {
+            count: (self.count / divisor).max(1),
+            ..*self
+        }
+    }
+
+    /// The table's label, e.g. `QoS 1, 1 KB, pipelined (100 in flight)`.
+    pub fn label(&self) -> String {
+        let size = if self.size >= 1024 && self.size % 1024 == 0 {
+            format!("{} KB", self.size / 1024)
+        } else {
+            format!("{} B", self.size)
+        };
+        let mode = match self.mode {
+            Mode::Pipelined => format!("pipelined ({WINDOW} in flight)"),
+            Mode::Sequential => "sequential (await each)".to_owned(),
+        };
+        format!("QoS {}, {size}, {mode}", self.qos)
+    }
+
+    /// The argument that hands this case to the Python peer.
+    pub fn python_arg(&self) -> String {
+        format!(
+            "{}:{}:{}:{}",
+            self.qos,
+            self.size,
+            self.mode.name(),
+            self.count
+        )
+    }
+}
+
+/// The clients compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// This crate's `Client`.
+    Iotcore,
+    /// rumqttc's `AsyncClient` + `EventLoop`.
+    Rumqttc,
+    /// AWS IoT Device SDK v2 for Python (awscrt), in a subprocess.
+    Python,
+}
+
+impl Peer {
+    /// Every peer, in table order.
+    pub const ALL: [Peer; 3] = [Peer::Iotcore, Peer::Rumqttc, Peer::Python];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::Iotcore => "iotcore",
+            Peer::Rumqttc => "rumqttc",
+            Peer::Python => "python",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Messages per second of every run, per case and peer.
+pub struct Results {
+    cases: Vec<Case>,
+    rates: Vec<[Vec<f64>; 3]>,
+}
+
+impl Results {
+    /// No runs yet.
+    pub fn new(cases: &[Case]) -> Results {
+        Results {
+            cases: cases.to_vec(),
+            rates: cases.iter().map(|_| Default::default()).collect(),
+        }
+    }
+
+    /// The cases, in order.
+    pub fn cases(&self) -> &[Case] {
+        &self.cases
+    }
+
+    /// Records that `peer` sent the `count` messages of case `case` in `elapsed`.
+    pub fn record(&mut self, case: usize, peer: Peer, elapsed: Duration) {
+        let rate = self.cases[case].count as f64 / elapsed.as_secs_f64();
+        self.rates[case][peer.index()].push(rate);
+    }
+
+    /// The runs of `peer` in case `case`.
+    pub fn runs(&self, case: usize, peer: Peer) -> &[f64] {
+        &self.rates[case][peer.index()]
+    }
+
+    /// The median rate of `peer` in case `case`, if it ran.
+    pub fn median(&self, case: usize, peer: Peer) -> Option<f64> {
+        median(self.runs(case, peer))
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let n = sorted.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(sorted[n / 2]),
+        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
+    }
+}
