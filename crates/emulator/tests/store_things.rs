@@ -31,7 +31,7 @@ fn created_thing_has_an_active_attached_certificate_signed_by_the_ca() {
     assert_eq!(record.pem, creds.certificate_pem);
     assert_eq!(
         store.thing_principals("sensor-1").unwrap(),
-        [creds.certificate_id.clone()]
+        std::slice::from_ref(&creds.certificate_id)
     );
 
     let der = CertificateDer::from_pem_slice(creds.certificate_pem.as_bytes()).unwrap();
