@@ -27,24 +27,60 @@ pub struct EmulatorArgs {
     persistent_session_expiry: u64,
 }
 
-/// Starts the emulator with state in `data_dir` and serves until Ctrl-C.
+/// Starts the emulator with state in `data_dir` and serves until Ctrl-C or SIGTERM.
 pub fn run(data_dir: &Path, args: EmulatorArgs) -> CliResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        // Registered before the first line is printed: whoever reads that line may
+        // signal at once.
+        let stop = stop_signal()?;
         let config = EmulatorConfig::new(data_dir)
             .with_bind(SocketAddr::new(args.bind, args.port))
             .with_extra_server_names(args.server_names)
             .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry));
         let emulator = Emulator::start(config).await?;
-        println!("iotcore emulator listening on {}", emulator.local_addr());
-        println!("data directory: {}", data_dir.display());
-        println!("root CA: {}", data_dir.join("pki/ca.pem").display());
-        println!("press Ctrl-C to stop");
-        tokio::signal::ctrl_c().await?;
-        println!("stopping");
+        say(format_args!(
+            "iotcore emulator listening on {}\ndata directory: {}\nroot CA: {}\npress Ctrl-C to stop",
+            emulator.local_addr(),
+            data_dir.display(),
+            data_dir.join("pki/ca.pem").display()
+        ));
+        stop.await;
+        say(format_args!("stopping"));
         emulator.shutdown().await;
         Ok(())
     })
+}
+
+/// Registers for Ctrl-C (and SIGTERM on Unix) now, and returns a future that
+/// resolves when either arrives.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+    }
+}
+
+/// Prints a line to stdout. A closed stdout (`iotcore emulator | head -1`) is not
+/// an error: the emulator keeps serving and its log still goes to stderr.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

@@ -338,7 +338,7 @@ impl Connection {
         while let Some(event) = self.server.poll_event() {
             match event {
                 Event::Connect(connect) => self.on_connect(*connect).await,
-                Event::Publish(publish) => self.on_publish(publish),
+                Event::Publish(publish) => self.on_publish(publish).await,
                 Event::Subscribe(subscribe) => self.on_subscribe(subscribe),
                 Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
                 Event::Delivered { packet_id, reason } => {
@@ -543,7 +543,10 @@ impl Connection {
         }
     }
 
-    fn on_publish(&mut self, publish: Publish) {
+    /// Routes an authorized PUBLISH and acknowledges it. A retained QoS 1 message
+    /// is acknowledged only once the store holds it, so a PUBACKed retained
+    /// message survives the emulator being killed.
+    async fn on_publish(&mut self, publish: Publish) {
         let Some(client) = &self.client else { return };
         let client_id = client.client_id.clone();
         let key = client.session.key();
@@ -578,6 +581,9 @@ impl Connection {
         let message = Message::from_publish(&publish, SystemTime::now());
         self.broker().publish(message, Some(key));
         if let Some(packet_id) = publish.packet_id {
+            if publish.retain {
+                self.broker().persist().flush().await;
+            }
             if let Err(e) = self.server.puback(packet_id, ReasonCode::SUCCESS) {
                 tracing::debug!("cannot acknowledge PUBLISH {packet_id}: {e}");
             }

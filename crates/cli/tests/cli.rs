@@ -1,0 +1,234 @@
+//! The `iotcore` binary as a user runs it: the demo, `thing create`, and the emulator
+//! process (its start-up errors, Ctrl-C, and a `kill -9` that loses nothing).
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
+
+fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(IOTCORE)
+        .args(args)
+        .env("IOTCORE_DATA_DIR", data_dir)
+        .output()
+        .expect("run iotcore")
+}
+
+/// `iotcore emulator --port 0` in the background, with the port it printed.
+struct EmulatorProcess {
+    child: Child,
+    port: u16,
+}
+
+impl EmulatorProcess {
+    fn start(data_dir: &Path) -> EmulatorProcess {
+        let mut child = Command::new(IOTCORE)
+            .args(["emulator", "--port", "0"])
+            .env("IOTCORE_DATA_DIR", data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        BufReader::new(stdout).read_line(&mut first).expect("read");
+        let port = first
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the emulator's first line: {first:?}"));
+        EmulatorProcess { child, port }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+}
+
+impl Drop for EmulatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// mosquitto_pub / mosquitto_sub arguments for thing `name`'s files in `dir`.
+fn tls_args(dir: &Path, name: &str, port: u16) -> Vec<String> {
+    let file = |f: String| dir.join(f).display().to_string();
+    vec![
+        "-h".into(),
+        "localhost".into(),
+        "-p".into(),
+        port.to_string(),
+        "-i".into(),
+        name.into(),
+        "--cafile".into(),
+        file("root-ca.pem".into()),
+        "--cert".into(),
+        file(format!("{name}.cert.pem")),
+        "--key".into(),
+        file(format!("{name}.private.key")),
+    ]
+}
+
+#[test]
+fn demo_runs_every_step_and_exits_zero() {
+    let home = tempfile::tempdir().unwrap();
+    let out = iotcore(home.path(), &["demo"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!stdout.contains("[FAIL]"), "{stdout}");
+    for step in [
+        "device receives the command",
+        "cloud receives the telemetry",
+    ] {
+        assert!(
+            stdout.contains(&format!("[ ok ] {step}")),
+            "missing {step:?}:\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn thing_create_writes_device_files_with_an_owner_only_private_key() {
+    let data = tempfile::tempdir().unwrap();
+    let out_dir = data.path().join("dev1");
+    let out = iotcore(
+        data.path(),
+        &[
+            "thing",
+            "create",
+            "dev1",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mode = |f: &str| {
+        std::fs::metadata(out_dir.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("dev1.private.key"), 0o600);
+    assert_eq!(mode("dev1.cert.pem"), 0o644);
+    assert_eq!(mode("root-ca.pem"), 0o644);
+
+    let list = iotcore(data.path(), &["thing", "list"]);
+    assert!(String::from_utf8_lossy(&list.stdout).starts_with("dev1\t"));
+
+    let again = iotcore(
+        data.path(),
+        &[
+            "thing",
+            "create",
+            "dev1",
+            "--out",
+            out_dir.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !again.status.success(),
+        "a second thing with the same name was created"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("dev1"));
+}
+
+#[test]
+fn thing_create_refuses_an_invalid_name_and_an_unknown_key_type() {
+    let data = tempfile::tempdir().unwrap();
+    let bad_name = iotcore(data.path(), &["thing", "create", "no spaces"]);
+    assert!(!bad_name.status.success());
+    let bad_key = iotcore(
+        data.path(),
+        &["thing", "create", "dev1", "--key-type", "dsa"],
+    );
+    assert!(!bad_key.status.success());
+    assert!(String::from_utf8_lossy(&bad_key.stderr).contains("unknown key type"));
+}
+
+#[test]
+fn emulator_reports_a_port_that_is_in_use() {
+    let data = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = iotcore(data.path(), &["emulator", "--port", &port]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("already in use"), "{stderr}");
+}
+
+#[test]
+fn emulator_reports_an_unusable_data_directory() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let out = iotcore(&file.path().join("data"), &["emulator", "--port", "0"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("not writable"), "{stderr}");
+}
+
+#[test]
+fn emulator_stops_cleanly_on_ctrl_c_and_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    for signal in ["-INT", "-TERM"] {
+        let mut emulator = EmulatorProcess::start(data.path());
+        emulator.signal(signal);
+        let status = emulator.child.wait().unwrap();
+        assert!(status.success(), "{signal}: {status}");
+    }
+}
+
+#[test]
+fn things_and_acknowledged_retained_messages_survive_kill_9() {
+    let data = tempfile::tempdir().unwrap();
+    let files = data.path().join("files");
+    for thing in ["dev1", "app"] {
+        let out = iotcore(
+            data.path(),
+            &["thing", "create", thing, "--out", files.to_str().unwrap()],
+        );
+        assert!(out.status.success());
+    }
+    let emulator = EmulatorProcess::start(data.path());
+    let published = Command::new("mosquitto_pub")
+        .args(tls_args(&files, "app", emulator.port))
+        .args(["-t", "config/dev1", "-m", "v42", "-q", "1", "-r"])
+        .output()
+        .expect("mosquitto_pub (run scripts/setup-peers)");
+    assert!(
+        published.status.success(),
+        "{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+    emulator.signal("-KILL");
+    drop(emulator);
+
+    let emulator = EmulatorProcess::start(data.path());
+    let received = Command::new("mosquitto_sub")
+        .args(tls_args(&files, "dev1", emulator.port))
+        .args(["-t", "config/dev1", "-q", "1", "-C", "1", "-W", "10"])
+        .output()
+        .expect("mosquitto_sub");
+    assert!(
+        received.status.success(),
+        "{}",
+        String::from_utf8_lossy(&received.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "v42");
+}
