@@ -100,7 +100,7 @@ use crate::packet::{
     self, Ack, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, PacketType, Publish, SubAck,
     Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe,
 };
-use crate::session::{InboundAliases, Outbox, PacketIds, PublishQueue, PushError, encoded_len};
+use crate::session::{InboundAliases, Outbox, PacketIds, PublishQueue, PushError};
 use crate::{Packet, Properties, ProtocolVersion, QoS, ReasonCode, topic};
 use keep_alive::{PingAction, Pinger};
 use subscriptions::Subscriptions;
@@ -399,7 +399,7 @@ impl ClientSession {
         }
         // Stand-in identifier for measuring: the encoded size does not depend on it.
         publish.packet_id = Some(1);
-        let size = encoded_len(&Packet::Publish(publish.clone()), self.config.protocol)?;
+        let size = Packet::Publish(publish.clone()).encoded_len(self.config.protocol)?;
         if self.is_connected() && size > self.server.maximum_packet_size {
             return Err(ClientError::PacketTooLarge {
                 size,
@@ -438,7 +438,7 @@ impl ClientSession {
             subscriptions,
             properties,
         };
-        encoded_len(&Packet::Subscribe(packet.clone()), self.config.protocol)?;
+        Packet::Subscribe(packet.clone()).encoded_len(self.config.protocol)?;
         packet.packet_id = self.ids.allocate().ok_or(ClientError::PacketIdsExhausted)?;
         Ok(self.issue(
             Request::Subscribe {
@@ -469,7 +469,7 @@ impl ClientSession {
             filters,
             properties,
         };
-        encoded_len(&Packet::Unsubscribe(packet.clone()), self.config.protocol)?;
+        Packet::Unsubscribe(packet.clone()).encoded_len(self.config.protocol)?;
         packet.packet_id = self.ids.allocate().ok_or(ClientError::PacketIdsExhausted)?;
         Ok(self.issue(Request::Unsubscribe(packet), now))
     }

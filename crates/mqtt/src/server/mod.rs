@@ -74,7 +74,7 @@ use crate::packet::{
     self, Ack, ConnAck, Disconnect, MAX_PACKET_SIZE, PacketType, Publish, SubAck, Subscribe,
     UnsubAck,
 };
-use crate::session::{InboundAliases, Outbox, PacketIds, PublishQueue, PushError, encoded_len};
+use crate::session::{InboundAliases, Outbox, PacketIds, PublishQueue, PushError};
 use crate::{DecodeError, Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 
 /// Where a server session stands.
@@ -448,7 +448,7 @@ impl ServerSession {
         }
         publish.qos = QoS::AtLeastOnce;
         publish.packet_id = Some(1);
-        let size = encoded_len(&Packet::Publish(publish.clone()), protocol);
+        let size = Packet::Publish(publish.clone()).encoded_len(protocol);
         let max = self.client_max_packet_size();
         match size {
             Ok(size) if size > max => {

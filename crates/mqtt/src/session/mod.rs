@@ -9,7 +9,7 @@ mod protocol_error;
 mod publish_queue;
 mod topic_aliases;
 
-pub(crate) use outbox::{Outbox, PushError, encoded_len};
+pub(crate) use outbox::{Outbox, PushError};
 pub(crate) use packet_ids::PacketIds;
 pub use protocol_error::ProtocolError;
 pub(crate) use publish_queue::PublishQueue;

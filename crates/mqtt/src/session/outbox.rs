@@ -62,10 +62,3 @@ impl Outbox {
         self.buf.clear();
     }
 }
-
-/// The size of `packet` on the wire, or why it cannot be encoded.
-pub(crate) fn encoded_len(packet: &Packet, version: ProtocolVersion) -> Result<usize, EncodeError> {
-    let mut scratch = BytesMut::new();
-    packet.encode(version, &mut scratch)?;
-    Ok(scratch.len())
-}
