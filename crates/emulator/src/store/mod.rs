@@ -6,7 +6,8 @@
 //!   which certificates are attached to which things;
 //! * the broker's retained messages ([`RetainedMessage`]);
 //! * persistent MQTT sessions ([`SessionRecord`]): subscriptions and queued QoS 1
-//!   messages of clients that are away.
+//!   messages of clients that are away;
+//! * Device Shadow documents ([`ShadowRecord`]).
 //!
 //! The store knows nothing of the MQTT codec: it takes and returns plain structs. The
 //! mapping to `iotcore-mqtt` types is field for field:
@@ -32,6 +33,7 @@ mod error;
 mod retained;
 mod schema;
 mod sessions;
+mod shadows;
 mod things;
 
 use std::fs;
@@ -46,6 +48,7 @@ pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateS
 pub use error::StoreError;
 pub use retained::RetainedMessage;
 pub use sessions::{QueuedMessage, SESSION_NEVER_EXPIRES, SessionRecord, SubscriptionRecord};
+pub use shadows::ShadowRecord;
 pub use things::{ThingRecord, validate_thing_name};
 
 /// Name of the database file inside the data directory.

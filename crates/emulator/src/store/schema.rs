@@ -82,6 +82,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (client_id, seq)
     );
     "#,
+    // Version 2: Device Shadow documents.
+    r#"
+    CREATE TABLE shadows (
+        thing_name   TEXT NOT NULL,
+        shadow_name  TEXT NOT NULL,            -- '' for the classic shadow
+        document     TEXT,                     -- JSON {"state","metadata","version"}; NULL once deleted
+        version      INTEGER NOT NULL,         -- the document's version, or the deleted one's
+        deleted_at   INTEGER,                  -- unix seconds; set only while deleted
+        updated_at   INTEGER NOT NULL,
+        PRIMARY KEY (thing_name, shadow_name)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes.
