@@ -32,6 +32,7 @@ use crate::broker::message::Message;
 use crate::broker::negotiate::{check_client_id, sdk_metrics, session_expiry};
 use crate::broker::session::{ConnectionId, Kick, Session};
 use crate::pki::certificate_id;
+use crate::shadow::ShadowService;
 use crate::store::Store;
 use crate::tls::TlsConfigs;
 
@@ -59,6 +60,8 @@ pub(crate) struct Shared {
     pub(crate) server_config: ServerConfig,
     /// Becomes `true` when the emulator stops.
     pub(crate) closing: watch::Receiver<bool>,
+    /// The Device Shadow service, which takes requests on its reserved topics.
+    pub(crate) shadows: ShadowService,
 }
 
 type Stream = TlsStream<TcpStream>;
@@ -579,7 +582,9 @@ impl Connection {
             );
         }
         let message = Message::from_publish(&publish, SystemTime::now());
-        self.broker().publish(message, Some(key));
+        if !self.shared.shadows.intercept(self.id, &message) {
+            self.broker().publish(message, Some(key));
+        }
         if let Some(packet_id) = publish.packet_id {
             if publish.retain {
                 self.broker().persist().flush().await;

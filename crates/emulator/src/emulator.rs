@@ -19,6 +19,7 @@ use crate::config::EmulatorConfig;
 use crate::connection::Shared;
 use crate::error::EmulatorError;
 use crate::pki::{Pki, PkiOptions};
+use crate::shadow::{ShadowService, Shadows};
 use crate::store::{CertificateStatus, Store, StoreError};
 use crate::tls::{Admission, TlsConfigs};
 
@@ -43,6 +44,7 @@ pub struct Emulator {
     pki: Arc<Pki>,
     store: Store,
     broker: Arc<Broker>,
+    shadows: ShadowService,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
 }
@@ -102,6 +104,7 @@ impl Emulator {
         let data_dir = config.data_dir.clone();
         let broker = Arc::new(Broker::new(config, persist, closing.clone()));
         restore(&broker, &store).await?;
+        let shadows = ShadowService::start(store.clone(), Arc::clone(&broker), closing.clone());
 
         let shared = Arc::new(Shared {
             broker: Arc::clone(&broker),
@@ -109,6 +112,7 @@ impl Emulator {
             tls,
             server_config,
             closing,
+            shadows: shadows.clone(),
         });
         let listener = tokio::spawn(crate::listener::run(listener, shared));
         tracing::info!(%local_addr, data_dir = %data_dir.display(), "emulator listening (MQTT over TLS, 3.1.1 and 5)");
@@ -118,6 +122,7 @@ impl Emulator {
             pki,
             store,
             broker,
+            shadows,
             stop,
             listener,
         })
@@ -147,6 +152,13 @@ impl Emulator {
     /// the next connection.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The Device Shadow service's documents as the cloud side sees them: get,
+    /// update and delete without MQTT (what AWS's data-plane API does). Updates
+    /// and deletes publish to the shadow's MQTT topics like MQTT requests do.
+    pub fn shadows(&self) -> Shadows {
+        Shadows::new(self.shadows.clone())
     }
 
     /// Stops the emulator gracefully: stops accepting, tells every connected

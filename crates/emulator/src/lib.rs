@@ -30,9 +30,11 @@ mod connection;
 mod emulator;
 mod error;
 mod listener;
+mod shadow;
 mod tls;
 
 pub use config::{EmulatorConfig, Limits};
 pub use emulator::Emulator;
 pub use error::EmulatorError;
+pub use shadow::{ShadowApiError, Shadows};
 pub use tls::{ALPN_MQTT_CA, TlsSetupError};

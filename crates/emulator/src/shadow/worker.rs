@@ -1,0 +1,345 @@
+//! The worker task: serves shadow requests one at a time, keeps documents in
+//! the store (and a cache of them), publishes the replies.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use iotcore_model::shadow::{
+    DeleteAccepted, DeltaEvent, DocumentsEvent, GetAccepted, ShadowDocument, ShadowError,
+    StoredShadow, TokenRequest, Tombstone, UpdateAccepted, UpdateRequest, client_token_of,
+};
+use iotcore_model::topics::{ShadowOperation, ShadowTopicKind};
+use iotcore_mqtt::{Properties, QoS};
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::ShadowKey;
+use super::inflight::InFlight;
+use crate::broker::Broker;
+use crate::broker::message::Message;
+use crate::broker::session::ConnectionId;
+use crate::connection::stopped;
+use crate::store::{ShadowRecord, Store};
+
+/// One request for the worker.
+#[derive(Debug)]
+pub(crate) struct Job {
+    /// The shadow.
+    pub(crate) key: ShadowKey,
+    /// get, update or delete.
+    pub(crate) operation: ShadowOperation,
+    /// The request payload.
+    pub(crate) payload: Bytes,
+    /// Who asked, and so where the answer goes.
+    pub(crate) origin: Origin,
+}
+
+/// Who sent a request.
+#[derive(Debug)]
+pub(crate) enum Origin {
+    /// A client over MQTT: replies are published; the connection's in-flight
+    /// count is released once they are.
+    Mqtt(ConnectionId),
+    /// The cloud-side API: the result is returned; accepted updates and deletes
+    /// are published too.
+    Api(oneshot::Sender<Result<Accepted, ShadowError>>),
+}
+
+/// An accepted request's reply.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Accepted {
+    /// `…/get/accepted`.
+    Get(GetAccepted),
+    /// `…/update/accepted`.
+    Update(UpdateAccepted),
+    /// `…/delete/accepted`.
+    Delete(DeleteAccepted),
+}
+
+/// What serving a request produced.
+struct Served {
+    accepted: Accepted,
+    delta: Option<DeltaEvent>,
+    documents: Option<DocumentsEvent>,
+}
+
+impl Served {
+    fn only(accepted: Accepted) -> Self {
+        Served {
+            accepted,
+            delta: None,
+            documents: None,
+        }
+    }
+}
+
+/// The current time in unix seconds.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Publishes `body` as JSON on the `kind` topic of `operation` of shadow `key`,
+/// to every subscriber, as the service (no publishing session).
+pub(crate) fn publish_reply(
+    broker: &Broker,
+    key: &ShadowKey,
+    operation: ShadowOperation,
+    kind: ShadowTopicKind,
+    body: &impl Serialize,
+) {
+    let Some(topic) = key.topic(operation, kind) else {
+        // Keys come from parsed topics, so their topics are valid.
+        tracing::error!(?key, "no {operation} topic for this shadow");
+        return;
+    };
+    let payload = match serde_json::to_vec(body) {
+        Ok(payload) => Bytes::from(payload),
+        Err(e) => {
+            tracing::error!(topic, "cannot encode a shadow reply: {e}");
+            return;
+        }
+    };
+    let message = Message::new(
+        topic,
+        payload,
+        QoS::AtLeastOnce,
+        false,
+        &Properties::default(),
+        SystemTime::now(),
+    );
+    broker.publish(message, None);
+}
+
+/// The worker's state.
+pub(crate) struct Worker {
+    store: Store,
+    broker: Arc<Broker>,
+    in_flight: Arc<InFlight>,
+    /// Shadows read or written since start; the store is written first.
+    cache: HashMap<ShadowKey, StoredShadow>,
+}
+
+impl Worker {
+    pub(crate) fn new(store: Store, broker: Arc<Broker>, in_flight: Arc<InFlight>) -> Self {
+        Worker {
+            store,
+            broker,
+            in_flight,
+            cache: HashMap::new(),
+        }
+    }
+
+    /// Serves `queue` until the emulator stops.
+    pub(crate) async fn run(
+        mut self,
+        mut queue: mpsc::UnboundedReceiver<Job>,
+        mut closing: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                biased;
+                () = stopped(&mut closing) => return,
+                job = queue.recv() => match job {
+                    Some(job) => self.serve(job).await,
+                    None => return,
+                },
+            }
+        }
+    }
+
+    async fn serve(&mut self, job: Job) {
+        let Job {
+            key,
+            operation,
+            payload,
+            origin,
+        } = job;
+        let now = unix_now();
+        let result = self.apply(&key, operation, &payload, now).await;
+        match &result {
+            Ok(_) => {
+                tracing::debug!(thing = key.thing, shadow = ?key.shadow, %operation, "shadow request accepted")
+            }
+            Err(e) => {
+                tracing::debug!(thing = key.thing, shadow = ?key.shadow, %operation, code = e.code(), "shadow request rejected: {e}")
+            }
+        }
+        match origin {
+            Origin::Mqtt(connection) => {
+                match result {
+                    Ok(served) => self.publish(&key, operation, served),
+                    Err(error) => {
+                        let reply = error.to_response(client_token_of(&payload), now);
+                        publish_reply(
+                            &self.broker,
+                            &key,
+                            operation,
+                            ShadowTopicKind::Rejected,
+                            &reply,
+                        );
+                    }
+                }
+                self.in_flight.release(connection);
+            }
+            Origin::Api(done) => {
+                let result = result.map(|served| {
+                    let accepted = served.accepted.clone();
+                    // A get through the API is not published (AWS publishes
+                    // get/accepted only to MQTT requests).
+                    if operation != ShadowOperation::Get {
+                        self.publish(&key, operation, served);
+                    }
+                    accepted
+                });
+                // The caller may have stopped waiting.
+                let _ = done.send(result);
+            }
+        }
+    }
+
+    fn publish(&self, key: &ShadowKey, operation: ShadowOperation, served: Served) {
+        let broker = &self.broker;
+        let accepted = ShadowTopicKind::Accepted;
+        match &served.accepted {
+            Accepted::Get(reply) => publish_reply(broker, key, operation, accepted, reply),
+            Accepted::Update(reply) => publish_reply(broker, key, operation, accepted, reply),
+            Accepted::Delete(reply) => publish_reply(broker, key, operation, accepted, reply),
+        }
+        if let Some(delta) = &served.delta {
+            publish_reply(broker, key, operation, ShadowTopicKind::Delta, delta);
+        }
+        if let Some(documents) = &served.documents {
+            publish_reply(
+                broker,
+                key,
+                operation,
+                ShadowTopicKind::Documents,
+                documents,
+            );
+        }
+    }
+
+    /// Applies one request. A request that changes the shadow is applied to a
+    /// copy, which replaces the shadow only once the store holds it.
+    async fn apply(
+        &mut self,
+        key: &ShadowKey,
+        operation: ShadowOperation,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<Served, ShadowError> {
+        let name = key.display_name().to_owned();
+        match operation {
+            ShadowOperation::Get => {
+                let request = TokenRequest::parse_get(payload)?;
+                let shadow = self.load(key).await?;
+                let reply = shadow.get(request.client_token, &name, now)?;
+                Ok(Served::only(Accepted::Get(reply)))
+            }
+            ShadowOperation::Update => {
+                let request = UpdateRequest::parse(payload)?;
+                let mut next = self.load(key).await?.clone();
+                let outcome = next.update(&request, now)?;
+                self.save(key, next).await?;
+                Ok(Served {
+                    accepted: Accepted::Update(outcome.accepted),
+                    delta: outcome.delta,
+                    documents: Some(outcome.documents),
+                })
+            }
+            ShadowOperation::Delete => {
+                let request = TokenRequest::parse_delete(payload)?;
+                let mut next = self.load(key).await?.clone();
+                let reply = next.delete(request.client_token, &name, now)?;
+                self.save(key, next).await?;
+                Ok(Served::only(Accepted::Delete(reply)))
+            }
+        }
+    }
+
+    /// The shadow of `key`, from the cache or the store.
+    async fn load(&mut self, key: &ShadowKey) -> Result<&StoredShadow, ShadowError> {
+        if !self.cache.contains_key(key) {
+            let store = self.store.clone();
+            let (thing, name) = (key.thing.clone(), key.shadow.clone().unwrap_or_default());
+            let record = tokio::task::spawn_blocking(move || store.shadow(&thing, &name))
+                .await
+                .map_err(|e| internal(key, format!("the store lookup did not finish: {e}")))?
+                .map_err(|e| internal(key, format!("cannot read the shadow: {e}")))?;
+            let shadow = match record {
+                None => StoredShadow::default(),
+                Some(record) => from_record(record).map_err(|why| internal(key, why))?,
+            };
+            self.cache.insert(key.clone(), shadow);
+        }
+        self.cache
+            .get(key)
+            .ok_or_else(|| internal(key, "the cached shadow vanished".into()))
+    }
+
+    /// Writes `shadow` to the store, then keeps it.
+    async fn save(&mut self, key: &ShadowKey, shadow: StoredShadow) -> Result<(), ShadowError> {
+        let Some(record) = to_record(key, &shadow) else {
+            return Err(internal(
+                key,
+                "a shadow with neither document nor tombstone cannot be stored".into(),
+            ));
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.put_shadow(&record))
+            .await
+            .map_err(|e| internal(key, format!("the store write did not finish: {e}")))?
+            .map_err(|e| internal(key, format!("cannot write the shadow: {e}")))?;
+        self.cache.insert(key.clone(), shadow);
+        Ok(())
+    }
+}
+
+/// Logs why the service failed and answers 500.
+fn internal(key: &ShadowKey, why: String) -> ShadowError {
+    tracing::error!(thing = key.thing, shadow = ?key.shadow, "shadow service failure: {why}");
+    ShadowError::InternalFailure
+}
+
+fn from_record(record: ShadowRecord) -> Result<StoredShadow, String> {
+    match record.document {
+        Some(json) => {
+            let document = ShadowDocument::from_json(&json)
+                .map_err(|e| format!("the stored document is not a shadow document: {e}"))?;
+            Ok(StoredShadow::new(Some(document), None))
+        }
+        None => Ok(StoredShadow::new(
+            None,
+            Some(Tombstone {
+                version: record.version,
+                deleted_at: record
+                    .deleted_at
+                    .and_then(|at| u64::try_from(at).ok())
+                    .unwrap_or(0),
+            }),
+        )),
+    }
+}
+
+fn to_record(key: &ShadowKey, shadow: &StoredShadow) -> Option<ShadowRecord> {
+    let (document, version, deleted_at) = match (shadow.document(), shadow.tombstone()) {
+        (Some(document), _) => (Some(document.to_json()), document.version(), None),
+        (None, Some(tombstone)) => (
+            None,
+            tombstone.version,
+            Some(i64::try_from(tombstone.deleted_at).unwrap_or(i64::MAX)),
+        ),
+        (None, None) => return None,
+    };
+    Some(ShadowRecord {
+        thing_name: key.thing.clone(),
+        shadow_name: key.shadow.clone().unwrap_or_default(),
+        document,
+        version,
+        deleted_at,
+    })
+}
