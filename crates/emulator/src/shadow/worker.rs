@@ -236,13 +236,15 @@ impl Worker {
         match operation {
             ShadowOperation::Get => {
                 let request = TokenRequest::parse_get(payload)?;
-                let shadow = self.load(key).await?;
-                let reply = shadow.get(request.client_token, &name, now)?;
+                let reply = self
+                    .load(key)
+                    .await?
+                    .get(request.client_token, &name, now)?;
                 Ok(Served::only(Accepted::Get(reply)))
             }
             ShadowOperation::Update => {
                 let request = UpdateRequest::parse(payload)?;
-                let mut next = self.load(key).await?.clone();
+                let mut next = self.load(key).await?;
                 let outcome = next.update(&request, now)?;
                 self.save(key, next).await?;
                 Ok(Served {
@@ -253,7 +255,7 @@ impl Worker {
             }
             ShadowOperation::Delete => {
                 let request = TokenRequest::parse_delete(payload)?;
-                let mut next = self.load(key).await?.clone();
+                let mut next = self.load(key).await?;
                 let reply = next.delete(request.client_token, &name, now)?;
                 self.save(key, next).await?;
                 Ok(Served::only(Accepted::Delete(reply)))
@@ -261,24 +263,25 @@ impl Worker {
         }
     }
 
-    /// The shadow of `key`, from the cache or the store.
-    async fn load(&mut self, key: &ShadowKey) -> Result<&StoredShadow, ShadowError> {
-        if !self.cache.contains_key(key) {
-            let store = self.store.clone();
-            let (thing, name) = (key.thing.clone(), key.shadow.clone().unwrap_or_default());
-            let record = tokio::task::spawn_blocking(move || store.shadow(&thing, &name))
-                .await
-                .map_err(|e| internal(key, format!("the store lookup did not finish: {e}")))?
-                .map_err(|e| internal(key, format!("cannot read the shadow: {e}")))?;
-            let shadow = match record {
-                None => StoredShadow::default(),
-                Some(record) => from_record(record).map_err(|why| internal(key, why))?,
-            };
-            self.cache.insert(key.clone(), shadow);
+    /// A copy of the shadow of `key`, from the cache or the store. Shadows the
+    /// store does not know are not cached, so requests for made-up names
+    /// cost no memory.
+    async fn load(&mut self, key: &ShadowKey) -> Result<StoredShadow, ShadowError> {
+        if let Some(shadow) = self.cache.get(key) {
+            return Ok(shadow.clone());
         }
-        self.cache
-            .get(key)
-            .ok_or_else(|| internal(key, "the cached shadow vanished".into()))
+        let store = self.store.clone();
+        let (thing, name) = (key.thing.clone(), key.shadow.clone().unwrap_or_default());
+        let record = tokio::task::spawn_blocking(move || store.shadow(&thing, &name))
+            .await
+            .map_err(|e| internal(key, format!("the store lookup did not finish: {e}")))?
+            .map_err(|e| internal(key, format!("cannot read the shadow: {e}")))?;
+        let Some(record) = record else {
+            return Ok(StoredShadow::default());
+        };
+        let shadow = from_record(record).map_err(|why| internal(key, why))?;
+        self.cache.insert(key.clone(), shadow.clone());
+        Ok(shadow)
     }
 
     /// Writes `shadow` to the store, then keeps it.
