@@ -11,6 +11,7 @@ use crate::builder::{ClientBuilder, Config};
 use crate::driver::{Command, Driver, Listeners, Request};
 use crate::error::Error;
 use crate::limits::Limits;
+use crate::shadow::{Registry as ShadowRegistry, ShadowClient};
 use crate::status::ConnectionState;
 use crate::streams::{CloudToDevice, Messages, StatusEvents, Subscription};
 
@@ -55,6 +56,7 @@ struct Inner {
     client_id: String,
     telemetry_topic: String,
     cloud_to_device_filter: String,
+    shadows: ShadowRegistry,
 }
 
 impl Client {
@@ -79,6 +81,7 @@ impl Client {
             client_id: config.client_id.clone(),
             telemetry_topic: config.telemetry_topic.clone(),
             cloud_to_device_filter: config.cloud_to_device_filter.clone(),
+            shadows: ShadowRegistry::new(config.stream_buffer),
         };
         let driver = Driver::new(config, commands_rx, state_tx, listeners, ready_tx)?;
         tokio::spawn(driver.run());
@@ -203,6 +206,32 @@ impl Client {
         let prefix = filter.trim_end_matches('#').to_owned();
         let subscription = self.subscribe(filter, QoS::AtLeastOnce).await?;
         Ok(CloudToDevice::new(prefix, subscription))
+    }
+
+    /// The thing's classic shadow (`$aws/things/{thing}/shadow`); see
+    /// [`crate::shadow`].
+    pub fn shadow(&self) -> ShadowClient {
+        ShadowClient::new(self.clone(), self.inner.thing_name.clone(), None)
+    }
+
+    /// The thing's named shadow `name` (`$aws/things/{thing}/shadow/name/{name}`).
+    /// A name AWS does not accept makes every request fail without sending.
+    pub fn named_shadow(&self, name: impl Into<String>) -> ShadowClient {
+        ShadowClient::new(
+            self.clone(),
+            self.inner.thing_name.clone(),
+            Some(name.into()),
+        )
+    }
+
+    /// A shadow of any thing (`name`: `None` for the classic shadow), for an
+    /// application working on its devices' shadows; the policy must allow it.
+    pub fn thing_shadow(&self, thing: impl Into<String>, name: Option<&str>) -> ShadowClient {
+        ShadowClient::new(self.clone(), thing.into(), name.map(str::to_owned))
+    }
+
+    pub(crate) fn shadow_registry(&self) -> &ShadowRegistry {
+        &self.inner.shadows
     }
 
     /// A stream of every message the client receives from now on, whatever

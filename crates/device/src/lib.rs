@@ -52,6 +52,15 @@
 //!   so a slow consumer never stalls the connection or other streams.
 //! * Topics and payloads are checked against AWS IoT Core's limits before
 //!   anything is sent ([`ClientBuilder::enforce_aws_limits`]).
+//!
+//! # Shadows
+//!
+//! [`Client::shadow`], [`Client::named_shadow`] and [`Client::thing_shadow`]
+//! give a [`shadow::ShadowClient`] for the Device Shadow service (get,
+//! update, delete, delta and documents events, correlated by `clientToken`);
+//! [`shadow::TypedShadow`] works with the application's own serde type and
+//! [`shadow::ShadowManager`] keeps a device's local copy in step, across
+//! reconnects. See the [`shadow`] module.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -65,6 +74,7 @@ mod limits;
 mod mailbox;
 mod message;
 mod offline_queue;
+pub mod shadow;
 mod status;
 mod streams;
 mod tls;

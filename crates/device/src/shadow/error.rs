@@ -1,0 +1,362 @@
+//! Why a shadow request failed.
+
+use std::fmt;
+use std::time::Duration;
+
+use iotcore_model::names::NameError;
+use iotcore_model::shadow::ErrorResponse;
+use iotcore_model::topics::ShadowOperation;
+
+use crate::error::Error;
+
+/// Which shadow a request was for: a thing's classic shadow or one of its
+/// named shadows.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ShadowId {
+    thing: String,
+    name: Option<String>,
+}
+
+impl ShadowId {
+    pub(crate) fn new(thing: String, name: Option<String>) -> Self {
+        ShadowId { thing, name }
+    }
+
+    /// The thing the shadow belongs to.
+    pub fn thing(&self) -> &str {
+        &self.thing
+    }
+
+    /// The shadow's name; `None` for the classic shadow.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+}
+
+impl fmt::Display for ShadowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.name {
+            None => write!(f, "the classic shadow of thing '{}'", self.thing),
+            Some(name) => write!(f, "shadow '{name}' of thing '{}'", self.thing),
+        }
+    }
+}
+
+/// What kind of failure a [`ShadowError`] is, and so whose move it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ShadowErrorKind {
+    /// The Device Shadow service refused the request (`…/rejected`); see
+    /// [`ShadowError::code`] and [`ShadowError::rejection`]. 409 means the
+    /// `version` was not the shadow's current one, 404 that the shadow does
+    /// not exist.
+    Rejected,
+    /// No reply within the request's timeout: the connection is down, or the
+    /// policy does not let the client publish to the request topic or
+    /// subscribe to and receive the reply topics.
+    Timeout,
+    /// The MQTT request under the shadow request failed (client closed,
+    /// offline queue full, subscription refused…); see [`ShadowError::client_error`].
+    Client,
+    /// The request is invalid and was not sent: a name AWS does not accept, or
+    /// a state that is not a JSON object.
+    InvalidRequest,
+    /// The service's reply is not the JSON AWS sends.
+    InvalidReply,
+    /// The shadow's state does not deserialize into the application's type.
+    Decode,
+}
+
+/// A shadow request that failed.
+///
+/// Opaque on purpose, like [`crate::Error`]: [`kind`](Self::kind) says what
+/// happened, [`code`](Self::code), [`rejection`](Self::rejection) and the
+/// other methods give details, and the message (`Display`) says what to do.
+pub struct ShadowError {
+    inner: Box<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    operation: Option<ShadowOperation>,
+    shadow: Option<ShadowId>,
+    detail: Detail,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Detail {
+    #[error(
+        "the Device Shadow service rejected it with {} \"{}\"{}",
+        .0.code,
+        .0.message,
+        advice(.0.code)
+    )]
+    Rejected(ErrorResponse),
+    #[error(
+        "no reply within {0:?}: check the connection status, and that the policy allows \
+         iot:Publish on the request topic and iot:Subscribe/iot:Receive on its reply topics"
+    )]
+    Timeout(Duration),
+    #[error("the MQTT request failed: {0}")]
+    Client(#[source] Error),
+    #[error("{0}; nothing was sent")]
+    InvalidName(#[source] NameError),
+    #[error("{0}; nothing was sent")]
+    InvalidState(String),
+    #[error("the service's reply is not a valid shadow document ({0}); the service is at fault")]
+    InvalidReply(String),
+    #[error(
+        "the {what} does not fit {type_name}: {source}; mark the fields a document may lack \
+         #[serde(default)]"
+    )]
+    Decode {
+        what: &'static str,
+        type_name: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// What to do about a rejection, by AWS's code.
+fn advice(code: u16) -> &'static str {
+    match code {
+        404 => ": the shadow does not exist yet (an update creates it)",
+        409 => ": another update changed the shadow first; read it again and retry",
+        413 => ": the state is larger than AWS's 8 KB limit",
+        429 => ": too many requests in flight on this connection; retry later",
+        400 => ": fix the request",
+        _ => "",
+    }
+}
+
+impl ShadowError {
+    fn new(operation: Option<ShadowOperation>, shadow: Option<&ShadowId>, detail: Detail) -> Self {
+        ShadowError {
+            inner: Box::new(Inner {
+                operation,
+                shadow: shadow.cloned(),
+                detail,
+            }),
+        }
+    }
+
+    pub(crate) fn rejected(
+        operation: ShadowOperation,
+        shadow: &ShadowId,
+        response: ErrorResponse,
+    ) -> Self {
+        Self::new(Some(operation), Some(shadow), Detail::Rejected(response))
+    }
+
+    pub(crate) fn timeout(operation: ShadowOperation, shadow: &ShadowId, after: Duration) -> Self {
+        Self::new(Some(operation), Some(shadow), Detail::Timeout(after))
+    }
+
+    pub(crate) fn client(operation: ShadowOperation, shadow: &ShadowId, error: Error) -> Self {
+        Self::new(Some(operation), Some(shadow), Detail::Client(error))
+    }
+
+    pub(crate) fn invalid_name(error: NameError) -> Self {
+        Self::new(None, None, Detail::InvalidName(error))
+    }
+
+    pub(crate) fn invalid_state(detail: impl Into<String>) -> Self {
+        Self::new(None, None, Detail::InvalidState(detail.into()))
+    }
+
+    pub(crate) fn invalid_reply(
+        operation: ShadowOperation,
+        shadow: &ShadowId,
+        detail: impl fmt::Display,
+    ) -> Self {
+        Self::new(
+            Some(operation),
+            Some(shadow),
+            Detail::InvalidReply(detail.to_string()),
+        )
+    }
+
+    /// `what` (say "desired state") does not deserialize into `type_name`.
+    pub(crate) fn decode(
+        what: &'static str,
+        type_name: &'static str,
+        source: serde_json::Error,
+    ) -> Self {
+        Self::new(
+            None,
+            None,
+            Detail::Decode {
+                what,
+                type_name,
+                source,
+            },
+        )
+    }
+
+    /// The same error, about `operation` on `shadow` (for errors found before
+    /// the request had both).
+    pub(crate) fn about(mut self, operation: ShadowOperation, shadow: &ShadowId) -> Self {
+        self.inner.operation.get_or_insert(operation);
+        if self.inner.shadow.is_none() {
+            self.inner.shadow = Some(shadow.clone());
+        }
+        self
+    }
+
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ShadowErrorKind {
+        match &self.inner.detail {
+            Detail::Rejected(_) => ShadowErrorKind::Rejected,
+            Detail::Timeout(_) => ShadowErrorKind::Timeout,
+            Detail::Client(_) => ShadowErrorKind::Client,
+            Detail::InvalidName(_) | Detail::InvalidState(_) => ShadowErrorKind::InvalidRequest,
+            Detail::InvalidReply(_) => ShadowErrorKind::InvalidReply,
+            Detail::Decode { .. } => ShadowErrorKind::Decode,
+        }
+    }
+
+    /// The service's error document (`code`, `message`, `clientToken`,
+    /// `timestamp`), for [`ShadowErrorKind::Rejected`].
+    pub fn rejection(&self) -> Option<&ErrorResponse> {
+        match &self.inner.detail {
+            Detail::Rejected(response) => Some(response),
+            _ => None,
+        }
+    }
+
+    /// AWS's code (400, 404, 409, 413, 429, 500…), for [`ShadowErrorKind::Rejected`].
+    pub fn code(&self) -> Option<u16> {
+        self.rejection().map(|r| r.code)
+    }
+
+    /// AWS's message, for [`ShadowErrorKind::Rejected`].
+    pub fn message(&self) -> Option<&str> {
+        self.rejection().map(|r| r.message.as_str())
+    }
+
+    /// The `clientToken` the service echoed, for [`ShadowErrorKind::Rejected`].
+    pub fn client_token(&self) -> Option<&str> {
+        self.rejection().and_then(|r| r.client_token.as_deref())
+    }
+
+    /// True for 409 `Version conflict`: the request's `version` was not the
+    /// shadow's current version.
+    pub fn is_version_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+
+    /// True for 404: the shadow does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+
+    /// The operation that failed, when a request was made.
+    pub fn operation(&self) -> Option<ShadowOperation> {
+        self.inner.operation
+    }
+
+    /// The shadow the request was for, when known.
+    pub fn shadow(&self) -> Option<&ShadowId> {
+        self.inner.shadow.as_ref()
+    }
+
+    /// The client's error, for [`ShadowErrorKind::Client`].
+    pub fn client_error(&self) -> Option<&Error> {
+        match &self.inner.detail {
+            Detail::Client(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ShadowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.inner.operation, &self.inner.shadow) {
+            (Some(operation), Some(shadow)) => write!(f, "shadow {operation} of {shadow}: ")?,
+            (None, Some(shadow)) => write!(f, "{shadow}: ")?,
+            (Some(operation), None) => write!(f, "shadow {operation}: ")?,
+            (None, None) => {}
+        }
+        fmt::Display::fmt(&self.inner.detail, f)
+    }
+}
+
+impl fmt::Debug for ShadowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShadowError")
+            .field("kind", &self.kind())
+            .field("operation", &self.inner.operation)
+            .field("shadow", &self.inner.shadow)
+            .field("detail", &self.inner.detail)
+            .finish()
+    }
+}
+
+impl std::error::Error for ShadowError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.inner.detail)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> ShadowId {
+        ShadowId::new("dev1".into(), Some("config".into()))
+    }
+
+    #[test]
+    fn a_rejection_exposes_aws_code_message_and_token() {
+        let response = ErrorResponse {
+            code: 409,
+            message: "Version conflict".into(),
+            timestamp: None,
+            client_token: Some("tok-1".into()),
+        };
+        let e = ShadowError::rejected(ShadowOperation::Update, &id(), response);
+        assert_eq!(e.kind(), ShadowErrorKind::Rejected);
+        assert_eq!(e.code(), Some(409));
+        assert_eq!(e.message(), Some("Version conflict"));
+        assert_eq!(e.client_token(), Some("tok-1"));
+        assert!(e.is_version_conflict());
+        assert!(!e.is_not_found());
+        assert_eq!(
+            e.to_string(),
+            "shadow update of shadow 'config' of thing 'dev1': the Device Shadow service \
+             rejected it with 409 \"Version conflict\": another update changed the shadow \
+             first; read it again and retry"
+        );
+    }
+
+    #[test]
+    fn errors_found_before_sending_get_their_context_later() {
+        let name_error = iotcore_model::names::validate_shadow_name("a/b").unwrap_err();
+        let e = ShadowError::invalid_name(name_error);
+        assert_eq!(e.kind(), ShadowErrorKind::InvalidRequest);
+        assert_eq!(e.operation(), None);
+        let e = e.about(ShadowOperation::Get, &id());
+        assert_eq!(e.operation(), Some(ShadowOperation::Get));
+        assert_eq!(e.shadow(), Some(&id()));
+        assert!(e.to_string().ends_with("nothing was sent"), "{e}");
+        assert_eq!(e.code(), None);
+    }
+
+    #[test]
+    fn errors_are_send_sync_and_small() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<ShadowError>();
+        assert_eq!(
+            std::mem::size_of::<ShadowError>(),
+            std::mem::size_of::<usize>()
+        );
+    }
+
+    #[test]
+    fn the_classic_shadow_is_named_by_its_thing() {
+        let classic = ShadowId::new("dev1".into(), None);
+        assert_eq!(classic.to_string(), "the classic shadow of thing 'dev1'");
+        assert_eq!(classic.name(), None);
+        assert_eq!(classic.thing(), "dev1");
+    }
+}
