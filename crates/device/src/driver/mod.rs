@@ -34,7 +34,7 @@ use crate::message::Message;
 use crate::offline_queue::OfflineQueue;
 use crate::status::{ConnectionState, DisconnectReason, Operation};
 use crate::streams::Subscription;
-use crate::tls::{self, Transport};
+use crate::tls::{self, Transport, classify_io_error};
 
 pub(crate) use command::{Command, Request, Responder};
 pub(crate) use router::Listeners;
@@ -478,10 +478,9 @@ impl Driver {
     /// Runs MQTT on an established transport until the connection ends.
     async fn serve(&mut self, transport: Transport, connect_deadline: Instant) -> End {
         let (mut reader, write_half) = tokio::io::split(transport);
-        let mut writer = Writer::spawn(write_half);
+        let mut writer = Writer::new(write_half);
         self.last_request = None;
         if let Err(e) = self.session.connect(now()) {
-            writer.abort();
             return End::Lost {
                 reason: DisconnectReason::Protocol {
                     detail: format!("cannot encode CONNECT: {e}"),
@@ -498,18 +497,10 @@ impl Driver {
                 break (reason, true);
             }
             self.transmit(&mut writer);
-            let progress = writer.progress();
-            if let Some(failed) = progress.failed {
-                let reason = self
-                    .explain_failure(&mut reader, &mut buf, connected_at.is_some(), failed)
-                    .await;
-                break (reason, false);
-            }
-            self.resolve_written(progress.written);
+            self.resolve_written(writer.flushed());
 
             if self.closing.is_some() {
                 if connected_at.is_none() {
-                    writer.abort();
                     self.session.connection_lost(now());
                     return End::Closed;
                 }
@@ -538,7 +529,15 @@ impl Driver {
                     }
                     Err(e) => break (self.read_error_reason(&e, connected_at.is_some()), false),
                 },
-                _ = writer.changed() => {}
+                written = writer.write_some(), if writer.is_busy() => {
+                    if let Err(e) = written {
+                        let failed = classify_io_error(&e);
+                        let reason = self
+                            .explain_failure(&mut reader, &mut buf, connected_at.is_some(), failed)
+                            .await;
+                        break (reason, false);
+                    }
+                }
                 _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
                     self.session.handle_timeout(now());
                 }
@@ -567,8 +566,6 @@ impl Driver {
         if graceful {
             self.transmit(&mut writer);
             writer.finish_within(GRACE).await;
-        } else {
-            writer.abort();
         }
         self.session.connection_lost(now());
         self.pending
