@@ -84,7 +84,6 @@ pub enum ChangeSource {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DesiredChange {
     delta: Object,
-    desired: Object,
     version: u64,
     source: ChangeSource,
 }
@@ -94,11 +93,6 @@ impl DesiredChange {
     /// not only the latest change: a newer change supersedes older ones.
     pub fn delta(&self) -> &Object {
         &self.delta
-    }
-
-    /// The whole desired state as the manager knows it.
-    pub fn desired(&self) -> &Object {
-        &self.desired
     }
 
     /// The shadow's version when the change was seen.
@@ -117,9 +111,23 @@ impl DesiredChange {
         decode(self.delta.clone(), "delta")
     }
 
-    /// The whole desired state decoded as `T`.
-    pub fn desired_as<T: DeserializeOwned>(&self) -> Result<T, ShadowError> {
-        decode(self.desired.clone(), "desired state")
+    /// `state` (the device's state, say its last report) with the delta
+    /// applied by the shadow's merge rules: what the device should become.
+    /// `T` must serialize to a JSON object.
+    ///
+    /// A delta holds only the desired values that differ from reported, so
+    /// this, not the desired section alone, is the state to apply.
+    pub fn apply_to<T: Serialize + DeserializeOwned>(&self, state: &T) -> Result<T, ShadowError> {
+        let mut object = match state_patch(state, Section::Reported)? {
+            StatePatch::Merge(object) => object,
+            _ => {
+                return Err(ShadowError::invalid_state(
+                    "the state to apply a delta to must serialize to a JSON object, not null",
+                ));
+            }
+        };
+        merge(&mut object, &self.delta);
+        decode(object, "state with the delta applied")
     }
 }
 
@@ -190,7 +198,6 @@ impl State {
         self.notified_delta = Some(delta.clone());
         Some(DesiredChange {
             delta,
-            desired: self.local.desired.clone(),
             version,
             source,
         })
@@ -302,7 +309,8 @@ impl Shared {
 /// device was offline are not lost; between reads it follows the service's
 /// delta and documents events. Each desired value the device does not report
 /// yet reaches the application once, as a [`DesiredChange`] on the stream
-/// [`start`](Self::start) returns. The application applies it and reports
+/// [`start`](Self::start) returns. The application applies it (for a typed
+/// state, [`DesiredChange::apply_to`] gives the state to become) and reports
 /// what it now has with [`report`](Self::report), which sends the version
 /// the manager knows: if another update came first (409), the manager reads
 /// the shadow again — handing over any new desired change — and retries, up
@@ -314,9 +322,11 @@ impl Shared {
 /// use iotcore::shadow::ShadowManager;
 ///
 /// let (manager, mut changes) = ShadowManager::start(client.shadow()).await?;
-/// manager.report(serde_json::json!({"led": "off", "firmware": "1.2"})).await?;
+/// let mut state = serde_json::json!({"led": "off", "firmware": "1.2"});
+/// manager.report(&state).await?;
 /// while let Some(change) = changes.next().await {
-///     // Apply every value in change.delta() to the device, then report it.
+///     // Make the device match (here: just the JSON), then say so.
+///     state = change.apply_to(&state)?;
 ///     tracing::info!(version = change.version(), delta = ?change.delta(), "desired change");
 ///     manager.report(change.delta()).await?;
 /// }
@@ -563,7 +573,7 @@ mod tests {
             .on_delta(object(json!({"b": {"c": 2}})), 3)
             .expect("a change");
         assert_eq!(change.source(), ChangeSource::Delta);
-        assert_eq!(change.desired(), &object(json!({"a": 1, "b": {"c": 2}})));
+        assert_eq!(s.local.desired, object(json!({"a": 1, "b": {"c": 2}})));
         assert_eq!(s.local.version, Some(3));
         // A duplicate or an older delta is not handed over again.
         assert_eq!(s.on_delta(object(json!({"b": {"c": 2}})), 3), None);
@@ -611,6 +621,47 @@ mod tests {
         );
         s.on_reported(&StatePatch::Clear, &accepted(7));
         assert!(s.local.reported.is_empty());
+    }
+
+    #[test]
+    fn a_change_applies_to_the_devices_state() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq, Default)]
+        #[serde(default)]
+        struct Lamp {
+            on: bool,
+            brightness: u8,
+            modes: Vec<String>,
+        }
+        let change = DesiredChange {
+            delta: object(json!({"brightness": 80, "modes": ["eco"]})),
+            version: 2,
+            source: ChangeSource::Delta,
+        };
+        let now = Lamp {
+            on: true,
+            brightness: 30,
+            modes: vec!["day".into(), "night".into()],
+        };
+        assert_eq!(
+            change.apply_to(&now).unwrap(),
+            Lamp {
+                on: true,
+                brightness: 80,
+                modes: vec!["eco".into()]
+            }
+        );
+        let e = change.apply_to(&Option::<Lamp>::None).unwrap_err();
+        assert_eq!(e.kind(), ShadowErrorKind::InvalidRequest, "{e}");
+        let e = change.apply_to(&7).unwrap_err();
+        assert_eq!(e.kind(), ShadowErrorKind::InvalidRequest, "{e}");
+        let wrong = DesiredChange {
+            delta: object(json!({"brightness": "max"})),
+            ..change
+        };
+        assert_eq!(
+            wrong.apply_to(&now).unwrap_err().kind(),
+            ShadowErrorKind::Decode
+        );
     }
 
     #[test]
