@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use iotcore::{Client, QoS};
 use iotcore_emulator::pki::KeyAlgorithm;
+use iotcore_emulator::policy::PolicyTemplate;
+use iotcore_emulator::things::{ThingOptions, ThingPolicy};
 use iotcore_emulator::{Emulator, EmulatorConfig, things};
 use tokio_stream::StreamExt;
 
@@ -17,7 +19,8 @@ use crate::CliResult;
 
 /// The thing the demo device runs as.
 const DEVICE: &str = "demo-device";
-/// A second thing that plays the cloud application's part.
+/// A second thing that plays the cloud application's part: its policy (the
+/// "application" template) lets it talk to every device's topics.
 const CLOUD: &str = "demo-cloud";
 /// How long any one step may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -52,16 +55,17 @@ async fn demo() -> CliResult {
     .await?;
     let port = emulator.local_addr().port();
 
-    let connect = |thing: &'static str| {
+    let connect = |thing: &'static str, template: PolicyTemplate| {
         let emulator = &emulator;
         async move {
-            let credentials = things::create_thing_with_certificate(
-                emulator.store(),
-                emulator.pki(),
-                thing,
-                KeyAlgorithm::EcdsaP256,
-            )
-            .map_err(|e| e.to_string())?;
+            let options = ThingOptions::default()
+                .with_key(KeyAlgorithm::EcdsaP256)
+                .with_policy(ThingPolicy::Template(template))
+                .with_scope(emulator.arn_scope().clone());
+            let created = things::create_thing(emulator.store(), emulator.pki(), thing, &options)
+                .map_err(|e| e.to_string())?;
+            let policy = created.policy.map(|p| p.name).unwrap_or_default();
+            let credentials = created.credentials;
             let client = Client::builder(thing)
                 .endpoint("localhost")
                 .port(port)
@@ -73,7 +77,7 @@ async fn demo() -> CliResult {
                 .await
                 .map_err(|e| e.to_string())?;
             let detail = format!(
-                "certificate {}… ACTIVE, {}",
+                "certificate {}… ACTIVE, policy {policy} ({template}), {}",
                 &credentials.certificate_id[..12],
                 *client.status().borrow()
             );
@@ -83,12 +87,12 @@ async fn demo() -> CliResult {
 
     let device = step(
         "register thing \"demo-device\" and connect it over mTLS",
-        connect(DEVICE),
+        connect(DEVICE, PolicyTemplate::Thing),
     )
     .await?;
     let cloud = step(
         "register the cloud side (\"demo-cloud\") and connect it",
-        connect(CLOUD),
+        connect(CLOUD, PolicyTemplate::Application),
     )
     .await?;
 

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
+use iotcore_emulator::policy::ArnScope;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 
 use crate::CliResult;
@@ -27,8 +28,9 @@ pub struct EmulatorArgs {
     persistent_session_expiry: u64,
 }
 
-/// Starts the emulator with state in `data_dir` and serves until Ctrl-C or SIGTERM.
-pub fn run(data_dir: &Path, args: EmulatorArgs) -> CliResult {
+/// Starts the emulator with state in `data_dir`, resources named in `scope`, and
+/// serves until Ctrl-C or SIGTERM.
+pub fn run(data_dir: &Path, scope: &ArnScope, args: EmulatorArgs) -> CliResult {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -39,7 +41,8 @@ pub fn run(data_dir: &Path, args: EmulatorArgs) -> CliResult {
         let config = EmulatorConfig::new(data_dir)
             .with_bind(SocketAddr::new(args.bind, args.port))
             .with_extra_server_names(args.server_names)
-            .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry));
+            .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry))
+            .with_arn_scope(scope.region(), scope.account_id());
         let emulator = Emulator::start(config).await?;
         say(format_args!(
             "iotcore emulator listening on {}\ndata directory: {}\nroot CA: {}\npress Ctrl-C to stop",

@@ -1,9 +1,11 @@
 //! The `iotcore` command: a local AWS IoT Core emulator, its registry, and a demo device.
 #![forbid(unsafe_code)]
 
+mod cert_cmd;
 mod data_dir;
 mod demo;
 mod emulator_cmd;
+mod policy_cmd;
 mod thing_cmd;
 
 use std::path::PathBuf;
@@ -24,6 +26,14 @@ struct Cli {
     #[arg(long, global = true, env = "IOTCORE_DATA_DIR")]
     data_dir: Option<PathBuf>,
 
+    /// The AWS region resource ARNs name (arn:aws:iot:REGION:…) in policies.
+    #[arg(long, global = true, env = "IOTCORE_REGION", default_value = iotcore_emulator::policy::DEFAULT_REGION)]
+    region: String,
+
+    /// The account id resource ARNs name (arn:aws:iot:…:ACCOUNT:…) in policies.
+    #[arg(long, global = true, env = "IOTCORE_ACCOUNT_ID", default_value = iotcore_emulator::policy::DEFAULT_ACCOUNT_ID)]
+    account_id: String,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -37,6 +47,12 @@ enum Command {
     /// Manage things and their certificates in the emulator's registry.
     #[command(subcommand)]
     Thing(thing_cmd::ThingCommand),
+    /// List certificates and change their status (activate, deactivate, revoke).
+    #[command(subcommand)]
+    Cert(cert_cmd::CertCommand),
+    /// Manage AWS IoT policies, attach them to certificates, explain decisions.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
 }
 
 /// An error the CLI reports before exiting with status 1.
@@ -52,10 +68,13 @@ fn main() -> ExitCode {
         _ => "info,rustls=error",
     });
     let data_dir = data_dir::resolve(cli.data_dir);
+    let scope = iotcore_emulator::policy::ArnScope::new(&cli.region, &cli.account_id);
     let result = match cli.command {
         Command::Demo => demo::run(),
-        Command::Emulator(args) => emulator_cmd::run(&data_dir, args),
-        Command::Thing(cmd) => thing_cmd::run(&data_dir, cmd),
+        Command::Emulator(args) => emulator_cmd::run(&data_dir, &scope, args),
+        Command::Thing(cmd) => thing_cmd::run(&data_dir, &scope, cmd),
+        Command::Cert(cmd) => cert_cmd::run(&data_dir, cmd),
+        Command::Policy(cmd) => policy_cmd::run(&data_dir, &scope, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,12 @@
-//! `iotcore thing …`: things and their certificates in the emulator's registry.
+//! `iotcore thing …`: things, their certificates and policies in the emulator's registry.
 
 use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
 use iotcore_emulator::store::Store;
-use iotcore_emulator::things;
+use iotcore_emulator::things::{self, ThingOptions, ThingPolicy};
 
 use crate::CliResult;
 
@@ -13,7 +14,14 @@ use crate::CliResult;
 #[derive(Subcommand)]
 pub enum ThingCommand {
     /// Create a thing with a new key and a certificate signed by the emulator's CA
-    /// (registered ACTIVE and attached to the thing), and write the device's files.
+    /// (registered ACTIVE and attached to the thing), attach a policy to the
+    /// certificate, and write the device's files.
+    ///
+    /// By default the thing gets its own policy NAME-policy from the "thing"
+    /// template: it connects as NAME only and uses only its own topics
+    /// ($aws/things/NAME/…, device/NAME/…, dt/NAME[/…], cmd/NAME[/…]). The
+    /// "application" template is for a cloud-side client that talks to every
+    /// device. The policy is printed; change it with `iotcore policy update`.
     Create {
         /// The thing name (1-128 characters: letters, digits, ':', '_', '-').
         name: String,
@@ -23,33 +31,93 @@ pub enum ThingCommand {
         /// Key type: "ec" (ECDSA P-256) or "rsa" (RSA 2048).
         #[arg(long, default_value = "ec")]
         key_type: KeyAlgorithm,
+        /// Template of the thing's own policy: "thing" (a device) or
+        /// "application" (a cloud-side client).
+        #[arg(long, default_value = "thing", conflicts_with_all = ["policy", "no_policy"])]
+        template: PolicyTemplate,
+        /// Attach this existing policy instead of creating one.
+        #[arg(long, conflicts_with = "no_policy")]
+        policy: Option<String>,
+        /// Attach no policy (the device cannot connect until one is attached).
+        #[arg(long)]
+        no_policy: bool,
     },
-    /// List the registered things.
+    /// List the registered things and their certificates.
     List,
+    /// Delete a thing, its certificates that no other thing uses (devices using
+    /// them are disconnected), and its own policy NAME-policy if nothing else uses it.
+    Delete {
+        /// The thing name.
+        name: String,
+    },
 }
 
-/// Runs a `thing` subcommand against the registry in `data_dir`.
-pub fn run(data_dir: &Path, command: ThingCommand) -> CliResult {
+/// Runs a `thing` subcommand against the registry in `data_dir`; policies name
+/// resources in `scope`.
+pub fn run(data_dir: &Path, scope: &ArnScope, command: ThingCommand) -> CliResult {
     let store = Store::open(data_dir)?;
     match command {
         ThingCommand::Create {
             name,
             out,
             key_type,
+            template,
+            policy,
+            no_policy,
         } => {
+            let policy = match (policy, no_policy) {
+                (_, true) => ThingPolicy::None,
+                (Some(existing), false) => ThingPolicy::Existing(existing),
+                (None, false) => ThingPolicy::Template(template),
+            };
             let pki = Pki::load_or_create(data_dir)?;
-            let credentials = things::create_thing_with_certificate(&store, &pki, &name, key_type)?;
-            let files = things::write_device_files(&name, &credentials, pki.ca_pem(), &out)?;
+            let options = ThingOptions::default()
+                .with_key(key_type)
+                .with_policy(policy)
+                .with_scope(scope.clone());
+            let created = things::create_thing(&store, &pki, &name, &options)?;
+            let credentials = &created.credentials;
+            let files = things::write_device_files(&name, credentials, pki.ca_pem(), &out)?;
             println!("thing:       {name}");
             println!("certificate: {} (ACTIVE)", credentials.certificate_id);
             println!("  {}", files.certificate.display());
             println!("  {}", files.private_key.display());
             println!("  {}", files.root_ca.display());
+            match created.policy {
+                None => println!(
+                    "policy:      none (attach one with `iotcore policy attach NAME --cert {}`)",
+                    &credentials.certificate_id[..12]
+                ),
+                Some(policy) => match policy.created_document {
+                    None => println!("policy:      {} (existing)", policy.name),
+                    Some(document) => {
+                        println!(
+                            "policy:      {} (new, from template \"{template}\"; change it with \
+                             `iotcore policy update {} FILE`)",
+                            policy.name, policy.name
+                        );
+                        print!("{document}");
+                    }
+                },
+            }
         }
         ThingCommand::List => {
             for thing in store.list_things()? {
                 let certificates = store.thing_principals(&thing.name)?;
                 println!("{}\t{}", thing.name, certificates.join(","));
+            }
+        }
+        ThingCommand::Delete { name } => {
+            let deleted = things::delete_thing(&store, &name)?;
+            println!("deleted thing {name}");
+            for id in &deleted.certificates {
+                println!("  deleted certificate {id}");
+            }
+            for id in &deleted.detached_certificates {
+                println!("  detached certificate {id} (other things still use it)");
+            }
+            if let Some(policy) = &deleted.policy {
+                println!("  deleted policy {policy}");
             }
         }
     }

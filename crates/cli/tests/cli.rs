@@ -198,17 +198,25 @@ fn emulator_stops_cleanly_on_ctrl_c_and_sigterm() {
 fn things_and_acknowledged_retained_messages_survive_kill_9() {
     let data = tempfile::tempdir().unwrap();
     let files = data.path().join("files");
-    for thing in ["dev1", "app"] {
+    for (thing, template) in [("dev1", "thing"), ("app", "application")] {
         let out = iotcore(
             data.path(),
-            &["thing", "create", thing, "--out", files.to_str().unwrap()],
+            &[
+                "thing",
+                "create",
+                thing,
+                "--template",
+                template,
+                "--out",
+                files.to_str().unwrap(),
+            ],
         );
         assert!(out.status.success());
     }
     let emulator = EmulatorProcess::start(data.path());
     let published = Command::new("mosquitto_pub")
         .args(tls_args(&files, "app", emulator.port))
-        .args(["-t", "config/dev1", "-m", "v42", "-q", "1", "-r"])
+        .args(["-t", "cmd/dev1/config", "-m", "v42", "-q", "1", "-r"])
         .output()
         .expect("mosquitto_pub (run scripts/setup-peers)");
     assert!(
@@ -222,7 +230,7 @@ fn things_and_acknowledged_retained_messages_survive_kill_9() {
     let emulator = EmulatorProcess::start(data.path());
     let received = Command::new("mosquitto_sub")
         .args(tls_args(&files, "dev1", emulator.port))
-        .args(["-t", "config/dev1", "-q", "1", "-C", "1", "-W", "10"])
+        .args(["-t", "cmd/dev1/config", "-q", "1", "-C", "1", "-W", "10"])
         .output()
         .expect("mosquitto_sub");
     assert!(

@@ -30,7 +30,8 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use iotcore::{Client, ClientBuilder, QoS};
 use iotcore_emulator::pki::KeyAlgorithm;
-use iotcore_emulator::things::{create_thing_with_certificate, write_device_files};
+use iotcore_emulator::policy::PolicyTemplate;
+use iotcore_emulator::things::{ThingOptions, ThingPolicy, create_thing, write_device_files};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 
 /// Where to connect and with which credentials.
@@ -87,13 +88,17 @@ async fn local_emulator(dir: &std::path::Path) -> Result<(Emulator, Target), Box
             .await?;
     println!("emulator listening on {}", emulator.local_addr());
     let mut files = Vec::new();
-    for name in ["telemetry-demo", "telemetry-cloud"] {
-        let credentials = create_thing_with_certificate(
-            emulator.store(),
-            emulator.pki(),
-            name,
-            KeyAlgorithm::EcdsaP256,
-        )?;
+    // The device gets the default thing policy (its own topics); the cloud side the
+    // application policy (every device's topics).
+    for (name, template) in [
+        ("telemetry-demo", PolicyTemplate::Thing),
+        ("telemetry-cloud", PolicyTemplate::Application),
+    ] {
+        let options = ThingOptions::default()
+            .with_key(KeyAlgorithm::EcdsaP256)
+            .with_policy(ThingPolicy::Template(template));
+        let credentials =
+            create_thing(emulator.store(), emulator.pki(), name, &options)?.credentials;
         files.push(write_device_files(
             name,
             &credentials,

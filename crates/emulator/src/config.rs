@@ -36,6 +36,16 @@ pub struct EmulatorConfig {
     pub max_session_expiry: Duration,
     /// Protocol limits (AWS IoT Core's by default).
     pub limits: Limits,
+    /// The AWS region resource ARNs are in, as policies name them
+    /// (`arn:aws:iot:<region>:…`). Default [`DEFAULT_REGION`](crate::policy::DEFAULT_REGION).
+    pub region: String,
+    /// The account id resource ARNs are in. Default
+    /// [`DEFAULT_ACCOUNT_ID`](crate::policy::DEFAULT_ACCOUNT_ID).
+    pub account_id: String,
+    /// How often the registry is checked for changes made by another process
+    /// (the `iotcore` CLI): a certificate made inactive or revoked, or a policy
+    /// changed, reaches live connections within this time. Default 250 ms.
+    pub registry_poll_interval: Duration,
 }
 
 impl EmulatorConfig {
@@ -48,6 +58,9 @@ impl EmulatorConfig {
             persistent_session_expiry: Duration::from_secs(3600),
             max_session_expiry: Duration::from_secs(7 * 24 * 3600),
             limits: Limits::default(),
+            region: crate::policy::DEFAULT_REGION.to_owned(),
+            account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
+            registry_poll_interval: Duration::from_millis(250),
         }
     }
 
@@ -79,6 +92,24 @@ impl EmulatorConfig {
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
+    }
+
+    /// Sets [`EmulatorConfig::region`] and [`EmulatorConfig::account_id`].
+    pub fn with_arn_scope(mut self, region: &str, account_id: &str) -> Self {
+        self.region = region.to_owned();
+        self.account_id = account_id.to_owned();
+        self
+    }
+
+    /// Sets [`EmulatorConfig::registry_poll_interval`].
+    pub fn with_registry_poll_interval(mut self, interval: Duration) -> Self {
+        self.registry_poll_interval = interval;
+        self
+    }
+
+    /// The region and account resource ARNs are in.
+    pub fn arn_scope(&self) -> crate::policy::ArnScope {
+        crate::policy::ArnScope::new(&self.region, &self.account_id)
     }
 }
 

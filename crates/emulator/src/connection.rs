@@ -27,14 +27,18 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
 use crate::broker::Broker;
-use crate::broker::authz::{self, Action};
+use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::message::Message;
 use crate::broker::negotiate::{check_client_id, sdk_metrics, session_expiry};
 use crate::broker::session::{ConnectionId, Kick, Session};
+use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
 use crate::pki::certificate_id;
+use crate::policy::Action;
+use crate::registry_watch::changed;
 use crate::shadow::ShadowService;
-use crate::store::Store;
 use crate::tls::TlsConfigs;
+
+mod access;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -52,8 +56,6 @@ const READ_CHUNK: usize = 16 * 1024;
 pub(crate) struct Shared {
     /// The broker.
     pub(crate) broker: Arc<Broker>,
-    /// The registry (certificates → things).
-    pub(crate) store: Store,
     /// TLS server configurations.
     pub(crate) tls: TlsConfigs,
     /// The server session configuration (AWS limits).
@@ -62,6 +64,10 @@ pub(crate) struct Shared {
     pub(crate) closing: watch::Receiver<bool>,
     /// The Device Shadow service, which takes requests on its reserved topics.
     pub(crate) shadows: ShadowService,
+    /// Decides what a client may do (its certificate's AWS IoT policies).
+    pub(crate) authz: Authorizer,
+    /// Publishes lifecycle events.
+    pub(crate) lifecycle: Lifecycle,
 }
 
 type Stream = TlsStream<TcpStream>;
@@ -159,7 +165,7 @@ enum End {
     /// The client sent DISCONNECT; `will` says whether it asked for its will (MQTT 5 0x04).
     ClientDisconnect { will: bool },
     /// The connection was refused or closed by the emulator for the reason given.
-    Closed(String),
+    Closed(DisconnectReason, String),
     /// The socket closed or failed without DISCONNECT.
     Lost(String),
 }
@@ -174,6 +180,10 @@ struct Client {
     will: Option<Will>,
     /// Expiry set by an MQTT 5 DISCONNECT.
     expiry_override: Option<Duration>,
+    /// Its certificate's policies.
+    grant: Grant,
+    /// What its lifecycle events share.
+    presence: Presence,
 }
 
 struct Connection {
@@ -205,6 +215,7 @@ impl Connection {
     async fn run(&mut self, mut reader: ReadHalf<Stream>, out: mpsc::Sender<Bytes>) {
         let mut buf = BytesMut::with_capacity(READ_CHUNK);
         let mut closing = self.shared.closing.clone();
+        let mut registry = self.shared.authz.changes();
         let mut stopping = false;
         let mut pending: Option<Bytes> = None;
         loop {
@@ -236,6 +247,7 @@ impl Connection {
             }
             let timer = self.server.poll_timeout().map(Instant::from_std);
             let close_deadline = self.closed_at.map(|at| at + CLOSE_GRACE);
+            let connected = self.client.is_some();
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             tokio::select! {
@@ -278,10 +290,14 @@ impl Connection {
                 },
                 () = stopped(&mut closing), if !stopping => {
                     stopping = true;
-                    self.end_with(End::Closed("the emulator is shutting down".into()));
+                    self.end_with(End::Closed(
+                        DisconnectReason::ServerInitiatedDisconnect,
+                        "the emulator is shutting down".into(),
+                    ));
                     self.server.disconnect(ReasonCode::SERVER_SHUTTING_DOWN);
                 }
                 () = woken(session.as_deref()), if pending.is_none() => {}
+                () = changed(&mut registry), if connected => self.on_registry_change().await,
             }
         }
     }
@@ -298,6 +314,9 @@ impl Connection {
         let now = SystemTime::now();
         let deliveries = client.session.lock().take(budget, FILL_BATCH, now);
         for delivery in deliveries {
+            if !self.receivable(&delivery.message.topic) {
+                continue;
+            }
             if let Some(publish) = delivery
                 .message
                 .to_publish(delivery.qos, delivery.retain, now)
@@ -318,7 +337,10 @@ impl Connection {
                     peer = %self.peer,
                     "disconnected: another connection with the same client id took over"
                 );
-                self.end_with(End::Closed("session taken over".into()));
+                self.end_with(End::Closed(
+                    DisconnectReason::DuplicateClientId,
+                    "session taken over".into(),
+                ));
                 self.server.disconnect(ReasonCode::SESSION_TAKEN_OVER);
             }
         }
@@ -334,7 +356,10 @@ impl Connection {
             peer = %self.peer,
             "disconnected: protocol error: {error}"
         );
-        self.end_with(End::Closed(format!("protocol error: {error}")));
+        self.end_with(End::Closed(
+            DisconnectReason::ClientError,
+            format!("protocol error: {error}"),
+        ));
     }
 
     async fn process_events(&mut self) {
@@ -381,11 +406,17 @@ impl Connection {
                         keep_alive = self.server.keep_alive(),
                         "disconnected: nothing received for 1.5 × the keep-alive"
                     );
-                    self.end_with(End::Closed("keep-alive timeout".into()));
+                    self.end_with(End::Closed(
+                        DisconnectReason::MqttKeepAliveTimeout,
+                        "keep-alive timeout".into(),
+                    ));
                 }
                 Event::ConnectTimeout => {
                     tracing::info!(peer = %self.peer, "closed: no CONNECT received in time");
-                    self.end_with(End::Closed("no CONNECT".into()));
+                    self.end_with(End::Closed(
+                        DisconnectReason::ClientError,
+                        "no CONNECT".into(),
+                    ));
                 }
                 other => tracing::debug!(client_id = self.client_id(), ?other, "event ignored"),
             }
@@ -397,7 +428,7 @@ impl Connection {
     /// (§1.3, §1.8).
     fn refuse(&mut self, client_id: &str, reason: ReasonCode, why: String) {
         tracing::warn!(client_id, peer = %self.peer, certificate_id = %self.certificate_id, "connection refused: {why}");
-        self.end_with(End::Closed(why));
+        self.end_with(End::Closed(DisconnectReason::ClientError, why));
         if self.protocol() == ProtocolVersion::V5 {
             if self.server.reject(reason, Properties::default()).is_err() {
                 self.server.disconnect(reason);
@@ -417,18 +448,10 @@ impl Connection {
                 e.to_string(),
             );
         }
-        let things = match self.things_of_certificate().await {
-            Ok(things) => things,
-            Err(why) => return self.refuse(&client_id, ReasonCode::NOT_AUTHORIZED, why),
+        let grant = match self.authorize_connect(&connect).await {
+            Ok(grant) => grant,
+            Err((reason, why)) => return self.refuse(&client_id, reason, why),
         };
-        if let Err(denied) = authz::authorize_connect(&self.certificate_id, &client_id, &things) {
-            return self.refuse(&client_id, ReasonCode::NOT_AUTHORIZED, denied.to_string());
-        }
-        if let Some(will) = &connect.will {
-            if let Err((reason, why)) = self.check_will(&client_id, will) {
-                return self.refuse(&client_id, reason, why);
-            }
-        }
         let expiry = session_expiry(
             connect.protocol,
             connect.clean_start,
@@ -470,6 +493,13 @@ impl Connection {
             sdk_metrics = sdk_metrics(connect.username.as_deref()),
             "client connected"
         );
+        let presence = self.shared.lifecycle.connected(
+            self.broker(),
+            &client_id,
+            &self.certificate_id,
+            attached.session.key(),
+            self.peer.ip(),
+        );
         self.client = Some(Client {
             client_id,
             protocol: connect.protocol,
@@ -477,30 +507,14 @@ impl Connection {
             kick: Some(attached.kick),
             will: connect.will,
             expiry_override: None,
+            grant,
+            presence,
         });
     }
 
-    /// The things the client's certificate is attached to, or why it may not
-    /// connect (the registry changed since the handshake, or cannot be read).
-    async fn things_of_certificate(&self) -> Result<Vec<String>, String> {
-        let store = self.shared.store.clone();
-        let id = self.certificate_id.clone();
-        let record = tokio::task::spawn_blocking(move || store.certificate(&id))
-            .await
-            .map_err(|e| format!("registry lookup failed: {e}"))?
-            .map_err(|e| format!("registry lookup failed: {e}"))?;
-        match record {
-            None => Err(format!("unknown certificate id {}", self.certificate_id)),
-            Some(record) if record.status != crate::store::CertificateStatus::Active => {
-                Err(format!("certificate {} is {}", record.id, record.status))
-            }
-            Some(record) => Ok(record.things),
-        }
-    }
-
-    /// The will must be a valid AWS topic the client may publish to, its payload
-    /// within the limit, and not retained on a reserved topic.
-    fn check_will(&self, client_id: &str, will: &Will) -> Result<(), (ReasonCode, String)> {
+    /// The will must be a valid AWS topic the client may publish to (`grant`),
+    /// its payload within the limit, and not retained on a reserved topic.
+    fn check_will(&self, grant: &Grant, will: &Will) -> Result<(), (ReasonCode, String)> {
         let limits = &self.broker().config().limits;
         if let Err(e) = validate_aws_topic_name(&will.topic) {
             return Err((
@@ -522,7 +536,8 @@ impl Connection {
                 format!("retained will on reserved topic '{}'", will.topic),
             ));
         }
-        authz::authorize(client_id, Action::Publish, &will.topic)
+        grant
+            .check_publish(&will.topic, will.retain)
             .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, format!("will: {denied}")))
     }
 
@@ -537,7 +552,12 @@ impl Connection {
             "denied: {why}"
         );
         if self.protocol() == ProtocolVersion::V311 || fatal {
-            self.end_with(End::Closed(format!("publish refused: {why}")));
+            let kind = if reason == ReasonCode::NOT_AUTHORIZED {
+                DisconnectReason::AuthError
+            } else {
+                DisconnectReason::ClientError
+            };
+            self.end_with(End::Closed(kind, format!("publish refused: {why}")));
             self.server.disconnect(reason);
         } else if let Some(packet_id) = publish.packet_id {
             if let Err(e) = self.server.puback(packet_id, reason) {
@@ -551,7 +571,7 @@ impl Connection {
     /// message survives the emulator being killed.
     async fn on_publish(&mut self, publish: Publish) {
         let Some(client) = &self.client else { return };
-        let client_id = client.client_id.clone();
+        let authorized = client.grant.check_publish(&publish.topic, publish.retain);
         let key = client.session.key();
         let max_payload = self.broker().config().limits.max_payload;
         if let Err(e) = validate_aws_topic_name(&publish.topic) {
@@ -573,7 +593,7 @@ impl Connection {
             let why = "RETAIN is not allowed on reserved topics".to_string();
             return self.refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED, false, why);
         }
-        if let Err(denied) = authz::authorize(&client_id, Action::Publish, &publish.topic) {
+        if let Err(denied) = authorized {
             return self.refuse_publish(
                 &publish,
                 ReasonCode::NOT_AUTHORIZED,
@@ -597,17 +617,21 @@ impl Connection {
 
     fn on_subscribe(&mut self, subscribe: Subscribe) {
         let Some(client) = &self.client else { return };
-        let (client_id, session, protocol) = (
+        let (client_id, session, protocol, grant) = (
             client.client_id.clone(),
             Arc::clone(&client.session),
             client.protocol,
+            client.grant.clone(),
         );
         if !subscribe.properties.subscription_identifiers.is_empty() {
             tracing::warn!(
                 client_id,
                 "disconnected: subscription identifiers are not supported by AWS IoT Core"
             );
-            self.end_with(End::Closed("subscription identifier used".into()));
+            self.end_with(End::Closed(
+                DisconnectReason::ClientError,
+                "subscription identifier used".into(),
+            ));
             return self
                 .server
                 .disconnect(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
@@ -644,7 +668,7 @@ impl Connection {
             } else if filter.starts_with("$share/") {
                 let why = "shared subscriptions are not supported by the emulator".to_string();
                 refused(v5_or(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED), why)
-            } else if let Err(denied) = authz::authorize(&client_id, Action::Subscribe, filter) {
+            } else if let Err(denied) = grant.check(Action::Subscribe, filter) {
                 if protocol == ProtocolVersion::V311 {
                     tracing::warn!(
                         client_id,
@@ -652,7 +676,10 @@ impl Connection {
                         topic = filter,
                         "denied: {denied}; disconnecting (MQTT 3.1.1)"
                     );
-                    self.end_with(End::Closed(format!("subscribe refused: {denied}")));
+                    self.end_with(End::Closed(
+                        DisconnectReason::AuthError,
+                        format!("subscribe refused: {denied}"),
+                    ));
                     return self.server.disconnect(ReasonCode::NOT_AUTHORIZED);
                 }
                 refused(ReasonCode::NOT_AUTHORIZED, denied.to_string())
@@ -674,11 +701,22 @@ impl Connection {
             };
             reasons.push(reason);
         }
+        let granted: Vec<String> = subscribe
+            .subscriptions
+            .iter()
+            .zip(&reasons)
+            .filter(|(_, reason)| !reason.is_error())
+            .map(|(s, _)| s.filter.clone())
+            .collect();
         if let Err(e) = self.server.suback(subscribe.packet_id, reasons) {
             tracing::debug!("cannot answer SUBSCRIBE {}: {e}", subscribe.packet_id);
         }
+        self.subscription_event(SubscriptionEvent::Subscribed, &granted);
         let now = SystemTime::now();
         for delivery in retained {
+            if !self.receivable(&delivery.message.topic) {
+                continue;
+            }
             if let Some(publish) = delivery.message.to_publish(delivery.qos, true, now) {
                 self.server.send_publish(publish);
             }
@@ -693,6 +731,7 @@ impl Connection {
             client.protocol,
         );
         let mut reasons = Vec::new();
+        let mut removed = Vec::new();
         for filter in &unsubscribe.filters {
             let reason = match validate_aws_topic_filter(filter) {
                 Err(e) => {
@@ -701,6 +740,7 @@ impl Connection {
                 }
                 Ok(()) => {
                     self.broker().unsubscribe(&session, filter);
+                    removed.push(filter.clone());
                     // AWS answers success whether or not the subscription existed.
                     ReasonCode::SUCCESS
                 }
@@ -713,6 +753,7 @@ impl Connection {
         if let Err(e) = self.server.unsuback(unsubscribe.packet_id, reasons) {
             tracing::debug!("cannot answer UNSUBSCRIBE {}: {e}", unsubscribe.packet_id);
         }
+        self.subscription_event(SubscriptionEvent::Unsubscribed, &removed);
     }
 
     fn on_disconnect(&mut self, reason: ReasonCode, publish_will: bool, properties: &Properties) {
@@ -737,7 +778,8 @@ impl Connection {
 
     /// After the connection ended: publishes the will unless the client
     /// disconnected normally (AWS publishes it on every other end, takeover and
-    /// shutdown included, §1.10), and detaches from the session.
+    /// shutdown included, §1.10), publishes the `disconnected` lifecycle event,
+    /// and detaches from the session.
     fn finish(&mut self) {
         let end = self
             .end
@@ -746,15 +788,15 @@ impl Connection {
         let Some(client) = self.client.take() else {
             return;
         };
-        let publish_will = match end {
-            End::ClientDisconnect { will } => will,
-            End::Closed(why) => {
+        let (publish_will, reason) = match end {
+            End::ClientDisconnect { will } => (will, DisconnectReason::ClientInitiatedDisconnect),
+            End::Closed(reason, why) => {
                 tracing::debug!(client_id = client.client_id, peer = %self.peer, "connection closed: {why}");
-                true
+                (true, reason)
             }
             End::Lost(why) => {
                 tracing::info!(client_id = client.client_id, peer = %self.peer, "connection lost: {why}");
-                true
+                (true, DisconnectReason::ConnectionLost)
             }
         };
         let now = SystemTime::now();
@@ -774,6 +816,9 @@ impl Connection {
             );
             self.broker().publish(message, None);
         }
+        self.shared
+            .lifecycle
+            .disconnected(self.broker(), &client.presence, reason);
         let unacked = self.server.take_pending_publishes();
         self.broker().detach(
             &client.session,

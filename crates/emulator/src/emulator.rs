@@ -13,12 +13,16 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
+use crate::broker::authz::Authorizer;
 use crate::broker::persist::{Persist, run_writer};
 use crate::broker::records::{restored_session, retained_message};
 use crate::config::EmulatorConfig;
 use crate::connection::Shared;
 use crate::error::EmulatorError;
+use crate::lifecycle::Lifecycle;
 use crate::pki::{Pki, PkiOptions};
+use crate::policy::ArnScope;
+use crate::registry_watch::RegistryWatch;
 use crate::shadow::{ShadowService, Shadows};
 use crate::store::{CertificateStatus, Store, StoreError};
 use crate::tls::{Admission, TlsConfigs};
@@ -45,6 +49,8 @@ pub struct Emulator {
     store: Store,
     broker: Arc<Broker>,
     shadows: ShadowService,
+    registry: RegistryWatch,
+    scope: ArnScope,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
 }
@@ -102,17 +108,24 @@ impl Emulator {
         let (persist, ops) = Persist::channel();
         tokio::spawn(run_writer(store.clone(), ops));
         let data_dir = config.data_dir.clone();
+        let scope = config.arn_scope();
+        let registry = RegistryWatch::start(
+            store.clone(),
+            config.registry_poll_interval,
+            closing.clone(),
+        );
         let broker = Arc::new(Broker::new(config, persist, closing.clone()));
         restore(&broker, &store).await?;
         let shadows = ShadowService::start(store.clone(), Arc::clone(&broker), closing.clone());
 
         let shared = Arc::new(Shared {
             broker: Arc::clone(&broker),
-            store: store.clone(),
             tls,
             server_config,
             closing,
             shadows: shadows.clone(),
+            authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
+            lifecycle: Lifecycle::default(),
         });
         let listener = tokio::spawn(crate::listener::run(listener, shared));
         tracing::info!(%local_addr, data_dir = %data_dir.display(), "emulator listening (MQTT over TLS, 3.1.1 and 5)");
@@ -123,6 +136,8 @@ impl Emulator {
             store,
             broker,
             shadows,
+            registry,
+            scope,
             stop,
             listener,
         })
@@ -148,10 +163,36 @@ impl Emulator {
         &self.pki
     }
 
-    /// The registry: register things and certificates with it; changes apply to
-    /// the next connection.
+    /// The registry: things, certificates, policies. Changes reach live
+    /// connections within [`EmulatorConfig::registry_poll_interval`], or at once
+    /// after [`Emulator::registry_changed`].
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The region and account the emulator's resource ARNs are in (what policies name).
+    pub fn arn_scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// Changes a certificate's status (AWS's UpdateCertificate) and applies it
+    /// at once: connections using a certificate that is no longer `ACTIVE` are
+    /// closed (MQTT 5: DISCONNECT 0x87 Not authorized), and it cannot connect again.
+    pub fn set_certificate_status(
+        &self,
+        certificate_id: &str,
+        status: CertificateStatus,
+    ) -> Result<(), StoreError> {
+        self.store.set_certificate_status(certificate_id, status)?;
+        self.registry_changed();
+        Ok(())
+    }
+
+    /// Applies registry changes made through [`Emulator::store`] (policies,
+    /// attachments, certificate status) to live connections now rather than at
+    /// the next poll. The connections re-read the registry in the background.
+    pub fn registry_changed(&self) {
+        self.registry.poke();
     }
 
     /// The Device Shadow service's documents as the cloud side sees them: get,

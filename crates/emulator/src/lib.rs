@@ -7,6 +7,7 @@
 //! reserved-topic rules. State lives in a data directory and survives restarts.
 //!
 //! * [`pki`]: the emulator's certificate authority, server and device certificates.
+//! * [`policy`]: AWS IoT policies: documents, evaluation, built-in templates.
 //! * [`store`]: the registry and broker state in SQLite under the data directory.
 //! * [`things`]: creating things with their certificates, in one step.
 //! * [`fsutil`]: atomic file writes with restrictive modes.
@@ -21,6 +22,7 @@
 
 pub mod fsutil;
 pub mod pki;
+pub mod policy;
 pub mod store;
 pub mod things;
 
@@ -29,7 +31,9 @@ pub mod config;
 mod connection;
 mod emulator;
 mod error;
+mod lifecycle;
 mod listener;
+mod registry_watch;
 mod shadow;
 mod tls;
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use iotcore_emulator::store::CertificateStatus;
+use iotcore_emulator::things::ThingPolicy;
 use iotcore_emulator::{ALPN_MQTT_CA, Emulator, EmulatorConfig, EmulatorError};
 use iotcore_mqtt::packet::Disconnect;
 use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
@@ -463,9 +464,12 @@ async fn only_registered_active_certificates_complete_the_tls_handshake() {
 }
 
 #[tokio::test]
-async fn the_client_id_must_be_the_certificates_thing() {
+async fn with_the_default_thing_policy_the_client_id_must_be_the_certificates_thing() {
     let setup = Setup::start().await;
-    let (a, _b) = (setup.device("dev-a"), setup.device("dev-b"));
+    let (a, _b) = (
+        setup.device_with("dev-a", ThingPolicy::default()),
+        setup.device_with("dev-b", ThingPolicy::default()),
+    );
     let (_, connack) = RawClient::connect(setup.addr(), &a, connect_packet("dev-b", V5)).await;
     assert_eq!(connack.reason, ReasonCode::NOT_AUTHORIZED);
 
@@ -483,7 +487,10 @@ async fn the_client_id_must_be_the_certificates_thing() {
 #[tokio::test]
 async fn other_things_reserved_topics_are_denied_mqtt5_with_0x87_and_mqtt311_by_disconnect() {
     let setup = Setup::start().await;
-    let (a, _b) = (setup.device("dev-a"), setup.device("dev-b"));
+    let (a, _b) = (
+        setup.device_with("dev-a", ThingPolicy::default()),
+        setup.device_with("dev-b", ThingPolicy::default()),
+    );
     let mut v5 = RawClient::connected(setup.addr(), &a, V5).await;
     let reasons = v5
         .subscribe(
@@ -530,31 +537,6 @@ async fn other_things_reserved_topics_are_denied_mqtt5_with_0x87_and_mqtt311_by_
     assert!(
         v311.until_closed().await.is_empty(),
         "no SUBACK, the connection is closed"
-    );
-}
-
-#[tokio::test]
-async fn wildcard_subscriptions_receive_only_the_clients_own_reserved_topics() {
-    let setup = Setup::start().await;
-    let (a, b) = (setup.device("dev-a"), setup.device("dev-b"));
-    let mut sub = RawClient::connected(setup.addr(), &a, V5).await;
-    sub.subscribe(
-        1,
-        &["$aws/things/+/shadow/update/rejected"],
-        QoS::AtLeastOnce,
-    )
-    .await;
-    let mut other = RawClient::connected(setup.addr(), &b, V5).await;
-    other
-        .publish_qos1(1, "$aws/things/dev-b/shadow/update", "theirs")
-        .await;
-    sub.publish_qos1(2, "$aws/things/dev-a/shadow/update", "mine")
-        .await;
-    // The shadow service answers both requests (not JSON: 400 on
-    // `…/update/rejected`); only dev-a's answer reaches dev-a.
-    assert_eq!(
-        sub.recv_publish().await.topic,
-        "$aws/things/dev-a/shadow/update/rejected"
     );
 }
 

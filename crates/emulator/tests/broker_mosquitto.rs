@@ -7,6 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
+use iotcore_emulator::things::ThingPolicy;
 use support::{Device, PATIENCE, Setup};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
@@ -157,7 +158,7 @@ async fn mosquitto_sub_receives_a_retained_message_published_by_mosquitto_pub() 
 #[tokio::test]
 async fn mosquitto_pub_is_refused_with_a_client_id_that_is_not_its_thing() {
     let setup = Setup::start().await;
-    let device = setup.device("mosq-pub");
+    let device = setup.device_with("mosq-pub", ThingPolicy::default());
     let impostor = Device {
         name: "someone-else".into(),
         ..device

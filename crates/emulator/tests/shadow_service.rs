@@ -7,6 +7,7 @@ mod support;
 
 use bytes::{Bytes, BytesMut};
 use iotcore_emulator::ShadowApiError;
+use iotcore_emulator::things::ThingPolicy;
 use iotcore_model::shadow::ShadowError;
 use iotcore_mqtt::packet::Unsubscribe;
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS};
@@ -197,8 +198,9 @@ async fn more_than_ten_requests_in_flight_on_one_connection_get_429() {
 #[tokio::test]
 async fn a_device_cannot_use_another_things_shadow() {
     let setup = Setup::start().await;
-    let device = setup.device("owner");
-    setup.device("other");
+    // The default thing policy confines a device to its own topics.
+    let device = setup.device_with("owner", ThingPolicy::default());
+    setup.device_with("other", ThingPolicy::default());
     let mut client = RawClient::connected(setup.addr(), &device, ProtocolVersion::V311).await;
     client
         .send(&publish(

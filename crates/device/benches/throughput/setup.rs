@@ -26,7 +26,7 @@ pub struct Identity {
 impl Identity {
     /// The topic this client publishes to (nobody subscribes to it).
     pub fn topic(&self) -> String {
-        format!("bench/{}/telemetry", self.thing)
+        format!("dt/{}/bench", self.thing)
     }
 }
 

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::store::Store;
-use iotcore_emulator::things::{create_thing_with_certificate, write_device_files};
+use iotcore_emulator::things::{ThingOptions, ThingPolicy, create_thing, write_device_files};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use iotcore_test_support::{TestPki, init_tracing};
 use tempfile::TempDir;
@@ -94,9 +95,21 @@ async fn start_at(data: &TempDir, bind: SocketAddr) -> Emulator {
         .expect("start emulator")
 }
 
+/// Registers thing `name` as `iotcore thing create` does: with the default
+/// thing policy (its own topics only), or, for the scenarios' cloud side
+/// (`cloud-…`), the application policy (every device's topics).
 fn register(store: &Store, pki: &Pki, ca_pem: &str, files: &TempDir, name: &str) -> Credentials {
-    let creds = create_thing_with_certificate(store, pki, name, KeyAlgorithm::EcdsaP256)
-        .expect("create thing");
+    let template = if name.starts_with("cloud-") {
+        PolicyTemplate::Application
+    } else {
+        PolicyTemplate::Thing
+    };
+    let options = ThingOptions::default()
+        .with_key(KeyAlgorithm::EcdsaP256)
+        .with_policy(ThingPolicy::Template(template));
+    let creds = create_thing(store, pki, name, &options)
+        .expect("create thing")
+        .credentials;
     let files = write_device_files(name, &creds, ca_pem, files.path()).expect("write files");
     Credentials {
         cert: files.certificate,

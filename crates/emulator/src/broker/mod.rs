@@ -25,7 +25,6 @@ use iotcore_mqtt::packet::{Publish, RetainHandling, SubscriptionOptions};
 use iotcore_mqtt::topic::MatchMode;
 use tokio::sync::{oneshot, watch};
 
-use self::authz::Action;
 use self::message::Message;
 use self::persist::Persist;
 use self::records::{RestoredSession, delivery_from_publish};
@@ -319,7 +318,8 @@ impl Broker {
 
     /// Adds or replaces `session`'s subscription to `filter`, and returns the
     /// retained message the subscription receives (MQTT 5 retain handling
-    /// applied). The caller has checked the filter and the authorization.
+    /// applied). The caller has checked the filter and the authorization, and
+    /// checks `iot:Receive` on what it delivers.
     pub(crate) fn subscribe(
         &self,
         session: &Arc<Session>,
@@ -353,7 +353,6 @@ impl Broker {
         let retained = wanted
             .then(|| self.retained.for_filter(filter, SystemTime::now()))
             .flatten()
-            .filter(|m| authz::authorize(session.client_id(), Action::Receive, &m.topic).is_ok())
             .map(|message| Delivery {
                 qos: message.qos.min(options.qos),
                 message,
@@ -395,8 +394,9 @@ impl Broker {
 
     /// Routes a message: updates the retained store if it is retained, then
     /// queues it for every session with a matching subscription (once per
-    /// session, at the highest matching QoS, never to a session whose thing may
-    /// not receive it, and not back to `from` when its subscription says no-local).
+    /// session, at the highest matching QoS, and not back to `from` when its
+    /// subscription says no-local). Each connection checks `iot:Receive` when it
+    /// delivers.
     /// Returns the number of sessions it was queued for.
     pub(crate) fn publish(&self, message: Message, from: Option<SessionKey>) -> usize {
         let message = Arc::new(message);
@@ -424,12 +424,6 @@ impl Broker {
         let mut delivered = 0;
         for (_, subscriber) in targets {
             let session = &subscriber.session;
-            if let Err(denied) =
-                authz::authorize(session.client_id(), Action::Receive, &message.topic)
-            {
-                tracing::debug!(client_id = session.client_id(), "not delivered: {denied}");
-                continue;
-            }
             let delivery = Delivery {
                 message: Arc::clone(&message),
                 qos: message.qos.min(subscriber.options.qos),

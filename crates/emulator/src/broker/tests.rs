@@ -120,44 +120,6 @@ async fn no_local_subscriptions_do_not_get_their_own_messages() {
 }
 
 #[tokio::test]
-async fn other_things_reserved_topics_are_not_delivered() {
-    let f = fixture();
-    let dev1 = f
-        .broker
-        .attach("dev1", ProtocolVersion::V5, true, CLEAN, 1)
-        .session;
-    f.broker.subscribe(
-        &dev1,
-        "$aws/things/+/shadow/update/accepted",
-        options(QoS::AtLeastOnce),
-    );
-    assert_eq!(
-        f.broker.publish(
-            message(
-                "$aws/things/dev2/shadow/update/accepted",
-                QoS::AtLeastOnce,
-                false,
-                b"{}"
-            ),
-            None
-        ),
-        0
-    );
-    assert_eq!(
-        f.broker.publish(
-            message(
-                "$aws/things/dev1/shadow/update/accepted",
-                QoS::AtLeastOnce,
-                false,
-                b"{}"
-            ),
-            None
-        ),
-        1
-    );
-}
-
-#[tokio::test]
 async fn retained_messages_go_to_exact_new_subscriptions_only_and_empty_payload_deletes() {
     let mut f = fixture();
     let a = f

@@ -244,7 +244,7 @@ impl Store {
     }
 
     /// Deletes a certificate. Returns `false` if it was not registered. As in AWS, an
-    /// `Active` certificate or one attached to things cannot be deleted.
+    /// `Active` certificate, or one attached to things or policies, cannot be deleted.
     pub fn delete_certificate(&self, id: &str) -> Result<bool, StoreError> {
         let Some(record) = self.certificate(id)? else {
             return Ok(false);
@@ -256,6 +256,13 @@ impl Store {
             return Err(StoreError::CertificateAttached {
                 id: id.to_owned(),
                 things: record.things,
+            });
+        }
+        let policies = super::policies::policies_of(&self.conn(), id)?;
+        if !policies.is_empty() {
+            return Err(StoreError::CertificateHasPolicies {
+                id: id.to_owned(),
+                policies,
             });
         }
         // Attaching needs the certificate row, and the foreign key refuses to delete it

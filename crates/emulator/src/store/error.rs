@@ -4,6 +4,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::CertificateStatus;
+use crate::policy::PolicyDocumentError;
 
 /// Why a store operation failed.
 ///
@@ -134,6 +135,98 @@ pub enum StoreError {
         client_id: String,
         /// The sequence number.
         seq: u64,
+    },
+    /// A policy name breaks AWS's rules.
+    #[error(
+        "invalid policy name {name:?}: {reason}; use 1 to 128 characters among a-z, A-Z, 0-9 and _+=,.@-"
+    )]
+    InvalidPolicyName {
+        /// The rejected name.
+        name: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
+    /// A policy document was refused; `problem` names the element at fault.
+    #[error("policy {name:?} refused: {problem}")]
+    MalformedPolicy {
+        /// The policy name.
+        name: String,
+        /// What is wrong, and where.
+        problem: PolicyDocumentError,
+    },
+    /// A policy with this name already exists.
+    #[error(
+        "policy {0:?} already exists; change it with `iotcore policy update` (a new version) or pick another name"
+    )]
+    PolicyExists(String),
+    /// No policy has this name.
+    #[error("policy {0:?} does not exist")]
+    PolicyNotFound(String),
+    /// The policy has no such version.
+    #[error("policy {name:?} has no version {version}")]
+    PolicyVersionNotFound {
+        /// The policy name.
+        name: String,
+        /// The version asked for.
+        version: u32,
+    },
+    /// The policy already has as many versions as AWS allows.
+    #[error(
+        "policy {name:?} already has {max} versions, AWS's limit; delete a version that is not the default first"
+    )]
+    PolicyVersionLimit {
+        /// The policy name.
+        name: String,
+        /// The limit.
+        max: usize,
+    },
+    /// The default version of a policy cannot be deleted.
+    #[error(
+        "version {version} is the default version of policy {name:?}; make another version the default first"
+    )]
+    DefaultPolicyVersion {
+        /// The policy name.
+        name: String,
+        /// The version.
+        version: u32,
+    },
+    /// A policy attached to certificates cannot be deleted.
+    #[error(
+        "cannot delete policy {name:?}: it is attached to certificates {certificates:?}; detach it first"
+    )]
+    PolicyAttached {
+        /// The policy name.
+        name: String,
+        /// The certificates it is attached to.
+        certificates: Vec<String>,
+    },
+    /// A policy with versions besides its default cannot be deleted (AWS's DeletePolicy).
+    #[error("cannot delete policy {name:?}: delete its non-default versions {versions:?} first")]
+    PolicyHasVersions {
+        /// The policy name.
+        name: String,
+        /// Its versions other than the default.
+        versions: Vec<u32>,
+    },
+    /// The certificate already has as many policies as AWS allows.
+    #[error(
+        "certificate {certificate_id} already has {max} policies attached, AWS's limit; detach one first"
+    )]
+    PolicyLimit {
+        /// The certificate id.
+        certificate_id: String,
+        /// The limit.
+        max: usize,
+    },
+    /// A certificate with policies attached cannot be deleted.
+    #[error(
+        "cannot delete certificate {id}: policies {policies:?} are attached to it; detach them first"
+    )]
+    CertificateHasPolicies {
+        /// The certificate id.
+        id: String,
+        /// The policies attached to it.
+        policies: Vec<String>,
     },
     /// A SQLite operation failed, or the database holds a value iotcore did not write.
     #[error("database operation failed: {0}")]

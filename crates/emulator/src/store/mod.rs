@@ -3,7 +3,8 @@
 //! One database file, `<data dir>/iotcore.db`, holds what must survive a restart:
 //!
 //! * the registry: things ([`ThingRecord`]), certificates ([`CertificateRecord`]) and
-//!   which certificates are attached to which things;
+//!   which certificates are attached to which things; policies ([`PolicyRecord`]) and
+//!   which are attached to which certificates;
 //! * the broker's retained messages ([`RetainedMessage`]);
 //! * persistent MQTT sessions ([`SessionRecord`]): subscriptions and queued QoS 1
 //!   messages of clients that are away;
@@ -30,6 +31,7 @@
 
 mod certificates;
 mod error;
+mod policies;
 mod retained;
 mod schema;
 mod sessions;
@@ -46,10 +48,14 @@ use rusqlite::types::Type;
 
 pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateStatus};
 pub use error::StoreError;
+pub use policies::{
+    AttachedPolicyRecord, MAX_POLICIES_PER_CERTIFICATE, MAX_POLICY_VERSIONS, PolicyRecord,
+    PolicyVersionRecord, validate_policy_name,
+};
 pub use retained::RetainedMessage;
 pub use sessions::{QueuedMessage, SESSION_NEVER_EXPIRES, SessionRecord, SubscriptionRecord};
 pub use shadows::ShadowRecord;
-pub use things::{ThingRecord, validate_thing_name};
+pub use things::{DeletedThing, ThingRecord, validate_thing_name};
 
 /// Name of the database file inside the data directory.
 pub const DATABASE_FILE: &str = "iotcore.db";

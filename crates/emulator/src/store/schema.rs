@@ -94,6 +94,74 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (thing_name, shadow_name)
     ) WITHOUT ROWID;
     "#,
+    // Version 3: AWS IoT policies (named, versioned), their attachments to
+    // certificates, and a counter every registry change bumps, so that a running
+    // emulator notices what another process (the iotcore CLI) changed.
+    r#"
+    CREATE TABLE policies (
+        name             TEXT PRIMARY KEY NOT NULL,
+        default_version  INTEGER NOT NULL,
+        last_version     INTEGER NOT NULL,    -- version ids are never reused
+        created_at       INTEGER NOT NULL
+    );
+
+    CREATE TABLE policy_versions (
+        policy_name  TEXT NOT NULL REFERENCES policies (name) ON DELETE CASCADE,
+        version      INTEGER NOT NULL,
+        document     TEXT NOT NULL,           -- the JSON document as given
+        created_at   INTEGER NOT NULL,
+        PRIMARY KEY (policy_name, version)
+    ) WITHOUT ROWID;
+
+    CREATE TABLE policy_principals (
+        policy_name     TEXT NOT NULL REFERENCES policies (name),
+        certificate_id  TEXT NOT NULL REFERENCES certificates (id),
+        PRIMARY KEY (policy_name, certificate_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX policy_principals_by_certificate ON policy_principals (certificate_id);
+
+    CREATE TABLE registry_changes (
+        id       INTEGER PRIMARY KEY CHECK (id = 1),
+        counter  INTEGER NOT NULL
+    );
+    INSERT INTO registry_changes (id, counter) VALUES (1, 0);
+    CREATE TRIGGER things_insert_counted AFTER INSERT ON things
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER things_update_counted AFTER UPDATE ON things
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER things_delete_counted AFTER DELETE ON things
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER certificates_insert_counted AFTER INSERT ON certificates
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER certificates_update_counted AFTER UPDATE ON certificates
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER certificates_delete_counted AFTER DELETE ON certificates
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER thing_principals_insert_counted AFTER INSERT ON thing_principals
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER thing_principals_update_counted AFTER UPDATE ON thing_principals
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER thing_principals_delete_counted AFTER DELETE ON thing_principals
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policies_insert_counted AFTER INSERT ON policies
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policies_update_counted AFTER UPDATE ON policies
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policies_delete_counted AFTER DELETE ON policies
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policy_versions_insert_counted AFTER INSERT ON policy_versions
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policy_versions_update_counted AFTER UPDATE ON policy_versions
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policy_versions_delete_counted AFTER DELETE ON policy_versions
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policy_principals_insert_counted AFTER INSERT ON policy_principals
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policy_principals_update_counted AFTER UPDATE ON policy_principals
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    CREATE TRIGGER policy_principals_delete_counted AFTER DELETE ON policy_principals
+        BEGIN UPDATE registry_changes SET counter = counter + 1; END;
+    "#,
 ];
 
 /// The schema version this build writes.

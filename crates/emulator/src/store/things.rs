@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::certificates::insert_certificate;
+use super::policies::{insert_attachment, insert_policy};
 use super::{CertificateStatus, Store, StoreError, conversion_error, now_unix};
 
 /// Longest thing name AWS accepts.
@@ -25,6 +26,17 @@ pub struct ThingRecord {
     pub attributes: BTreeMap<String, String>,
     /// When the thing was created, unix seconds.
     pub created_at: i64,
+}
+
+/// What [`Store::delete_thing_with_credentials`] removed besides the thing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeletedThing {
+    /// Certificates deleted (no other thing used them).
+    pub certificates: Vec<String>,
+    /// Certificates only detached (other things still use them).
+    pub detached_certificates: Vec<String>,
+    /// The thing's own policy, if it was deleted.
+    pub policy: Option<String>,
 }
 
 /// Checks a thing (or thing type) name against AWS's rules: 1 to 128 characters, each
@@ -142,6 +154,36 @@ impl Store {
         certificate_id: &str,
         certificate_pem: &str,
     ) -> Result<ThingRecord, StoreError> {
+        self.create_thing_with_credentials(name, certificate_id, certificate_pem, None)
+    }
+
+    /// Like [`Store::create_thing_with_certificate`], and attaches policy
+    /// `policy` to the certificate, creating it first with `new_document` when
+    /// given; all or nothing. Fails also like [`Store::create_policy`] and
+    /// [`Store::attach_policy`].
+    pub fn create_thing_with_certificate_and_policy(
+        &self,
+        name: &str,
+        certificate_id: &str,
+        certificate_pem: &str,
+        policy: &str,
+        new_document: Option<&str>,
+    ) -> Result<ThingRecord, StoreError> {
+        self.create_thing_with_credentials(
+            name,
+            certificate_id,
+            certificate_pem,
+            Some((policy, new_document)),
+        )
+    }
+
+    fn create_thing_with_credentials(
+        &self,
+        name: &str,
+        certificate_id: &str,
+        certificate_pem: &str,
+        policy: Option<(&str, Option<&str>)>,
+    ) -> Result<ThingRecord, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         let thing = insert_thing(&tx, name, None, &BTreeMap::new())?;
@@ -155,8 +197,81 @@ impl Store {
             "INSERT INTO thing_principals (thing_name, certificate_id) VALUES (?1, ?2)",
             [name, certificate_id],
         )?;
+        if let Some((policy, new_document)) = policy {
+            if let Some(document) = new_document {
+                insert_policy(&tx, policy, document)?;
+            }
+            insert_attachment(&tx, policy, certificate_id)?;
+        }
         tx.commit()?;
         Ok(thing)
+    }
+
+    /// Deletes a thing with what was made for it: detaches its certificates;
+    /// deletes each certificate no other thing uses (with its policy
+    /// attachments: it stops working at once); then deletes `own_policy` if no
+    /// certificate uses it any more. All or nothing. Fails with
+    /// [`StoreError::ThingNotFound`] if there is no such thing.
+    pub fn delete_thing_with_credentials(
+        &self,
+        name: &str,
+        own_policy: &str,
+    ) -> Result<DeletedThing, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists = tx
+            .query_row("SELECT 1 FROM things WHERE name = ?1", [name], |_| Ok(()))
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(StoreError::ThingNotFound(name.to_owned()));
+        }
+        let certificates: Vec<String> = tx
+            .prepare("SELECT certificate_id FROM thing_principals WHERE thing_name = ?1 ORDER BY certificate_id")?
+            .query_map([name], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        tx.execute("DELETE FROM thing_principals WHERE thing_name = ?1", [name])?;
+        let mut deleted = DeletedThing::default();
+        for id in certificates {
+            let still_used: i64 = tx.query_row(
+                "SELECT count(*) FROM thing_principals WHERE certificate_id = ?1",
+                [&id],
+                |row| row.get(0),
+            )?;
+            if still_used > 0 {
+                deleted.detached_certificates.push(id);
+                continue;
+            }
+            tx.execute(
+                "DELETE FROM policy_principals WHERE certificate_id = ?1",
+                [&id],
+            )?;
+            tx.execute("DELETE FROM certificates WHERE id = ?1", [&id])?;
+            deleted.certificates.push(id);
+        }
+        let policy_unused = tx
+            .query_row(
+                "SELECT 1 FROM policies WHERE name = ?1",
+                [own_policy],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some()
+            && tx
+                .query_row(
+                    "SELECT 1 FROM policy_principals WHERE policy_name = ?1",
+                    [own_policy],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_none();
+        if policy_unused {
+            tx.execute("DELETE FROM policies WHERE name = ?1", [own_policy])?;
+            deleted.policy = Some(own_policy.to_owned());
+        }
+        tx.execute("DELETE FROM things WHERE name = ?1", [name])?;
+        tx.commit()?;
+        Ok(deleted)
     }
 
     /// The thing named `name`, if it exists.

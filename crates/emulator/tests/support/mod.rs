@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
-use iotcore_emulator::things::{DeviceFiles, create_thing_with_certificate, write_device_files};
+use iotcore_emulator::things::{
+    DeviceFiles, ThingOptions, ThingPolicy, create_thing, write_device_files,
+};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use iotcore_mqtt::packet::{
     self, ConnAck, Connect, Disconnect, Publish, Subscribe, Subscription, SubscriptionOptions, Will,
@@ -65,16 +67,28 @@ impl Setup {
         self.emulator.local_addr()
     }
 
-    /// Registers thing `name` with a new ACTIVE certificate attached, and writes
-    /// its files under the data directory's `devices/`.
+    /// Registers thing `name` with a new ACTIVE certificate attached, allowed
+    /// everything by policy [`ALLOW_ALL`] (broker behaviour, not policies, is
+    /// under test), and writes its files under the data directory's `devices/`.
     pub fn device(&self, name: &str) -> Device {
-        let credentials = create_thing_with_certificate(
-            self.emulator.store(),
-            self.emulator.pki(),
-            name,
-            KeyAlgorithm::EcdsaP256,
-        )
-        .expect("thing created");
+        let store = self.emulator.store();
+        if store.policy(ALLOW_ALL).expect("registry").is_none() {
+            store
+                .create_policy(ALLOW_ALL, ALLOW_ALL_DOCUMENT)
+                .expect("policy created");
+        }
+        self.device_with(name, ThingPolicy::Existing(ALLOW_ALL.into()))
+    }
+
+    /// Registers thing `name` with a new ACTIVE certificate attached and
+    /// `policy` attached to it, and writes its files under `devices/`.
+    pub fn device_with(&self, name: &str, policy: ThingPolicy) -> Device {
+        let options = ThingOptions::default()
+            .with_key(KeyAlgorithm::EcdsaP256)
+            .with_policy(policy);
+        let credentials = create_thing(self.emulator.store(), self.emulator.pki(), name, &options)
+            .expect("thing created")
+            .credentials;
         let files = write_device_files(
             name,
             &credentials,
@@ -90,6 +104,11 @@ impl Setup {
         }
     }
 }
+
+/// The policy [`Setup::device`] attaches.
+pub const ALLOW_ALL: &str = "test-allow-all";
+/// Its document: every action on every resource.
+pub const ALLOW_ALL_DOCUMENT: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}"#;
 
 fn config_for(dir: &Path) -> EmulatorConfig {
     EmulatorConfig::new(dir).with_bind("127.0.0.1:0".parse().expect("address"))

@@ -1,0 +1,119 @@
+//! A connection's policy checks and lifecycle events: CONNECT authorization,
+//! `iot:Receive` on deliveries, and re-reading the registry when it changes
+//! (see [`crate::broker::authz`] and [`crate::lifecycle`]).
+
+use iotcore_mqtt::ReasonCode;
+use iotcore_mqtt::packet::Connect;
+
+use super::{Connection, End};
+use crate::broker::authz::{Grant, Refused};
+use crate::lifecycle::DisconnectReason;
+use crate::policy::{Action, LoadError};
+
+impl Connection {
+    /// Authorizes a CONNECT: the certificate must be `ACTIVE`, and its policies
+    /// must allow `iot:Connect` on the client id and publishing the will. A
+    /// policy refusal is published as a `connect_failed` lifecycle event.
+    pub(super) async fn authorize_connect(
+        &mut self,
+        connect: &Connect,
+    ) -> Result<Grant, (ReasonCode, String)> {
+        let client_id = connect.client_id.as_str();
+        let grant = self
+            .shared
+            .authz
+            .grant(&self.certificate_id, client_id, self.peer.ip())
+            .await
+            .map_err(|refused| (ReasonCode::NOT_AUTHORIZED, refused.to_string()))?;
+        let mut checked = grant
+            .check(Action::Connect, client_id)
+            .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, denied.to_string()));
+        if let (Ok(()), Some(will)) = (&checked, &connect.will) {
+            checked = self.check_will(&grant, will);
+        }
+        if let Err((reason, why)) = checked {
+            if reason == ReasonCode::NOT_AUTHORIZED {
+                self.shared.lifecycle.connect_failed(
+                    self.broker(),
+                    client_id,
+                    &self.certificate_id,
+                    self.peer.ip(),
+                );
+            }
+            return Err((reason, why));
+        }
+        Ok(grant)
+    }
+
+    /// Whether the client may receive a message on `topic` (`iot:Receive`);
+    /// a denial is logged, and the message is then not delivered.
+    pub(super) fn receivable(&self, topic: &str) -> bool {
+        let Some(client) = &self.client else {
+            return false;
+        };
+        match client.grant.check(Action::Receive, topic) {
+            Ok(()) => true,
+            Err(denied) => {
+                tracing::warn!(
+                    client_id = client.client_id,
+                    action = "receive",
+                    topic,
+                    "not delivered: {denied}"
+                );
+                false
+            }
+        }
+    }
+
+    /// The registry changed: re-reads the certificate's status and policies.
+    /// A certificate no longer `ACTIVE` (or deleted) ends the connection
+    /// (MQTT 5: DISCONNECT 0x87); new policies apply to the next request.
+    pub(super) async fn on_registry_change(&mut self) {
+        let Some(client) = &self.client else { return };
+        let client_id = client.client_id.clone();
+        let reloaded = self
+            .shared
+            .authz
+            .grant(&self.certificate_id, &client_id, self.peer.ip())
+            .await;
+        match reloaded {
+            Ok(grant) => {
+                tracing::debug!(client_id, "policies re-read after a registry change");
+                if let Some(client) = &mut self.client {
+                    client.grant = grant;
+                }
+            }
+            Err(e @ (Refused::Task(_) | Refused::Load(LoadError::Store(_)))) => {
+                tracing::warn!(client_id, "keeping the current policies: {e}");
+            }
+            Err(refused) => {
+                tracing::warn!(
+                    client_id,
+                    peer = %self.peer,
+                    certificate_id = %self.certificate_id,
+                    "disconnected: {refused}"
+                );
+                self.end_with(End::Closed(
+                    DisconnectReason::AuthError,
+                    refused.to_string(),
+                ));
+                self.server.disconnect(ReasonCode::NOT_AUTHORIZED);
+            }
+        }
+    }
+}
+
+impl Connection {
+    /// Publishes a `subscribed` / `unsubscribed` lifecycle event for `topics`.
+    pub(super) fn subscription_event(
+        &self,
+        kind: crate::lifecycle::SubscriptionEvent,
+        topics: &[String],
+    ) {
+        if let Some(client) = &self.client {
+            self.shared
+                .lifecycle
+                .subscriptions(self.broker(), &client.presence, kind, topics);
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! Evaluating the policies attached to a certificate for one connection.
+//!
+//! IAM's rules, which AWS IoT Core follows: an explicit `Deny` in any statement
+//! wins; otherwise an `Allow` is needed; with neither, the request is denied.
+//! Every [`Decision`] names the statement that decided it, or says that none
+//! allowed it and which policy variables could not be replaced.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::context::{RequestContext, short_id};
+use super::document::{Effect, Listed, PolicyDocument};
+use super::pattern::Pattern;
+use super::variables::Variable;
+use super::{Action, ArnScope};
+
+/// A policy version attached to the certificate.
+#[derive(Debug, Clone)]
+pub struct AttachedPolicy {
+    /// The policy name.
+    pub name: String,
+    /// Its default version's id.
+    pub version: u32,
+    /// That version's document.
+    pub document: PolicyDocument,
+}
+
+/// The statement that decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementRef {
+    /// The policy's name.
+    pub policy: String,
+    /// The policy version.
+    pub version: u32,
+    /// The statement's position in `Statement`, from 0.
+    pub index: usize,
+    /// The statement's `Sid`, if it has one.
+    pub sid: Option<String>,
+}
+
+impl fmt::Display for StatementRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "policy \"{}\" version {}, Statement[{}]",
+            self.policy, self.version, self.index
+        )?;
+        if let Some(sid) = &self.sid {
+            write!(f, " (Sid \"{sid}\")")?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a request was allowed or denied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// This `Allow` statement matched and no `Deny` did.
+    Allowed(StatementRef),
+    /// This `Deny` statement matched.
+    ExplicitDeny(StatementRef),
+    /// No statement allowed it.
+    NoAllow {
+        /// The policies that were evaluated (none: the certificate has no policy).
+        policies: Vec<String>,
+        /// Variables of statements covering the action that could not be
+        /// replaced, each with the reason (`${iot:Connection.Thing.ThingName}:
+        /// client id "x" is not the name of a thing …`).
+        unresolved: Vec<String>,
+    },
+}
+
+/// The answer to "may this connection do this action on this resource?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// The action asked for.
+    pub action: Action,
+    /// The resource ARN.
+    pub resource: String,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Decision {
+    /// True when the request is allowed.
+    pub fn is_allowed(&self) -> bool {
+        matches!(self.reason, Reason::Allowed(_))
+    }
+
+    /// The deciding statement, if one decided.
+    pub fn statement(&self) -> Option<&StatementRef> {
+        match &self.reason {
+            Reason::Allowed(s) | Reason::ExplicitDeny(s) => Some(s),
+            Reason::NoAllow { .. } => None,
+        }
+    }
+}
+
+impl fmt::Display for Decision {
+    /// `iot:Publish on arn:…:topic/x denied: no statement allowed it (…)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} on {} ", self.action, self.resource)?;
+        match &self.reason {
+            Reason::Allowed(s) => write!(f, "allowed by {s}"),
+            Reason::ExplicitDeny(s) => write!(f, "denied by {s}"),
+            Reason::NoAllow {
+                policies,
+                unresolved,
+            } => {
+                if policies.is_empty() {
+                    return write!(
+                        f,
+                        "denied: no statement allowed it (the certificate has no policy attached; \
+                         attach one with `iotcore policy attach`)"
+                    );
+                }
+                write!(
+                    f,
+                    "denied: no statement allowed it (policies evaluated: {})",
+                    policies.join(", ")
+                )?;
+                if !unresolved.is_empty() {
+                    write!(f, "; not replaced: {}", unresolved.join("; "))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A statement with the connection's variables replaced.
+#[derive(Debug)]
+struct Compiled {
+    source: StatementRef,
+    effect: Effect,
+    actions: Listed<Pattern>,
+    resources: Listed<Pattern>,
+    /// The conditions only depend on the connection: evaluated once.
+    conditions_hold: bool,
+    /// Variables that had no value, with the reason.
+    unresolved: Vec<String>,
+}
+
+impl Compiled {
+    fn covers(&self, action: Action) -> bool {
+        let name = action.lowercase_name();
+        self.actions.items.iter().any(|p| p.matches(name)) != self.actions.negated
+    }
+
+    fn matches_resource(&self, resource: &str) -> bool {
+        self.resources.items.iter().any(|p| p.matches(resource)) != self.resources.negated
+    }
+}
+
+/// The policies of one connection, ready to answer requests.
+///
+/// Built once per connection (and again when the registry changes); each
+/// [`Principal::evaluate`] is then wildcard matching only.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    context: Arc<RequestContext>,
+    scope: ArnScope,
+    policies: Arc<[String]>,
+    statements: Arc<[Compiled]>,
+}
+
+impl Principal {
+    /// Compiles `policies` for `context`, resources in `scope`.
+    pub fn new(context: RequestContext, policies: &[AttachedPolicy], scope: ArnScope) -> Principal {
+        let mut ordered: Vec<&AttachedPolicy> = policies.iter().collect();
+        ordered.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut statements = Vec::new();
+        for policy in &ordered {
+            for statement in policy.document.statements() {
+                let mut unresolved: Vec<Variable> = Vec::new();
+                let resources = statement
+                    .resources
+                    .items
+                    .iter()
+                    .map(|t| t.to_pattern(|v| context.resolve(v), &mut unresolved))
+                    .collect();
+                let conditions_hold = statement
+                    .conditions
+                    .iter()
+                    .all(|c| c.holds(&context, &mut unresolved));
+                statements.push(Compiled {
+                    source: StatementRef {
+                        policy: policy.name.clone(),
+                        version: policy.version,
+                        index: statement.index,
+                        sid: statement.sid.clone(),
+                    },
+                    effect: statement.effect,
+                    actions: statement.actions.clone(),
+                    resources: Listed {
+                        negated: statement.resources.negated,
+                        items: resources,
+                    },
+                    conditions_hold,
+                    unresolved: unresolved
+                        .iter()
+                        .map(|v| format!("{v} ({})", context.why_unresolved(v)))
+                        .collect(),
+                });
+            }
+        }
+        Principal {
+            context: Arc::new(context),
+            scope,
+            policies: ordered.iter().map(|p| p.name.clone()).collect(),
+            statements: statements.into(),
+        }
+    }
+
+    /// The connection the policies were compiled for.
+    pub fn context(&self) -> &RequestContext {
+        &self.context
+    }
+
+    /// The region and account resources are named in.
+    pub fn scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// Names of the policies evaluated, sorted.
+    pub fn policy_names(&self) -> &[String] {
+        &self.policies
+    }
+
+    /// Decides `action` on the resource ARN `resource`.
+    pub fn evaluate(&self, action: Action, resource: &str) -> Decision {
+        let mut allowed: Option<&Compiled> = None;
+        for statement in self.statements.iter() {
+            if !statement.conditions_hold
+                || !statement.covers(action)
+                || !statement.matches_resource(resource)
+            {
+                continue;
+            }
+            match statement.effect {
+                Effect::Deny => {
+                    return Decision {
+                        action,
+                        resource: resource.to_owned(),
+                        reason: Reason::ExplicitDeny(statement.source.clone()),
+                    };
+                }
+                Effect::Allow => {
+                    allowed.get_or_insert(statement);
+                }
+            }
+        }
+        let reason = match allowed {
+            Some(statement) => Reason::Allowed(statement.source.clone()),
+            None => Reason::NoAllow {
+                policies: self.policies.to_vec(),
+                unresolved: self.unresolved_for(action),
+            },
+        };
+        Decision {
+            action,
+            resource: resource.to_owned(),
+            reason,
+        }
+    }
+
+    /// Decides `action` on the resource named `name` (a client id, topic or
+    /// topic filter, as `action` takes).
+    pub fn evaluate_name(&self, action: Action, name: &str) -> Decision {
+        self.evaluate(action, &self.scope.arn(action, name))
+    }
+
+    /// Unresolved variables of the Allow statements covering `action`.
+    fn unresolved_for(&self, action: Action) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for statement in self.statements.iter() {
+            if statement.effect == Effect::Allow && statement.covers(action) {
+                for note in &statement.unresolved {
+                    if !out.contains(note) {
+                        out.push(note.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// One line describing the connection, for `policy explain`.
+    pub fn describe(&self) -> String {
+        let c = &self.context;
+        let thing = match &c.thing {
+            Some(t) => format!("thing \"{}\" (attached)", t.name),
+            None => "no attached thing of that name".to_owned(),
+        };
+        format!(
+            "client id \"{}\", certificate {}…, {thing}",
+            c.client_id,
+            short_id(&c.certificate_id)
+        )
+    }
+}

@@ -1,0 +1,83 @@
+//! Building a [`Principal`] from the registry: what the broker does at CONNECT
+//! and `iotcore policy explain` does offline.
+
+use std::net::IpAddr;
+
+use super::ArnScope;
+use super::context::{CertificateAttributes, RequestContext};
+use super::document::PolicyDocument;
+use super::eval::{AttachedPolicy, Principal};
+use crate::store::{CertificateStatus, Store, StoreError};
+
+/// Why no principal could be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The certificate is not registered.
+    #[error("unknown certificate id {0}: it is not registered")]
+    UnknownCertificate(String),
+    /// The registry could not be read.
+    #[error("registry lookup failed: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl Principal {
+    /// Reads certificate `certificate_id`, the thing named `client_id` if the
+    /// certificate is attached to it, and the default versions of the policies
+    /// attached to the certificate, and compiles them for a connection from
+    /// `source_ip`. Returns the certificate's status too: only `ACTIVE`
+    /// certificates may connect, whatever the policies say.
+    ///
+    /// A stored policy document that no longer parses (the database was edited
+    /// by hand) is skipped, and the skip logged.
+    pub fn load(
+        store: &Store,
+        scope: &ArnScope,
+        certificate_id: &str,
+        client_id: &str,
+        source_ip: Option<IpAddr>,
+    ) -> Result<(Principal, CertificateStatus), LoadError> {
+        let certificate = store
+            .certificate(certificate_id)?
+            .ok_or_else(|| LoadError::UnknownCertificate(certificate_id.to_owned()))?;
+        let thing = if certificate.things.iter().any(|t| t == client_id) {
+            store.thing(client_id)?
+        } else {
+            None
+        };
+        let attributes = CertificateAttributes::from_pem(&certificate.pem).unwrap_or_else(|e| {
+            tracing::warn!(certificate_id, "certificate variables unavailable: {e}");
+            CertificateAttributes::default()
+        });
+        let policies: Vec<AttachedPolicy> = store
+            .certificate_policies(certificate_id)?
+            .into_iter()
+            .filter_map(|p| match PolicyDocument::parse(&p.document) {
+                Ok(document) => Some(AttachedPolicy {
+                    name: p.name,
+                    version: p.version,
+                    document,
+                }),
+                Err(e) => {
+                    tracing::error!(
+                        policy = p.name,
+                        version = p.version,
+                        "stored policy document ignored: {e}"
+                    );
+                    None
+                }
+            })
+            .collect();
+        let context = RequestContext {
+            client_id: client_id.to_owned(),
+            source_ip,
+            certificate_id: certificate_id.to_owned(),
+            certificate: attributes,
+            thing,
+        };
+        Ok((
+            Principal::new(context, &policies, scope.clone()),
+            certificate.status,
+        ))
+    }
+}

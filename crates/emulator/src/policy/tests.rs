@@ -1,0 +1,265 @@
+//! Evaluation rules, one statement kind at a time. The table of end-to-end
+//! cases (engine and broker) is in `tests/policy.rs`.
+
+use serde_json::json;
+
+use super::*;
+use crate::store::ThingRecord;
+
+const PREFIX: &str = "arn:aws:iot:us-east-1:123456789012:";
+
+fn context(client_id: &str, thing: Option<&str>) -> RequestContext {
+    let mut certificate = CertificateAttributes::default();
+    certificate.add("Subject.CommonName", "dev-1");
+    RequestContext {
+        client_id: client_id.into(),
+        source_ip: Some("127.0.0.1".parse().unwrap()),
+        certificate_id: "ab".repeat(32),
+        certificate,
+        thing: thing.map(|name| ThingRecord {
+            name: name.into(),
+            thing_type: None,
+            attributes: Default::default(),
+            created_at: 0,
+        }),
+    }
+}
+
+fn policy(name: &str, statements: serde_json::Value) -> AttachedPolicy {
+    let text = json!({"Version": "2012-10-17", "Statement": statements}).to_string();
+    AttachedPolicy {
+        name: name.into(),
+        version: 1,
+        document: PolicyDocument::parse(&text).expect("valid policy"),
+    }
+}
+
+fn principal(policies: &[AttachedPolicy]) -> Principal {
+    Principal::new(
+        context("dev-1", Some("dev-1")),
+        policies,
+        ArnScope::default(),
+    )
+}
+
+#[test]
+fn an_allow_names_its_statement() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Sid": "Pub", "Effect": "Allow", "Action": "iot:Publish",
+                "Resource": format!("{PREFIX}topic/dt/dev-1/*")}]),
+    )]);
+    let d = p.evaluate_name(Action::Publish, "dt/dev-1/temp");
+    assert!(d.is_allowed());
+    assert_eq!(
+        d.to_string(),
+        format!(
+            "iot:Publish on {PREFIX}topic/dt/dev-1/temp allowed by policy \"p\" version 1, \
+             Statement[0] (Sid \"Pub\")"
+        )
+    );
+}
+
+#[test]
+fn an_explicit_deny_wins_over_any_allow_in_any_policy() {
+    let allow = policy(
+        "a-allow",
+        json!([{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]),
+    );
+    let deny = policy(
+        "z-deny",
+        json!([{"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
+               {"Effect": "Deny", "Action": "iot:Publish",
+                "Resource": format!("{PREFIX}topic/secret/*")}]),
+    );
+    let p = principal(&[allow, deny]);
+    let d = p.evaluate_name(Action::Publish, "secret/x");
+    assert!(!d.is_allowed());
+    assert_eq!(
+        d.reason,
+        Reason::ExplicitDeny(StatementRef {
+            policy: "z-deny".into(),
+            version: 1,
+            index: 1,
+            sid: None
+        })
+    );
+    assert!(p.evaluate_name(Action::Publish, "public/x").is_allowed());
+}
+
+#[test]
+fn no_allow_means_deny_and_says_which_policies_were_evaluated() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]),
+    )]);
+    let d = p.evaluate_name(Action::Publish, "a");
+    assert_eq!(
+        d.reason,
+        Reason::NoAllow {
+            policies: vec!["p".into()],
+            unresolved: vec![]
+        }
+    );
+    assert!(
+        d.to_string()
+            .contains("no statement allowed it (policies evaluated: p)"),
+        "{d}"
+    );
+    let none = principal(&[]);
+    assert!(
+        none.evaluate_name(Action::Connect, "dev-1")
+            .to_string()
+            .contains("has no policy attached")
+    );
+}
+
+#[test]
+fn action_wildcards_and_case_follow_iam() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "Action": ["IOT:pub*", "iot:?eceive"], "Resource": "*"}]),
+    )]);
+    assert!(p.evaluate_name(Action::Publish, "a").is_allowed());
+    assert!(p.evaluate_name(Action::Receive, "a").is_allowed());
+    assert!(!p.evaluate_name(Action::Subscribe, "a").is_allowed());
+    assert!(!p.evaluate_name(Action::RetainPublish, "a").is_allowed());
+}
+
+#[test]
+fn not_action_and_not_resource_match_the_complement() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "NotAction": "iot:Publish", "Resource": "*"},
+               {"Effect": "Allow", "Action": "iot:Publish",
+                "NotResource": format!("{PREFIX}topic/private/*")}]),
+    )]);
+    assert!(p.evaluate_name(Action::Subscribe, "x").is_allowed());
+    assert!(p.evaluate_name(Action::Publish, "public/x").is_allowed());
+    assert!(!p.evaluate_name(Action::Publish, "private/x").is_allowed());
+}
+
+#[test]
+fn topic_and_topicfilter_are_different_resources() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "Action": ["iot:Subscribe", "iot:Receive"],
+                "Resource": format!("{PREFIX}topic/a/*")}]),
+    )]);
+    assert!(p.evaluate_name(Action::Receive, "a/b").is_allowed());
+    assert!(!p.evaluate_name(Action::Subscribe, "a/b").is_allowed());
+}
+
+#[test]
+fn an_unresolved_variable_matches_nothing_and_is_explained() {
+    let p = Principal::new(
+        context("not-a-thing", None),
+        &[policy(
+            "p",
+            json!([{"Effect": "Allow", "Action": "iot:Connect",
+                    "Resource": format!("{PREFIX}client/${{iot:Connection.Thing.ThingName}}")}]),
+        )],
+        ArnScope::default(),
+    );
+    let d = p.evaluate_name(Action::Connect, "not-a-thing");
+    assert!(!d.is_allowed());
+    let text = d.to_string();
+    assert!(
+        text.contains("${iot:Connection.Thing.ThingName} (client id \"not-a-thing\" is not the name of a thing"),
+        "{text}"
+    );
+    // AWS leaves the text in the resource: only that literal name matches.
+    assert!(
+        p.evaluate_name(Action::Connect, "${iot:Connection.Thing.ThingName}")
+            .is_allowed()
+    );
+}
+
+#[test]
+fn certificate_variables_are_replaced() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "Action": "iot:Publish",
+                "Resource": format!("{PREFIX}topic/cn/${{iot:Certificate.Subject.CommonName}}")}]),
+    )]);
+    assert!(p.evaluate_name(Action::Publish, "cn/dev-1").is_allowed());
+    assert!(!p.evaluate_name(Action::Publish, "cn/dev-2").is_allowed());
+}
+
+#[test]
+fn a_statement_whose_condition_fails_is_skipped_even_if_it_denies() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "Action": "iot:*", "Resource": "*"},
+               {"Effect": "Deny", "Action": "iot:*", "Resource": "*",
+                "Condition": {"StringEquals": {"iot:ClientId": "someone-else"}}}]),
+    )]);
+    assert!(p.evaluate_name(Action::Publish, "x").is_allowed());
+}
+
+#[test]
+fn the_thing_template_confines_a_device_to_its_topics() {
+    let doc = PolicyDocument::parse(&PolicyTemplate::Thing.render(&ArnScope::default())).unwrap();
+    let policies = [AttachedPolicy {
+        name: "dev-1-policy".into(),
+        version: 1,
+        document: doc,
+    }];
+    let p = principal(&policies);
+    for (action, name, allowed) in [
+        (Action::Connect, "dev-1", true),
+        (Action::Connect, "dev-2", false),
+        (Action::Publish, "dt/dev-1", true),
+        (Action::Publish, "dt/dev-1/temp", true),
+        (Action::Publish, "dt/dev-10/temp", false),
+        (Action::Publish, "device/dev-1/messages/events", true),
+        (
+            Action::Receive,
+            "device/dev-1/messages/devicebound/reboot",
+            true,
+        ),
+        (
+            Action::Subscribe,
+            "device/dev-1/messages/devicebound/#",
+            true,
+        ),
+        (Action::Subscribe, "cmd/dev-1", true),
+        (
+            Action::Subscribe,
+            "$aws/things/dev-1/shadow/update/accepted",
+            true,
+        ),
+        (
+            Action::Subscribe,
+            "$aws/things/+/shadow/update/accepted",
+            false,
+        ),
+        (Action::Publish, "$aws/things/dev-2/shadow/update", false),
+        (
+            Action::Receive,
+            "$aws/events/presence/connected/dev-2",
+            false,
+        ),
+        (Action::Publish, "a/b", false),
+        (Action::RetainPublish, "dt/dev-1/temp", true),
+        (Action::RetainPublish, "dt/dev-2/temp", false),
+    ] {
+        assert_eq!(
+            p.evaluate_name(action, name).is_allowed(),
+            allowed,
+            "{action} {name}"
+        );
+    }
+    let other = Principal::new(context("dev-1", None), &policies, ArnScope::default());
+    assert!(
+        !other.evaluate_name(Action::Connect, "dev-1").is_allowed(),
+        "a certificate not attached to the thing cannot connect as it"
+    );
+}
+
+#[test]
+fn actions_parse_with_or_without_prefix() {
+    assert_eq!("iot:Publish".parse(), Ok(Action::Publish));
+    assert_eq!("retainpublish".parse(), Ok(Action::RetainPublish));
+    assert!("iot:Pub".parse::<Action>().is_err());
+}
