@@ -46,6 +46,10 @@ pub struct EmulatorConfig {
     /// (the `iotcore` CLI): a certificate made inactive or revoked, or a policy
     /// changed, reaches live connections within this time. Default 250 ms.
     pub registry_poll_interval: Duration,
+    /// The clock fleet provisioning reads (ownership tokens expire after one
+    /// hour of it). The system's by default; tests move a
+    /// [`Clock::manual`](crate::provisioning::Clock::manual) one.
+    pub clock: crate::provisioning::Clock,
 }
 
 impl EmulatorConfig {
@@ -61,6 +65,7 @@ impl EmulatorConfig {
             region: crate::policy::DEFAULT_REGION.to_owned(),
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
             registry_poll_interval: Duration::from_millis(250),
+            clock: crate::provisioning::Clock::system(),
         }
     }
 
@@ -104,6 +109,12 @@ impl EmulatorConfig {
     /// Sets [`EmulatorConfig::registry_poll_interval`].
     pub fn with_registry_poll_interval(mut self, interval: Duration) -> Self {
         self.registry_poll_interval = interval;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::clock`].
+    pub fn with_clock(mut self, clock: crate::provisioning::Clock) -> Self {
+        self.clock = clock;
         self
     }
 

@@ -34,6 +34,7 @@ use crate::broker::session::{ConnectionId, Kick, Session};
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
 use crate::pki::certificate_id;
 use crate::policy::Action;
+use crate::provisioning::{ProvisioningService, Requester};
 use crate::registry_watch::changed;
 use crate::shadow::ShadowService;
 use crate::tls::TlsConfigs;
@@ -64,6 +65,8 @@ pub(crate) struct Shared {
     pub(crate) closing: watch::Receiver<bool>,
     /// The Device Shadow service, which takes requests on its reserved topics.
     pub(crate) shadows: ShadowService,
+    /// Fleet provisioning, which takes requests on its reserved topics.
+    pub(crate) provisioning: ProvisioningService,
     /// Decides what a client may do (its certificate's AWS IoT policies).
     pub(crate) authz: Authorizer,
     /// Publishes lifecycle events.
@@ -602,7 +605,8 @@ impl Connection {
             );
         }
         let message = Message::from_publish(&publish, SystemTime::now());
-        if !self.shared.shadows.intercept(self.id, &message) {
+        if !self.shared.shadows.intercept(self.id, &message) && !self.provisioning_request(&message)
+        {
             self.broker().publish(message, Some(key));
         }
         if let Some(packet_id) = publish.packet_id {
@@ -613,6 +617,19 @@ impl Connection {
                 tracing::debug!("cannot acknowledge PUBLISH {packet_id}: {e}");
             }
         }
+    }
+
+    /// Hands `message` to fleet provisioning if it is one of its requests; the
+    /// reply goes to this client's session only.
+    fn provisioning_request(&self, message: &Message) -> bool {
+        let Some(client) = &self.client else {
+            return false;
+        };
+        self.shared.provisioning.intercept(message, || Requester {
+            session: Arc::clone(&client.session),
+            client_id: client.client_id.clone(),
+            certificate_id: self.certificate_id.clone(),
+        })
     }
 
     fn on_subscribe(&mut self, subscribe: Subscribe) {

@@ -22,6 +22,7 @@ use crate::error::EmulatorError;
 use crate::lifecycle::Lifecycle;
 use crate::pki::{Pki, PkiOptions};
 use crate::policy::ArnScope;
+use crate::provisioning::ProvisioningService;
 use crate::registry_watch::RegistryWatch;
 use crate::shadow::{ShadowService, Shadows};
 use crate::store::{CertificateStatus, Store, StoreError};
@@ -109,6 +110,7 @@ impl Emulator {
         tokio::spawn(run_writer(store.clone(), ops));
         let data_dir = config.data_dir.clone();
         let scope = config.arn_scope();
+        let clock = config.clock.clone();
         let registry = RegistryWatch::start(
             store.clone(),
             config.registry_poll_interval,
@@ -117,6 +119,14 @@ impl Emulator {
         let broker = Arc::new(Broker::new(config, persist, closing.clone()));
         restore(&broker, &store).await?;
         let shadows = ShadowService::start(store.clone(), Arc::clone(&broker), closing.clone());
+        let provisioning = ProvisioningService::start(
+            store.clone(),
+            Arc::clone(&pki),
+            Arc::clone(&broker),
+            scope.clone(),
+            clock,
+            closing.clone(),
+        );
 
         let shared = Arc::new(Shared {
             broker: Arc::clone(&broker),
@@ -124,6 +134,7 @@ impl Emulator {
             server_config,
             closing,
             shadows: shadows.clone(),
+            provisioning,
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
             lifecycle: Lifecycle::default(),
         });

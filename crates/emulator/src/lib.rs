@@ -8,6 +8,7 @@
 //!
 //! * [`pki`]: the emulator's certificate authority, server and device certificates.
 //! * [`policy`]: AWS IoT policies: documents, evaluation, built-in templates.
+//! * [`provisioning`]: fleet provisioning by claim: templates, claim certificates, the MQTT API.
 //! * [`store`]: the registry and broker state in SQLite under the data directory.
 //! * [`things`]: creating things with their certificates, in one step.
 //! * [`fsutil`]: atomic file writes with restrictive modes.
@@ -23,6 +24,7 @@
 pub mod fsutil;
 pub mod pki;
 pub mod policy;
+pub mod provisioning;
 pub mod store;
 pub mod things;
 

@@ -8,7 +8,9 @@
 //! * the broker's retained messages ([`RetainedMessage`]);
 //! * persistent MQTT sessions ([`SessionRecord`]): subscriptions and queued QoS 1
 //!   messages of clients that are away;
-//! * Device Shadow documents ([`ShadowRecord`]).
+//! * Device Shadow documents ([`ShadowRecord`]);
+//! * fleet provisioning templates ([`TemplateRecord`]) and the ownership tokens of
+//!   certificates waiting for their registration ([`TokenRecord`]).
 //!
 //! The store knows nothing of the MQTT codec: it takes and returns plain structs. The
 //! mapping to `iotcore-mqtt` types is field for field:
@@ -32,6 +34,7 @@
 mod certificates;
 mod error;
 mod policies;
+mod provisioning;
 mod retained;
 mod schema;
 mod sessions;
@@ -51,6 +54,10 @@ pub use error::StoreError;
 pub use policies::{
     AttachedPolicyRecord, MAX_POLICIES_PER_CERTIFICATE, MAX_POLICY_VERSIONS, PolicyRecord,
     PolicyVersionRecord, validate_policy_name,
+};
+pub use provisioning::{
+    ExistingThing, Override, PolicyRegistration, Registration, TemplateError, TemplateRecord,
+    ThingRegistration, TokenRecord,
 };
 pub use retained::RetainedMessage;
 pub use sessions::{QueuedMessage, SESSION_NEVER_EXPIRES, SessionRecord, SubscriptionRecord};

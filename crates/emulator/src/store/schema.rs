@@ -162,6 +162,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER policy_principals_delete_counted AFTER DELETE ON policy_principals
         BEGIN UPDATE registry_changes SET counter = counter + 1; END;
     "#,
+    // Version 4: fleet provisioning templates, and the one-hour ownership tokens of
+    // certificates waiting for RegisterThing (deleted with their certificate).
+    r#"
+    CREATE TABLE provisioning_templates (
+        name          TEXT PRIMARY KEY NOT NULL,
+        body          TEXT NOT NULL,           -- the JSON template as given
+        description   TEXT,
+        hook_command  TEXT,                    -- pre-provisioning hook, run with /bin/sh -c
+        created_at    INTEGER NOT NULL,
+        updated_at    INTEGER NOT NULL
+    );
+
+    CREATE TABLE provisioning_tokens (
+        token                 TEXT PRIMARY KEY NOT NULL,
+        certificate_id        TEXT NOT NULL REFERENCES certificates (id) ON DELETE CASCADE,
+        claim_certificate_id  TEXT NOT NULL,
+        expires_at            INTEGER NOT NULL  -- unix seconds
+    );
+    CREATE INDEX provisioning_tokens_by_expiry ON provisioning_tokens (expires_at);
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -63,7 +63,7 @@ pub fn validate_thing_name(name: &str) -> Result<(), StoreError> {
 /// Checks an attribute against AWS's `AttributePayload` rules: names of 1 to 128
 /// characters among `a-zA-Z0-9_.,@/:#-`, values of up to 800 characters among the same
 /// and `=[]`.
-fn validate_attribute(name: &str, value: &str) -> Result<(), StoreError> {
+pub(super) fn validate_attribute(name: &str, value: &str) -> Result<(), StoreError> {
     let name_char = |b: u8| b.is_ascii_alphanumeric() || b"_.,@/:#-".contains(&b);
     let reason = if name.is_empty() || name.len() > MAX_ATTRIBUTE_NAME {
         "the name must have 1 to 128 characters"
@@ -83,7 +83,7 @@ fn validate_attribute(name: &str, value: &str) -> Result<(), StoreError> {
 }
 
 /// Validates and inserts a thing.
-fn insert_thing(
+pub(super) fn insert_thing(
     conn: &Connection,
     name: &str,
     thing_type: Option<&str>,
