@@ -61,6 +61,13 @@
 //! [`shadow::TypedShadow`] works with the application's own serde type and
 //! [`shadow::ShadowManager`] keeps a device's local copy in step, across
 //! reconnects. See the [`shadow`] module.
+//!
+//! # Fleet provisioning
+//!
+//! [`provisioning::FleetProvisioner`] turns a shared claim certificate into
+//! the device's own identity (key made on the device, certificate signed from
+//! its CSR, thing registered with a template, credentials saved atomically).
+//! See the [`provisioning`] module.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -74,6 +81,7 @@ mod limits;
 mod mailbox;
 mod message;
 mod offline_queue;
+pub mod provisioning;
 pub mod shadow;
 mod status;
 mod streams;
