@@ -9,6 +9,7 @@
 //! queue; QoS 1 publishes the session has sent stay in the session and are
 //! resent after every reconnect.
 
+mod alarm;
 mod command;
 mod router;
 mod writer;
@@ -36,6 +37,7 @@ use crate::status::{ConnectionState, DisconnectReason, Operation};
 use crate::streams::Subscription;
 use crate::tls::{self, Transport, classify_io_error};
 
+use alarm::Alarm;
 pub(crate) use command::{Command, Request, Responder};
 pub(crate) use router::Listeners;
 use router::Router;
@@ -490,6 +492,7 @@ impl Driver {
         }
         let mut connected_at: Option<Instant> = None;
         let mut close_deadline: Option<Instant> = None;
+        let mut alarm = Alarm::new();
         let mut buf = BytesMut::with_capacity(READ_BUFFER);
         // How the connection ends, and whether the writer may flush first.
         let (reason, graceful) = loop {
@@ -512,6 +515,13 @@ impl Driver {
             }
 
             let timer = self.session.poll_timeout().map(Instant::from_std);
+            let connecting = connected_at.is_none().then_some(connect_deadline);
+            alarm.set(
+                [timer, connecting, close_deadline]
+                    .into_iter()
+                    .flatten()
+                    .min(),
+            );
             let accepting = self.accepts_commands(&writer);
             tokio::select! {
                 biased;
@@ -538,13 +548,16 @@ impl Driver {
                         break (reason, false);
                     }
                 }
-                _ = sleep_until(timer.unwrap_or_else(Instant::now)), if timer.is_some() => {
-                    self.session.handle_timeout(now());
+                // The close deadline needs no action here: the loop's top checks it.
+                _ = alarm.ring(), if alarm.is_armed() => {
+                    let now_at = Instant::now();
+                    if connecting.is_some_and(|at| at <= now_at) {
+                        break (self.connect_timeout(), false);
+                    }
+                    if timer.is_some_and(|at| at <= now_at) {
+                        self.session.handle_timeout(now());
+                    }
                 }
-                _ = sleep_until(connect_deadline), if connected_at.is_none() => {
-                    break (self.connect_timeout(), false);
-                }
-                _ = sleep_until(close_deadline.unwrap_or_else(Instant::now)), if close_deadline.is_some() => {}
                 command = self.commands.recv(), if accepting => {
                     self.on_command(command);
                     for _ in 1..COMMAND_BATCH {
