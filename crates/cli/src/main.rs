@@ -6,6 +6,8 @@ mod data_dir;
 mod demo;
 mod emulator_cmd;
 mod policy_cmd;
+mod provision_cmd;
+mod template_cmd;
 mod thing_cmd;
 
 use std::path::PathBuf;
@@ -53,6 +55,13 @@ enum Command {
     /// Manage AWS IoT policies, attach them to certificates, explain decisions.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Manage fleet provisioning templates and make their claim certificates.
+    #[command(subcommand)]
+    Template(template_cmd::TemplateCommand),
+    /// Provision a device by claim: connect with the claim certificate, have a
+    /// CSR made here signed, register the thing with a template, save its
+    /// credentials.
+    Provision(provision_cmd::ProvisionArgs),
 }
 
 /// An error the CLI reports before exiting with status 1.
@@ -75,6 +84,8 @@ fn main() -> ExitCode {
         Command::Thing(cmd) => thing_cmd::run(&data_dir, &scope, cmd),
         Command::Cert(cmd) => cert_cmd::run(&data_dir, cmd),
         Command::Policy(cmd) => policy_cmd::run(&data_dir, &scope, cmd),
+        Command::Template(cmd) => template_cmd::run(&data_dir, &scope, cmd),
+        Command::Provision(args) => provision_cmd::run(&data_dir, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

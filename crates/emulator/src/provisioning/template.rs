@@ -199,10 +199,12 @@ impl ProvisioningTemplate {
         &self.warnings
     }
 
-    /// The declared parameters and their defaults.
+    /// The declared parameters a device passes, with their defaults (pseudo
+    /// parameters such as `AWS::IoT::Certificate::Id` left out).
     pub fn parameters(&self) -> impl Iterator<Item = (&str, Option<&str>)> {
         self.parameters
             .iter()
+            .filter(|(name, _)| !PSEUDO_PARAMETERS.contains(&name.as_str()))
             .map(|(name, p)| (name.as_str(), p.default.as_deref()))
     }
 

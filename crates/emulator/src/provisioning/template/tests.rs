@@ -136,6 +136,10 @@ fn awss_fleet_example_renders_to_a_registration() {
 #[test]
 fn parameters_have_defaults_and_the_required_ones_are_checked() {
     let template = parse(&fleet_template()).unwrap();
+    assert_eq!(
+        template.parameters().collect::<Vec<_>>(),
+        [("DeviceLocation", Some("Seattle")), ("SerialNumber", None)]
+    );
     let scope = ArnScope::default();
     let err = template
         .render(&params(&[("DeviceLocation", "Seattle")]), CERT, "t", &scope)
