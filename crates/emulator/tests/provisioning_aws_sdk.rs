@@ -88,7 +88,7 @@ async fn aws_identity_client_provisions(client: &str, protocol: &str, csr: bool)
     let id = created["certificate_id"].as_str().unwrap();
     assert_eq!(
         store.certificate(id).unwrap().unwrap().things,
-        [thing.clone()]
+        [thing.as_str()]
     );
     RawClient::connected(setup.addr(), &device, ProtocolVersion::V5)
         .await
