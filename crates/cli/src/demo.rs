@@ -8,11 +8,13 @@ use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use iotcore::shadow::ShadowManager;
 use iotcore::{Client, QoS};
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::things::{ThingOptions, ThingPolicy};
 use iotcore_emulator::{Emulator, EmulatorConfig, things};
+use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 
 use crate::CliResult;
@@ -96,6 +98,28 @@ async fn demo() -> CliResult {
     )
     .await?;
 
+    let (manager, mut desired_changes) = step("device reads its shadow", async {
+        let (manager, changes) = ShadowManager::start(device.shadow())
+            .await
+            .map_err(|e| e.to_string())?;
+        let detail = match manager.local().version {
+            None => "no shadow yet (404): starting from an empty document".to_owned(),
+            Some(version) => format!("version {version}"),
+        };
+        Ok(((manager, changes), detail))
+    })
+    .await?;
+
+    step("device reports its state", async {
+        let state = json!({"firmware": "1.0.0", "led": "off"});
+        let accepted = manager.report(&state).await.map_err(|e| e.to_string())?;
+        Ok((
+            (),
+            format!("reported {state}: shadow version {}", accepted.version),
+        ))
+    })
+    .await?;
+
     let telemetry_topic = format!("device/{DEVICE}/messages/events");
     let mut telemetry = step("cloud subscribes to the device's telemetry", async {
         let sub = cloud
@@ -125,6 +149,56 @@ async fn demo() -> CliResult {
                 format!("{} {}", m.topic(), String::from_utf8_lossy(m.payload())),
             )),
             None => Err("the subscription ended".to_owned()),
+        }
+    })
+    .await?;
+
+    step("cloud changes the device's desired state", async {
+        let desired = json!({"led": "on"});
+        let accepted = cloud
+            .thing_shadow(DEVICE, None)
+            .update_desired(&desired)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((
+            (),
+            format!("desired {desired}: shadow version {}", accepted.version),
+        ))
+    })
+    .await?;
+
+    let change = step("device receives the desired change", async {
+        match desired_changes.next().await {
+            Some(change) => {
+                let detail = format!(
+                    "delta {} at version {}",
+                    Value::Object(change.delta().clone()),
+                    change.version()
+                );
+                Ok((change, detail))
+            }
+            None => Err("the desired-change stream ended".to_owned()),
+        }
+    })
+    .await?;
+
+    step("device applies it and reports back", async {
+        let accepted = manager
+            .report(change.delta())
+            .await
+            .map_err(|e| e.to_string())?;
+        match manager.local().delta() {
+            None => Ok((
+                (),
+                format!(
+                    "shadow version {}: desired and reported agree",
+                    accepted.version
+                ),
+            )),
+            Some(delta) => Err(format!(
+                "desired and reported still differ: {}",
+                Value::Object(delta)
+            )),
         }
     })
     .await?;

@@ -7,6 +7,7 @@ mod demo;
 mod emulator_cmd;
 mod policy_cmd;
 mod provision_cmd;
+mod shadow_cmd;
 mod template_cmd;
 mod thing_cmd;
 
@@ -62,6 +63,9 @@ enum Command {
     /// CSR made here signed, register the thing with a template, save its
     /// credentials.
     Provision(provision_cmd::ProvisionArgs),
+    /// Get, update, delete or watch a thing's Device Shadow on a running emulator.
+    #[command(subcommand)]
+    Shadow(shadow_cmd::ShadowCommand),
 }
 
 /// An error the CLI reports before exiting with status 1.
@@ -73,7 +77,7 @@ fn main() -> ExitCode {
     // about every client that sends an IP address as SNI (AWS's SDKs do, on
     // 127.0.0.1); the emulator accepts them, so that warning is noise.
     init_tracing(match cli.command {
-        Command::Demo => "warn,rustls=error",
+        Command::Demo | Command::Shadow(_) => "warn,rustls=error",
         _ => "info,rustls=error",
     });
     let data_dir = data_dir::resolve(cli.data_dir);
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy_cmd::run(&data_dir, &scope, cmd),
         Command::Template(cmd) => template_cmd::run(&data_dir, &scope, cmd),
         Command::Provision(args) => provision_cmd::run(&data_dir, args),
+        Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

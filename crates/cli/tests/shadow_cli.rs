@@ -1,0 +1,301 @@
+//! `iotcore shadow get|update|delete|watch` against an `iotcore emulator` process.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStderr, ChildStdout, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
+/// How long a test waits for a line it expects before declaring it hung.
+const HANG_GUARD: Duration = Duration::from_secs(30);
+
+fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(IOTCORE)
+        .args(args)
+        .env("IOTCORE_DATA_DIR", data_dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run iotcore")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A successful run's stdout as JSON.
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "failed: {}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
+}
+
+/// Lines of a child's output, read on a thread, waited for with a time limit.
+struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    fn of(stream: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line that satisfies `pred`, skipping others.
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + HANG_GUARD;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {what}"),
+            }
+        }
+    }
+}
+
+/// `iotcore emulator --port 0` in the background, with the port it printed.
+struct Emulator {
+    child: Child,
+    port: String,
+}
+
+impl Emulator {
+    fn start(data_dir: &Path) -> Emulator {
+        let mut child = Command::new(IOTCORE)
+            .args(["emulator", "--port", "0"])
+            .env("IOTCORE_DATA_DIR", data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout: ChildStdout = child.stdout.take().expect("stdout");
+        let first =
+            Lines::of(stdout).wait_for("the listening address", |l| l.contains("listening"));
+        let port = first
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        assert!(port.parse::<u16>().is_ok(), "no port in {first:?}");
+        Emulator { child, port }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A data directory with a running emulator and a registered thing.
+fn setup(thing: &str) -> (tempfile::TempDir, Emulator) {
+    let data = tempfile::tempdir().unwrap();
+    let emulator = Emulator::start(data.path());
+    let out = data.path().join("devices");
+    let created = iotcore(
+        data.path(),
+        &["thing", "create", thing, "--out", out.to_str().unwrap()],
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+    (data, emulator)
+}
+
+#[test]
+fn get_update_and_delete_from_the_command_line() {
+    let (data, emulator) = setup("cli-lamp");
+    let dir = data.path();
+    let base = ["--thing", "cli-lamp", "--port", emulator.port.as_str()];
+    let run = |command: &str, extra: &[&str]| {
+        let mut args = vec!["shadow", command];
+        args.extend(base);
+        args.extend(extra);
+        iotcore(dir, &args)
+    };
+
+    let missing = run("get", &[]);
+    assert!(!missing.status.success());
+    let stderr = text(&missing.stderr);
+    assert!(
+        stderr.contains("404 \"No shadow exists with name: 'cli-lamp'\""),
+        "{stderr}"
+    );
+    assert!(
+        dir.join("cli/iotcore-cli.cert.pem").is_file(),
+        "the CLI's identity is made on first use"
+    );
+
+    let accepted = json_of(&run(
+        "update",
+        &["--reported", r#"{"on":false,"fw":"1.0"}"#],
+    ));
+    assert_eq!(accepted["version"], 1);
+    assert_eq!(accepted["state"]["reported"]["fw"], "1.0");
+    assert!(accepted.get("clientToken").is_none());
+
+    let accepted = json_of(&run(
+        "update",
+        &["--desired", r#"{"on":true}"#, "--version", "1"],
+    ));
+    assert_eq!(accepted["version"], 2);
+    let conflict = run(
+        "update",
+        &["--desired", r#"{"on":false}"#, "--version", "1"],
+    );
+    assert!(!conflict.status.success());
+    assert!(
+        text(&conflict.stderr).contains("409 \"Version conflict\""),
+        "{}",
+        text(&conflict.stderr)
+    );
+
+    let document = json_of(&run("get", &[]));
+    assert_eq!(document["version"], 2);
+    assert_eq!(document["state"]["delta"], serde_json::json!({"on": true}));
+
+    let file = dir.join("state.json");
+    std::fs::write(&file, r#"{"state":{"reported":{"on":true}}}"#).unwrap();
+    let accepted = json_of(&run("update", &["--state-file", file.to_str().unwrap()]));
+    assert_eq!(accepted["version"], 3);
+
+    let named = json_of(&run(
+        "update",
+        &["--name", "config", "--reported", r#"{"x":1}"#],
+    ));
+    assert_eq!(named["version"], 1);
+
+    let deleted = json_of(&run("delete", &[]));
+    assert_eq!(deleted["version"], 3);
+    assert!(!run("get", &[]).status.success());
+    assert_eq!(json_of(&run("get", &["--name", "config"]))["version"], 1);
+}
+
+#[test]
+fn invalid_updates_are_refused_before_connecting() {
+    let data = tempfile::tempdir().unwrap();
+    let out = iotcore(
+        data.path(),
+        &[
+            "shadow",
+            "update",
+            "--thing",
+            "t",
+            "--desired",
+            "[1]",
+            "--port",
+            "1",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("Desired node must be an object (code 400)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = iotcore(
+        data.path(),
+        &["shadow", "update", "--thing", "t", "--port", "1"],
+    );
+    assert!(
+        text(&out.stderr).contains("nothing to update"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn without_an_emulator_the_errors_say_what_to_do() {
+    let data = tempfile::tempdir().unwrap();
+    let out = iotcore(
+        data.path(),
+        &["shadow", "get", "--thing", "t", "--port", "1"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("no identity to connect with: pass --cert and --key"),
+        "{}",
+        text(&out.stderr)
+    );
+    // With the emulator's data but no emulator listening.
+    let emulator = Emulator::start(data.path());
+    let port = emulator.port.clone();
+    drop(emulator);
+    let out = iotcore(
+        data.path(),
+        &["shadow", "get", "--thing", "t", "--port", &port],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "cannot connect to localhost:{port} (is `iotcore emulator` running there?)"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn watch_prints_deltas_and_documents_as_json_lines() {
+    let (data, emulator) = setup("cli-watch");
+    let port = emulator.port.as_str();
+    let mut watch = Command::new(IOTCORE)
+        .args(["shadow", "watch", "--thing", "cli-watch", "--port", port])
+        .env("IOTCORE_DATA_DIR", data.path())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start watch");
+    let stderr: ChildStderr = watch.stderr.take().expect("stderr");
+    let stdout = Lines::of(watch.stdout.take().expect("stdout"));
+    Lines::of(stderr).wait_for("watching", |l| l.starts_with("watching "));
+
+    // A second CLI run at the same time: its own client id, no takeover.
+    let mut update = Command::new(IOTCORE)
+        .args(["shadow", "update", "--thing", "cli-watch", "--port", port])
+        .args(["--state-file", "-"])
+        .env("IOTCORE_DATA_DIR", data.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start update");
+    update
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(br#"{"desired":{"led":"on"}}"#)
+        .unwrap();
+    let updated = update.wait_with_output().unwrap();
+    assert!(updated.status.success(), "{}", text(&updated.stderr));
+
+    let parse = |line: String| serde_json::from_str::<Value>(&line).unwrap();
+    let delta = parse(stdout.wait_for("a delta", |l| l.contains(r#""event":"delta""#)));
+    assert_eq!(delta["state"], serde_json::json!({"led": "on"}));
+    assert_eq!(delta["version"], 1);
+    let documents = parse(stdout.wait_for("documents", |l| l.contains(r#""event":"documents""#)));
+    assert_eq!(documents["current"]["version"], 1);
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = watch.wait().unwrap();
+    assert!(status.success(), "watch ends cleanly on Ctrl-C: {status}");
+}
