@@ -240,3 +240,234 @@ fn things_and_acknowledged_retained_messages_survive_kill_9() {
     );
     assert_eq!(String::from_utf8_lossy(&received.stdout).trim(), "v42");
 }
+
+/// Runs `iotcore` with `args` and returns its stdout, failing the test on a non-zero exit.
+fn iotcore_ok(data_dir: &Path, args: &[&str]) -> String {
+    let out = iotcore(data_dir, args);
+    assert!(
+        out.status.success(),
+        "iotcore {args:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The certificate id `thing create` printed.
+fn certificate_id(create_output: &str) -> String {
+    create_output
+        .lines()
+        .find_map(|l| l.strip_prefix("certificate: "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("certificate line")
+        .to_owned()
+}
+
+#[test]
+fn thing_create_prints_the_things_own_policy_confined_to_its_topics() {
+    let data = tempfile::tempdir().unwrap();
+    let out_dir = data.path().join("files");
+    let out = out_dir.to_str().unwrap();
+    let created = iotcore_ok(data.path(), &["thing", "create", "dev1", "--out", out]);
+    assert!(
+        created.contains("policy:      dev1-policy (new, from template \"thing\""),
+        "{created}"
+    );
+    assert!(
+        created.contains("topic/dt/${iot:Connection.Thing.ThingName}/*"),
+        "{created}"
+    );
+    assert!(
+        !created.contains("\"Resource\": \"*\""),
+        "not allow-all:\n{created}"
+    );
+    let shown = iotcore_ok(data.path(), &["policy", "show", "dev1-policy"]);
+    assert!(shown.contains("default version: 1"), "{shown}");
+    assert!(shown.contains(&certificate_id(&created)), "{shown}");
+
+    let app = iotcore_ok(
+        data.path(),
+        &[
+            "thing",
+            "create",
+            "app",
+            "--template",
+            "application",
+            "--out",
+            out,
+        ],
+    );
+    assert!(app.contains("from template \"application\""), "{app}");
+    let listed = iotcore_ok(data.path(), &["cert", "list"]);
+    assert!(listed.contains("\tACTIVE\tdev1\tdev1-policy"), "{listed}");
+
+    let deleted = iotcore_ok(data.path(), &["thing", "delete", "dev1"]);
+    assert!(deleted.contains("deleted policy dev1-policy"), "{deleted}");
+    let listed = iotcore_ok(data.path(), &["thing", "list"]);
+    assert!(!listed.contains("dev1"), "{listed}");
+}
+
+#[test]
+fn a_malformed_policy_is_refused_with_the_element_at_fault() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("bad.json");
+    std::fs::write(
+        &file,
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Publish",
+            "Resource": "topic/dt/x"}]}"#,
+    )
+    .unwrap();
+    let out = iotcore(
+        data.path(),
+        &["policy", "create", "bad", file.to_str().unwrap()],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Statement[0].Resource[0]: \"topic/dt/x\" is not a resource"),
+        "{stderr}"
+    );
+    let listed = iotcore_ok(data.path(), &["policy", "list"]);
+    assert!(listed.is_empty(), "{listed}");
+}
+
+#[test]
+fn policy_explain_names_the_deciding_statement_offline() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("files");
+    let created = iotcore_ok(
+        data.path(),
+        &["thing", "create", "dev1", "--out", out.to_str().unwrap()],
+    );
+    let id = certificate_id(&created);
+    let explain = |action: &str, resource: &str| {
+        iotcore_ok(
+            data.path(),
+            &[
+                "policy",
+                "explain",
+                "--cert",
+                &id[..10],
+                "--action",
+                action,
+                "--resource",
+                resource,
+            ],
+        )
+    };
+    let allowed = explain("iot:Publish", "dt/dev1/temp");
+    assert!(allowed.starts_with("ALLOW\n"), "{allowed}");
+    assert!(
+        allowed.contains("allowed by policy \"dev1-policy\" version 1, Statement[1] (Sid \"PublishAndReceiveOnItsTopics\")"),
+        "{allowed}"
+    );
+    let denied = explain("iot:Subscribe", "$aws/things/dev2/shadow/#");
+    assert!(denied.starts_with("DENY\n"), "{denied}");
+    assert!(denied.contains("no statement allowed it"), "{denied}");
+
+    let deny_file = data.path().join("deny.json");
+    std::fs::write(
+        &deny_file,
+        r#"{"Version": "2012-10-17", "Statement": [{"Sid": "NoTemp", "Effect": "Deny",
+            "Action": "iot:Publish", "Resource": "arn:aws:iot:*:*:topic/dt/*/temp"}]}"#,
+    )
+    .unwrap();
+    iotcore_ok(
+        data.path(),
+        &["policy", "create", "no-temp", deny_file.to_str().unwrap()],
+    );
+    iotcore_ok(data.path(), &["policy", "attach", "no-temp", "--cert", &id]);
+    let denied = explain("iot:Publish", "dt/dev1/temp");
+    assert!(
+        denied.contains("denied by policy \"no-temp\" version 1, Statement[0] (Sid \"NoTemp\")"),
+        "{denied}"
+    );
+    let stranger = iotcore_ok(
+        data.path(),
+        &[
+            "policy",
+            "explain",
+            "--cert",
+            &id,
+            "--action",
+            "iot:Connect",
+            "--resource",
+            "stranger",
+            "--client-id",
+            "stranger",
+        ],
+    );
+    assert!(stranger.starts_with("DENY\n"), "{stranger}");
+    assert!(
+        stranger.contains(
+            "${iot:Connection.Thing.ThingName} (client id \"stranger\" is not the name of a thing"
+        ),
+        "{stranger}"
+    );
+}
+
+#[tokio::test]
+async fn cert_revoke_from_the_cli_disconnects_a_device_of_a_running_emulator_for_good() {
+    use std::time::Duration;
+
+    use iotcore::{Client, ConnectionState, DisconnectReason, ReconnectPolicy};
+    use tokio_stream::StreamExt;
+
+    let data = tempfile::tempdir().unwrap();
+    let files = data.path().join("files");
+    let created = iotcore_ok(
+        data.path(),
+        &["thing", "create", "dev1", "--out", files.to_str().unwrap()],
+    );
+    let emulator = EmulatorProcess::start(data.path());
+    let device = Client::builder("dev1")
+        .endpoint("127.0.0.1")
+        .port(emulator.port)
+        .amazon_root_cas(false)
+        .root_ca_pem_file(files.join("root-ca.pem"))
+        .unwrap()
+        .client_cert_pem_files(files.join("dev1.cert.pem"), files.join("dev1.private.key"))
+        .unwrap()
+        .reconnect_policy(ReconnectPolicy {
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_millis(100),
+            reset_after: Duration::from_secs(30),
+            seed: Some(1),
+        })
+        .connect()
+        .await
+        .expect("the device connects");
+    let mut events = device.status_events();
+
+    let id = certificate_id(&created);
+    let revoked = iotcore_ok(data.path(), &["cert", "revoke", &id[..8]]);
+    assert!(revoked.contains("is REVOKED"), "{revoked}");
+
+    // Disconnected, then each reconnect attempt is refused during the handshake.
+    let patience = Duration::from_secs(30);
+    let mut reasons = Vec::new();
+    while reasons.len() < 4 {
+        let event = tokio::time::timeout(patience, events.next())
+            .await
+            .expect("a status event")
+            .expect("status stream");
+        match event {
+            ConnectionState::Connected { .. } => {
+                panic!("a revoked certificate connected again after {reasons:?}")
+            }
+            ConnectionState::Disconnected { reason } => reasons.push(reason),
+            _ => {}
+        }
+    }
+    // Over TLS 1.3 the refusal alert comes after the client's handshake is done:
+    // the SDK sees the connection closed before CONNACK.
+    assert!(
+        reasons[1..].iter().all(|r| matches!(
+            r,
+            DisconnectReason::ClientCertificateRejected { .. }
+                | DisconnectReason::ClosedBeforeConnAck { .. }
+        )),
+        "{reasons:?}"
+    );
+    device.close().await;
+}

@@ -17,13 +17,6 @@ use support::*;
 const V311: ProtocolVersion = ProtocolVersion::V311;
 const V5: ProtocolVersion = ProtocolVersion::V5;
 
-fn disconnect_reason(packets: &[Packet]) -> Option<ReasonCode> {
-    packets.iter().find_map(|p| match p {
-        Packet::Disconnect(d) => Some(d.reason),
-        _ => None,
-    })
-}
-
 // ----- Routing -----
 
 #[tokio::test]
@@ -392,17 +385,6 @@ async fn shutdown_tells_mqtt5_clients_the_server_is_shutting_down() {
 }
 
 // ----- Authentication and authorization -----
-
-async fn tls_refused(setup: &Setup, device: &Device) -> bool {
-    match RawClient::open(setup.addr(), device).await {
-        Err(_) => true,
-        // TLS 1.3: the client may finish first and learn of the refusal on read.
-        Ok(mut client) => {
-            let _ = client.send_raw(b"\x10").await;
-            client.until_closed().await.is_empty()
-        }
-    }
-}
 
 #[tokio::test]
 async fn only_registered_active_certificates_complete_the_tls_handshake() {

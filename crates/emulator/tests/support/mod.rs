@@ -380,6 +380,26 @@ impl RawClient {
     }
 }
 
+/// True when the emulator refuses `device`'s TLS handshake.
+pub async fn tls_refused(setup: &Setup, device: &Device) -> bool {
+    match RawClient::open(setup.addr(), device).await {
+        Err(_) => true,
+        // TLS 1.3: the client may finish first and learn of the refusal on read.
+        Ok(mut client) => {
+            let _ = client.send_raw(b"\x10").await;
+            client.until_closed().await.is_empty()
+        }
+    }
+}
+
+/// The reason code of the first DISCONNECT among `packets`.
+pub fn disconnect_reason(packets: &[Packet]) -> Option<ReasonCode> {
+    packets.iter().find_map(|p| match p {
+        Packet::Disconnect(d) => Some(d.reason),
+        _ => None,
+    })
+}
+
 /// A PUBACK with success.
 pub fn puback(packet_id: u16) -> Packet {
     Packet::PubAck(packet::Ack {
