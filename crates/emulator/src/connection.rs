@@ -552,7 +552,7 @@ impl Connection {
             client_id = self.client_id(),
             action = "publish",
             topic = %publish.topic,
-            "denied: {why}"
+            "refused: {why}"
         );
         if self.protocol() == ProtocolVersion::V311 || fatal {
             let kind = if reason == ReasonCode::NOT_AUTHORIZED {
@@ -670,7 +670,7 @@ impl Connection {
                     client_id,
                     action = "subscribe",
                     topic = filter,
-                    "denied: {why}"
+                    "refused: {why}"
                 );
                 reason
             };
@@ -691,7 +691,7 @@ impl Connection {
                         client_id,
                         action = "subscribe",
                         topic = filter,
-                        "denied: {denied}; disconnecting (MQTT 3.1.1)"
+                        "refused: {denied}; disconnecting (MQTT 3.1.1)"
                     );
                     self.end_with(End::Closed(
                         DisconnectReason::AuthError,

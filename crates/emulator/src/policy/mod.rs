@@ -18,6 +18,25 @@
 //! resource as text (AWS: "leaving the `${policy-variable}` text in the policy
 //! document"), so that resource matches nothing real. Unlike AWS, whose policy
 //! cache takes minutes, a change applies to the next request.
+//!
+//! Sources, besides the fact sheet:
+//! * thing variables resolve only when the client id is the name of a thing the
+//!   certificate is attached to: "Thing policy variables",
+//!   <https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-variables.html>;
+//! * certificate variables (subject, issuer, alternative names, serial number;
+//!   first value by default, `.N` and `.List`; at most five values; values with
+//!   wildcards or over 1024 characters not substituted): "X.509 Certificate
+//!   AWS IoT Core policy variables", awsdocs/aws-iot-docs
+//!   `developerguide/cert-policy-variables.md`;
+//! * names `[\w+=,.@-]{1,128}`, documents of at most 2048 characters without
+//!   whitespace, at most five versions: the CreatePolicy / CreatePolicyVersion
+//!   API reference;
+//! * condition operators and absent keys: IAM's "Condition operators" reference.
+//!
+//! Design choices where AWS is silent: `iotcore policy create` warns about
+//! unknown variables and statements that can never apply; MQTT 3.1.1 SUBSCRIBE
+//! denials close the connection (§1.8, AWS's 2017 answer; SUBACK 0x80 is
+//! unconfirmed).
 
 mod condition;
 mod context;
