@@ -406,3 +406,27 @@ async fn requests_fail_once_the_client_is_closed() {
         Some(iotcore::ErrorKind::Closed)
     );
 }
+
+#[tokio::test]
+async fn an_application_unsubscribes_from_shadows_it_is_done_with() {
+    let h = Harness::start().await;
+    let app = h.app("fleet-app").await;
+    // Three reply subscriptions per shadow: 20 shadows would pass AWS's 50
+    // subscriptions per connection without unsubscribing.
+    for i in 0..20 {
+        let shadow = app.thing_shadow(format!("bulb-{i}"), None);
+        within("desire", shadow.update_desired(json!({"on": true})))
+            .await
+            .unwrap_or_else(|e| panic!("bulb-{i}: {e}"));
+        within("unsubscribe", shadow.unsubscribe()).await.unwrap();
+        within("unsubscribe again", shadow.unsubscribe())
+            .await
+            .unwrap();
+    }
+    // A shadow used again subscribes again.
+    let document = within("get", app.thing_shadow("bulb-0", None).get())
+        .await
+        .unwrap();
+    assert_eq!(document.state.desired, Some(object(json!({"on": true}))));
+    app.close().await;
+}

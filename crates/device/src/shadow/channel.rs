@@ -268,8 +268,9 @@ impl Channel {
     }
 
     /// The dispatcher of `generation` stopped: the next request subscribes
-    /// again; requests waiting now get no reply and fail.
-    fn dispatcher_ended(&self, generation: u64, closed: bool) {
+    /// again; requests waiting now get no reply and fail. True when it was
+    /// the live dispatcher (not one [`unsubscribe`](Self::unsubscribe) retired).
+    fn dispatcher_ended(&self, generation: u64, closed: bool) -> bool {
         let current = self
             .active
             .compare_exchange(generation, 0, Ordering::AcqRel, Ordering::Acquire)
@@ -280,6 +281,27 @@ impl Channel {
         if closed {
             lock(&self.listeners).clear();
         }
+        current
+    }
+
+    /// Unsubscribes from the reply filters (if subscribed); the next request
+    /// or event stream subscribes again. Event streams stay open.
+    pub(crate) async fn unsubscribe(&self, client: &Client) -> Result<(), Error> {
+        let _subscribing = self.subscribing.lock().await;
+        if self.active.swap(0, Ordering::AcqRel) == 0 {
+            return Ok(());
+        }
+        tracing::debug!(shadow = %self.id, "unsubscribing from the shadow's reply topics");
+        try_join_all(
+            [
+                ShadowOperation::Get,
+                ShadowOperation::Update,
+                ShadowOperation::Delete,
+            ]
+            .map(|operation| client.unsubscribe(self.reply_filter(operation))),
+        )
+        .await?;
+        Ok(())
     }
 }
 
@@ -308,13 +330,12 @@ async fn dispatch(
         channel.deliver(&message);
     }
     let closed = matches!(*status.borrow(), ConnectionState::Closed);
-    if !closed {
+    if channel.dispatcher_ended(generation, closed) && !closed {
         tracing::warn!(
             shadow = %channel.id,
             "the shadow's reply subscriptions ended (the broker refused to restore them?): the next request subscribes again"
         );
     }
-    channel.dispatcher_ended(generation, closed);
 }
 
 #[cfg(test)]
@@ -439,13 +460,13 @@ mod tests {
         let (mut rx, _guard) = c.expect("tok".into(), ShadowOperation::Get);
         let _deltas = c.listen_deltas();
         // A stale generation leaves a newer dispatcher and its requests alone.
-        c.dispatcher_ended(6, false);
+        assert!(!c.dispatcher_ended(6, false));
         assert_eq!(c.active.load(Ordering::Acquire), 7);
         assert!(matches!(
             rx.try_recv(),
             Err(oneshot::error::TryRecvError::Empty)
         ));
-        c.dispatcher_ended(7, false);
+        assert!(c.dispatcher_ended(7, false));
         assert_eq!(c.active.load(Ordering::Acquire), 0);
         assert!(matches!(
             rx.try_recv(),

@@ -53,6 +53,9 @@
 //! * **At most [`MAX_IN_FLIGHT_REQUESTS`] in flight** per client, AWS's limit
 //!   per connection; further requests wait for a place instead of being
 //!   refused with 429.
+//! * **Subscriptions**: each shadow a client uses holds three subscriptions
+//!   until [`ShadowClient::unsubscribe`]; AWS IoT Core allows 50 per
+//!   connection, which matters to an application working on many things.
 //! * **Timeouts**: each request, from subscribing to the reply, is bounded by
 //!   the handle's timeout ([`DEFAULT_TIMEOUT`], see [`ShadowClient::with_timeout`]).
 //!   A request made while offline waits in the client's offline queue within
@@ -236,6 +239,21 @@ impl ShadowClient {
         let documents = Documents::new(channel.listen_documents());
         self.subscribe(&channel).await?;
         Ok(documents)
+    }
+
+    /// Unsubscribes from the shadow's reply topics, for an application that
+    /// is done with this shadow: each shadow a client has used holds three
+    /// subscriptions, and AWS IoT Core allows 50 per connection. The next
+    /// request or event stream on the shadow subscribes again; open event
+    /// streams stay open but receive nothing meanwhile. A request still
+    /// waiting for its reply may then time out.
+    pub async fn unsubscribe(&self) -> Result<(), ShadowError> {
+        let operation = ShadowOperation::Update;
+        let channel = self.channel(operation)?;
+        match tokio::time::timeout(self.timeout, channel.unsubscribe(&self.client)).await {
+            Ok(result) => result.map_err(|e| ShadowError::client(operation, &self.id, e)),
+            Err(_) => Err(ShadowError::timeout(operation, &self.id, self.timeout)),
+        }
     }
 
     /// The same shadow with the state as the application's type `T`.
