@@ -38,7 +38,8 @@
 //!   `ThingGroups`: `DO_NOTHING`, `REPLACE`, `FAIL`, `MERGE` for attributes):
 //!   what to do when the thing exists. Without one, an existing thing is left
 //!   as it is (the emulator's choice: AWS does not document the default);
-//! * intrinsic functions ([`super::intrinsics`]) in every section but `Mappings`;
+//! * intrinsic functions (`Ref`, `Fn::Join`, `Fn::Sub` with `${!literal}`, `Fn::Select`,
+//!   `Fn::Split`, `Fn::FindInMap`) in every section but `Mappings`;
 //! * pseudo parameters `AWS::IoT::Certificate::Id`, `AWS::Region` and
 //!   `AWS::AccountId` (the last two are the emulator's ARN scope).
 //!
