@@ -10,7 +10,7 @@
 //! `watch` and an `update` in two terminals do not take over each other's
 //! connection.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -172,7 +172,10 @@ async fn watch(data_dir: &Path, target: &Target) -> CliResult {
             },
             _ = &mut stop => break,
         };
-        println!("{line}");
+        // A closed stdout (`… watch | head -1`) ends the watch.
+        if writeln!(std::io::stdout(), "{line}").is_err() {
+            break;
+        }
     }
     client.close().await;
     Ok(())
@@ -189,7 +192,11 @@ fn event_line(kind: &str, event: Value) -> Result<String, serde_json::Error> {
 }
 
 fn print_json(value: Value) -> CliResult {
-    println!("{}", serde_json::to_string_pretty(&value)?);
+    writeln!(
+        std::io::stdout(),
+        "{}",
+        serde_json::to_string_pretty(&value)?
+    )?;
     Ok(())
 }
 

@@ -263,7 +263,9 @@ fn watch_prints_deltas_and_documents_as_json_lines() {
         .expect("start watch");
     let stderr: ChildStderr = watch.stderr.take().expect("stderr");
     let stdout = Lines::of(watch.stdout.take().expect("stdout"));
-    Lines::of(stderr).wait_for("watching", |l| l.starts_with("watching "));
+    // Kept open while the watch runs, so that its stderr never breaks.
+    let stderr = Lines::of(stderr);
+    stderr.wait_for("watching", |l| l.starts_with("watching "));
 
     // A second CLI run at the same time: its own client id, no takeover.
     let mut update = Command::new(IOTCORE)
@@ -284,12 +286,18 @@ fn watch_prints_deltas_and_documents_as_json_lines() {
     let updated = update.wait_with_output().unwrap();
     assert!(updated.status.success(), "{}", text(&updated.stderr));
 
-    let parse = |line: String| serde_json::from_str::<Value>(&line).unwrap();
-    let delta = parse(stdout.wait_for("a delta", |l| l.contains(r#""event":"delta""#)));
+    // The two events may come in either order.
+    let mut events = std::collections::HashMap::new();
+    while events.len() < 2 {
+        let line = stdout.wait_for("a delta and a documents event", |l| l.starts_with('{'));
+        let event: Value = serde_json::from_str(&line).unwrap();
+        let kind = event["event"].as_str().unwrap_or_default().to_owned();
+        events.insert(kind, event);
+    }
+    let delta = &events["delta"];
     assert_eq!(delta["state"], serde_json::json!({"led": "on"}));
     assert_eq!(delta["version"], 1);
-    let documents = parse(stdout.wait_for("documents", |l| l.contains(r#""event":"documents""#)));
-    assert_eq!(documents["current"]["version"], 1);
+    assert_eq!(events["documents"]["current"]["version"], 1);
 
     let interrupted = Command::new("kill")
         .args(["-INT", &watch.id().to_string()])
