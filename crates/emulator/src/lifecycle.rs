@@ -23,12 +23,9 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use iotcore_mqtt::{Properties, QoS};
 use serde::Serialize;
 
 use crate::broker::Broker;
-use crate::broker::message::Message;
 use crate::broker::session::SessionKey;
 
 /// Why a connection ended, in AWS's `disconnectReason` words.
@@ -172,25 +169,6 @@ fn has_events(client_id: &str) -> bool {
     !client_id.contains(['+', '#'])
 }
 
-fn publish(broker: &Broker, topic: String, payload: &impl Serialize) {
-    let payload = match serde_json::to_vec(payload) {
-        Ok(bytes) => Bytes::from(bytes),
-        Err(e) => {
-            tracing::error!(topic, "cannot encode a lifecycle event: {e}");
-            return;
-        }
-    };
-    let message = Message::new(
-        topic,
-        payload,
-        QoS::AtLeastOnce,
-        false,
-        &Properties::default(),
-        SystemTime::now(),
-    );
-    broker.publish(message, None);
-}
-
 impl Lifecycle {
     fn clients(&self) -> MutexGuard<'_, HashMap<String, ClientRecord>> {
         self.clients.lock().unwrap_or_else(PoisonError::into_inner)
@@ -239,8 +217,7 @@ impl Lifecycle {
                 ip_address: ip.to_string(),
                 version_number: version,
             };
-            publish(
-                broker,
+            broker.publish_json(
                 format!("$aws/events/presence/connected/{client_id}"),
                 &event,
             );
@@ -269,7 +246,7 @@ impl Lifecycle {
             version_number: presence.version,
         };
         let topic = format!("$aws/events/presence/disconnected/{}", presence.client_id);
-        publish(broker, topic, &event);
+        broker.publish_json(topic, &event);
     }
 
     /// Publishes `connect_failed` for a CONNECT the policy refused.
@@ -293,7 +270,7 @@ impl Lifecycle {
             ip_address: ip.to_string(),
         };
         let topic = format!("$aws/events/presence/connect_failed/{client_id}");
-        publish(broker, topic, &event);
+        broker.publish_json(topic, &event);
     }
 
     /// Publishes `subscribed` or `unsubscribed` with `topics`, the filters of one
@@ -321,7 +298,7 @@ impl Lifecycle {
             topics,
         };
         let topic = format!("$aws/events/subscriptions/{name}/{}", presence.client_id);
-        publish(broker, topic, &event);
+        broker.publish_json(topic, &event);
     }
 }
 

@@ -11,14 +11,12 @@ use iotcore_model::shadow::{
     StoredShadow, TokenRequest, Tombstone, UpdateAccepted, UpdateRequest, client_token_of,
 };
 use iotcore_model::topics::{ShadowOperation, ShadowTopicKind};
-use iotcore_mqtt::{Properties, QoS};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::ShadowKey;
 use super::inflight::InFlight;
 use crate::broker::Broker;
-use crate::broker::message::Message;
 use crate::broker::session::ConnectionId;
 use crate::connection::stopped;
 use crate::store::{ShadowRecord, Store};
@@ -96,22 +94,7 @@ pub(crate) fn publish_reply(
         tracing::error!(?key, "no {operation} topic for this shadow");
         return;
     };
-    let payload = match serde_json::to_vec(body) {
-        Ok(payload) => Bytes::from(payload),
-        Err(e) => {
-            tracing::error!(topic, "cannot encode a shadow reply: {e}");
-            return;
-        }
-    };
-    let message = Message::new(
-        topic,
-        payload,
-        QoS::AtLeastOnce,
-        false,
-        &Properties::default(),
-        SystemTime::now(),
-    );
-    broker.publish(message, None);
+    broker.publish_json(topic, body);
 }
 
 /// The worker's state.
