@@ -8,6 +8,7 @@ mod emulator_cmd;
 mod policy_cmd;
 mod provision_cmd;
 mod shadow_cmd;
+mod simulate;
 mod template_cmd;
 mod thing_cmd;
 
@@ -66,6 +67,10 @@ enum Command {
     /// Get, update, delete or watch a thing's Device Shadow on a running emulator.
     #[command(subcommand)]
     Shadow(shadow_cmd::ShadowCommand),
+    /// Load-test: a fleet of N devices (things sim-00001…) connecting at a
+    /// ramp rate, sending telemetry and shadow updates, with live progress
+    /// and a latency summary (also as JSON).
+    Simulate(simulate::SimulateArgs),
 }
 
 /// An error the CLI reports before exiting with status 1.
@@ -77,7 +82,7 @@ fn main() -> ExitCode {
     // about every client that sends an IP address as SNI (AWS's SDKs do, on
     // 127.0.0.1); the emulator accepts them, so that warning is noise.
     init_tracing(match cli.command {
-        Command::Demo | Command::Shadow(_) => "warn,rustls=error",
+        Command::Demo | Command::Shadow(_) | Command::Simulate(_) => "warn,rustls=error",
         _ => "info,rustls=error",
     });
     let data_dir = data_dir::resolve(cli.data_dir);
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
         Command::Template(cmd) => template_cmd::run(&data_dir, &scope, cmd),
         Command::Provision(args) => provision_cmd::run(&data_dir, args),
         Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
+        Command::Simulate(args) => simulate::run(&data_dir, &scope, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

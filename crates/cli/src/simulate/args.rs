@@ -1,0 +1,98 @@
+//! The command line of `iotcore simulate`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Options of `iotcore simulate`.
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// How many virtual devices to run (things sim-00001, sim-00002, …).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=99_999))]
+    pub devices: u32,
+    /// Connections opened per second while the fleet comes up.
+    #[arg(long, default_value_t = 100.0, value_parser = parse_rate)]
+    pub ramp: f64,
+    /// Each device publishes a QoS 1 telemetry message to dt/<thing>/telemetry
+    /// this often (e.g. 500ms, 5s, 1m); 0 for none.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub telemetry_every: Duration,
+    /// Each device updates its shadow's reported state this often; 0 for never.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub shadow_every: Duration,
+    /// How long to run, counted from the first connection attempt (Ctrl-C stops earlier).
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Host of a running emulator to load. Without it, an emulator is started
+    /// in this process on 127.0.0.1 with a temporary data directory. With it,
+    /// the devices' things and certificates are made in the emulator's data
+    /// directory (--data-dir / IOTCORE_DATA_DIR), replacing earlier sim-* things.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// MQTT over TLS port of --endpoint.
+    #[arg(long, default_value_t = 8883, requires = "endpoint")]
+    pub port: u16,
+    /// Also write the summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+/// Parses `250ms`, `5s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration; write e.g. 500ms, 5s, 2m or 1h"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}; use ms, s, m or h"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Parses a positive rate (connections per second).
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.trim().trim_end_matches("/s").parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        _ => Err(format!(
+            "{text:?} is not a rate: give connections per second, a number above 0"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_usual_units() {
+        assert_eq!(parse_duration("200ms"), Ok(Duration::from_millis(200)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn rates_must_be_positive() {
+        assert_eq!(parse_rate("200"), Ok(200.0));
+        assert_eq!(parse_rate("50/s"), Ok(50.0));
+        assert!(parse_rate("0").is_err());
+        assert!(parse_rate("-3").is_err());
+    }
+}

@@ -1,0 +1,218 @@
+//! The fleet's things and certificates, made in the emulator's registry.
+//!
+//! Things are named `sim-00001`, `sim-00002`, …; each gets a fresh ECDSA P-256
+//! key and a certificate from the emulator's CA. They share one policy,
+//! [`FLEET_POLICY`], rendered from the default "thing" template: its policy
+//! variables confine each device to its own client id, shadow and topics
+//! (`dt/<thing>/…` among them), exactly as a per-thing `<thing>-policy` would,
+//! without 10,000 copies of one document in the registry.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm, Pki, PkiError};
+use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
+use iotcore_emulator::store::{Store, StoreError};
+use iotcore_emulator::things::{self, ThingOptions, ThingPolicy, ThingSetupError};
+
+/// Prefix of the simulated things' names.
+const THING_PREFIX: &str = "sim-";
+/// The policy every simulated device's certificate gets.
+pub const FLEET_POLICY: &str = "sim-fleet-policy";
+
+/// One simulated device's identity.
+pub struct Identity {
+    /// Its thing name, also its MQTT client id.
+    pub thing: String,
+    /// Its certificate and key.
+    pub credentials: DeviceCredentials,
+}
+
+/// The fleet's identities and what making them cost.
+pub struct Provisioned {
+    /// One per device, in order.
+    pub identities: Vec<Identity>,
+    /// Earlier `sim-*` things deleted first.
+    pub replaced: usize,
+    /// How long deleting, issuing and registering took.
+    pub elapsed: Duration,
+    /// The emulator's CA certificate (PEM), which also signed its server certificate.
+    pub ca_pem: String,
+}
+
+/// Why the fleet's identities could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The registry could not be opened or read.
+    #[error("cannot use the emulator's registry in {dir}: {source}")]
+    Store {
+        /// The data directory.
+        dir: String,
+        /// What failed.
+        #[source]
+        source: StoreError,
+    },
+    /// The emulator's CA could not be loaded.
+    #[error("cannot load the emulator's CA from {dir}: {source}")]
+    Pki {
+        /// The data directory.
+        dir: String,
+        /// What failed.
+        #[source]
+        source: PkiError,
+    },
+    /// A thing could not be made or deleted.
+    #[error("cannot set up thing {thing}: {source}")]
+    Thing {
+        /// The thing.
+        thing: String,
+        /// What failed.
+        #[source]
+        source: ThingSetupError,
+    },
+}
+
+/// `sim-00001` for `index` 0.
+pub fn thing_name(index: usize) -> String {
+    format!("{THING_PREFIX}{:05}", index + 1)
+}
+
+/// Deletes the `sim-*` things of earlier runs, then creates `count` things
+/// with certificates, issuing them on every core.
+pub fn provision(
+    data_dir: &Path,
+    scope: &ArnScope,
+    count: usize,
+) -> Result<Provisioned, ProvisionError> {
+    let started = Instant::now();
+    let dir = data_dir.display().to_string();
+    let store_error = |source| ProvisionError::Store {
+        dir: dir.clone(),
+        source,
+    };
+    let store = Store::open(data_dir).map_err(store_error)?;
+    let pki = Pki::load_or_create(data_dir).map_err(|source| ProvisionError::Pki {
+        dir: dir.clone(),
+        source,
+    })?;
+
+    let mut replaced = 0;
+    for thing in store.list_things().map_err(store_error)? {
+        if is_simulated(&thing.name) {
+            things::delete_thing(&store, &thing.name).map_err(|source| ProvisionError::Thing {
+                thing: thing.name.clone(),
+                source,
+            })?;
+            replaced += 1;
+        }
+    }
+    if store.policy(FLEET_POLICY).map_err(store_error)?.is_none() {
+        store
+            .create_policy(FLEET_POLICY, &PolicyTemplate::Thing.render(scope))
+            .map_err(store_error)?;
+    }
+
+    let options = ThingOptions::default()
+        .with_key(KeyAlgorithm::EcdsaP256)
+        .with_policy(ThingPolicy::Existing(FLEET_POLICY.to_owned()))
+        .with_scope(scope.clone());
+    // Key generation and signing dominate; the registry serializes the inserts.
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let made: Vec<Result<Vec<(usize, Identity)>, ProvisionError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let index = next.fetch_add(1, Ordering::Relaxed);
+                        if index >= count {
+                            return Ok(mine);
+                        }
+                        let thing = thing_name(index);
+                        let created = things::create_thing(&store, &pki, &thing, &options)
+                            .map_err(|source| ProvisionError::Thing {
+                                thing: thing.clone(),
+                                source,
+                            })?;
+                        mine.push((
+                            index,
+                            Identity {
+                                thing,
+                                credentials: created.credentials,
+                            },
+                        ));
+                    }
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut identities = Vec::with_capacity(count);
+    for batch in made {
+        identities.extend(batch?);
+    }
+    identities.sort_by_key(|(index, _)| *index);
+    Ok(Provisioned {
+        identities: identities
+            .into_iter()
+            .map(|(_, identity)| identity)
+            .collect(),
+        replaced,
+        elapsed: started.elapsed(),
+        ca_pem: pki.ca_pem().to_owned(),
+    })
+}
+
+/// Whether `thing` is one of ours: `sim-` and digits only.
+fn is_simulated(thing: &str) -> bool {
+    thing
+        .strip_prefix(THING_PREFIX)
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_numbered_from_one_and_recognised() {
+        assert_eq!(thing_name(0), "sim-00001");
+        assert_eq!(thing_name(9_999), "sim-10000");
+        assert!(is_simulated("sim-00042"));
+        assert!(!is_simulated("sim-"));
+        assert!(!is_simulated("sim-fleet"));
+        assert!(!is_simulated("demo-device"));
+    }
+
+    #[test]
+    fn provisioning_twice_replaces_the_first_fleet() {
+        let dir = tempfile::tempdir().unwrap();
+        let scope = ArnScope::default();
+        let first = provision(dir.path(), &scope, 3).unwrap();
+        assert_eq!(first.replaced, 0);
+        let names: Vec<_> = first.identities.iter().map(|i| i.thing.as_str()).collect();
+        assert_eq!(names, ["sim-00001", "sim-00002", "sim-00003"]);
+        let second = provision(dir.path(), &scope, 2).unwrap();
+        assert_eq!(second.replaced, 3);
+        let store = Store::open(dir.path()).unwrap();
+        let left: Vec<_> = store
+            .list_things()
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(left, ["sim-00001", "sim-00002"]);
+        assert_ne!(
+            first.identities[0].credentials.certificate_id,
+            second.identities[0].credentials.certificate_id
+        );
+    }
+}

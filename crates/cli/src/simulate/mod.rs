@@ -1,0 +1,222 @@
+//! `iotcore simulate`: a fleet of virtual devices for load-testing the
+//! emulator (or any AWS IoT Core endpoint whose registry is the emulator's).
+//!
+//! The run: make the things and certificates ([`identities`]), connect the
+//! devices at the ramp rate and run their telemetry and shadow traffic
+//! ([`fleet`], [`device`]) while [`progress`] prints a line a second, then
+//! stop at the end of `--duration` or on Ctrl-C and print the [`summary`].
+
+mod args;
+mod device;
+mod fleet;
+mod histogram;
+mod identities;
+mod progress;
+mod stats;
+mod summary;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use iotcore_emulator::policy::ArnScope;
+use iotcore_emulator::{Emulator, EmulatorConfig};
+use tokio::sync::watch;
+
+pub use args::SimulateArgs;
+
+use crate::CliResult;
+use device::Plan;
+use stats::Stats;
+
+/// Descriptors kept free for everything but the devices' sockets.
+const SPARE_DESCRIPTORS: u64 = 64;
+
+/// Why a simulation could not run, or did not run cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The file descriptor limit is too low for the fleet.
+    #[error(
+        "{devices} devices need about {needed} open files ({per_device} per device{why}), but \
+         the limit is {limit}: raise it with `ulimit -n {needed}` (up to the hard limit, `ulimit \
+         -Hn`){hint}"
+    )]
+    TooFewDescriptors {
+        /// Devices asked for.
+        devices: u64,
+        /// Descriptors needed.
+        needed: u64,
+        /// Sockets per device in this process.
+        per_device: u64,
+        /// Why that many.
+        why: &'static str,
+        /// The soft limit.
+        limit: u64,
+        /// What else helps.
+        hint: &'static str,
+    },
+    /// The embedded emulator did not start.
+    #[error("cannot start the embedded emulator: {0}")]
+    Emulator(#[from] iotcore_emulator::EmulatorError),
+    /// Some devices failed to connect or some operations failed.
+    #[error(
+        "the simulation was not clean: {connect_failures} devices failed to connect, {errors} \
+         errors in all (see the summary)"
+    )]
+    NotClean {
+        /// Devices that never connected.
+        connect_failures: u64,
+        /// Every error counted.
+        errors: u64,
+    },
+}
+
+/// Runs a simulation. Without `--endpoint`, against an emulator started here
+/// in a temporary directory; with it, against that endpoint, whose registry
+/// is in `data_dir`.
+pub fn run(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliResult {
+    check_descriptors(&args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(simulate(data_dir, scope, args))
+}
+
+async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliResult {
+    let temporary = tempfile::tempdir()?;
+    let (emulator, data_dir, endpoint, port) = match &args.endpoint {
+        Some(host) => (None, data_dir.to_path_buf(), host.clone(), args.port),
+        None => {
+            let config = EmulatorConfig::new(temporary.path())
+                .with_bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                .with_arn_scope(scope.region(), scope.account_id());
+            let emulator = Emulator::start(config)
+                .await
+                .map_err(SimulateError::Emulator)?;
+            let port = emulator.local_addr().port();
+            let dir = temporary.path().to_path_buf();
+            (Some(emulator), dir, "127.0.0.1".to_owned(), port)
+        }
+    };
+    let emulator_name = match &emulator {
+        Some(_) => format!("embedded, 127.0.0.1:{port}"),
+        None => format!("{endpoint}:{port}"),
+    };
+
+    eprintln!(
+        "making {} things with ECDSA P-256 certificates in {}",
+        args.devices,
+        data_dir.display()
+    );
+    let devices = args.devices as usize;
+    let provisioned = {
+        let (data_dir, scope) = (data_dir.clone(), scope.clone());
+        tokio::task::spawn_blocking(move || identities::provision(&data_dir, &scope, devices))
+            .await??
+    };
+    eprintln!(
+        "made {} things in {:.1} s{}; connecting {}/s to {emulator_name}",
+        devices,
+        provisioned.elapsed.as_secs_f64(),
+        match provisioned.replaced {
+            0 => String::new(),
+            n => format!(" (replaced {n} from an earlier run)"),
+        },
+        args.ramp
+    );
+    let plan = Arc::new(Plan {
+        endpoint,
+        port,
+        ca_pem: provisioned.ca_pem,
+        telemetry_every: args.telemetry_every,
+        shadow_every: args.shadow_every,
+    });
+
+    let stats = Arc::new(Stats::default());
+    let (stop_tx, stop) = watch::channel(false);
+    let started = Instant::now();
+    let progress = tokio::spawn(progress::run(stats.clone(), devices, started, stop.clone()));
+    let fleet = tokio::spawn(fleet::run(
+        provisioned.identities,
+        args.ramp,
+        plan,
+        stats.clone(),
+        stop.clone(),
+    ));
+    let interrupted = tokio::select! {
+        _ = tokio::time::sleep(args.duration) => false,
+        signal = tokio::signal::ctrl_c() => signal.is_ok(),
+    };
+    let elapsed = started.elapsed();
+    let _ = stop_tx.send(true);
+    eprintln!(
+        "{}: closing {} connections",
+        if interrupted { "interrupted" } else { "done" },
+        stats.snapshot().connected
+    );
+    fleet.await?;
+    progress.await?;
+    if let Some(emulator) = emulator {
+        emulator.shutdown().await;
+    }
+
+    let snapshot = stats.snapshot();
+    let context = summary::Context {
+        devices,
+        emulator: emulator_name,
+        embedded: args.endpoint.is_none(),
+        ramp: args.ramp,
+        telemetry_every: args.telemetry_every,
+        shadow_every: args.shadow_every,
+        elapsed,
+        interrupted,
+        provisioning: provisioned.elapsed,
+        peak_rss_kib: summary::peak_rss_kib(),
+    };
+    print!("{}", summary::to_table(&context, &snapshot));
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&summary::to_json(&context, &snapshot))?;
+        std::fs::write(path, json + "\n")
+            .map_err(|e| format!("cannot write the JSON summary to {}: {e}", path.display()))?;
+    }
+    let connect_failures = snapshot.connect_failures;
+    let missing = devices as u64 - snapshot.latencies.connect.count().min(devices as u64);
+    if missing > 0 || snapshot.error_count() > 0 {
+        return Err(SimulateError::NotClean {
+            connect_failures: connect_failures.max(missing),
+            errors: snapshot.error_count(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Fails early, with what to do, when the descriptor limit cannot hold the
+/// fleet's sockets (two per device when the emulator runs in this process).
+fn check_descriptors(args: &SimulateArgs) -> Result<(), SimulateError> {
+    let Some(limit) = summary::open_files_limit() else {
+        return Ok(());
+    };
+    let devices = u64::from(args.devices);
+    let (per_device, why, hint) = match args.endpoint {
+        None => (
+            2,
+            ": its socket and the embedded emulator's",
+            "; or run `iotcore emulator` separately and pass --endpoint, which halves the need",
+        ),
+        Some(_) => (1, "", ""),
+    };
+    let needed = devices * per_device + SPARE_DESCRIPTORS;
+    if needed > limit {
+        return Err(SimulateError::TooFewDescriptors {
+            devices,
+            needed,
+            per_device,
+            why,
+            limit,
+            hint,
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! `iotcore simulate`: a small fleet against the embedded emulator, and a fleet
+//! that cannot connect.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
+
+fn simulate(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(IOTCORE)
+        .arg("simulate")
+        .args(args)
+        .env("IOTCORE_DATA_DIR", data_dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run iotcore simulate")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn read_json(path: &Path, out: &Output) -> Value {
+    let json = std::fs::read(path).unwrap_or_else(|e| {
+        panic!(
+            "no JSON summary ({e})\nstdout: {}\nstderr: {}",
+            text(&out.stdout),
+            text(&out.stderr)
+        )
+    });
+    serde_json::from_slice(&json).expect("the summary is JSON")
+}
+
+fn latency(summary: &Value, operation: &str, field: &str) -> f64 {
+    summary["latency_ms"][operation][field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no {operation} {field} in {summary:#}"))
+}
+
+#[test]
+fn a_small_fleet_connects_sends_telemetry_and_shadow_updates_without_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    let out = simulate(
+        dir.path(),
+        &[
+            "--devices",
+            "20",
+            "--ramp",
+            "100",
+            "--telemetry-every",
+            "200ms",
+            "--shadow-every",
+            "500ms",
+            "--duration",
+            "3s",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let summary = read_json(&json, &out);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(summary["devices"], 20);
+    assert_eq!(summary["connected"], 20, "{summary:#}");
+    assert_eq!(summary["connect_failures"], 0);
+    assert_eq!(summary["error_count"], 0, "{summary:#}");
+    assert_eq!(summary["errors"], Value::Array(vec![]));
+    assert!(summary["telemetry_acked"].as_u64().unwrap() > 0);
+    assert!(summary["shadow_accepted"].as_u64().unwrap() > 0);
+    assert_eq!(
+        summary["messages"].as_u64().unwrap(),
+        summary["telemetry_acked"].as_u64().unwrap() + summary["shadow_accepted"].as_u64().unwrap()
+    );
+    assert!(summary["msgs_per_s"].as_f64().unwrap() > 0.0);
+    for operation in ["connect", "telemetry", "shadow"] {
+        let (p50, p99, max) = (
+            latency(&summary, operation, "p50"),
+            latency(&summary, operation, "p99"),
+            latency(&summary, operation, "max"),
+        );
+        assert!(
+            p50 > 0.0 && p50 <= p99 && p99 <= max,
+            "{operation}: {summary:#}"
+        );
+    }
+    assert_eq!(summary["latency_ms"]["connect"]["count"], 20);
+    assert!(summary["peak_rss_kib"].as_u64().unwrap() > 0);
+    assert!(
+        summary["peak_rss_covers"]
+            .as_str()
+            .unwrap()
+            .contains("embedded emulator")
+    );
+    // The table on stdout says the same.
+    let table = text(&out.stdout);
+    assert!(
+        table.contains("connected             20/20 (0 failed)"),
+        "{table}"
+    );
+    assert!(table.contains("errors                none"), "{table}");
+}
+
+#[test]
+fn devices_that_cannot_connect_are_counted_and_make_the_run_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    // A port nothing listens on: bind one, note it, close it.
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port().to_string()
+    };
+    let out = simulate(
+        dir.path(),
+        &[
+            "--devices",
+            "3",
+            "--ramp",
+            "100",
+            "--duration",
+            "2s",
+            "--endpoint",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let summary = read_json(&json, &out);
+    assert_eq!(summary["connected"], 0);
+    assert_eq!(summary["connect_failures"], 3, "{summary:#}");
+    assert_eq!(summary["errors"][0]["operation"], "connect");
+    assert_eq!(summary["errors"][0]["count"], 3);
+    assert!(
+        text(&out.stderr).contains("3 devices failed to connect"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The things were made in the given data directory's registry.
+    let list = Command::new(IOTCORE)
+        .args(["thing", "list"])
+        .env("IOTCORE_DATA_DIR", dir.path())
+        .output()
+        .unwrap();
+    let things = text(&list.stdout);
+    assert!(
+        things.contains("sim-00001") && things.contains("sim-00003"),
+        "{things}"
+    );
+}
