@@ -72,6 +72,7 @@ fn a_small_fleet_connects_sends_telemetry_and_shadow_updates_without_errors() {
     assert_eq!(summary["devices"], 20);
     assert_eq!(summary["connected"], 20, "{summary:#}");
     assert_eq!(summary["connect_failures"], 0);
+    assert_eq!(summary["not_connected"], 0);
     assert_eq!(summary["error_count"], 0, "{summary:#}");
     assert_eq!(summary["errors"], Value::Array(vec![]));
     assert!(summary["telemetry_acked"].as_u64().unwrap() > 0);
@@ -139,6 +140,7 @@ fn devices_that_cannot_connect_are_counted_and_make_the_run_fail() {
     let summary = read_json(&json, &out);
     assert_eq!(summary["connected"], 0);
     assert_eq!(summary["connect_failures"], 3, "{summary:#}");
+    assert_eq!(summary["not_connected"], 0);
     assert_eq!(summary["errors"][0]["operation"], "connect");
     assert_eq!(summary["errors"][0]["count"], 3);
     assert!(
@@ -156,5 +158,42 @@ fn devices_that_cannot_connect_are_counted_and_make_the_run_fail() {
     assert!(
         things.contains("sim-00001") && things.contains("sim-00003"),
         "{things}"
+    );
+}
+
+#[test]
+fn a_ramp_too_slow_for_the_duration_is_reported_and_fails_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("out.json");
+    // 2 connections per second for 1 s: at most 3 of the 10 devices start.
+    let out = simulate(
+        dir.path(),
+        &[
+            "--devices",
+            "10",
+            "--ramp",
+            "2",
+            "--duration",
+            "1s",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    let summary = read_json(&json, &out);
+    let connected = summary["connected"].as_u64().unwrap();
+    let not_connected = summary["not_connected"].as_u64().unwrap();
+    assert!(not_connected >= 7, "{summary:#}");
+    assert_eq!(connected + not_connected, 10, "{summary:#}");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("warning: connecting 10 devices at 2/s takes 5.0 s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("(raise --ramp or --duration)"), "{stderr}");
+    assert!(
+        text(&out.stdout).contains("not connected when the run ended"),
+        "{}",
+        text(&out.stdout)
     );
 }

@@ -61,12 +61,17 @@ pub enum SimulateError {
     Emulator(#[from] iotcore_emulator::EmulatorError),
     /// Some devices failed to connect or some operations failed.
     #[error(
-        "the simulation was not clean: {connect_failures} devices failed to connect, {errors} \
-         errors in all (see the summary)"
+        "the simulation was not clean: {connect_failures} devices failed to connect, \
+         {not_connected} more had not connected when the run ended{ramp_hint}, {errors} errors in \
+         all (see the summary)"
     )]
     NotClean {
-        /// Devices that never connected.
+        /// Devices whose connection failed.
         connect_failures: u64,
+        /// Devices neither connected nor failed when the run ended.
+        not_connected: u64,
+        /// Advice when the ramp was too slow for the duration.
+        ramp_hint: &'static str,
         /// Every error counted.
         errors: u64,
     },
@@ -104,6 +109,14 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
         None => format!("{endpoint}:{port}"),
     };
 
+    let ramp_time = f64::from(args.devices) / args.ramp;
+    if ramp_time >= args.duration.as_secs_f64() {
+        eprintln!(
+            "warning: connecting {} devices at {}/s takes {ramp_time:.1} s, not less than \
+             --duration {:?}: some will not connect",
+            args.devices, args.ramp, args.duration
+        );
+    }
     eprintln!(
         "making {} things with ECDSA P-256 certificates in {}",
         args.devices,
@@ -180,11 +193,16 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
         std::fs::write(path, json + "\n")
             .map_err(|e| format!("cannot write the JSON summary to {}: {e}", path.display()))?;
     }
-    let connect_failures = snapshot.connect_failures;
-    let missing = devices as u64 - snapshot.latencies.connect.count().min(devices as u64);
-    if missing > 0 || snapshot.error_count() > 0 {
+    let not_connected = summary::not_connected(devices, &snapshot);
+    if not_connected > 0 || snapshot.error_count() > 0 {
         return Err(SimulateError::NotClean {
-            connect_failures: connect_failures.max(missing),
+            connect_failures: snapshot.connect_failures,
+            not_connected,
+            ramp_hint: if not_connected > 0 && !interrupted {
+                " (raise --ramp or --duration)"
+            } else {
+                ""
+            },
             errors: snapshot.error_count(),
         }
         .into());

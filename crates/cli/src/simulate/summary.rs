@@ -47,6 +47,7 @@ pub fn to_json(context: &Context, snapshot: &Snapshot) -> Value {
         "provisioning_s": context.provisioning.as_secs_f64(),
         "connected": connected,
         "connect_failures": snapshot.connect_failures,
+        "not_connected": not_connected(context.devices, snapshot),
         "telemetry_acked": snapshot.telemetry_acked,
         "shadow_accepted": snapshot.shadow_accepted,
         "messages": snapshot.messages(),
@@ -106,10 +107,16 @@ pub fn to_table(context: &Context, snapshot: &Snapshot) -> String {
     line(
         &mut out,
         "connected",
-        format!(
-            "{connected}/{} ({} failed)",
-            context.devices, snapshot.connect_failures
-        ),
+        match not_connected(context.devices, snapshot) {
+            0 => format!(
+                "{connected}/{} ({} failed)",
+                context.devices, snapshot.connect_failures
+            ),
+            late => format!(
+                "{connected}/{} ({} failed, {late} not connected when the run ended)",
+                context.devices, snapshot.connect_failures
+            ),
+        },
     );
     line(
         &mut out,
@@ -170,6 +177,12 @@ pub fn to_table(context: &Context, snapshot: &Snapshot) -> String {
         },
     );
     out
+}
+
+/// Devices that neither connected nor failed to: not started, or still
+/// connecting, when the run ended.
+pub fn not_connected(devices: usize, snapshot: &Snapshot) -> u64 {
+    (devices as u64).saturating_sub(snapshot.latencies.connect.count() + snapshot.connect_failures)
 }
 
 /// What the peak RSS figure includes.
