@@ -591,6 +591,15 @@ proptest! {
     }
 
     #[test]
+    fn encoded_len_is_the_length_encode_writes((v, packet) in versioned(packet)) {
+        let bytes = encode(&packet, v);
+        prop_assert_eq!(packet.encoded_len(v), Ok(bytes.len()));
+        if let Packet::Publish(publish) = &packet {
+            prop_assert_eq!(publish.encoded_len(v), Ok(bytes.len()));
+        }
+    }
+
+    #[test]
     fn packets_back_to_back_decode_in_order(
         (v, packets) in version().prop_flat_map(|v| (Just(v), vec(packet(v), 1..6)))
     ) {

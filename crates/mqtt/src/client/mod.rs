@@ -399,7 +399,7 @@ impl ClientSession {
         }
         // Stand-in identifier for measuring: the encoded size does not depend on it.
         publish.packet_id = Some(1);
-        let size = Packet::Publish(publish.clone()).encoded_len(self.config.protocol)?;
+        let size = publish.encoded_len(self.config.protocol)?;
         if self.is_connected() && size > self.server.maximum_packet_size {
             return Err(ClientError::PacketTooLarge {
                 size,

@@ -200,8 +200,7 @@ impl Packet {
     /// included; fails as `encode` would. Use it to respect a peer's maximum
     /// packet size.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        let remaining = self.remaining_len(self.wire_version(version))?;
-        Ok(1 + codec::varint_len(remaining) + remaining)
+        Ok(packet_len(self.remaining_len(self.wire_version(version))?))
     }
 
     /// CONNECT carries its own protocol level.
@@ -214,12 +213,7 @@ impl Packet {
 
     /// Measures the body, running every check that can fail.
     fn remaining_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        let mut count = Counter::default();
-        self.encode_body(version, &mut count)?;
-        if count.0 > codec::MAX_VARINT {
-            return Err(EncodeError::PacketTooLarge(1 + 4 + count.0));
-        }
-        Ok(count.0)
+        measure_body(|count| self.encode_body(version, count))
     }
 
     /// The low nibble of the fixed header.
@@ -250,6 +244,24 @@ impl Packet {
             },
         }
     }
+}
+
+/// The size of a body that `encode_body` writes into a counting sink, running
+/// every check the encoder runs; fails when MQTT cannot express it.
+pub(crate) fn measure_body(
+    encode_body: impl FnOnce(&mut Counter) -> Result<(), EncodeError>,
+) -> Result<usize, EncodeError> {
+    let mut count = Counter::default();
+    encode_body(&mut count)?;
+    if count.0 > codec::MAX_VARINT {
+        return Err(EncodeError::PacketTooLarge(1 + 4 + count.0));
+    }
+    Ok(count.0)
+}
+
+/// The whole packet's size for a body of `remaining` bytes: type byte, length, body.
+pub(crate) fn packet_len(remaining: usize) -> usize {
+    1 + codec::varint_len(remaining) + remaining
 }
 
 /// Decodes one packet from the front of `buf`.

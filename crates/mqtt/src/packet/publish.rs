@@ -51,6 +51,14 @@ impl Publish {
     }
 
     /// The low nibble of the fixed header.
+    /// The number of bytes this PUBLISH takes on the wire, fixed header
+    /// included; fails as [`crate::Packet::encode`] would. Same as
+    /// `Packet::Publish(p).encoded_len(version)`, without the move or a clone.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
+        let body = super::measure_body(|count| self.encode_body(version, count))?;
+        Ok(super::packet_len(body))
+    }
+
     pub(crate) fn flags(&self) -> u8 {
         let mut flags = (self.qos as u8) << QOS_SHIFT;
         if self.dup {

@@ -448,7 +448,7 @@ impl ServerSession {
         }
         publish.qos = QoS::AtLeastOnce;
         publish.packet_id = Some(1);
-        let size = Packet::Publish(publish.clone()).encoded_len(protocol);
+        let size = publish.encoded_len(protocol);
         let max = self.client_max_packet_size();
         match size {
             Ok(size) if size > max => {
