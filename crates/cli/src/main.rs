@@ -1,6 +1,7 @@
 //! The `iotcore` command: a local AWS IoT Core emulator, its registry, and a demo device.
 #![forbid(unsafe_code)]
 
+mod bench_cmd;
 mod cert_cmd;
 mod data_dir;
 mod demo;
@@ -71,6 +72,10 @@ enum Command {
     /// ramp rate, sending telemetry and shadow updates, with live progress
     /// and a latency summary (also as JSON).
     Simulate(simulate::SimulateArgs),
+    /// Benchmark the device SDK and the emulator against their peers (rumqttc,
+    /// AWS's Python SDK, paho-mqtt, Mosquitto) in one run; writes
+    /// bench/results/<date>.json, .md and .svg and updates BENCHMARKS.md.
+    Bench(bench_cmd::BenchArgs),
 }
 
 /// An error the CLI reports before exiting with status 1.
@@ -82,7 +87,9 @@ fn main() -> ExitCode {
     // about every client that sends an IP address as SNI (AWS's SDKs do, on
     // 127.0.0.1); the emulator accepts them, so that warning is noise.
     init_tracing(match cli.command {
-        Command::Demo | Command::Shadow(_) | Command::Simulate(_) => "warn,rustls=error",
+        Command::Demo | Command::Shadow(_) | Command::Simulate(_) | Command::Bench(_) => {
+            "warn,rustls=error"
+        }
         _ => "info,rustls=error",
     });
     let data_dir = data_dir::resolve(cli.data_dir);
@@ -97,6 +104,7 @@ fn main() -> ExitCode {
         Command::Provision(args) => provision_cmd::run(&data_dir, args),
         Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
         Command::Simulate(args) => simulate::run(&data_dir, &scope, args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -36,7 +36,7 @@ pub use logging::init_tracing;
 pub use mosquitto::{BrokerTls, Mosquitto, MosquittoBuilder};
 pub use net::free_port;
 pub use peer::{
-    PEER_TIMEOUT, PeerOutput, PeerProcess, peer_script, python, run_peer, run_peer_with_timeout,
-    spawn_peer, workspace_root,
+    PEER_TIMEOUT, PeerOutput, PeerProcess, find_python, peer_script, python, run_peer,
+    run_peer_with_timeout, spawn_peer, workspace_root,
 };
 pub use pki::{CertFiles, TestPki};

@@ -65,7 +65,7 @@ impl MosquittoBuilder {
     ///
     /// If the `mosquitto` binary is not installed (run `scripts/setup-peers`).
     pub fn start(self) -> Result<Mosquitto> {
-        let program = find_program("mosquitto", &["/usr/sbin", "/usr/local/sbin"])
+        let program = Mosquitto::program()
             .unwrap_or_else(|| panic!("mosquitto not installed: run scripts/setup-peers"));
         let dir = tempfile::Builder::new()
             .prefix("iotcore-mosquitto-")
@@ -161,6 +161,16 @@ impl Mosquitto {
             tls: tls.into(),
             extra: Vec::new(),
         }
+    }
+
+    /// The installed `mosquitto` binary, if any (on `PATH`, `/usr/sbin` or `/usr/local/sbin`).
+    pub fn program() -> Option<PathBuf> {
+        find_program("mosquitto", &["/usr/sbin", "/usr/local/sbin"])
+    }
+
+    /// The broker's process id (to read its memory and CPU in `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.process.child.id()
     }
 
     /// The TLS port on 127.0.0.1.

@@ -37,16 +37,25 @@ pub fn workspace_root() -> PathBuf {
 ///
 /// If that interpreter does not exist (run `scripts/setup-peers`).
 pub fn python() -> PathBuf {
+    find_python().unwrap_or_else(|missing| {
+        panic!(
+            "Python peers not installed ({} does not exist): run scripts/setup-peers",
+            missing.display()
+        )
+    })
+}
+
+/// The interpreter [`python`] would use, or the path where it was looked for in vain.
+pub fn find_python() -> Result<PathBuf, PathBuf> {
     let python = std::env::var_os("IOTCORE_PYTHON")
         .filter(|p| !p.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "Python peers not installed ({} does not exist): run scripts/setup-peers",
-        python.display()
-    );
-    python
+    if python.exists() {
+        Ok(python)
+    } else {
+        Err(python)
+    }
 }
 
 /// The path of a peer script, `<workspace>/tests/peers/<script>`.

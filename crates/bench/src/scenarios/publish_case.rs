@@ -1,6 +1,4 @@
-//! What is measured: the publish cases, the clients compared, and the runs' results.
-
-use std::time::Duration;
+//! The publish cases of the client throughput figures.
 
 /// QoS 1 publishes kept in flight when pipelining: the SDK's default in-flight
 /// limit and AWS IoT Core's limit of unacknowledged QoS 1 publishes per connection.
@@ -91,83 +89,5 @@ impl Case {
             self.mode.name(),
             self.count
         )
-    }
-}
-
-/// The clients compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Peer {
-    /// This crate's `Client`.
-    Iotcore,
-    /// rumqttc's `AsyncClient` + `EventLoop`.
-    Rumqttc,
-    /// AWS IoT Device SDK v2 for Python (awscrt), in a subprocess.
-    Python,
-}
-
-impl Peer {
-    /// Every peer, in table order.
-    pub const ALL: [Peer; 3] = [Peer::Iotcore, Peer::Rumqttc, Peer::Python];
-
-    /// The name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Peer::Iotcore => "iotcore",
-            Peer::Rumqttc => "rumqttc",
-            Peer::Python => "python",
-        }
-    }
-
-    fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Messages per second of every run, per case and peer.
-pub struct Results {
-    cases: Vec<Case>,
-    rates: Vec<[Vec<f64>; 3]>,
-}
-
-impl Results {
-    /// No runs yet.
-    pub fn new(cases: &[Case]) -> Results {
-        Results {
-            cases: cases.to_vec(),
-            rates: cases.iter().map(|_| Default::default()).collect(),
-        }
-    }
-
-    /// The cases, in order.
-    pub fn cases(&self) -> &[Case] {
-        &self.cases
-    }
-
-    /// Records that `peer` sent the `count` messages of case `case` in `elapsed`.
-    pub fn record(&mut self, case: usize, peer: Peer, elapsed: Duration) {
-        let rate = self.cases[case].count as f64 / elapsed.as_secs_f64();
-        self.rates[case][peer.index()].push(rate);
-    }
-
-    /// The runs of `peer` in case `case`.
-    pub fn runs(&self, case: usize, peer: Peer) -> &[f64] {
-        &self.rates[case][peer.index()]
-    }
-
-    /// The median rate of `peer` in case `case`, if it ran.
-    pub fn median(&self, case: usize, peer: Peer) -> Option<f64> {
-        median(self.runs(case, peer))
-    }
-}
-
-/// The median of `values` (the mean of the middle two for an even count).
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    let n = sorted.len();
-    match n {
-        0 => None,
-        _ if n % 2 == 1 => Some(sorted[n / 2]),
-        _ => Some((sorted[n / 2 - 1] + sorted[n / 2]) / 2.0),
     }
 }

@@ -15,9 +15,9 @@ use rustls::{ClientConfig, RootCertStore};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use crate::BoxError;
-use crate::cases::{Case, Mode, WINDOW};
-use crate::setup::Identity;
+use crate::error::{BenchError, BenchResult, Context};
+use crate::harness::Identity;
+use crate::scenarios::publish_case::{Case, Mode, WINDOW};
 
 /// A connected rumqttc client whose event loop runs in its own task.
 pub struct Rumqttc {
@@ -54,14 +54,14 @@ impl Acks {
         self.target.store(self.count.load(SeqCst) + more, SeqCst);
     }
 
-    async fn wait(&self) -> Result<(), BoxError> {
+    async fn wait(&self) -> BenchResult<()> {
         let target = self.target.load(SeqCst);
         loop {
             if self.count.load(SeqCst) >= target {
                 return Ok(());
             }
             if let Some(why) = self.failure.lock().ok().and_then(|f| f.clone()) {
-                return Err(format!("rumqttc's connection failed: {why}").into());
+                return Err(BenchError::new("rumqttc's connection", why));
             }
             self.reached.notified().await;
         }
@@ -69,7 +69,13 @@ impl Acks {
 }
 
 /// The TLS configuration: aws-lc-rs, TLS 1.2/1.3, the emulator's CA, the client certificate.
-pub fn tls_config(identity: &Identity) -> Result<ClientConfig, BoxError> {
+pub fn tls_config(identity: &Identity) -> BenchResult<ClientConfig> {
+    tls_config_from_files(identity).during(format!("loading {}'s TLS files", identity.thing))
+}
+
+fn tls_config_from_files(
+    identity: &Identity,
+) -> Result<ClientConfig, Box<dyn std::error::Error + Send + Sync>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(&identity.ca)? {
@@ -85,7 +91,7 @@ pub fn tls_config(identity: &Identity) -> Result<ClientConfig, BoxError> {
 
 /// rumqttc's options and event loop for 127.0.0.1:`port` (MQTT 3.1.1, clean session,
 /// keep-alive 60 s, TCP_NODELAY, [`WINDOW`] publishes in flight).
-pub fn event_loop(port: u16, identity: &Identity) -> Result<(AsyncClient, EventLoop), BoxError> {
+pub fn event_loop(port: u16, identity: &Identity) -> BenchResult<(AsyncClient, EventLoop)> {
     let mut options = MqttOptions::new(&identity.thing, "127.0.0.1", port);
     options
         .set_keep_alive(Duration::from_secs(60))
@@ -102,13 +108,15 @@ pub fn event_loop(port: u16, identity: &Identity) -> Result<(AsyncClient, EventL
 }
 
 /// Polls `event_loop` until the broker accepts the connection.
-pub async fn wait_for_connack(event_loop: &mut EventLoop) -> Result<(), BoxError> {
+pub async fn wait_for_connack(event_loop: &mut EventLoop) -> BenchResult<()> {
     loop {
-        if let Event::Incoming(Packet::ConnAck(ack)) = event_loop.poll().await? {
+        let event = event_loop.poll().await.during("connecting rumqttc")?;
+        if let Event::Incoming(Packet::ConnAck(ack)) = event {
             if ack.code != ConnectReturnCode::Success {
-                return Err(
-                    format!("rumqttc: the broker refused the connection: {:?}", ack.code).into(),
-                );
+                return Err(BenchError::new(
+                    "connecting rumqttc",
+                    format!("the broker refused the connection: {:?}", ack.code),
+                ));
             }
             return Ok(());
         }
@@ -117,7 +125,7 @@ pub async fn wait_for_connack(event_loop: &mut EventLoop) -> Result<(), BoxError
 
 impl Rumqttc {
     /// Connects and starts polling the event loop in a task.
-    pub async fn connect(port: u16, identity: &Identity) -> Result<Rumqttc, BoxError> {
+    pub async fn connect(port: u16, identity: &Identity) -> BenchResult<Rumqttc> {
         let (client, mut event_loop) = event_loop(port, identity)?;
         wait_for_connack(&mut event_loop).await?;
         let acks = Arc::new(Acks {
@@ -148,7 +156,8 @@ impl Rumqttc {
     }
 
     /// Sends the case's messages and returns how long it took until the broker had them all.
-    pub async fn run(&self, topic: &str, case: &Case) -> Result<Duration, BoxError> {
+    pub async fn publish(&self, topic: &str, case: &Case) -> BenchResult<Duration> {
+        let step = "publishing with rumqttc";
         let payload = vec![0u8; case.size];
         let qos = match case.qos {
             0 => QoS::AtMostOnce,
@@ -164,7 +173,8 @@ impl Rumqttc {
                 for _ in 0..case.count {
                     self.client
                         .publish(topic, qos, false, payload.clone())
-                        .await?;
+                        .await
+                        .during(step)?;
                 }
                 self.acks.wait().await?;
             }
@@ -173,7 +183,8 @@ impl Rumqttc {
                     self.acks.expect(acks_per_publish);
                     self.client
                         .publish(topic, qos, false, payload.clone())
-                        .await?;
+                        .await
+                        .during(step)?;
                     self.acks.wait().await?;
                 }
             }
@@ -183,16 +194,22 @@ impl Rumqttc {
             self.acks.expect(1);
             self.client
                 .publish(topic, QoS::AtLeastOnce, false, payload)
-                .await?;
+                .await
+                .during(step)?;
             self.acks.wait().await?;
         }
         Ok(start.elapsed())
     }
 
     /// Sends DISCONNECT and stops the event loop.
-    pub async fn close(self) -> Result<(), BoxError> {
-        self.client.disconnect().await?;
-        self.event_loop.await?;
+    pub async fn close(self) -> BenchResult<()> {
+        self.client
+            .disconnect()
+            .await
+            .during("disconnecting rumqttc")?;
+        self.event_loop
+            .await
+            .during("stopping rumqttc's event loop")?;
         Ok(())
     }
 }

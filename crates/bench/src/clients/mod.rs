@@ -1,0 +1,4 @@
+//! The MQTT clients the suite drives: ours and the peers.
+
+pub mod iotcore;
+pub mod rumqttc;

@@ -1,0 +1,164 @@
+//! `iotcore emulator` in its own process, as a user runs it, and the things the
+//! suite registers in it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
+use iotcore_emulator::store::Store;
+use iotcore_emulator::things::{self, ThingOptions, ThingPolicy};
+use iotcore_test_support::BrokerTls;
+use tempfile::TempDir;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::Identity;
+use crate::error::{BenchError, BenchResult, Context};
+
+/// How long the emulator may take to say it is listening.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// The line `iotcore emulator` prints once it listens, before the address.
+const LISTENING: &str = "iotcore emulator listening on ";
+/// The policy every bench thing gets: a cloud application's, free to publish and
+/// subscribe in every device's `dt/…` namespace (fan-in and fan-out need that).
+const BENCH_POLICY: &str = "bench-policy";
+
+/// A running `iotcore emulator` with a temporary data directory.
+pub struct EmulatorProcess {
+    child: Child,
+    port: u16,
+    dir: TempDir,
+    store: Store,
+    pki: Pki,
+}
+
+impl EmulatorProcess {
+    /// Starts `<iotcore> --data-dir <temp> emulator --port 0` and waits until it listens.
+    pub async fn start(iotcore: &Path) -> BenchResult<EmulatorProcess> {
+        let dir = tempfile::Builder::new()
+            .prefix("iotcore-bench-")
+            .tempdir()
+            .during("creating the emulator's data directory")?;
+        let data = dir.path().join("data");
+        let log = std::fs::File::create(dir.path().join("emulator.log"))
+            .during("creating the emulator's log file")?;
+        let mut child = Command::new(iotcore)
+            .arg("--data-dir")
+            .arg(&data)
+            .args(["emulator", "--port", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .during(format!("starting {} emulator", iotcore.display()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or("no stdout")
+            .during("starting the emulator")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(START_TIMEOUT, lines.next_line())
+            .await
+            .during("waiting for the emulator to listen")?
+            .during("reading the emulator's output")?;
+        let port = first
+            .as_deref()
+            .and_then(|line| line.strip_prefix(LISTENING))
+            .and_then(|addr| addr.rsplit_once(':'))
+            .and_then(|(_, port)| port.parse().ok())
+            .ok_or_else(|| {
+                BenchError::new(
+                    "starting the emulator",
+                    format!(
+                        "it printed {first:?}, not the address it listens on; its log: {}",
+                        tail(&dir.path().join("emulator.log"))
+                    ),
+                )
+            })?;
+        // Keep reading stdout so that the emulator never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let store = Store::open(&data).during("opening the emulator's registry")?;
+        let pki = Pki::load_or_create(&data).during("loading the emulator's CA")?;
+        if store
+            .policy(BENCH_POLICY)
+            .during("reading the bench policy")?
+            .is_none()
+        {
+            store
+                .create_policy(
+                    BENCH_POLICY,
+                    &PolicyTemplate::Application.render(&ArnScope::default()),
+                )
+                .during("creating the bench policy")?;
+        }
+        Ok(EmulatorProcess {
+            child,
+            port,
+            dir,
+            store,
+            pki,
+        })
+    }
+
+    /// Its MQTT over TLS port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> BenchResult<u32> {
+        self.child
+            .id()
+            .ok_or("it has exited")
+            .during("reading the emulator's process id")
+    }
+
+    /// Registers thing `name` with a new certificate for a `key` key pair and writes
+    /// its files; the certificate may publish and subscribe in every `dt/…` topic.
+    pub fn identity(&self, name: &str, key: KeyAlgorithm) -> BenchResult<Identity> {
+        let options = ThingOptions::default()
+            .with_key(key)
+            .with_policy(ThingPolicy::Existing(BENCH_POLICY.to_owned()));
+        let step = || format!("registering bench thing {name}");
+        let created = things::create_thing(&self.store, &self.pki, name, &options).during(step())?;
+        let files = things::write_device_files(
+            name,
+            &created.credentials,
+            self.pki.ca_pem(),
+            &self.dir.path().join("things"),
+        )
+        .during(step())?;
+        Ok(Identity {
+            thing: name.to_owned(),
+            cert: files.certificate,
+            key: files.private_key,
+            ca: files.root_ca,
+        })
+    }
+
+    /// The emulator's CA and server certificate, for a Mosquitto that the same
+    /// clients can reach with the same files.
+    pub fn broker_tls(&self) -> BrokerTls {
+        let pki = self.dir.path().join("data/pki");
+        BrokerTls {
+            ca: pki.join("ca.pem"),
+            cert: pki.join("server.pem"),
+            key: pki.join("server.key"),
+        }
+    }
+
+    /// Stops the emulator (SIGKILL: its state is thrown away with the directory).
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+/// The last lines of a log file, for an error message.
+fn tail(path: &PathBuf) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}

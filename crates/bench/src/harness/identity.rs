@@ -1,0 +1,23 @@
+//! A client's credentials on disk.
+
+use std::path::PathBuf;
+
+/// A client's certificate, key and trusted CA; the thing name is also its client id.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// Thing name and MQTT client id.
+    pub thing: String,
+    /// Client certificate (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM, PKCS#8).
+    pub key: PathBuf,
+    /// The CA that signed the broker's certificate (PEM).
+    pub ca: PathBuf,
+}
+
+impl Identity {
+    /// The topic this client publishes its own messages to: `dt/<thing>/bench`.
+    pub fn topic(&self) -> String {
+        format!("dt/{}/bench", self.thing)
+    }
+}

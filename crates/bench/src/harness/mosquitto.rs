@@ -1,0 +1,46 @@
+//! Mosquitto, the broker the emulator is compared with, on the emulator's certificates.
+
+use iotcore_test_support::{BrokerTls, Mosquitto};
+
+use crate::error::{BenchResult, Context};
+
+/// A running Mosquitto with mutual TLS, and its version.
+pub struct MosquittoBroker {
+    broker: Mosquitto,
+    /// `Mosquitto 2.0.21`, or `Mosquitto` when the version could not be read.
+    pub name: String,
+}
+
+impl MosquittoBroker {
+    /// Starts Mosquitto with `tls` (the emulator's CA and server certificate), or says
+    /// why it cannot: not installed.
+    pub fn start(tls: BrokerTls) -> BenchResult<MosquittoBroker> {
+        let program = Mosquitto::program()
+            .ok_or("mosquitto is not installed: run scripts/setup-peers")
+            .during("starting Mosquitto")?;
+        let version = std::process::Command::new(&program)
+            .arg("-h")
+            .output()
+            .ok()
+            .and_then(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .find_map(|l| l.strip_prefix("mosquitto version ").map(str::to_owned))
+            });
+        let broker = Mosquitto::start(tls).during("starting Mosquitto")?;
+        Ok(MosquittoBroker {
+            broker,
+            name: version.map_or_else(|| "Mosquitto".to_owned(), |v| format!("Mosquitto {v}")),
+        })
+    }
+
+    /// Its TLS port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.broker.port()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.broker.pid()
+    }
+}

@@ -1,0 +1,4 @@
+//! The parts of the suite, one module per [`Group`](crate::report::Group).
+
+pub mod publish_case;
+pub mod throughput;
