@@ -1,22 +1,31 @@
-//! `iotcore simulate`: a small fleet against the embedded emulator, and a fleet
-//! that cannot connect.
+//! `iotcore simulate`: a small fleet against the embedded emulator, a fleet
+//! that cannot connect, and a fleet read from a directory of certificates
+//! against an `iotcore emulator` process.
 
+use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use serde_json::Value;
 
 const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
+/// How long a test waits for the emulator's first line before declaring it hung.
+const HANG_GUARD: Duration = Duration::from_secs(30);
 
-fn simulate(data_dir: &Path, args: &[&str]) -> Output {
+fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
     Command::new(IOTCORE)
-        .arg("simulate")
         .args(args)
         .env("IOTCORE_DATA_DIR", data_dir)
         .env_remove("RUST_LOG")
         .output()
-        .expect("run iotcore simulate")
+        .expect("run iotcore")
+}
+
+fn simulate(data_dir: &Path, args: &[&str]) -> Output {
+    iotcore(data_dir, &[&["simulate"], args].concat())
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -32,6 +41,53 @@ fn read_json(path: &Path, out: &Output) -> Value {
         )
     });
     serde_json::from_slice(&json).expect("the summary is JSON")
+}
+
+/// `iotcore emulator --port 0` in the background, with the port it printed.
+struct Emulator {
+    child: Child,
+    port: String,
+}
+
+impl Emulator {
+    fn start(data_dir: &Path) -> Emulator {
+        let mut child = Command::new(IOTCORE)
+            .args(["emulator", "--port", "0"])
+            .env("IOTCORE_DATA_DIR", data_dir)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+            if let Some(line) = lines.find(|l| l.contains("listening")) {
+                let _ = tx.send(line);
+            }
+            // Keep reading so that the emulator never blocks on a full pipe.
+            lines.for_each(drop);
+        });
+        let first = rx
+            .recv_timeout(HANG_GUARD)
+            .expect("the emulator prints its listening address");
+        let port = first
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        assert!(port.parse::<u16>().is_ok(), "no port in {first:?}");
+        Emulator { child, port }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn latency(summary: &Value, operation: &str, field: &str) -> f64 {
@@ -195,5 +251,116 @@ fn a_ramp_too_slow_for_the_duration_is_reported_and_fails_the_run() {
         text(&out.stdout).contains("not connected when the run ended"),
         "{}",
         text(&out.stdout)
+    );
+}
+
+#[test]
+fn a_fleet_read_from_a_certificate_directory_runs_against_a_separate_emulator() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = data.path().join("certs");
+    let json = data.path().join("out.json");
+    let emulator = Emulator::start(data.path());
+    for thing in ["meter-c", "meter-a", "meter-b", "meter-d"] {
+        let out = certs.join(thing);
+        let created = iotcore(
+            data.path(),
+            &["thing", "create", thing, "--out", out.to_str().unwrap()],
+        );
+        assert!(created.status.success(), "{}", text(&created.stderr));
+    }
+    let out = simulate(
+        data.path(),
+        &[
+            "--certs",
+            certs.to_str().unwrap(),
+            "--devices",
+            "3",
+            "--endpoint",
+            "127.0.0.1",
+            "--port",
+            &emulator.port,
+            "--telemetry-every",
+            "200ms",
+            "--shadow-every",
+            "500ms",
+            "--duration",
+            "2s",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    let summary = read_json(&json, &out);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(summary["devices"], 3);
+    assert_eq!(summary["connected"], 3, "{summary:#}");
+    assert_eq!(summary["connect_failures"], 0);
+    assert_eq!(summary["error_count"], 0, "{summary:#}");
+    assert!(summary["telemetry_acked"].as_u64().unwrap() > 0);
+    assert!(summary["shadow_accepted"].as_u64().unwrap() > 0);
+    // Nothing was made or deleted in the registry.
+    let list = iotcore(data.path(), &["thing", "list"]);
+    let things = text(&list.stdout);
+    assert_eq!(things.lines().count(), 4, "{things}");
+    assert!(!things.contains("sim-"), "{things}");
+    // The first three in name order connected; meter-d was not used.
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("reading 3 devices' certificates from"),
+        "{stderr}"
+    );
+    for (thing, used) in [
+        ("meter-a", true),
+        ("meter-b", true),
+        ("meter-c", true),
+        ("meter-d", false),
+    ] {
+        let shadow = iotcore(
+            data.path(),
+            &["shadow", "get", "--thing", thing, "--port", &emulator.port],
+        );
+        let stderr = text(&shadow.stderr);
+        assert_eq!(shadow.status.success(), used, "{thing}: {stderr}");
+        assert!(used || stderr.contains("404"), "{thing}: {stderr}");
+    }
+}
+
+#[test]
+fn certs_needs_a_running_emulator_and_enough_devices() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = data.path().join("certs");
+    let out = simulate(
+        data.path(),
+        &["--certs", certs.to_str().unwrap(), "--devices", "2"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("--endpoint"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::create_dir_all(certs.join("lamp-1")).unwrap();
+    let out = simulate(
+        data.path(),
+        &[
+            "--certs",
+            certs.to_str().unwrap(),
+            "--devices",
+            "2",
+            "--endpoint",
+            "127.0.0.1",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("holds 1 device directories, but --devices asks for 2"),
+        "{stderr}"
     );
 }

@@ -295,7 +295,7 @@ impl PkiPaths {
         let dir = data_dir.join("pki");
         Self {
             data_dir: data_dir.to_path_buf(),
-            ca_cert: dir.join("ca.pem"),
+            ca_cert: Pki::ca_cert_path(data_dir),
             ca_key: dir.join("ca.key"),
             server_cert: dir.join("server.pem"),
             server_key: dir.join("server.key"),
@@ -360,6 +360,12 @@ impl Pki {
             server_key,
             server_names: server_names.into_iter().collect(),
         })
+    }
+
+    /// Where [`Pki::load_or_create`] keeps the root CA certificate (PEM) of the
+    /// emulator whose data directory is `data_dir`: `<data_dir>/pki/ca.pem`.
+    pub fn ca_cert_path(data_dir: &Path) -> PathBuf {
+        data_dir.join("pki").join("ca.pem")
     }
 
     /// The root CA certificate, PEM-encoded: what devices put in their trust store.

@@ -55,6 +55,18 @@ pub struct DeviceFiles {
     pub root_ca: PathBuf,
 }
 
+impl DeviceFiles {
+    /// The files of device `name` in `dir`: where [`write_device_files`] writes
+    /// them, and where a device (or `iotcore simulate --certs`) reads them.
+    pub fn in_dir(dir: &Path, name: &str) -> DeviceFiles {
+        DeviceFiles {
+            certificate: dir.join(format!("{name}.cert.pem")),
+            private_key: dir.join(format!("{name}.private.key")),
+            root_ca: dir.join(ROOT_CA_FILE),
+        }
+    }
+}
+
 /// Which policy a new thing's certificate gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ThingPolicy {
@@ -222,11 +234,7 @@ pub fn write_device_files(
     out_dir: &Path,
 ) -> Result<DeviceFiles, ThingSetupError> {
     validate_thing_name(name)?;
-    let files = DeviceFiles {
-        certificate: out_dir.join(format!("{name}.cert.pem")),
-        private_key: out_dir.join(format!("{name}.private.key")),
-        root_ca: out_dir.join(ROOT_CA_FILE),
-    };
+    let files = DeviceFiles::in_dir(out_dir, name);
     for (path, content, mode) in [
         (
             &files.private_key,

@@ -8,7 +8,8 @@ use clap::Args;
 /// Options of `iotcore simulate`.
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
-    /// How many virtual devices to run (things sim-00001, sim-00002, …).
+    /// How many virtual devices to run (things sim-00001, sim-00002, …, or the
+    /// first of --certs).
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=99_999))]
     pub devices: u32,
     /// Connections opened per second while the fleet comes up.
@@ -27,12 +28,24 @@ pub struct SimulateArgs {
     /// Host of a running emulator to load. Without it, an emulator is started
     /// in this process on 127.0.0.1 with a temporary data directory. With it,
     /// the devices' things and certificates are made in the emulator's data
-    /// directory (--data-dir / IOTCORE_DATA_DIR), replacing earlier sim-* things.
+    /// directory (--data-dir / IOTCORE_DATA_DIR), replacing earlier sim-* things,
+    /// unless --certs gives them.
     #[arg(long)]
     pub endpoint: Option<String>,
     /// MQTT over TLS port of --endpoint.
     #[arg(long, default_value_t = 8883, requires = "endpoint")]
     pub port: u16,
+    /// Read the devices' certificates from DIR instead of making things: one
+    /// subdirectory per device, named after its thing (also its client id),
+    /// with the files `iotcore thing create NAME --out DIR/NAME` or `iotcore
+    /// provision --out DIR/NAME` write. The first --devices subdirectories in
+    /// name order are used (hidden ones skipped). A device trusts the
+    /// root-ca.pem in its directory or, without one (provisioned devices), the
+    /// emulator's CA in the data directory. Nothing is created or deleted: the
+    /// certificates must be registered in the running emulator's registry, so
+    /// --certs requires --endpoint.
+    #[arg(long, value_name = "DIR", requires = "endpoint")]
+    pub certs: Option<PathBuf>,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,

@@ -29,8 +29,6 @@ pub struct Plan {
     pub endpoint: String,
     /// Its MQTT over TLS port.
     pub port: u16,
-    /// The CA that signed its server certificate (PEM).
-    pub ca_pem: String,
     /// Telemetry period; zero for none.
     pub telemetry_every: Duration,
     /// Shadow update period; zero for none.
@@ -50,11 +48,8 @@ pub async fn run(
         Client::builder(identity.thing.as_str())
             .endpoint(plan.endpoint.as_str())
             .port(plan.port)
-            .client_cert_pem(
-                &identity.credentials.certificate_pem,
-                &identity.credentials.private_key_pem,
-            )?
-            .root_ca_pem(&plan.ca_pem)?
+            .client_cert_pem(&identity.certificate_pem, &identity.private_key_pem)?
+            .root_ca_pem(identity.root_ca_pem.as_bytes())?
             .amazon_root_cas(false)
             // A simulated device reads no streams but its shadow replies: a
             // small buffer per stream keeps 10,000 devices' memory down.

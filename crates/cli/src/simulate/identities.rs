@@ -8,10 +8,11 @@
 //! without 10,000 copies of one document in the registry.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm, Pki, PkiError};
+use iotcore_emulator::pki::{KeyAlgorithm, Pki, PkiError};
 use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
 use iotcore_emulator::store::{Store, StoreError};
 use iotcore_emulator::things::{self, ThingOptions, ThingPolicy, ThingSetupError};
@@ -21,12 +22,17 @@ const THING_PREFIX: &str = "sim-";
 /// The policy every simulated device's certificate gets.
 pub const FLEET_POLICY: &str = "sim-fleet-policy";
 
-/// One simulated device's identity.
+/// One simulated device's identity, made here or read by [`super::cert_dir`].
 pub struct Identity {
     /// Its thing name, also its MQTT client id.
     pub thing: String,
-    /// Its certificate and key.
-    pub credentials: DeviceCredentials,
+    /// Its certificate (PEM).
+    pub certificate_pem: String,
+    /// Its private key (PEM).
+    pub private_key_pem: String,
+    /// The CA it trusts to have signed the server's certificate (PEM), shared
+    /// by the devices that trust the same one.
+    pub root_ca_pem: Arc<str>,
 }
 
 /// The fleet's identities and what making them cost.
@@ -37,8 +43,6 @@ pub struct Provisioned {
     pub replaced: usize,
     /// How long deleting, issuing and registering took.
     pub elapsed: Duration,
-    /// The emulator's CA certificate (PEM), which also signed its server certificate.
-    pub ca_pem: String,
 }
 
 /// Why the fleet's identities could not be made.
@@ -113,6 +117,8 @@ pub fn provision(
             .map_err(store_error)?;
     }
 
+    // The emulator's CA also signed its server certificate.
+    let root_ca_pem: Arc<str> = Arc::from(pki.ca_pem());
     let options = ThingOptions::default()
         .with_key(KeyAlgorithm::EcdsaP256)
         .with_policy(ThingPolicy::Existing(FLEET_POLICY.to_owned()))
@@ -140,7 +146,9 @@ pub fn provision(
                             index,
                             Identity {
                                 thing,
-                                credentials: created.credentials,
+                                certificate_pem: created.credentials.certificate_pem,
+                                private_key_pem: created.credentials.private_key_pem,
+                                root_ca_pem: root_ca_pem.clone(),
                             },
                         ));
                     }
@@ -167,7 +175,6 @@ pub fn provision(
             .collect(),
         replaced,
         elapsed: started.elapsed(),
-        ca_pem: pki.ca_pem().to_owned(),
     })
 }
 
@@ -211,8 +218,8 @@ mod tests {
             .collect();
         assert_eq!(left, ["sim-00001", "sim-00002"]);
         assert_ne!(
-            first.identities[0].credentials.certificate_id,
-            second.identities[0].credentials.certificate_id
+            first.identities[0].certificate_pem,
+            second.identities[0].certificate_pem
         );
     }
 }

@@ -1,12 +1,13 @@
 //! `iotcore simulate`: a fleet of virtual devices for load-testing the
 //! emulator (or any AWS IoT Core endpoint whose registry is the emulator's).
 //!
-//! The run: make the things and certificates ([`identities`]), connect the
-//! devices at the ramp rate and run their telemetry and shadow traffic
+//! The run: make the things and certificates ([`identities`]), or read them
+//! from a directory ([`cert_dir`], `--certs`), connect the devices at the ramp rate and run their telemetry and shadow traffic
 //! ([`fleet`], [`device`]) while [`progress`] prints a line a second, then
 //! stop at the end of `--duration` or on Ctrl-C and print the [`summary`].
 
 mod args;
+mod cert_dir;
 mod device;
 mod fleet;
 mod histogram;
@@ -18,7 +19,7 @@ mod summary;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use iotcore_emulator::policy::ArnScope;
 use iotcore_emulator::{Emulator, EmulatorConfig};
@@ -28,6 +29,7 @@ pub use args::SimulateArgs;
 
 use crate::CliResult;
 use device::Plan;
+use identities::Identity;
 use stats::Stats;
 
 /// Descriptors kept free for everything but the devices' sockets.
@@ -117,31 +119,12 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
             args.devices, args.ramp, args.duration
         );
     }
-    eprintln!(
-        "making {} things with ECDSA P-256 certificates in {}",
-        args.devices,
-        data_dir.display()
-    );
     let devices = args.devices as usize;
-    let provisioned = {
-        let (data_dir, scope) = (data_dir.clone(), scope.clone());
-        tokio::task::spawn_blocking(move || identities::provision(&data_dir, &scope, devices))
-            .await??
-    };
-    eprintln!(
-        "made {} things in {:.1} s{}; connecting {}/s to {emulator_name}",
-        devices,
-        provisioned.elapsed.as_secs_f64(),
-        match provisioned.replaced {
-            0 => String::new(),
-            n => format!(" (replaced {n} from an earlier run)"),
-        },
-        args.ramp
-    );
+    let (identities, setup_time) = identities(&args, &data_dir, scope).await?;
+    eprintln!("connecting {}/s to {emulator_name}", args.ramp);
     let plan = Arc::new(Plan {
         endpoint,
         port,
-        ca_pem: provisioned.ca_pem,
         telemetry_every: args.telemetry_every,
         shadow_every: args.shadow_every,
     });
@@ -151,7 +134,7 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
     let started = Instant::now();
     let progress = tokio::spawn(progress::run(stats.clone(), devices, started, stop.clone()));
     let fleet = tokio::spawn(fleet::run(
-        provisioned.identities,
+        identities,
         args.ramp,
         plan,
         stats.clone(),
@@ -184,7 +167,7 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
         shadow_every: args.shadow_every,
         elapsed,
         interrupted,
-        provisioning: provisioned.elapsed,
+        provisioning: setup_time,
         peak_rss_kib: summary::peak_rss_kib(),
     };
     print!("{}", summary::to_table(&context, &snapshot));
@@ -208,6 +191,45 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
         .into());
     }
     Ok(())
+}
+
+/// The devices' identities, read from `--certs` or made in the registry in
+/// `data_dir`, and how long that took.
+async fn identities(
+    args: &SimulateArgs,
+    data_dir: &Path,
+    scope: &ArnScope,
+) -> Result<(Vec<Identity>, Duration), Box<dyn std::error::Error + Send + Sync>> {
+    let devices = args.devices as usize;
+    let (data_dir, scope) = (data_dir.to_path_buf(), scope.clone());
+    if let Some(dir) = args.certs.clone() {
+        eprintln!(
+            "reading {devices} devices' certificates from {}",
+            dir.display()
+        );
+        let started = Instant::now();
+        let identities =
+            tokio::task::spawn_blocking(move || cert_dir::read(&dir, devices, &data_dir)).await??;
+        let elapsed = started.elapsed();
+        eprintln!("read them in {:.1} s", elapsed.as_secs_f64());
+        return Ok((identities, elapsed));
+    }
+    eprintln!(
+        "making {devices} things with ECDSA P-256 certificates in {}",
+        data_dir.display()
+    );
+    let provisioned =
+        tokio::task::spawn_blocking(move || identities::provision(&data_dir, &scope, devices))
+            .await??;
+    eprintln!(
+        "made {devices} things in {:.1} s{}",
+        provisioned.elapsed.as_secs_f64(),
+        match provisioned.replaced {
+            0 => String::new(),
+            n => format!(" (replaced {n} from an earlier run)"),
+        },
+    );
+    Ok((provisioned.identities, provisioned.elapsed))
 }
 
 /// Fails early, with what to do, when the descriptor limit cannot hold the

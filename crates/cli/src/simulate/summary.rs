@@ -27,7 +27,7 @@ pub struct Context {
     pub elapsed: Duration,
     /// Whether Ctrl-C ended it early.
     pub interrupted: bool,
-    /// How long making the things and certificates took.
+    /// How long making the things and certificates (or reading them) took.
     pub provisioning: Duration,
     /// Peak resident memory of this process, in KiB, when known.
     pub peak_rss_kib: Option<u64>,
