@@ -1,63 +1,13 @@
 //! The `iotcore` binary as a user runs it: the demo, `thing create`, and the emulator
 //! process (its start-up errors, Ctrl-C, and a `kill -9` that loses nothing).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::Command;
 
-const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
+mod common;
 
-fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(IOTCORE)
-        .args(args)
-        .env("IOTCORE_DATA_DIR", data_dir)
-        .output()
-        .expect("run iotcore")
-}
-
-/// `iotcore emulator --port 0` in the background, with the port it printed.
-struct EmulatorProcess {
-    child: Child,
-    port: u16,
-}
-
-impl EmulatorProcess {
-    fn start(data_dir: &Path) -> EmulatorProcess {
-        let mut child = Command::new(IOTCORE)
-            .args(["emulator", "--port", "0"])
-            .env("IOTCORE_DATA_DIR", data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut first = String::new();
-        BufReader::new(stdout).read_line(&mut first).expect("read");
-        let port = first
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("no port in the emulator's first line: {first:?}"));
-        EmulatorProcess { child, port }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([signal, &self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-}
-
-impl Drop for EmulatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{Emulator, iotcore};
 
 /// mosquitto_pub / mosquitto_sub arguments for thing `name`'s files in `dir`.
 fn tls_args(dir: &Path, name: &str, port: u16) -> Vec<String> {
@@ -187,9 +137,9 @@ fn emulator_reports_an_unusable_data_directory() {
 fn emulator_stops_cleanly_on_ctrl_c_and_sigterm() {
     let data = tempfile::tempdir().unwrap();
     for signal in ["-INT", "-TERM"] {
-        let mut emulator = EmulatorProcess::start(data.path());
+        let mut emulator = Emulator::start(data.path());
         emulator.signal(signal);
-        let status = emulator.child.wait().unwrap();
+        let status = emulator.wait();
         assert!(status.success(), "{signal}: {status}");
     }
 }
@@ -213,7 +163,7 @@ fn things_and_acknowledged_retained_messages_survive_kill_9() {
         );
         assert!(out.status.success());
     }
-    let emulator = EmulatorProcess::start(data.path());
+    let emulator = Emulator::start(data.path());
     let published = Command::new("mosquitto_pub")
         .args(tls_args(&files, "app", emulator.port))
         .args(["-t", "cmd/dev1/config", "-m", "v42", "-q", "1", "-r"])
@@ -227,7 +177,7 @@ fn things_and_acknowledged_retained_messages_survive_kill_9() {
     emulator.signal("-KILL");
     drop(emulator);
 
-    let emulator = EmulatorProcess::start(data.path());
+    let emulator = Emulator::start(data.path());
     let received = Command::new("mosquitto_sub")
         .args(tls_args(&files, "dev1", emulator.port))
         .args(["-t", "cmd/dev1/config", "-q", "1", "-C", "1", "-W", "10"])
@@ -419,7 +369,7 @@ async fn cert_revoke_from_the_cli_disconnects_a_device_of_a_running_emulator_for
         data.path(),
         &["thing", "create", "dev1", "--out", files.to_str().unwrap()],
     );
-    let emulator = EmulatorProcess::start(data.path());
+    let emulator = Emulator::start(data.path());
     let device = Client::builder("dev1")
         .endpoint("127.0.0.1")
         .port(emulator.port)

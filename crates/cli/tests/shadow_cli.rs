@@ -1,29 +1,13 @@
 //! `iotcore shadow get|update|delete|watch` against an `iotcore emulator` process.
 
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, ChildStderr, ChildStdout, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::Write;
+use std::process::{ChildStderr, Command, Output, Stdio};
 
 use serde_json::Value;
 
-const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
-/// How long a test waits for a line it expects before declaring it hung.
-const HANG_GUARD: Duration = Duration::from_secs(30);
+mod common;
 
-fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(IOTCORE)
-        .args(args)
-        .env("IOTCORE_DATA_DIR", data_dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run iotcore")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use common::{Emulator, IOTCORE, Lines, iotcore, text};
 
 /// A successful run's stdout as JSON.
 fn json_of(out: &Output) -> Value {
@@ -35,72 +19,6 @@ fn json_of(out: &Output) -> Value {
     );
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", text(&out.stdout)))
-}
-
-/// Lines of a child's output, read on a thread, waited for with a time limit.
-struct Lines(mpsc::Receiver<String>);
-
-impl Lines {
-    fn of(stream: impl std::io::Read + Send + 'static) -> Lines {
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Lines(rx)
-    }
-
-    /// The next line that satisfies `pred`, skipping others.
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = std::time::Instant::now() + HANG_GUARD;
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.0.recv_timeout(left) {
-                Ok(line) if pred(&line) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no line with {what}"),
-            }
-        }
-    }
-}
-
-/// `iotcore emulator --port 0` in the background, with the port it printed.
-struct Emulator {
-    child: Child,
-    port: String,
-}
-
-impl Emulator {
-    fn start(data_dir: &Path) -> Emulator {
-        let mut child = Command::new(IOTCORE)
-            .args(["emulator", "--port", "0"])
-            .env("IOTCORE_DATA_DIR", data_dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let stdout: ChildStdout = child.stdout.take().expect("stdout");
-        let first =
-            Lines::of(stdout).wait_for("the listening address", |l| l.contains("listening"));
-        let port = first
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        assert!(port.parse::<u16>().is_ok(), "no port in {first:?}");
-        Emulator { child, port }
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A data directory with a running emulator and a registered thing.
@@ -120,7 +38,7 @@ fn setup(thing: &str) -> (tempfile::TempDir, Emulator) {
 fn get_update_and_delete_from_the_command_line() {
     let (data, emulator) = setup("cli-lamp");
     let dir = data.path();
-    let base = ["--thing", "cli-lamp", "--port", emulator.port.as_str()];
+    let base = ["--thing", "cli-lamp", "--port", &emulator.port_arg()];
     let run = |command: &str, extra: &[&str]| {
         let mut args = vec!["shadow", command];
         args.extend(base);
@@ -233,7 +151,7 @@ fn without_an_emulator_the_errors_say_what_to_do() {
     );
     // With the emulator's data but no emulator listening.
     let emulator = Emulator::start(data.path());
-    let port = emulator.port.clone();
+    let port = emulator.port_arg();
     drop(emulator);
     let out = iotcore(
         data.path(),
@@ -252,7 +170,7 @@ fn without_an_emulator_the_errors_say_what_to_do() {
 #[test]
 fn watch_prints_deltas_and_documents_as_json_lines() {
     let (data, emulator) = setup("cli-watch");
-    let port = emulator.port.as_str();
+    let port = &emulator.port_arg();
     let mut watch = Command::new(IOTCORE)
         .args(["shadow", "watch", "--thing", "cli-watch", "--port", port])
         .env("IOTCORE_DATA_DIR", data.path())

@@ -2,34 +2,18 @@
 //! that cannot connect, and a fleet read from a directory of certificates
 //! against an `iotcore emulator` process.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
-/// How long a test waits for the emulator's first line before declaring it hung.
-const HANG_GUARD: Duration = Duration::from_secs(30);
+mod common;
 
-fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
-    Command::new(IOTCORE)
-        .args(args)
-        .env("IOTCORE_DATA_DIR", data_dir)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run iotcore")
-}
+use common::{Emulator, IOTCORE, iotcore, text};
 
 fn simulate(data_dir: &Path, args: &[&str]) -> Output {
     iotcore(data_dir, &[&["simulate"], args].concat())
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 fn read_json(path: &Path, out: &Output) -> Value {
@@ -41,53 +25,6 @@ fn read_json(path: &Path, out: &Output) -> Value {
         )
     });
     serde_json::from_slice(&json).expect("the summary is JSON")
-}
-
-/// `iotcore emulator --port 0` in the background, with the port it printed.
-struct Emulator {
-    child: Child,
-    port: String,
-}
-
-impl Emulator {
-    fn start(data_dir: &Path) -> Emulator {
-        let mut child = Command::new(IOTCORE)
-            .args(["emulator", "--port", "0"])
-            .env("IOTCORE_DATA_DIR", data_dir)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the emulator");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-            if let Some(line) = lines.find(|l| l.contains("listening")) {
-                let _ = tx.send(line);
-            }
-            // Keep reading so that the emulator never blocks on a full pipe.
-            lines.for_each(drop);
-        });
-        let first = rx
-            .recv_timeout(HANG_GUARD)
-            .expect("the emulator prints its listening address");
-        let port = first
-            .rsplit(':')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned();
-        assert!(port.parse::<u16>().is_ok(), "no port in {first:?}");
-        Emulator { child, port }
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn latency(summary: &Value, operation: &str, field: &str) -> f64 {
@@ -278,7 +215,7 @@ fn a_fleet_read_from_a_certificate_directory_runs_against_a_separate_emulator() 
             "--endpoint",
             "127.0.0.1",
             "--port",
-            &emulator.port,
+            &emulator.port_arg(),
             "--telemetry-every",
             "200ms",
             "--shadow-every",
@@ -322,7 +259,14 @@ fn a_fleet_read_from_a_certificate_directory_runs_against_a_separate_emulator() 
     ] {
         let shadow = iotcore(
             data.path(),
-            &["shadow", "get", "--thing", thing, "--port", &emulator.port],
+            &[
+                "shadow",
+                "get",
+                "--thing",
+                thing,
+                "--port",
+                &emulator.port_arg(),
+            ],
         );
         let stderr = text(&shadow.stderr);
         assert_eq!(shadow.status.success(), used, "{thing}: {stderr}");

@@ -1,0 +1,117 @@
+//! What the CLI's test binaries share: running `iotcore`, and an `iotcore emulator`
+//! process in the background. Each test binary uses part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The binary under test.
+pub const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
+/// How long a test waits for a line it expects before declaring it hung.
+pub const HANG_GUARD: Duration = Duration::from_secs(30);
+
+/// Runs `iotcore <args>` with `data_dir` as its data directory, to completion.
+pub fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
+    Command::new(IOTCORE)
+        .args(args)
+        .env("IOTCORE_DATA_DIR", data_dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run iotcore")
+}
+
+/// Bytes as text, for assertion messages.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Lines of a child's output, read on a thread, waited for with a time limit.
+pub struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    /// Starts reading `stream` (to its end, so the writer never blocks on a full pipe).
+    pub fn of(stream: impl std::io::Read + Send + 'static) -> Lines {
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                // Once the test stops listening, keep draining.
+                let _ = tx.send(line);
+            }
+        });
+        Lines(rx)
+    }
+
+    /// The next line that satisfies `pred`, skipping others; panics after [`HANG_GUARD`].
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if pred(&line) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {what}"),
+            }
+        }
+    }
+}
+
+/// `iotcore emulator --port 0` in the background, with the port it printed; killed on drop.
+pub struct Emulator {
+    /// The process.
+    pub child: Child,
+    /// Its MQTT over TLS port on 127.0.0.1.
+    pub port: u16,
+}
+
+impl Emulator {
+    /// Starts it on `data_dir` and waits for its listening address.
+    pub fn start(data_dir: &Path) -> Emulator {
+        let mut child = Command::new(IOTCORE)
+            .args(["emulator", "--port", "0"])
+            .env("IOTCORE_DATA_DIR", data_dir)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the emulator");
+        let stdout = child.stdout.take().expect("stdout");
+        let first =
+            Lines::of(stdout).wait_for("the listening address", |l| l.contains("listening"));
+        let port = first
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in the emulator's first line: {first:?}"));
+        Emulator { child, port }
+    }
+
+    /// The port as a command-line argument.
+    pub fn port_arg(&self) -> String {
+        self.port.to_string()
+    }
+
+    /// Sends `signal` (`-INT`, `-TERM`, `-9`) with kill(1).
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait(&mut self) -> ExitStatus {
+        self.child.wait().expect("wait for the emulator")
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
