@@ -26,8 +26,10 @@ fn bars(report: &Report) -> Vec<Bar> {
                 }
                 _ => None,
             });
+            // "awsiotsdk 1.31.0 (awscrt 0.36.1)" → "awsiotsdk 1.31.0": the table has the rest.
+            let who = peer.who.split(" (").next().unwrap_or(&peer.who);
             bars.push(Bar {
-                label: format!("{}: {} vs {}", figure.group.title(), figure.name, peer.who),
+                label: format!("{}: {} vs {who}", figure.group.title(), figure.name),
                 ratio,
                 target,
             });
@@ -52,10 +54,19 @@ pub fn svg(report: &Report) -> BenchResult<String> {
     let range = (low / 1.5)..(high * 1.5);
     let rows = bars.len();
     let height = 80 + 22 * rows as u32;
+    // The labels are drawn at 12 px: about 6.5 px a character.
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    let label_width = (longest as f64 * 6.5) as u32 + 20;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (1100, height)).into_drawing_area();
-        draw(&root, &bars, range).map_err(|e| BenchError::new("plotting", e.to_string()))?;
+        let root =
+            SVGBackend::with_string(&mut svg, (label_width + 700, height)).into_drawing_area();
+        draw(&root, &bars, range, label_width)
+            .map_err(|e| BenchError::new("plotting", e.to_string()))?;
         root.present()
             .map_err(|e| BenchError::new("plotting", e.to_string()))?;
     }
@@ -68,17 +79,18 @@ fn draw(
     root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
     bars: &[Bar],
     range: std::ops::Range<f64>,
+    label_width: u32,
 ) -> DrawResult {
     root.fill(&WHITE)?;
     let rows = bars.len() as f64;
     let mut chart = ChartBuilder::on(root)
         .caption(
-            "iotcore: how many times better than each peer (log scale; right of 1× = better)",
+            "iotcore: how many times better than each peer (log scale; right of 1× = better; black tick = target)",
             ("sans-serif", 16),
         )
         .margin(10)
         .x_label_area_size(30)
-        .y_label_area_size(430)
+        .y_label_area_size(label_width)
         .build_cartesian_2d(range.log_scale(), 0f64..rows)?;
     chart
         .configure_mesh()
