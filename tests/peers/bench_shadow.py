@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Shadow update round trips of AWS's IoT Device SDK v2 for Python (awsiot.iotshadow), for the
-`shadow` benchmark of crates/device (crates/device/benches/shadow.rs).
+"""Shadow update round trips of AWS's IoT Device SDK v2 for Python (awsiot.iotshadow), the peer
+of the shadow latency figures of `iotcore bench` (crates/bench/src/scenarios/latency.rs).
 
 Connects over mutual TLS with `mqtt_connection_builder.mtls_from_path` (MQTT 3.1.1, clean
 session), then updates the reported state of `--thing`'s classic shadow `--warm-up` times (not
-measured) and `--requests` times (measured), one request at a time, with one of the SDK's shadow
-clients:
+measured) and `--requests` times (measured; fewer if `--max-seconds` pass first), one request at
+a time, with one of the SDK's shadow clients:
 
   --client v1   `IotShadowClient`: subscribes once to `update/accepted` and `update/rejected`
                 (at `--reply-qos`, 1 by default as in AWS's samples), publishes each request
@@ -117,10 +117,13 @@ def run(args):
         for n in range(args.warm_up):
             client.update({"n": n})
         seconds = []
+        first = time.perf_counter()
         for n in range(args.requests):
             start = time.perf_counter()
             client.update({"n": n})
             seconds.append(time.perf_counter() - start)
+            if args.max_seconds is not None and time.perf_counter() - first >= args.max_seconds:
+                break
         emit("round_trips", client=args.client, reply_qos=args.reply_qos, seconds=seconds)
     finally:
         connection.disconnect().result(TIMEOUT)
@@ -141,6 +144,8 @@ def main(argv):
                    help="QoS of v1's reply subscriptions (AWS's samples use 1)")
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--warm-up", type=int, default=100)
+    p.add_argument("--max-seconds", type=float,
+                   help="stop measuring once this much time has passed (at least one request)")
     args = p.parse_args(argv)
     args.thing = args.thing or args.client_id
     try:

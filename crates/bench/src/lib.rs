@@ -53,7 +53,8 @@ pub async fn run(options: Options) -> BenchResult<Report> {
         suite.progress(&format!("{} …", group.title().to_lowercase()));
         let measured = match group {
             Group::ClientThroughput => scenarios::throughput::run(&suite).await,
-            Group::BrokerThroughput | Group::Latency | Group::ConnectCost | Group::Footprint => {
+            Group::Latency => scenarios::latency::run(&suite).await,
+            Group::BrokerThroughput | Group::ConnectCost | Group::Footprint => {
                 Err(BenchError::new(group.title(), "not measured yet"))
             }
         };

@@ -27,7 +27,13 @@ impl MosquittoBroker {
                     .lines()
                     .find_map(|l| l.strip_prefix("mosquitto version ").map(str::to_owned))
             });
-        let broker = Mosquitto::start(tls).during("starting Mosquitto")?;
+        // Started as root, Mosquitto reads its files as user `mosquitto`, which cannot read
+        // the emulator's private server key (mode 0600); `user root` keeps it root (and is
+        // ignored when not started as root).
+        let broker = Mosquitto::builder(tls)
+            .config_line("user root")
+            .start()
+            .during("starting Mosquitto")?;
         Ok(MosquittoBroker {
             broker,
             name: version.map_or_else(|| "Mosquitto".to_owned(), |v| format!("Mosquitto {v}")),

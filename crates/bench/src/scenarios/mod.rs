@@ -1,4 +1,5 @@
 //! The parts of the suite, one module per [`Group`](crate::report::Group).
 
+pub mod latency;
 pub mod publish_case;
 pub mod throughput;
