@@ -18,6 +18,7 @@
 // Python pieces; this goes when they land.
 #![allow(dead_code, unused_imports)]
 
+pub mod child;
 mod clients;
 pub mod environment;
 pub mod error;
@@ -54,7 +55,8 @@ pub async fn run(options: Options) -> BenchResult<Report> {
         let measured = match group {
             Group::ClientThroughput => scenarios::throughput::run(&suite).await,
             Group::Latency => scenarios::latency::run(&suite).await,
-            Group::BrokerThroughput | Group::ConnectCost | Group::Footprint => {
+            Group::Footprint => scenarios::footprint::run(&suite).await,
+            Group::BrokerThroughput | Group::ConnectCost => {
                 Err(BenchError::new(group.title(), "not measured yet"))
             }
         };

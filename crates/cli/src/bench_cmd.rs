@@ -29,6 +29,10 @@ pub struct BenchArgs {
     /// Do not update BENCHMARKS.md, even after a full run.
     #[arg(long)]
     no_update: bool,
+    /// Internal: run as the footprint part's child process (request on stdin, answer on
+    /// stdout); the suite starts this binary so.
+    #[arg(long, hide = true, value_name = "MODE")]
+    child: Option<String>,
 }
 
 fn parse_group(name: &str) -> Result<Group, String> {
@@ -43,6 +47,10 @@ fn parse_group(name: &str) -> Result<Group, String> {
 
 /// Runs the suite and writes its files.
 pub fn run(args: BenchArgs) -> CliResult {
+    if let Some(mode) = &args.child {
+        println!("{}", iotcore_bench::child::main(mode)?);
+        return Ok(());
+    }
     let root = iotcore_bench::workspace_root();
     let options = Options {
         quick: args.quick,

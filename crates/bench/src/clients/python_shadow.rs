@@ -6,6 +6,7 @@ use std::time::Duration;
 use iotcore_test_support::run_peer_with_timeout;
 use serde_json::Value;
 
+use crate::clients::python::Versions;
 use crate::error::{BenchError, BenchResult};
 use crate::harness::Identity;
 
@@ -74,8 +75,8 @@ pub struct Rounds {
 
 /// What one run of the peer measured.
 pub struct ShadowRun {
-    /// `awsiotsdk X, awscrt Y, Python Z`.
-    pub versions: String,
+    /// awsiotsdk's, awscrt's and Python's versions.
+    pub versions: Versions,
     /// Each measured round trip.
     pub samples: Vec<Duration>,
 }
@@ -117,13 +118,11 @@ pub async fn round_trips(
     let versions = output
         .events_named("versions")
         .first()
-        .map(|v| {
-            format!(
-                "awsiotsdk {}, awscrt {}, Python {}",
-                text(&v["awsiotsdk"]),
-                text(&v["awscrt"]),
-                text(&v["python"])
-            )
+        .map(|v| Versions {
+            packages: ["awsiotsdk", "awscrt"]
+                .map(|package| (package.to_owned(), text(&v[package])))
+                .into(),
+            python: text(&v["python"]),
         })
         .ok_or_else(|| BenchError::new(&step, "the peer did not report its versions"))?;
     let samples: Vec<Duration> = output

@@ -14,11 +14,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use iotcore_test_support::find_python;
 use serde_json::json;
 
 use crate::clients::echo::Echo;
 use crate::clients::iotcore as sdk;
+use crate::clients::python;
 use crate::clients::python_shadow::{self, Rounds, ShadowClient};
 use crate::error::{BenchResult, Context};
 use crate::harness::Identity;
@@ -58,9 +58,10 @@ struct Percentiles {
 }
 
 impl Percentiles {
-    fn skipped(why: impl Into<String>) -> Percentiles {
+    /// Not measured, and why (on one line: it goes in a table cell).
+    fn skipped(why: &str) -> Percentiles {
         Percentiles {
-            skipped: Some(why.into()),
+            skipped: Some(why.lines().collect::<Vec<_>>().join(" ")),
             ..Percentiles::default()
         }
     }
@@ -162,7 +163,7 @@ async fn publish_receive(suite: &Suite) -> BenchResult<Vec<Figure>> {
         Err(why) => Contender {
             who: "iotcore → Mosquitto (broker differs)".to_owned(),
             echo: None,
-            results: Percentiles::skipped(why.to_string()),
+            results: Percentiles::skipped(&why.to_string()),
         },
     });
     let payload = Bytes::from(vec![0u8; PAYLOAD]);
@@ -257,24 +258,19 @@ async fn shadow_update(suite: &Suite) -> BenchResult<Vec<Figure>> {
     let port = suite.emulator().port();
     let client = sdk::connect(port, &suite.identity("bench-lat-shadow")?).await?;
     let shadow = client.shadow();
-    let python = find_python().map_err(|missing| {
-        format!(
-            "Python peers not installed ({} does not exist): run scripts/setup-peers",
-            missing.display()
-        )
-    });
+    let missing = python::missing();
     let mut peers = Vec::new();
     for (index, client) in ShadowClient::ALL.into_iter().enumerate() {
-        peers.push(match &python {
-            Ok(_) => ShadowPeer {
+        peers.push(match &missing {
+            None => ShadowPeer {
                 client,
                 identity: Some(suite.identity(&format!("bench-lat-shadow-py-{index}"))?),
                 results: Percentiles::default(),
             },
-            Err(why) => ShadowPeer {
+            Some(why) => ShadowPeer {
                 client,
                 identity: None,
-                results: Percentiles::skipped(why.clone()),
+                results: Percentiles::skipped(why),
             },
         });
     }
@@ -305,7 +301,8 @@ async fn shadow_update(suite: &Suite) -> BenchResult<Vec<Figure>> {
             };
             match python_shadow::round_trips(peer.client, port, identity, rounds).await {
                 Ok(run) => {
-                    suite.note_peer(&run.versions);
+                    suite.note_peer(&run.versions.label());
+                    suite.note_peer(&run.versions.interpreter());
                     peer.results.add_run(&run.samples);
                 }
                 Err(error) => {
@@ -313,7 +310,7 @@ async fn shadow_update(suite: &Suite) -> BenchResult<Vec<Figure>> {
                         "latency: {} not measured: {error}",
                         peer.client.label()
                     ));
-                    peer.results = Percentiles::skipped(error.to_string());
+                    peer.results = Percentiles::skipped(&error.to_string());
                     peer.identity = None;
                 }
             }

@@ -1,5 +1,6 @@
 //! The parts of the suite, one module per [`Group`](crate::report::Group).
 
+pub mod footprint;
 pub mod latency;
 pub mod publish_case;
 pub mod throughput;
