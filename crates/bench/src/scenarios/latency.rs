@@ -31,9 +31,12 @@ use crate::suite::Suite;
 const PUBLISH_SAMPLES: usize = 2_000;
 /// Shadow updates per contender and run (divided by [`Suite::scale`]).
 const SHADOW_SAMPLES: usize = 1_000;
-/// Unmeasured round trips before measuring (divided by [`Suite::scale`]): once per
-/// connection for the Rust clients, at the start of every run for the Python processes.
+/// Unmeasured round trips before measuring (divided by [`Suite::scale`]), once per
+/// connection of a Rust client.
 const WARM_UP: usize = 100;
+/// Unmeasured shadow updates at the start of each Python process (divided by
+/// [`Suite::scale`]): a new connection each run, and 44 ms per update for two of them.
+const PYTHON_WARM_UP: usize = 20;
 /// A shadow contender stops a run early after this long: two of the Python clients
 /// take about 44 ms per update and would otherwise take a minute per run.
 const SHADOW_BUDGET: Duration = Duration::from_secs(3);
@@ -299,7 +302,11 @@ async fn shadow_update(suite: &Suite) -> BenchResult<Vec<Figure>> {
             let Some(identity) = &peer.identity else {
                 continue;
             };
-            match python_shadow::round_trips(peer.client, port, identity, rounds).await {
+            let python_rounds = Rounds {
+                warm_up: (PYTHON_WARM_UP / suite.scale()).max(1),
+                ..rounds
+            };
+            match python_shadow::round_trips(peer.client, port, identity, python_rounds).await {
                 Ok(run) => {
                     suite.note_peer(&run.versions.label());
                     suite.note_peer(&run.versions.interpreter());
@@ -323,12 +330,14 @@ async fn shadow_update(suite: &Suite) -> BenchResult<Vec<Figure>> {
          the call to the accepted reply in hand, one at a time, each client on its own thing \
          ({} per run, fewer if {} s pass first, after {} unmeasured): iotcore's \
          `shadow().update_reported` against AWS's Python SDK v2 (awsiot.iotshadow), a new \
-         process per run (tests/peers/bench_shadow.py). With QoS 1 reply subscriptions (as in \
+         process per run (tests/peers/bench_shadow.py, {} unmeasured updates each). With QoS 1 \
+         reply subscriptions (as in \
          AWS's samples) and with IotShadowClientV2 the Python client waits about 40 ms per \
          update: Nagle's algorithm holds back its next request behind its PUBACK of the reply.",
         rounds.requests,
         rounds.budget.as_secs(),
-        rounds.warm_up
+        rounds.warm_up,
+        (PYTHON_WARM_UP / suite.scale()).max(1),
     );
     let peers: Vec<(String, Percentiles)> = peers
         .into_iter()
