@@ -55,10 +55,9 @@ pub async fn run(options: Options) -> BenchResult<Report> {
         let measured = match group {
             Group::ClientThroughput => scenarios::throughput::run(&suite).await,
             Group::Latency => scenarios::latency::run(&suite).await,
+            Group::BrokerThroughput => scenarios::brokers::run(&suite).await,
+            Group::ConnectCost => scenarios::connect::run(&suite).await,
             Group::Footprint => scenarios::footprint::run(&suite).await,
-            Group::BrokerThroughput | Group::ConnectCost => {
-                Err(BenchError::new(group.title(), "not measured yet"))
-            }
         };
         match measured {
             Ok(mut more) => figures.append(&mut more),

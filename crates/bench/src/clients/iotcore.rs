@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
-use iotcore::{Client, QoS};
+use iotcore::{Client, ClientBuilder, QoS};
 
 use crate::error::{BenchResult, Context};
 use crate::harness::Identity;
@@ -12,18 +12,38 @@ use crate::scenarios::publish_case::{Case, Mode, WINDOW};
 
 /// Connects to 127.0.0.1:`port` (MQTT 3.1.1, clean session, the identity's CA only).
 pub async fn connect(port: u16, identity: &Identity) -> BenchResult<Client> {
-    let step = || format!("connecting iotcore client {}", identity.thing);
-    Client::builder(&identity.thing)
+    builder(port, identity)?
+        .connect()
+        .await
+        .during(format!("connecting iotcore client {}", identity.thing))
+}
+
+/// The builder [`connect`] uses, for callers that change a setting first: reads the
+/// identity's files (a fresh TLS configuration, so nothing is shared with another client).
+pub fn builder(port: u16, identity: &Identity) -> BenchResult<ClientBuilder> {
+    let step = || format!("loading iotcore client {}'s TLS files", identity.thing);
+    Ok(Client::builder(&identity.thing)
         .endpoint("127.0.0.1")
         .port(port)
         .client_cert_pem_files(&identity.cert, &identity.key)
         .during(step())?
         .root_ca_pem_file(&identity.ca)
         .during(step())?
-        .amazon_root_cas(false)
+        .amazon_root_cas(false))
+}
+
+/// One connection from nothing: TLS handshake (the client's first, so a full one),
+/// CONNECT → CONNACK (one attempt of at most `timeout`, no retry), then DISCONNECT
+/// and close.
+pub async fn connect_once(port: u16, identity: &Identity, timeout: Duration) -> BenchResult<()> {
+    let client = builder(port, identity)?
+        .initial_connect(1, timeout)
+        .connect_timeout(timeout)
         .connect()
         .await
-        .during(step())
+        .during(format!("connecting iotcore client {}", identity.thing))?;
+    client.close().await;
+    Ok(())
 }
 
 /// The SDK's QoS for 0 or 1.

@@ -123,6 +123,26 @@ pub async fn wait_for_connack(event_loop: &mut EventLoop) -> BenchResult<()> {
     }
 }
 
+/// One connection from nothing: a fresh TLS configuration (so no session to resume:
+/// a full handshake), CONNECT → CONNACK, then DISCONNECT and close; at most
+/// `timeout` in all.
+pub async fn connect_once(port: u16, identity: &Identity, timeout: Duration) -> BenchResult<()> {
+    let step = "connecting rumqttc once";
+    tokio::time::timeout(timeout, async {
+        let (client, mut event_loop) = event_loop(port, identity)?;
+        wait_for_connack(&mut event_loop).await?;
+        client.disconnect().await.during(step)?;
+        loop {
+            let event = event_loop.poll().await.during(step)?;
+            if let Event::Outgoing(Outgoing::Disconnect) = event {
+                return Ok(());
+            }
+        }
+    })
+    .await
+    .during(format!("{step} (at most {timeout:?})"))?
+}
+
 impl Rumqttc {
     /// Connects and starts polling the event loop in a task.
     pub async fn connect(port: u16, identity: &Identity) -> BenchResult<Rumqttc> {

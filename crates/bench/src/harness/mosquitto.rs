@@ -15,6 +15,12 @@ impl MosquittoBroker {
     /// Starts Mosquitto with `tls` (the emulator's CA and server certificate), or says
     /// why it cannot: not installed.
     pub fn start(tls: BrokerTls) -> BenchResult<MosquittoBroker> {
+        MosquittoBroker::start_with(tls, &[])
+    }
+
+    /// Like [`start`](Self::start), with `lines` added to `mosquitto.conf`
+    /// (e.g. `max_inflight_messages 100`).
+    pub fn start_with(tls: BrokerTls, lines: &[&str]) -> BenchResult<MosquittoBroker> {
         let program = Mosquitto::program()
             .ok_or("mosquitto is not installed: run scripts/setup-peers")
             .during("starting Mosquitto")?;
@@ -30,8 +36,11 @@ impl MosquittoBroker {
         // Started as root, Mosquitto reads its files as user `mosquitto`, which cannot read
         // the emulator's private server key (mode 0600); `user root` keeps it root (and is
         // ignored when not started as root).
-        let broker = Mosquitto::builder(tls)
-            .config_line("user root")
+        let broker = lines
+            .iter()
+            .fold(Mosquitto::builder(tls).config_line("user root"), |b, l| {
+                b.config_line(*l)
+            })
             .start()
             .during("starting Mosquitto")?;
         Ok(MosquittoBroker {

@@ -1,5 +1,7 @@
 //! The parts of the suite, one module per [`Group`](crate::report::Group).
 
+pub mod brokers;
+pub mod connect;
 pub mod footprint;
 pub mod latency;
 pub mod publish_case;
