@@ -510,8 +510,8 @@ fn note(shape: Shape, messages: usize, cores: usize) -> String {
          starts; timed until every subscriber holds every message (counted per publisher); \
          the same iotcore SDK clients, in the bench process, for both brokers. The emulator \
          runs on a multi-thread runtime (all {cores} cores) and checks its policy on every \
-         publish and delivery; Mosquitto is single-threaded, without ACLs, set to the \
-         emulator's limits ({})",
+         publish and delivery; Mosquitto is single-threaded, without ACLs, with the \
+         emulator's in-flight window and TCP_NODELAY and no queue limit ({})",
         MOSQUITTO_SETTINGS.join(", ")
     )
 }
