@@ -14,9 +14,6 @@
 //! `bench/results/<date>.json`, a Markdown table and an SVG plot.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// Parts of the suite still being written use the harness's Mosquitto, process and
-// Python pieces; this goes when they land.
-#![allow(dead_code, unused_imports)]
 
 pub mod child;
 mod clients;
