@@ -55,7 +55,12 @@ pub fn render(report: &Report, plot: Option<&str>) -> String {
                 targets(figure)
             );
         }
-        let notes: Vec<&str> = figures.iter().filter_map(|f| f.note.as_deref()).collect();
+        let mut notes: Vec<&str> = Vec::new();
+        for note in figures.iter().filter_map(|f| f.note.as_deref()) {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
+        }
         if !notes.is_empty() {
             let _ = writeln!(out);
             for note in notes {

@@ -377,7 +377,11 @@ async fn binary_size(suite: &Suite) -> BenchResult<Figure> {
          holds the CLI, the emulator, the fleet simulator and this suite; rustls and aws-lc \
          are linked in statically, only libc, libm and libgcc_s dynamically. No peer: nothing \
          else ships that set in one file.",
-        binary.display(),
+        // Relative to the source tree, so that no report names this machine's paths.
+        binary
+            .strip_prefix(crate::workspace_root())
+            .unwrap_or(binary)
+            .display(),
         unstripped as f64 / MIB
     )))
 }
