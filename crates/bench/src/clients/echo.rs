@@ -173,12 +173,6 @@ impl RumqttcEcho {
     }
 
     async fn close(self) -> BenchResult<()> {
-        self.client
-            .disconnect()
-            .await
-            .during("disconnecting rumqttc")?;
-        self.event_loop
-            .await
-            .during("stopping rumqttc's event loop")
+        peer::disconnect(&self.client, self.event_loop).await
     }
 }

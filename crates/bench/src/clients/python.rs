@@ -199,23 +199,16 @@ pub async fn idle_rss(
 }
 
 fn connection_args(client: PythonClient, port: u16, identity: &Identity) -> Vec<String> {
-    let path = |p: &std::path::Path| p.display().to_string();
-    vec![
+    let mut args = vec![
         "--client".into(),
         client.name().into(),
         "--port".into(),
         port.to_string(),
-        "--cert".into(),
-        path(&identity.cert),
-        "--key".into(),
-        path(&identity.key),
-        "--ca".into(),
-        path(&identity.ca),
-        "--client-id".into(),
-        identity.thing.clone(),
         "--topic".into(),
         identity.topic(),
-    ]
+    ];
+    args.extend(identity.peer_args());
+    args
 }
 
 /// Runs the script to completion and returns its events, or what it printed if it failed.

@@ -90,25 +90,16 @@ pub async fn round_trips(
     rounds: Rounds,
 ) -> BenchResult<ShadowRun> {
     let step = format!("running {SCRIPT} ({})", client.label());
-    let path = |p: &std::path::Path| p.display().to_string();
-    let mut args = vec![
-        "--port".to_owned(),
-        port.to_string(),
-        "--cert".into(),
-        path(&identity.cert),
-        "--key".into(),
-        path(&identity.key),
-        "--ca".into(),
-        path(&identity.ca),
-        "--client-id".into(),
-        identity.thing.clone(),
+    let mut args = vec!["--port".to_owned(), port.to_string()];
+    args.extend(identity.peer_args());
+    args.extend([
         "--requests".into(),
         rounds.requests.to_string(),
         "--warm-up".into(),
         rounds.warm_up.to_string(),
         "--max-seconds".into(),
         rounds.budget.as_secs_f64().to_string(),
-    ];
+    ]);
     args.extend(client.args());
     let output = run_peer_with_timeout(SCRIPT, &args, rounds.budget + OVERHEAD).await;
     if !output.success() {

@@ -223,13 +223,13 @@ impl Rumqttc {
 
     /// Sends DISCONNECT and stops the event loop.
     pub async fn close(self) -> BenchResult<()> {
-        self.client
-            .disconnect()
-            .await
-            .during("disconnecting rumqttc")?;
-        self.event_loop
-            .await
-            .during("stopping rumqttc's event loop")?;
-        Ok(())
+        disconnect(&self.client, self.event_loop).await
     }
+}
+
+/// Sends DISCONNECT through `client` and waits for the task polling its event
+/// loop to end (it ends on the outgoing DISCONNECT).
+pub async fn disconnect(client: &AsyncClient, event_loop: JoinHandle<()>) -> BenchResult<()> {
+    client.disconnect().await.during("disconnecting rumqttc")?;
+    event_loop.await.during("stopping rumqttc's event loop")
 }

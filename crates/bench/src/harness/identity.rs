@@ -20,4 +20,20 @@ impl Identity {
     pub fn topic(&self) -> String {
         format!("dt/{}/bench", self.thing)
     }
+
+    /// `--cert C --key K --ca A --client-id T`: how the Python peers in
+    /// `tests/peers/` take an identity.
+    pub fn peer_args(&self) -> Vec<String> {
+        let path = |p: &PathBuf| p.display().to_string();
+        vec![
+            "--cert".into(),
+            path(&self.cert),
+            "--key".into(),
+            path(&self.key),
+            "--ca".into(),
+            path(&self.ca),
+            "--client-id".into(),
+            self.thing.clone(),
+        ]
+    }
 }
