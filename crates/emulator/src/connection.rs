@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use iotcore_mqtt::packet::{Connect, Publish, Subscribe, Unsubscribe, Will};
 use iotcore_mqtt::server::{Event, ProtocolError, ServerConfig, ServerSession, ServerState};
 use iotcore_mqtt::topic::{validate_aws_topic_filter, validate_aws_topic_name};
@@ -38,8 +38,10 @@ use crate::provisioning::{ProvisioningService, Requester};
 use crate::registry_watch::changed;
 use crate::shadow::ShadowService;
 use crate::tls::TlsConfigs;
+use read_buffer::ReadBuffer;
 
 mod access;
+mod read_buffer;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -49,8 +51,6 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 const OUT_CHUNKS: usize = 8;
 /// Deliveries moved from the session queue per step.
 const FILL_BATCH: usize = 64;
-/// Initial read buffer size.
-const READ_CHUNK: usize = 16 * 1024;
 
 /// What every connection shares.
 #[derive(Debug)]
@@ -216,7 +216,7 @@ impl Connection {
     }
 
     async fn run(&mut self, mut reader: ReadHalf<Stream>, out: mpsc::Sender<Bytes>) {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = ReadBuffer::new();
         let mut closing = self.shared.closing.clone();
         let mut registry = self.shared.authz.changes();
         let mut stopping = false;
@@ -254,16 +254,16 @@ impl Connection {
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             tokio::select! {
-                read = reader.read_buf(&mut buf), if !self.server.is_closed() => match read {
+                read = reader.read_buf(buf.bytes_mut()), if !self.server.is_closed() => match read {
                     Ok(0) => {
                         self.end_with(End::Lost("the client closed the connection without DISCONNECT".into()));
                         return;
                     }
                     Ok(_) => {
-                        if let Err(e) = self.server.handle_input(&buf, Instant::now().into_std()) {
+                        if let Err(e) = self.server.handle_input(buf.filled(), Instant::now().into_std()) {
                             self.protocol_error(&e);
                         }
-                        buf.clear();
+                        buf.consumed();
                     }
                     Err(e) => {
                         self.end_with(End::Lost(format!("read failed: {e}")));
