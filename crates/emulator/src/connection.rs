@@ -80,21 +80,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr,
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
     }
-    let Some(stream) = handshake(&shared, tcp, peer).await else {
+    // Boxed: the handshake's state is freed once it is done instead of sizing
+    // the task of every idle connection.
+    let Some((certificate_id, reader, writer)) = Box::pin(open(&shared, tcp, peer)).await else {
         return;
     };
-    let Some(certificate_id) = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map(|cert| certificate_id(cert))
-    else {
-        // Unreachable with mandatory client authentication; refuse anyway.
-        tracing::warn!(%peer, "TLS client without a certificate refused");
-        return;
-    };
-    let (reader, writer) = tokio::io::split(stream);
     let (out, out_rx) = mpsc::channel(OUT_CHUNKS);
     let mut writer = tokio::spawn(write_loop(writer, out_rx, peer));
 
@@ -118,6 +108,28 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr,
     {
         writer.abort();
     }
+}
+
+/// The TLS handshake, then the client certificate's id and the stream's halves.
+async fn open(
+    shared: &Shared,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) -> Option<(String, ReadHalf<Stream>, WriteHalf<Stream>)> {
+    let stream = handshake(shared, tcp, peer).await?;
+    let Some(certificate_id) = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|cert| certificate_id(cert))
+    else {
+        // Unreachable with mandatory client authentication; refuse anyway.
+        tracing::warn!(%peer, "TLS client without a certificate refused");
+        return None;
+    };
+    let (reader, writer) = tokio::io::split(stream);
+    Some((certificate_id, reader, writer))
 }
 
 async fn handshake(shared: &Shared, tcp: TcpStream, peer: SocketAddr) -> Option<Stream> {
@@ -180,7 +192,8 @@ struct Client {
     protocol: ProtocolVersion,
     session: Arc<Session>,
     kick: Option<oneshot::Receiver<Kick>>,
-    will: Option<Will>,
+    /// Boxed: most clients have none.
+    will: Option<Box<Will>>,
     /// Expiry set by an MQTT 5 DISCONNECT.
     expiry_override: Option<Duration>,
     /// Its certificate's policies.
@@ -368,8 +381,16 @@ impl Connection {
     async fn process_events(&mut self) {
         while let Some(event) = self.server.poll_event() {
             match event {
-                Event::Connect(connect) => self.on_connect(*connect).await,
-                Event::Publish(publish) => self.on_publish(publish).await,
+                // Boxed, as it runs once: its state does not size the task.
+                Event::Connect(connect) => Box::pin(self.on_connect(*connect)).await,
+                Event::Publish(publish) => {
+                    // Only the packet id waits for the store: the PUBLISH does
+                    // not size the connection's task.
+                    if let Some(packet_id) = self.on_publish(publish) {
+                        self.broker().persist().flush().await;
+                        self.acknowledge(packet_id);
+                    }
+                }
                 Event::Subscribe(subscribe) => self.on_subscribe(subscribe),
                 Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
                 Event::Delivered { packet_id, reason } => {
@@ -508,7 +529,7 @@ impl Connection {
             protocol: connect.protocol,
             session: attached.session,
             kick: Some(attached.kick),
-            will: connect.will,
+            will: connect.will.map(Box::new),
             expiry_override: None,
             grant,
             presence,
@@ -569,53 +590,63 @@ impl Connection {
         }
     }
 
-    /// Routes an authorized PUBLISH and acknowledges it. A retained QoS 1 message
-    /// is acknowledged only once the store holds it, so a PUBACKed retained
-    /// message survives the emulator being killed.
-    async fn on_publish(&mut self, publish: Publish) {
-        let Some(client) = &self.client else { return };
+    /// Routes an authorized PUBLISH and acknowledges it, except a retained QoS 1
+    /// one: that is acknowledged only once the store holds it, so a PUBACKed
+    /// retained message survives the emulator being killed; its packet id is
+    /// returned for that.
+    fn on_publish(&mut self, publish: Publish) -> Option<u16> {
+        let client = self.client.as_ref()?;
         let authorized = client.grant.check_publish(&publish.topic, publish.retain);
         let key = client.session.key();
         let max_payload = self.broker().config().limits.max_payload;
         if let Err(e) = validate_aws_topic_name(&publish.topic) {
-            return self.refuse_publish(
+            self.refuse_publish(
                 &publish,
                 ReasonCode::TOPIC_NAME_INVALID,
                 true,
                 e.to_string(),
             );
+            return None;
         }
         if publish.payload.len() > max_payload {
             let why = format!(
                 "payload of {} bytes exceeds the {max_payload}-byte limit (PAYLOAD_LIMIT_EXCEEDED)",
                 publish.payload.len()
             );
-            return self.refuse_publish(&publish, ReasonCode::PACKET_TOO_LARGE, true, why);
+            self.refuse_publish(&publish, ReasonCode::PACKET_TOO_LARGE, true, why);
+            return None;
         }
         if publish.retain && publish.topic.starts_with('$') {
             let why = "RETAIN is not allowed on reserved topics".to_string();
-            return self.refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED, false, why);
+            self.refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED, false, why);
+            return None;
         }
         if let Err(denied) = authorized {
-            return self.refuse_publish(
+            self.refuse_publish(
                 &publish,
                 ReasonCode::NOT_AUTHORIZED,
                 false,
                 denied.to_string(),
             );
+            return None;
         }
         let message = Message::from_publish(&publish, SystemTime::now());
         if !self.shared.shadows.intercept(self.id, &message) && !self.provisioning_request(&message)
         {
             self.broker().publish(message, Some(key));
         }
-        if let Some(packet_id) = publish.packet_id {
-            if publish.retain {
-                self.broker().persist().flush().await;
-            }
-            if let Err(e) = self.server.puback(packet_id, ReasonCode::SUCCESS) {
-                tracing::debug!("cannot acknowledge PUBLISH {packet_id}: {e}");
-            }
+        let packet_id = publish.packet_id?;
+        if publish.retain {
+            return Some(packet_id);
+        }
+        self.acknowledge(packet_id);
+        None
+    }
+
+    /// Sends PUBACK (success) for `packet_id`.
+    fn acknowledge(&mut self, packet_id: u16) {
+        if let Err(e) = self.server.puback(packet_id, ReasonCode::SUCCESS) {
+            tracing::debug!("cannot acknowledge PUBLISH {packet_id}: {e}");
         }
     }
 
