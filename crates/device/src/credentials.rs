@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -38,27 +39,20 @@ impl fmt::Display for Origin {
     }
 }
 
-/// A client certificate chain and its private key, known to match.
+/// A client certificate chain and its private key, known to match, the key
+/// loaded once: TLS configurations share it rather than parse it again
+/// (an RSA 2048 key takes ~0.2 ms to load).
+#[derive(Clone)]
 pub(crate) struct Identity {
-    pub(crate) chain: Vec<CertificateDer<'static>>,
-    pub(crate) key: PrivateKeyDer<'static>,
+    pub(crate) certified: Arc<CertifiedKey>,
 }
 
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
-            .field("certificates", &self.chain.len())
+            .field("certificates", &self.certified.cert.len())
             .field("key", &"<redacted>")
             .finish()
-    }
-}
-
-impl Clone for Identity {
-    fn clone(&self) -> Self {
-        Identity {
-            chain: self.chain.clone(),
-            key: self.key.clone_key(),
-        }
     }
 }
 
@@ -95,12 +89,13 @@ impl Identity {
         let key = parse_private_key(key_pem, &key_origin)?;
         let signing_key = crypto_provider()
             .key_provider
-            .load_private_key(key.clone_key())
+            .load_private_key(key)
             .map_err(|e| ConfigError::UnsupportedPrivateKey {
                 origin: key_origin.to_string(),
                 detail: e.to_string(),
             })?;
-        match CertifiedKey::new(chain.clone(), signing_key).keys_match() {
+        let certified = CertifiedKey::new(chain, signing_key);
+        match certified.keys_match() {
             Ok(()) => {}
             // The provider cannot derive this key type's public key: the TLS
             // handshake will tell.
@@ -118,7 +113,9 @@ impl Identity {
                 });
             }
         }
-        Ok(Identity { chain, key })
+        Ok(Identity {
+            certified: Arc::new(certified),
+        })
     }
 }
 

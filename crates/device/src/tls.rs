@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::sign::SingleCertAndKey;
 use rustls::{AlertDescription, ClientConfig, RootCertStore};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -56,12 +57,10 @@ pub(crate) fn client_config(
             why: tls_versions_unsupported(e),
         })?
         .with_root_certificates(store);
+    // The key was loaded and checked against the certificate when the
+    // identity was read: hand it over as is rather than load it again.
     let mut config = builder
-        .with_client_auth_cert(identity.chain.clone(), identity.key.clone_key())
-        .map_err(|e| ConfigError::UnsupportedPrivateKey {
-            origin: "the client identity".into(),
-            detail: e.to_string(),
-        })?;
+        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified.clone())));
     if let Some(protocol) = alpn {
         config.alpn_protocols = vec![protocol.to_vec()];
     }
