@@ -17,10 +17,17 @@ enum Token {
     One,
 }
 
+/// The escape before a literal `*`, `?` or `\` in [`Pattern::tokens`].
+const ESCAPE: char = '\\';
+
 /// A compiled wildcard pattern.
+///
+/// Its tokens are kept as text, one byte per ASCII character (a connection holds
+/// one pattern per resource of its policies): `*` and `?` are the wildcards, and
+/// a literal `*`, `?` or `\` is escaped with `\`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct Pattern {
-    tokens: Vec<Token>,
+    tokens: String,
 }
 
 impl Pattern {
@@ -28,43 +35,63 @@ impl Pattern {
     pub(crate) fn wildcard(text: &str) -> Pattern {
         let mut pattern = Pattern::default();
         pattern.push_wildcard(text);
+        pattern.tokens.shrink_to_fit();
         pattern
     }
 
     /// Appends `text`, `*` and `?` being wildcards.
     pub(crate) fn push_wildcard(&mut self, text: &str) {
-        self.tokens.extend(text.chars().map(|c| match c {
-            '*' => Token::Any,
-            '?' => Token::One,
-            c => Token::Char(c),
-        }));
+        for c in text.chars() {
+            if c == ESCAPE {
+                self.tokens.push(ESCAPE);
+            }
+            self.tokens.push(c);
+        }
     }
 
     /// Appends `text` literally (a substituted variable value).
     pub(crate) fn push_literal(&mut self, text: &str) {
-        self.tokens.extend(text.chars().map(Token::Char));
+        for c in text.chars() {
+            if matches!(c, '*' | '?' | ESCAPE) {
+                self.tokens.push(ESCAPE);
+            }
+            self.tokens.push(c);
+        }
+    }
+
+    /// The token starting at byte `at` of the tokens, and where the next starts.
+    fn token_at(&self, at: usize) -> Option<(Token, usize)> {
+        let mut chars = self.tokens.get(at..)?.chars();
+        let token = match chars.next()? {
+            '*' => Token::Any,
+            '?' => Token::One,
+            ESCAPE => Token::Char(chars.next()?),
+            c => Token::Char(c),
+        };
+        let len = self.tokens[at..].len() - chars.as_str().len();
+        Some((token, at + len))
     }
 
     /// True when the pattern matches all of `text`.
     pub(crate) fn matches(&self, text: &str) -> bool {
-        let tokens = &self.tokens;
+        // `p`: where the next token starts in `self.tokens`.
         let (mut p, mut i) = (0usize, 0usize);
         // After a `*`: the token after it, and where in the text its match ends.
         let mut star: Option<(usize, usize)> = None;
         while let Some(c) = text[i..].chars().next() {
-            match tokens.get(p) {
-                Some(Token::Char(t)) if *t == c => {
-                    p += 1;
+            match self.token_at(p) {
+                Some((Token::Char(t), next)) if t == c => {
+                    p = next;
                     i += c.len_utf8();
                     continue;
                 }
-                Some(Token::One) => {
-                    p += 1;
+                Some((Token::One, next)) => {
+                    p = next;
                     i += c.len_utf8();
                     continue;
                 }
-                Some(Token::Any) => {
-                    p += 1;
+                Some((Token::Any, next)) => {
+                    p = next;
                     star = Some((p, i));
                     continue;
                 }
@@ -82,7 +109,8 @@ impl Pattern {
             p = after_star;
             i = end;
         }
-        tokens[p..].iter().all(|t| *t == Token::Any)
+        // Only `*`s may be left (an escaped one starts with the escape).
+        self.tokens[p..].chars().all(|c| c == '*')
     }
 }
 
@@ -183,6 +211,7 @@ impl Template {
                 },
             }
         }
+        pattern.tokens.shrink_to_fit();
         pattern
     }
 
@@ -256,6 +285,27 @@ mod tests {
         assert!(m("*ab", "aaab"));
         assert!(m("*a?c", "abcaxc"));
         assert!(!m("*a?c", "abcaxd"));
+    }
+
+    #[test]
+    fn backslashes_are_plain_characters_and_substituted_wildcards_literal() {
+        assert!(m("a\\*", "a\\b"));
+        assert!(!m("a\\*", "ab"));
+        assert!(m("a\\?", "a\\?"));
+        assert!(!m("a\\", "a"));
+        let mut p = Pattern::wildcard("t\\/");
+        p.push_literal("x?\\*");
+        p.push_wildcard("*");
+        assert!(p.matches("t\\/x?\\*"));
+        assert!(p.matches("t\\/x?\\*/more"));
+        assert!(!p.matches("t\\/xy\\*"), "a substituted ? is literal");
+        assert!(!p.matches("t\\/x?\\z"), "a substituted * is literal");
+        assert!(!p.matches("t\\/x?\\"));
+        let mut literal = Pattern::default();
+        literal.push_literal("*");
+        assert_ne!(literal, Pattern::wildcard("*"));
+        assert!(!literal.matches(""));
+        assert!(literal.matches("*"));
     }
 
     #[test]
