@@ -84,7 +84,7 @@ impl Client {
             shadows: ShadowRegistry::new(config.stream_buffer),
         };
         let driver = Driver::new(config, commands_rx, state_tx, listeners, ready_tx)?;
-        tokio::spawn(driver.run());
+        tokio::spawn(Box::new(driver).run());
         match ready.await {
             Ok(Ok(())) => Ok(Client {
                 inner: Arc::new(inner),
