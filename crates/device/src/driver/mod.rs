@@ -55,7 +55,11 @@ const POLICY_DENIAL_WINDOW: Duration = Duration::from_secs(2);
 /// How long a dying connection may take to flush its last packets, or to
 /// explain why it died.
 const GRACE: Duration = Duration::from_millis(500);
-const READ_BUFFER: usize = 16 * 1024;
+/// The read buffer's first capacity: room for every packet an idle
+/// connection receives (CONNACK, PINGRESP, SUBACK, PUBACK).
+const READ_BUFFER_MIN: usize = 512;
+/// The most the read buffer grows to: one TLS record's plaintext.
+const READ_BUFFER_MAX: usize = 16 * 1024;
 
 /// The clock the session runs on: tokio's, so paused test time applies.
 fn now() -> std::time::Instant {
@@ -505,7 +509,7 @@ impl Driver {
         let mut connected_at: Option<Instant> = None;
         let mut close_deadline: Option<Instant> = None;
         let mut alarm = Alarm::new();
-        let mut buf = BytesMut::with_capacity(READ_BUFFER);
+        let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
         // How the connection ends, and whether the writer may flush first.
         let (reason, graceful) = loop {
             if let Some(reason) = self.process_events(&mut connected_at) {
@@ -541,7 +545,7 @@ impl Driver {
                     Ok(0) => break (self.hangup_reason(connected_at.is_some()), false),
                     Ok(_) => {
                         let result = self.session.handle_input(&buf, now());
-                        buf.clear();
+                        recycle_read_buffer(&mut buf);
                         if let Err(e) = result {
                             tracing::warn!(error = %e, "protocol violation by the server");
                             // Keep events that came before the bad packet.
@@ -872,6 +876,19 @@ impl Driver {
     }
 }
 
+/// Empties the read buffer once its bytes are handled, doubling its capacity
+/// (up to [`READ_BUFFER_MAX`]) when they filled it: a busy connection soon
+/// reads whole TLS records at a time, while an idle one (most of a fleet)
+/// keeps [`READ_BUFFER_MIN`] bytes instead of 16 KiB.
+fn recycle_read_buffer(buf: &mut BytesMut) {
+    let capacity = buf.capacity();
+    let filled = buf.len() >= capacity;
+    buf.clear();
+    if filled && capacity < READ_BUFFER_MAX {
+        buf.reserve((capacity * 2).min(READ_BUFFER_MAX));
+    }
+}
+
 /// The sans-IO session's configuration.
 fn session_config(config: &Config) -> ClientConfig {
     let mut session = ClientConfig::new(config.client_id.clone());
@@ -888,4 +905,32 @@ fn session_config(config: &Config) -> ClientConfig {
         }
     }
     session
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_buffer_grows_only_when_a_read_fills_it_and_stops_at_16_kib() {
+        let mut buf = BytesMut::with_capacity(READ_BUFFER_MIN);
+        buf.extend_from_slice(&[1; 100]);
+        recycle_read_buffer(&mut buf);
+        assert!(buf.is_empty());
+        assert_eq!(buf.capacity(), READ_BUFFER_MIN);
+
+        let mut capacities = vec![buf.capacity()];
+        for _ in 0..10 {
+            buf.resize(buf.capacity(), 1);
+            recycle_read_buffer(&mut buf);
+            assert!(buf.is_empty());
+            capacities.push(buf.capacity());
+        }
+        assert_eq!(
+            capacities[..7],
+            [512, 1024, 2048, 4096, 8192, 16384, 16384],
+            "{capacities:?}"
+        );
+        assert!(capacities.iter().all(|&c| c <= READ_BUFFER_MAX));
+    }
 }
