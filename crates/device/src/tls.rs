@@ -9,6 +9,7 @@
 use std::io;
 use std::sync::{Arc, OnceLock};
 
+use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::SingleCertAndKey;
@@ -23,6 +24,9 @@ use crate::status::DisconnectReason;
 
 /// The ALPN protocol AWS IoT Core expects for MQTT with client certificates on port 443.
 pub const AWS_MQTT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
+
+/// TLS sessions kept for resumption: the one server a client connects to.
+const SESSION_CACHE_ENTRIES: usize = 1;
 
 /// An established connection to the broker.
 pub(crate) type Transport = TlsStream<TcpStream>;
@@ -61,6 +65,9 @@ pub(crate) fn client_config(
     // identity was read: hand it over as is rather than load it again.
     let mut config = builder
         .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified.clone())));
+    // One client talks to one server name, so its session cache needs one
+    // entry, not rustls's default 256 (a ~14 KiB table in every client).
+    config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_ENTRIES);
     if let Some(protocol) = alpn {
         config.alpn_protocols = vec![protocol.to_vec()];
     }
