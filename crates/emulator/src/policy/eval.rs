@@ -158,7 +158,9 @@ impl Compiled {
 /// [`Principal::evaluate`] is then wildcard matching only.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    context: Arc<RequestContext>,
+    /// [`Principal::describe`]'s line: the context itself (certificate
+    /// attributes, thing) is only needed to compile, not kept per connection.
+    connection: Arc<str>,
     scope: ArnScope,
     policies: Arc<[String]>,
     statements: Arc<[Compiled]>,
@@ -205,16 +207,11 @@ impl Principal {
             }
         }
         Principal {
-            context: Arc::new(context),
+            connection: describe(&context).into(),
             scope,
             policies: ordered.iter().map(|p| p.name.clone()).collect(),
             statements: statements.into(),
         }
-    }
-
-    /// The connection the policies were compiled for.
-    pub fn context(&self) -> &RequestContext {
-        &self.context
     }
 
     /// The region and account resources are named in.
@@ -287,15 +284,19 @@ impl Principal {
 
     /// One line describing the connection, for `policy explain`.
     pub fn describe(&self) -> String {
-        let c = &self.context;
-        let thing = match &c.thing {
-            Some(t) => format!("thing \"{}\" (attached)", t.name),
-            None => "no attached thing of that name".to_owned(),
-        };
-        format!(
-            "client id \"{}\", certificate {}…, {thing}",
-            c.client_id,
-            short_id(&c.certificate_id)
-        )
+        self.connection.to_string()
     }
+}
+
+/// One line describing the connection of `c`, for `policy explain`.
+fn describe(c: &RequestContext) -> String {
+    let thing = match &c.thing {
+        Some(t) => format!("thing \"{}\" (attached)", t.name),
+        None => "no attached thing of that name".to_owned(),
+    };
+    format!(
+        "client id \"{}\", certificate {}…, {thing}",
+        c.client_id,
+        short_id(&c.certificate_id)
+    )
 }
