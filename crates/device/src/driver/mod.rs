@@ -526,7 +526,7 @@ impl Driver {
                 let deadline = *close_deadline
                     .get_or_insert_with(|| Instant::now() + self.config.close_timeout);
                 if self.session.pending_publishes().next().is_none() || Instant::now() >= deadline {
-                    return self.disconnect(writer, deadline).await;
+                    return self.disconnect(reader, writer, deadline).await;
                 }
             }
 
@@ -594,7 +594,7 @@ impl Driver {
         };
         if graceful {
             self.transmit(&mut writer);
-            writer.finish_within(GRACE).await;
+            writer.finish_within(reader, GRACE).await;
         }
         self.session.connection_lost(now());
         self.pending
@@ -606,13 +606,18 @@ impl Driver {
     }
 
     /// The orderly end of a connection on close: DISCONNECT, then close the transport.
-    async fn disconnect(&mut self, mut writer: Writer, deadline: Instant) -> End {
+    async fn disconnect(
+        &mut self,
+        reader: ReadHalf<Transport>,
+        mut writer: Writer,
+        deadline: Instant,
+    ) -> End {
         self.session.disconnect(ReasonCode::SUCCESS);
         self.transmit(&mut writer);
         let grace = deadline
             .saturating_duration_since(Instant::now())
             .max(GRACE);
-        writer.finish_within(grace).await;
+        writer.finish_within(reader, grace).await;
         self.session.connection_lost(now());
         End::Closed
     }
