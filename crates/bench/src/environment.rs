@@ -24,6 +24,16 @@ impl Environment {
             load_at_start: load_average(),
             load_at_end: String::new(),
             rustc: command_output("rustc", &["--version"]),
+            commit: command_output(
+                "git",
+                &[
+                    "-C",
+                    &iotcore_test_support::workspace_root().to_string_lossy(),
+                    "describe",
+                    "--always",
+                    "--dirty",
+                ],
+            ),
             peers: Vec::new(),
         }
     }

@@ -17,6 +17,7 @@ pub fn render(report: &Report, plot: Option<&str>) -> String {
         "- Load average (1/5/15 min): {} at the start, {} at the end",
         env.load_at_start, env.load_at_end
     );
+    let _ = writeln!(out, "- Source: commit {}", env.commit);
     let _ = writeln!(out, "- Toolchain: {}, release profile", env.rustc);
     let _ = writeln!(out, "- Peers: {}", env.peers.join("; "));
     let _ = writeln!(
@@ -188,6 +189,7 @@ mod tests {
                 load_at_start: "0".into(),
                 load_at_end: "0".into(),
                 rustc: "rustc".into(),
+                commit: "abc1234".into(),
                 peers: vec!["rumqttc 0.25.1".into()],
             },
             figures: vec![

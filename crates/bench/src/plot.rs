@@ -152,6 +152,7 @@ mod tests {
                 load_at_start: String::new(),
                 load_at_end: String::new(),
                 rustc: String::new(),
+                commit: String::new(),
                 peers: Vec::new(),
             },
             figures,

@@ -219,6 +219,8 @@ pub struct Environment {
     pub load_at_end: String,
     /// `rustc --version` of the toolchain on PATH.
     pub rustc: String,
+    /// The source tree's commit (`git describe --always --dirty`), or `?`.
+    pub commit: String,
     /// Versions of the peers, e.g. `rumqttc 0.25.1`.
     pub peers: Vec<String>,
 }
