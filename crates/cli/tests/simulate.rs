@@ -27,6 +27,28 @@ fn read_json(path: &Path, out: &Output) -> Value {
     serde_json::from_slice(&json).expect("the summary is JSON")
 }
 
+/// The JSON summary of a run that exited 0 with all `devices` connected, no
+/// error, and telemetry and shadow updates acknowledged.
+fn clean_run(json: &Path, out: &Output, devices: u64) -> Value {
+    let summary = read_json(json, out);
+    assert!(
+        out.status.success(),
+        "exit {:?}\n{}\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(summary["devices"], devices);
+    assert_eq!(summary["connected"], devices, "{summary:#}");
+    assert_eq!(summary["connect_failures"], 0);
+    assert_eq!(summary["not_connected"], 0);
+    assert_eq!(summary["error_count"], 0, "{summary:#}");
+    assert_eq!(summary["errors"], Value::Array(vec![]));
+    assert!(summary["telemetry_acked"].as_u64().unwrap() > 0);
+    assert!(summary["shadow_accepted"].as_u64().unwrap() > 0);
+    summary
+}
+
 fn latency(summary: &Value, operation: &str, field: &str) -> f64 {
     summary["latency_ms"][operation][field]
         .as_f64()
@@ -54,22 +76,7 @@ fn a_small_fleet_connects_sends_telemetry_and_shadow_updates_without_errors() {
             json.to_str().unwrap(),
         ],
     );
-    let summary = read_json(&json, &out);
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert_eq!(summary["devices"], 20);
-    assert_eq!(summary["connected"], 20, "{summary:#}");
-    assert_eq!(summary["connect_failures"], 0);
-    assert_eq!(summary["not_connected"], 0);
-    assert_eq!(summary["error_count"], 0, "{summary:#}");
-    assert_eq!(summary["errors"], Value::Array(vec![]));
-    assert!(summary["telemetry_acked"].as_u64().unwrap() > 0);
-    assert!(summary["shadow_accepted"].as_u64().unwrap() > 0);
+    let summary = clean_run(&json, &out, 20);
     assert_eq!(
         summary["messages"].as_u64().unwrap(),
         summary["telemetry_acked"].as_u64().unwrap() + summary["shadow_accepted"].as_u64().unwrap()
@@ -226,20 +233,7 @@ fn a_fleet_read_from_a_certificate_directory_runs_against_a_separate_emulator() 
             json.to_str().unwrap(),
         ],
     );
-    let summary = read_json(&json, &out);
-    assert!(
-        out.status.success(),
-        "exit {:?}\n{}\n{}",
-        out.status,
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    assert_eq!(summary["devices"], 3);
-    assert_eq!(summary["connected"], 3, "{summary:#}");
-    assert_eq!(summary["connect_failures"], 0);
-    assert_eq!(summary["error_count"], 0, "{summary:#}");
-    assert!(summary["telemetry_acked"].as_u64().unwrap() > 0);
-    assert!(summary["shadow_accepted"].as_u64().unwrap() > 0);
+    clean_run(&json, &out, 3);
     // Nothing was made or deleted in the registry.
     let list = iotcore(data.path(), &["thing", "list"]);
     let things = text(&list.stdout);
