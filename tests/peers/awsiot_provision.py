@@ -41,7 +41,7 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotidentity
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, Mqtt3Peer, Mqtt5Peer, emit)
+from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, Mqtt3Peer, Mqtt5Peer, emit, main)
 
 
 class Rejected(Exception):
@@ -226,15 +226,5 @@ def run(args):
     emit("disconnected")
 
 
-def main(argv):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except Failed as e:
-        emit("error", stage=e.stage, message=str(e))
-        return e.exit_code
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], parse_args, run))

@@ -293,7 +293,9 @@ def run(args):
     emit("disconnected")
 
 
-def main(argv):
+def main(argv, parse_args, run):
+    """Parses `argv` with `parse_args` and runs `run(args)`: 0 when it succeeds; on `Failed`, an
+    "error" event and the failure's exit code. Every peer script ends with this."""
     args = parse_args(argv)
     try:
         run(args)
@@ -304,4 +306,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], parse_args, run))

@@ -52,7 +52,7 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotshadow
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, Mqtt3Peer, Mqtt5Peer, emit)
+from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, Mqtt3Peer, Mqtt5Peer, emit, main)
 
 
 def state_of(state):
@@ -278,15 +278,5 @@ def run(args):
     emit("disconnected")
 
 
-def main(argv):
-    args = parse_args(argv)
-    try:
-        run(args)
-    except Failed as e:
-        emit("error", stage=e.stage, message=str(e))
-        return e.exit_code
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[1:], parse_args, run))
