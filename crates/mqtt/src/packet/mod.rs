@@ -13,6 +13,7 @@ mod auth;
 mod connack;
 mod connect;
 mod disconnect;
+mod filter_list;
 mod publish;
 mod reason_list;
 mod short_form;

@@ -1,10 +1,8 @@
 //! SUBSCRIBE: a client asks for messages matching topic filters.
 
-use super::PacketType;
-use crate::codec::{self, Reader, Sink};
+use super::{PacketType, filter_list};
+use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::Section;
-use crate::topic::validate_topic_filter;
 use crate::{Properties, ProtocolVersion, QoS};
 
 /// Subscription option bits (MQTT 5; 3.1.1 has only the QoS bits).
@@ -71,32 +69,17 @@ impl Subscribe {
     }
 
     pub(crate) fn decode_body(
-        mut r: Reader,
+        r: Reader,
         version: ProtocolVersion,
     ) -> Result<Subscribe, DecodeError> {
-        let packet_id = r.packet_id()?;
-        let properties = match version {
-            ProtocolVersion::V311 => Properties::default(),
-            ProtocolVersion::V5 => {
-                Properties::decode(&mut r, Section::Packet(PacketType::Subscribe))?
-            }
-        };
-        let mut subscriptions = Vec::new();
-        while r.remaining() > 0 {
-            let filter = r.string()?;
-            validate_topic_filter(&filter).map_err(DecodeError::InvalidTopicFilter)?;
+        let body = filter_list::decode(r, version, |filter, r| {
             let options = SubscriptionOptions::decode(r.u8()?, version)?;
-            subscriptions.push(Subscription { filter, options });
-        }
-        if subscriptions.is_empty() {
-            return Err(DecodeError::NoTopicFilters {
-                packet_type: PacketType::Subscribe,
-            });
-        }
+            Ok(Subscription { filter, options })
+        })?;
         Ok(Subscribe {
-            packet_id,
-            subscriptions,
-            properties,
+            packet_id: body.packet_id,
+            subscriptions: body.items,
+            properties: body.properties,
         })
     }
 
@@ -105,25 +88,24 @@ impl Subscribe {
         version: ProtocolVersion,
         s: &mut S,
     ) -> Result<(), EncodeError> {
-        if self.packet_id == 0 {
-            return Err(EncodeError::ZeroPacketId);
-        }
-        if self.subscriptions.is_empty() {
-            return Err(EncodeError::NoTopicFilters {
-                packet_type: PacketType::Subscribe,
-            });
-        }
-        s.put_u16(self.packet_id);
-        if version == ProtocolVersion::V5 {
-            self.properties
-                .encode(Section::Packet(PacketType::Subscribe), s)?;
-        }
-        for sub in &self.subscriptions {
-            validate_topic_filter(&sub.filter).map_err(EncodeError::InvalidTopicFilter)?;
-            codec::put_str(s, &sub.filter)?;
-            s.put_u8(sub.options.to_byte(version));
-        }
-        Ok(())
+        filter_list::encode(
+            PacketType::Subscribe,
+            self.packet_id,
+            &self.properties,
+            &self.subscriptions,
+            version,
+            s,
+        )
+    }
+}
+
+impl filter_list::Entry for Subscription {
+    fn filter(&self) -> &str {
+        &self.filter
+    }
+
+    fn options_byte(&self, version: ProtocolVersion) -> Option<u8> {
+        Some(self.options.to_byte(version))
     }
 }
 

@@ -1,10 +1,8 @@
 //! UNSUBSCRIBE: a client drops topic filters.
 
-use super::PacketType;
-use crate::codec::{self, Reader, Sink};
+use super::{PacketType, filter_list};
+use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::Section;
-use crate::topic::validate_topic_filter;
 use crate::{Properties, ProtocolVersion};
 
 /// An UNSUBSCRIBE packet.
@@ -29,31 +27,14 @@ impl Unsubscribe {
     }
 
     pub(crate) fn decode_body(
-        mut r: Reader,
+        r: Reader,
         version: ProtocolVersion,
     ) -> Result<Unsubscribe, DecodeError> {
-        let packet_id = r.packet_id()?;
-        let properties = match version {
-            ProtocolVersion::V311 => Properties::default(),
-            ProtocolVersion::V5 => {
-                Properties::decode(&mut r, Section::Packet(PacketType::Unsubscribe))?
-            }
-        };
-        let mut filters = Vec::new();
-        while r.remaining() > 0 {
-            let filter = r.string()?;
-            validate_topic_filter(&filter).map_err(DecodeError::InvalidTopicFilter)?;
-            filters.push(filter);
-        }
-        if filters.is_empty() {
-            return Err(DecodeError::NoTopicFilters {
-                packet_type: PacketType::Unsubscribe,
-            });
-        }
+        let body = filter_list::decode(r, version, |filter, _| Ok(filter))?;
         Ok(Unsubscribe {
-            packet_id,
-            filters,
-            properties,
+            packet_id: body.packet_id,
+            filters: body.items,
+            properties: body.properties,
         })
     }
 
@@ -62,23 +43,23 @@ impl Unsubscribe {
         version: ProtocolVersion,
         s: &mut S,
     ) -> Result<(), EncodeError> {
-        if self.packet_id == 0 {
-            return Err(EncodeError::ZeroPacketId);
-        }
-        if self.filters.is_empty() {
-            return Err(EncodeError::NoTopicFilters {
-                packet_type: PacketType::Unsubscribe,
-            });
-        }
-        s.put_u16(self.packet_id);
-        if version == ProtocolVersion::V5 {
-            self.properties
-                .encode(Section::Packet(PacketType::Unsubscribe), s)?;
-        }
-        for filter in &self.filters {
-            validate_topic_filter(filter).map_err(EncodeError::InvalidTopicFilter)?;
-            codec::put_str(s, filter)?;
-        }
-        Ok(())
+        filter_list::encode(
+            PacketType::Unsubscribe,
+            self.packet_id,
+            &self.properties,
+            &self.filters,
+            version,
+            s,
+        )
+    }
+}
+
+impl filter_list::Entry for String {
+    fn filter(&self) -> &str {
+        self
+    }
+
+    fn options_byte(&self, _: ProtocolVersion) -> Option<u8> {
+        None
     }
 }
