@@ -86,6 +86,22 @@ pub struct MessageProperties {
     pub user_properties: Vec<(String, String)>,
 }
 
+impl MessageProperties {
+    /// Reads the five columns `payload_format_indicator, content_type,
+    /// response_topic, correlation_data, user_properties` of a row, in that
+    /// order, starting at column `first`.
+    fn from_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<MessageProperties> {
+        let user_properties: String = row.get(first + 4)?;
+        Ok(MessageProperties {
+            payload_format_indicator: row.get(first)?,
+            content_type: row.get(first + 1)?,
+            response_topic: row.get(first + 2)?,
+            correlation_data: row.get(first + 3)?,
+            user_properties: user_properties_from_json(&user_properties, first + 4)?,
+        })
+    }
+}
+
 /// Handle to the emulator's database. Clones share one connection.
 #[derive(Clone)]
 pub struct Store {

@@ -2,9 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::{
-    MessageProperties, Store, StoreError, user_properties_from_json, user_properties_to_json,
-};
+use super::{MessageProperties, Store, StoreError, user_properties_to_json};
 
 /// The retained message of one topic.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,18 +25,11 @@ const RETAINED_COLUMNS: &str = "topic, payload, qos, payload_format_indicator, c
      response_topic, correlation_data, user_properties, expires_at, updated_at";
 
 fn retained_from_row(row: &Row<'_>) -> rusqlite::Result<RetainedMessage> {
-    let user_properties: String = row.get(7)?;
     Ok(RetainedMessage {
         topic: row.get(0)?,
         payload: row.get(1)?,
         qos: row.get(2)?,
-        properties: MessageProperties {
-            payload_format_indicator: row.get(3)?,
-            content_type: row.get(4)?,
-            response_topic: row.get(5)?,
-            correlation_data: row.get(6)?,
-            user_properties: user_properties_from_json(&user_properties, 7)?,
-        },
+        properties: MessageProperties::from_row(row, 3)?,
         expires_at: row.get(8)?,
         updated_at: row.get(9)?,
     })

@@ -2,9 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
-use super::{
-    MessageProperties, Store, StoreError, user_properties_from_json, user_properties_to_json,
-};
+use super::{MessageProperties, Store, StoreError, user_properties_to_json};
 
 /// Session expiry value that means "never expires" (MQTT 5 `0xFFFFFFFF`).
 pub const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
@@ -82,20 +80,13 @@ const QUEUE_COLUMNS: &str = "seq, topic, payload, qos, retain, payload_format_in
      content_type, response_topic, correlation_data, user_properties, expires_at, packet_id";
 
 fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
-    let user_properties: String = row.get(9)?;
     Ok(QueuedMessage {
         seq: row.get(0)?,
         topic: row.get(1)?,
         payload: row.get(2)?,
         qos: row.get(3)?,
         retain: row.get(4)?,
-        properties: MessageProperties {
-            payload_format_indicator: row.get(5)?,
-            content_type: row.get(6)?,
-            response_topic: row.get(7)?,
-            correlation_data: row.get(8)?,
-            user_properties: user_properties_from_json(&user_properties, 9)?,
-        },
+        properties: MessageProperties::from_row(row, 5)?,
         expires_at: row.get(10)?,
         packet_id: row.get(11)?,
     })
