@@ -41,7 +41,8 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotidentity
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, Mqtt3Peer, Mqtt5Peer, emit, main)
+from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, emit, main, open_peer,
+                           protocol_client)
 
 
 class Rejected(Exception):
@@ -213,15 +214,10 @@ def parse_args(argv):
 
 def run(args):
     deadline = Deadline(args.timeout)
-    peer_class = Mqtt5Peer if args.protocol == 5 else Mqtt3Peer
-    try:
-        peer = peer_class(args, Inbox(), deadline)
-    except Exception as e:  # noqa: BLE001 - bad files and options are reported as events
-        raise Failed("setup", f"{type(e).__name__}: {e}") from e
-    peer.connect()
-    protocol_client = peer.client if args.protocol == 5 else peer.connection
+    peer = open_peer(args, Inbox(), deadline)
+    client = protocol_client(peer, args)
     identity_class = IdentityV2 if args.client == "v2" else IdentityV1
-    scenario(identity_class(protocol_client, args.template, deadline), args)
+    scenario(identity_class(client, args.template, deadline), args)
     peer.disconnect()
     emit("disconnected")
 

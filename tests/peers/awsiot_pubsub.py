@@ -270,15 +270,27 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def run(args):
-    deadline = Deadline(args.timeout)
-    inbox = Inbox()
+def open_peer(args, inbox, deadline):
+    """Builds the MQTT 3.1.1 or 5 peer that `args.protocol` names and connects it; bad files
+    and options are a "setup" failure."""
     peer_class = Mqtt5Peer if args.protocol == 5 else Mqtt3Peer
     try:
         peer = peer_class(args, inbox, deadline)
     except Exception as e:  # noqa: BLE001 - bad files and options are reported as events
         raise Failed("setup", f"{type(e).__name__}: {e}") from e
     peer.connect()
+    return peer
+
+
+def protocol_client(peer, args):
+    """What awsiot's service clients are built on: the MQTT 5 client or the 3.1.1 connection."""
+    return peer.client if args.protocol == 5 else peer.connection
+
+
+def run(args):
+    deadline = Deadline(args.timeout)
+    inbox = Inbox()
+    peer = open_peer(args, inbox, deadline)
     subscribe_topic = args.subscribe_topic or args.topic
     if args.subscribe_first:
         peer.subscribe(subscribe_topic, args.qos)

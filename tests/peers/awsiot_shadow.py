@@ -52,7 +52,8 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotshadow
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, Mqtt3Peer, Mqtt5Peer, emit, main)
+from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, emit, main, open_peer,
+                           protocol_client)
 
 
 def state_of(state):
@@ -264,16 +265,11 @@ def parse_args(argv):
 
 def run(args):
     deadline = Deadline(args.timeout)
-    peer_class = Mqtt5Peer if args.protocol == 5 else Mqtt3Peer
-    try:
-        peer = peer_class(args, Inbox(), deadline)
-    except Exception as e:  # noqa: BLE001 - bad files and options are reported as events
-        raise Failed("setup", f"{type(e).__name__}: {e}") from e
-    peer.connect()
-    protocol_client = peer.client if args.protocol == 5 else peer.connection
+    peer = open_peer(args, Inbox(), deadline)
+    client = protocol_client(peer, args)
     deltas = queue.Queue()
     shadow_class = ShadowV2 if args.client == "v2" else ShadowV1
-    scenario(shadow_class(protocol_client, args, deadline, deltas), deltas, deadline)
+    scenario(shadow_class(client, args, deadline, deltas), deltas, deadline)
     peer.disconnect()
     emit("disconnected")
 
