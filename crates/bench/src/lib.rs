@@ -64,11 +64,12 @@ pub async fn run(options: Options) -> BenchResult<Report> {
             }
         }
     }
+    let runs = suite.runs();
     environment.peers = suite.finish().await;
     environment.load_at_end = environment::load_average();
     Ok(Report {
         command: options.command.clone(),
-        runs: if options.quick { 1 } else { options.runs },
+        runs,
         quick: options.quick,
         environment,
         figures,

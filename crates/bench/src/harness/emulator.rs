@@ -1,7 +1,7 @@
 //! `iotcore emulator` in its own process, as a user runs it, and the things the
 //! suite registers in it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -157,7 +157,7 @@ impl EmulatorProcess {
 }
 
 /// The last lines of a log file, for an error message.
-fn tail(path: &PathBuf) -> String {
+fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(20)..].join("\n")
