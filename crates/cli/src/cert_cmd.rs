@@ -4,12 +4,14 @@
 //! within a fraction of a second and disconnects devices whose certificate is no
 //! longer ACTIVE.
 
-use std::path::Path;
-
 use clap::Subcommand;
-use iotcore_emulator::store::{CertificateStatus, Store, StoreError};
+use iotcore_emulator::control::{
+    CertificateStatus, Control, ControlError, UpdateCertificateRequest,
+};
 
 use crate::CliResult;
+use crate::data_dir::DataDir;
+use crate::registry;
 
 /// Shortest certificate id prefix accepted in place of the full id.
 const MIN_PREFIX: usize = 6;
@@ -55,25 +57,27 @@ pub enum CertificateIdError {
         /// The matching ids, shortened.
         ids: String,
     },
-    /// The registry failed.
+    /// The control plane failed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Control(#[from] ControlError),
 }
 
 /// The full id of the certificate `given` names: the id itself, or a unique
 /// prefix of at least [`MIN_PREFIX`] characters.
-pub fn resolve_certificate(store: &Store, given: &str) -> Result<String, CertificateIdError> {
+pub fn resolve_certificate(control: &Control, given: &str) -> Result<String, CertificateIdError> {
     let given = given.to_ascii_lowercase();
-    if store.certificate(&given)?.is_some() {
+    let ids: Vec<String> = registry::certificates(control)?
+        .into_iter()
+        .map(|c| c.certificate_id)
+        .collect();
+    if ids.contains(&given) {
         return Ok(given);
     }
     if given.len() < MIN_PREFIX {
         return Err(CertificateIdError::TooShort(given));
     }
-    let matching: Vec<String> = store
-        .list_certificates()?
+    let matching: Vec<String> = ids
         .into_iter()
-        .map(|c| c.id)
         .filter(|id| id.starts_with(&given))
         .collect();
     match matching.as_slice() {
@@ -91,23 +95,18 @@ pub fn resolve_certificate(store: &Store, given: &str) -> Result<String, Certifi
 }
 
 /// Runs a `cert` subcommand against the registry in `data_dir`.
-pub fn run(data_dir: &Path, command: CertCommand) -> CliResult {
-    let store = Store::open(data_dir)?;
+pub fn run(data_dir: &DataDir, command: CertCommand) -> CliResult {
+    let control = data_dir.control()?;
     let (id, status) = match command {
         CertCommand::List => {
             println!("ID\tSTATUS\tTHINGS\tPOLICIES");
-            for certificate in store.list_certificates()? {
-                let policies: Vec<String> = store
-                    .certificate_policies(&certificate.id)?
-                    .into_iter()
-                    .map(|p| p.name)
-                    .collect();
+            for certificate in registry::certificates(&control)? {
+                let id = &certificate.certificate_id;
                 println!(
-                    "{}\t{}\t{}\t{}",
-                    certificate.id,
+                    "{id}\t{}\t{}\t{}",
                     certificate.status,
-                    certificate.things.join(","),
-                    policies.join(",")
+                    registry::certificate_things(&control, id)?.join(","),
+                    registry::certificate_policies(&control, id)?.join(",")
                 );
             }
             return Ok(());
@@ -116,8 +115,11 @@ pub fn run(data_dir: &Path, command: CertCommand) -> CliResult {
         CertCommand::Deactivate { id } => (id, CertificateStatus::Inactive),
         CertCommand::Revoke { id } => (id, CertificateStatus::Revoked),
     };
-    let id = resolve_certificate(&store, &id)?;
-    store.set_certificate_status(&id, status)?;
+    let id = resolve_certificate(&control, &id)?;
+    control.update_certificate(UpdateCertificateRequest {
+        certificate_id: id.clone(),
+        new_status: status.to_string(),
+    })?;
     println!("certificate {id} is {status}");
     if status != CertificateStatus::Active {
         println!("a running emulator disconnects the devices using it and refuses them");

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use iotcore::shadow::ShadowManager;
 use iotcore::{Client, QoS};
+use iotcore_emulator::control::{ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::things::{ThingOptions, ThingPolicy};
-use iotcore_emulator::{Emulator, EmulatorConfig, things};
+use iotcore_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
 use tokio_stream::StreamExt;
 
@@ -62,9 +62,10 @@ async fn demo() -> CliResult {
         async move {
             let options = ThingOptions::default()
                 .with_key(KeyAlgorithm::EcdsaP256)
-                .with_policy(ThingPolicy::Template(template))
-                .with_scope(emulator.arn_scope().clone());
-            let created = things::create_thing(emulator.store(), emulator.pki(), thing, &options)
+                .with_policy(ThingPolicy::Template(template));
+            let created = emulator
+                .control()
+                .create_thing_with_certificate(thing, &options)
                 .map_err(|e| e.to_string())?;
             let policy = created.policy.map(|p| p.name).unwrap_or_default();
             let credentials = created.credentials;

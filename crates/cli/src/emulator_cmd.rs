@@ -1,14 +1,13 @@
 //! `iotcore emulator`: run the local AWS IoT Core until Ctrl-C.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
 use std::time::Duration;
 
 use clap::Args;
-use iotcore_emulator::policy::ArnScope;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 
 use crate::CliResult;
+use crate::data_dir::DataDir;
 
 /// Options of `iotcore emulator`.
 #[derive(Args)]
@@ -28,9 +27,10 @@ pub struct EmulatorArgs {
     persistent_session_expiry: u64,
 }
 
-/// Starts the emulator with state in `data_dir`, resources named in `scope`, and
-/// serves until Ctrl-C or SIGTERM.
-pub fn run(data_dir: &Path, scope: &ArnScope, args: EmulatorArgs) -> CliResult {
+/// Starts the emulator with state in `data_dir`, resources named in its
+/// scope, and serves until Ctrl-C or SIGTERM.
+pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
+    let (scope, data_dir) = (data_dir.scope(), data_dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

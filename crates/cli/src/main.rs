@@ -8,6 +8,7 @@ mod demo;
 mod emulator_cmd;
 mod policy_cmd;
 mod provision_cmd;
+mod registry;
 mod shadow_cmd;
 mod simulate;
 mod template_cmd;
@@ -92,18 +93,18 @@ fn main() -> ExitCode {
         }
         _ => "info,rustls=error",
     });
-    let data_dir = data_dir::resolve(cli.data_dir);
     let scope = iotcore_emulator::policy::ArnScope::new(&cli.region, &cli.account_id);
+    let data_dir = data_dir::DataDir::new(data_dir::resolve(cli.data_dir), scope);
     let result = match cli.command {
         Command::Demo => demo::run(),
-        Command::Emulator(args) => emulator_cmd::run(&data_dir, &scope, args),
-        Command::Thing(cmd) => thing_cmd::run(&data_dir, &scope, cmd),
+        Command::Emulator(args) => emulator_cmd::run(&data_dir, args),
+        Command::Thing(cmd) => thing_cmd::run(&data_dir, cmd),
         Command::Cert(cmd) => cert_cmd::run(&data_dir, cmd),
-        Command::Policy(cmd) => policy_cmd::run(&data_dir, &scope, cmd),
-        Command::Template(cmd) => template_cmd::run(&data_dir, &scope, cmd),
-        Command::Provision(args) => provision_cmd::run(&data_dir, args),
+        Command::Policy(cmd) => policy_cmd::run(&data_dir, cmd),
+        Command::Template(cmd) => template_cmd::run(&data_dir, cmd),
+        Command::Provision(args) => provision_cmd::run(data_dir.path(), args),
         Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
-        Command::Simulate(args) => simulate::run(&data_dir, &scope, args),
+        Command::Simulate(args) => simulate::run(&data_dir, args),
         Command::Bench(args) => bench_cmd::run(args),
     };
     match result {

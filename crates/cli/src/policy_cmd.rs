@@ -3,14 +3,19 @@
 
 use std::io::Read;
 use std::net::IpAddr;
-use std::path::Path;
 
 use clap::Subcommand;
-use iotcore_emulator::policy::{Action, ArnScope, PolicyDocument, PolicyTemplate, Principal};
-use iotcore_emulator::store::{CertificateStatus, MAX_POLICY_VERSIONS, Store, StoreError};
+use iotcore_emulator::control::{
+    CertificateStatus, Control, ControlError, CreatePolicyRequest, CreatePolicyVersionRequest,
+    ErrorCode, ListPoliciesRequest, ListTargetsForPolicyRequest, MAX_POLICY_VERSIONS,
+    PolicyNameRequest, PolicyTargetRequest, PolicyVersionRequest,
+};
+use iotcore_emulator::policy::{Action, PolicyDocument, PolicyTemplate};
 
 use crate::CliResult;
 use crate::cert_cmd::resolve_certificate;
+use crate::data_dir::DataDir;
+use crate::registry::{self, MAX_PAGE, all_pages, certificate_arn, certificate_id};
 
 /// Subcommands of `iotcore policy`.
 #[derive(Subcommand)]
@@ -136,38 +141,38 @@ fn warn_about(document: &str) {
 }
 
 /// Runs a `policy` subcommand against the registry in `data_dir`; resources are
-/// named in `scope`.
-pub fn run(data_dir: &Path, scope: &ArnScope, command: PolicyCommand) -> CliResult {
-    let open = || Store::open(data_dir);
+/// named in its scope.
+pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
     match command {
-        PolicyCommand::Template { template } => print!("{}", template.render(scope)),
+        PolicyCommand::Template { template } => print!("{}", template.render(data_dir.scope())),
         PolicyCommand::Create { name, file } => {
-            let store = open()?;
+            let control = data_dir.control()?;
             let document = read_document(&file)?;
-            store.create_policy(&name, &document)?;
+            let created = control.create_policy(CreatePolicyRequest {
+                policy_name: name.clone(),
+                policy_document: document.clone(),
+                tags: None,
+            })?;
             warn_about(&document);
-            println!("created policy {name} (version 1)");
+            println!(
+                "created policy {name} (version {})",
+                created.policy_version_id
+            );
         }
         PolicyCommand::Update { name, file, prune } => {
-            let store = open()?;
+            let control = data_dir.control()?;
             let document = read_document(&file)?;
-            let version = match store.create_policy_version(&name, &document, true) {
-                Err(StoreError::PolicyVersionLimit { .. }) if prune => {
-                    let oldest = store
-                        .policy(&name)?
-                        .and_then(|p| {
-                            let default = p.default_version;
-                            p.versions
-                                .into_iter()
-                                .map(|v| v.version)
-                                .find(|v| *v != default)
-                        })
-                        .ok_or_else(|| StoreError::PolicyNotFound(name.clone()))?;
-                    store.delete_policy_version(&name, oldest)?;
+            let version = match new_default_version(&control, &name, &document) {
+                Err(e) if prune && e.code() == ErrorCode::VersionsLimitExceeded => {
+                    let oldest = oldest_other_version(&control, &name)?.ok_or(e)?;
+                    control.delete_policy_version(PolicyVersionRequest {
+                        policy_name: name.clone(),
+                        policy_version_id: oldest.clone(),
+                    })?;
                     println!(
                         "deleted version {oldest} of policy {name} (limit of {MAX_POLICY_VERSIONS})"
                     );
-                    store.create_policy_version(&name, &document, true)?
+                    new_default_version(&control, &name, &document)?
                 }
                 other => other?,
             };
@@ -175,58 +180,67 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: PolicyCommand) -> CliResu
             println!("policy {name}: version {version} is now the default");
         }
         PolicyCommand::Show { name } => {
-            let store = open()?;
-            let policy = store
-                .policy(&name)?
-                .ok_or_else(|| StoreError::PolicyNotFound(name.clone()))?;
-            let versions: Vec<String> = policy
-                .versions
-                .iter()
-                .map(|v| v.version.to_string())
+            let control = data_dir.control()?;
+            let policy = control.get_policy(policy_name(&name))?;
+            let versions = control.list_policy_versions(policy_name(&name))?;
+            let versions: Vec<String> = versions
+                .policy_versions
+                .into_iter()
+                .rev()
+                .map(|v| v.version_id)
                 .collect();
-            println!("policy:          {}", policy.name);
-            println!("default version: {}", policy.default_version);
+            let certificates: Vec<String> = targets(&control, &name)?
+                .iter()
+                .map(|arn| certificate_id(arn).to_owned())
+                .collect();
+            println!("policy:          {}", policy.policy_name);
+            println!("default version: {}", policy.default_version_id);
             println!("versions:        {}", versions.join(", "));
-            println!("certificates:    {}", policy.certificates.join(", "));
-            let document = policy.default_document();
+            println!("certificates:    {}", certificates.join(", "));
+            let document = policy.policy_document;
             print!("{document}");
             if !document.ends_with('\n') {
                 println!();
             }
         }
         PolicyCommand::List => {
-            let store = open()?;
-            for policy in store.list_policies()? {
-                println!(
-                    "{}\tversion {}\t{} certificate(s)",
-                    policy.name,
-                    policy.default_version,
-                    policy.certificates.len()
-                );
+            let control = data_dir.control()?;
+            let policies = all_pages(|marker| {
+                let page = control.list_policies(ListPoliciesRequest {
+                    marker,
+                    page_size: Some(MAX_PAGE),
+                    ..ListPoliciesRequest::default()
+                })?;
+                Ok((page.policies, page.next_marker))
+            })?;
+            for policy in policies {
+                let name = policy.policy_name;
+                let default = control.get_policy(policy_name(&name))?.default_version_id;
+                let certificates = targets(&control, &name)?.len();
+                println!("{name}\tversion {default}\t{certificates} certificate(s)");
             }
         }
         PolicyCommand::Attach { name, cert } => {
-            let store = open()?;
-            let id = resolve_certificate(&store, &cert)?;
-            store.attach_policy(&name, &id)?;
+            let control = data_dir.control()?;
+            let id = resolve_certificate(&control, &cert)?;
+            control.attach_policy(policy_target(&control, &name, &id))?;
             println!("attached policy {name} to certificate {id}");
         }
         PolicyCommand::Detach { name, cert } => {
-            let store = open()?;
-            let id = resolve_certificate(&store, &cert)?;
-            if store.detach_policy(&name, &id)? {
+            let control = data_dir.control()?;
+            let id = resolve_certificate(&control, &cert)?;
+            let attached = registry::certificate_policies(&control, &id)?.contains(&name);
+            control.detach_policy(policy_target(&control, &name, &id))?;
+            if attached {
                 println!("detached policy {name} from certificate {id}");
             } else {
                 println!("policy {name} was not attached to certificate {id}");
             }
         }
         PolicyCommand::Delete { name } => {
-            let store = open()?;
-            if store.delete_policy(&name)? {
-                println!("deleted policy {name}");
-            } else {
-                return Err(StoreError::PolicyNotFound(name).into());
-            }
+            let control = data_dir.control()?;
+            control.delete_policy(policy_name(&name))?;
+            println!("deleted policy {name}");
         }
         PolicyCommand::Explain {
             cert,
@@ -235,17 +249,16 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: PolicyCommand) -> CliResu
             client_id,
             source_ip,
         } => {
-            let store = open()?;
-            let id = resolve_certificate(&store, &cert)?;
+            let control = data_dir.control()?;
+            let id = resolve_certificate(&control, &cert)?;
             let client_id = match client_id {
                 Some(client_id) => client_id,
-                None => store
-                    .certificate(&id)?
-                    .and_then(|c| c.things.into_iter().next())
+                None => registry::certificate_things(&control, &id)?
+                    .into_iter()
+                    .next()
                     .ok_or_else(|| PolicyCmdError::NoClientId(id.clone()))?,
             };
-            let (principal, status) =
-                Principal::load(&store, scope, &id, &client_id, Some(source_ip))?;
+            let (principal, status) = control.principal(&id, &client_id, Some(source_ip))?;
             let decision = if resource.starts_with("arn:") {
                 principal.evaluate(action, &resource)
             } else {
@@ -270,4 +283,54 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: PolicyCommand) -> CliResu
         }
     }
     Ok(())
+}
+
+fn policy_name(name: &str) -> PolicyNameRequest {
+    PolicyNameRequest {
+        policy_name: name.to_owned(),
+    }
+}
+
+fn policy_target(control: &Control, name: &str, certificate: &str) -> PolicyTargetRequest {
+    PolicyTargetRequest {
+        policy_name: name.to_owned(),
+        target: certificate_arn(control, certificate),
+    }
+}
+
+/// Adds `document` as policy `name`'s default version; returns the version id.
+fn new_default_version(
+    control: &Control,
+    name: &str,
+    document: &str,
+) -> Result<String, ControlError> {
+    let created = control.create_policy_version(CreatePolicyVersionRequest {
+        policy_name: name.to_owned(),
+        policy_document: document.to_owned(),
+        set_as_default: Some(true),
+    })?;
+    Ok(created.policy_version_id)
+}
+
+/// The oldest version of policy `name` that is not its default, if any.
+fn oldest_other_version(control: &Control, name: &str) -> Result<Option<String>, ControlError> {
+    Ok(control
+        .list_policy_versions(policy_name(name))?
+        .policy_versions
+        .into_iter()
+        .rev()
+        .find(|v| !v.is_default_version)
+        .map(|v| v.version_id))
+}
+
+/// The ARNs of the certificates policy `name` is attached to.
+fn targets(control: &Control, name: &str) -> Result<Vec<String>, ControlError> {
+    all_pages(|marker| {
+        let page = control.list_targets_for_policy(ListTargetsForPolicyRequest {
+            policy_name: name.to_owned(),
+            marker,
+            page_size: Some(MAX_PAGE),
+        })?;
+        Ok((page.targets, page.next_marker))
+    })
 }

@@ -17,13 +17,16 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use iotcore::Client;
 use iotcore::shadow::{ShadowClient, UpdateRequest};
-use iotcore_emulator::pki::Pki;
-use iotcore_emulator::store::Store;
-use iotcore_emulator::things::{self, ThingOptions, ThingPolicy};
+use iotcore_emulator::control::{
+    CreatePolicyRequest, DescribeThingRequest, PolicyNameRequest, ThingOptions, ThingPolicy,
+};
+use iotcore_emulator::things::write_device_files;
 use serde_json::{Map, Value};
 use tokio_stream::StreamExt;
 
 use crate::CliResult;
+use crate::data_dir::DataDir;
+use crate::registry::found;
 
 /// The thing that holds the CLI's certificate in the emulator's registry.
 const CLI_THING: &str = "iotcore-cli";
@@ -105,7 +108,7 @@ struct Connection {
 }
 
 /// Runs a `shadow` subcommand; the default identity lives in `data_dir`.
-pub fn run(data_dir: &Path, command: ShadowCommand) -> CliResult {
+pub fn run(data_dir: &DataDir, command: ShadowCommand) -> CliResult {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -153,7 +156,7 @@ pub fn run(data_dir: &Path, command: ShadowCommand) -> CliResult {
 }
 
 /// Prints every delta and documents event until Ctrl-C or the connection closes.
-async fn watch(data_dir: &Path, target: &Target) -> CliResult {
+async fn watch(data_dir: &DataDir, target: &Target) -> CliResult {
     let (client, shadow) = connect(data_dir, target).await?;
     let mut deltas = shadow.deltas().await?;
     let mut documents = shadow.documents().await?;
@@ -281,7 +284,7 @@ fn read_state_file(path: &Path) -> Result<String, UpdateInputError> {
 
 /// Connects and returns the client and the target's shadow handle.
 async fn connect(
-    data_dir: &Path,
+    data_dir: &DataDir,
     target: &Target,
 ) -> Result<(Client, ShadowClient), Box<dyn std::error::Error + Send + Sync>> {
     let options = &target.connection;
@@ -347,11 +350,11 @@ enum IdentityError {
 
 impl Identity {
     fn resolve(
-        data_dir: &Path,
+        data_dir: &DataDir,
         options: &Connection,
         thing: &str,
     ) -> Result<Identity, IdentityError> {
-        let emulator_ca = data_dir.join("pki/ca.pem");
+        let emulator_ca = data_dir.path().join("pki/ca.pem");
         let ca = options
             .ca
             .clone()
@@ -370,7 +373,7 @@ impl Identity {
         }
         if !emulator_ca.is_file() {
             return Err(IdentityError::NoEmulatorData {
-                dir: data_dir.to_owned(),
+                dir: data_dir.path().to_owned(),
             });
         }
         let (cert, key) = cli_identity_files(data_dir)?;
@@ -398,8 +401,8 @@ fn rand_suffix() -> u32 {
 
 /// The CLI's certificate and key files, made on first use: thing
 /// [`CLI_THING`] with policy [`CLI_POLICY`].
-fn cli_identity_files(data_dir: &Path) -> Result<(PathBuf, PathBuf), IdentityError> {
-    let dir = data_dir.join(CLI_DIR);
+fn cli_identity_files(data_dir: &DataDir) -> Result<(PathBuf, PathBuf), IdentityError> {
+    let dir = data_dir.path().join(CLI_DIR);
     let cert = dir.join(format!("{CLI_THING}.cert.pem"));
     let key = dir.join(format!("{CLI_THING}.private.key"));
     if cert.is_file() && key.is_file() {
@@ -409,29 +412,36 @@ fn cli_identity_files(data_dir: &Path) -> Result<(PathBuf, PathBuf), IdentityErr
         dir: dir.clone(),
         source: e,
     };
-    let store = Store::open(data_dir).map_err(|e| setup(e.into()))?;
-    if store
-        .thing(CLI_THING)
-        .map_err(|e| setup(e.into()))?
-        .is_some()
-    {
+    let control = data_dir.control().map_err(|e| setup(e.into()))?;
+    let thing = control.describe_thing(DescribeThingRequest {
+        thing_name: CLI_THING.to_owned(),
+    });
+    if found(thing).map_err(|e| setup(e.into()))?.is_some() {
         return Err(IdentityError::LostKey { dir });
     }
-    let pki = Pki::load_or_create(data_dir).map_err(|e| setup(e.into()))?;
-    if store
-        .policy(CLI_POLICY)
-        .map_err(|e| setup(e.into()))?
-        .is_none()
-    {
-        store
-            .create_policy(CLI_POLICY, &cli_policy_document())
+    let policy = control.get_policy(PolicyNameRequest {
+        policy_name: CLI_POLICY.to_owned(),
+    });
+    if found(policy).map_err(|e| setup(e.into()))?.is_none() {
+        control
+            .create_policy(CreatePolicyRequest {
+                policy_name: CLI_POLICY.to_owned(),
+                policy_document: cli_policy_document(),
+                tags: None,
+            })
             .map_err(|e| setup(e.into()))?;
     }
     let options = ThingOptions::default().with_policy(ThingPolicy::Existing(CLI_POLICY.into()));
-    let created =
-        things::create_thing(&store, &pki, CLI_THING, &options).map_err(|e| setup(e.into()))?;
-    let files = things::write_device_files(CLI_THING, &created.credentials, pki.ca_pem(), &dir)
+    let created = control
+        .create_thing_with_certificate(CLI_THING, &options)
         .map_err(|e| setup(e.into()))?;
+    let files = write_device_files(
+        CLI_THING,
+        &created.credentials,
+        control.pki().ca_pem(),
+        &dir,
+    )
+    .map_err(|e| setup(e.into()))?;
     eprintln!(
         "created the CLI's identity: thing {CLI_THING}, policy {CLI_POLICY}, files in {}",
         dir.display()

@@ -2,15 +2,15 @@
 //! registry, and the claim certificates devices provision with.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
-use iotcore_emulator::pki::Pki;
-use iotcore_emulator::policy::ArnScope;
-use iotcore_emulator::provisioning::{ProvisioningTemplate, create_claim, write_claim_files};
-use iotcore_emulator::store::{Store, TemplateError};
+use iotcore_emulator::control::{ListProvisioningTemplatesRequest, TemplateNameRequest};
+use iotcore_emulator::provisioning::{ProvisioningTemplate, write_claim_files};
 
 use crate::CliResult;
+use crate::data_dir::DataDir;
+use crate::registry::{MAX_PAGE, all_pages};
 
 /// Subcommands of `iotcore template`.
 #[derive(Subcommand)]
@@ -80,8 +80,6 @@ enum TemplateCmdError {
         file: String,
         source: std::io::Error,
     },
-    #[error("template {0:?} does not exist; `iotcore template list` shows the templates")]
-    NotFound(String),
 }
 
 fn read_body(file: &str) -> Result<String, TemplateCmdError> {
@@ -108,9 +106,9 @@ fn print_warnings(template: &ProvisioningTemplate) {
 }
 
 /// Runs a `template` subcommand against the registry in `data_dir`; claim
-/// policies name resources in `scope`.
-pub fn run(data_dir: &Path, scope: &ArnScope, command: TemplateCommand) -> CliResult {
-    let store = Store::open(data_dir)?;
+/// policies name resources in its scope.
+pub fn run(data_dir: &DataDir, command: TemplateCommand) -> CliResult {
+    let control = data_dir.control()?;
     match command {
         TemplateCommand::Create {
             name,
@@ -119,15 +117,15 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: TemplateCommand) -> CliRe
             hook_command,
         } => {
             let body = read_body(&file)?;
-            let template = store.create_template(
+            let created = control.create_template(
                 &name,
                 &body,
                 description.as_deref(),
                 hook_command.as_deref(),
             )?;
-            print_warnings(&template);
+            print_warnings(&created.template);
             println!("template:    {name} (created)");
-            print_parameters(&template);
+            print_parameters(&created.template);
             println!(
                 "next:        `iotcore template claim {name} --out DIR` makes a claim certificate"
             );
@@ -139,22 +137,18 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: TemplateCommand) -> CliRe
             no_hook,
         } => {
             let body = read_body(&file)?;
-            let current = store
-                .template(&name)?
-                .ok_or_else(|| TemplateCmdError::NotFound(name.clone()))?;
+            let current = control.template(&name)?;
             let hook = match (hook_command, no_hook) {
                 (_, true) => None,
                 (Some(command), false) => Some(command),
                 (None, false) => current.hook_command,
             };
-            let template = store.update_template(&name, &body, hook.as_deref())?;
+            let template = control.replace_template(&name, &body, hook.as_deref())?;
             print_warnings(&template);
             println!("template:    {name} (updated)");
         }
         TemplateCommand::Show { name } => {
-            let record = store
-                .template(&name)?
-                .ok_or_else(|| TemplateCmdError::NotFound(name.clone()))?;
+            let record = control.template(&name)?;
             println!("template:    {}", record.name);
             if let Some(description) = &record.description {
                 println!("description: {description}");
@@ -170,24 +164,31 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: TemplateCommand) -> CliRe
             println!("{}", record.body.trim_end());
         }
         TemplateCommand::List => {
-            for record in store.list_templates()? {
+            let templates = all_pages(|next_token| {
+                let page =
+                    control.list_provisioning_templates(ListProvisioningTemplatesRequest {
+                        max_results: Some(MAX_PAGE),
+                        next_token,
+                    })?;
+                Ok((page.templates, page.next_token))
+            })?;
+            for template in templates {
                 println!(
                     "{}\t{}",
-                    record.name,
-                    record.description.as_deref().unwrap_or("")
+                    template.template_name,
+                    template.description.as_deref().unwrap_or("")
                 );
             }
         }
         TemplateCommand::Delete { name } => {
-            if !store.delete_template(&name)? {
-                return Err(TemplateError::NotFound(name).into());
-            }
+            control.delete_provisioning_template(TemplateNameRequest {
+                template_name: name.clone(),
+            })?;
             println!("deleted template {name}");
         }
         TemplateCommand::Claim { name, out } => {
-            let pki = Pki::load_or_create(data_dir)?;
-            let claim = create_claim(&store, &pki, scope, &name)?;
-            let files = write_claim_files(&claim, pki.ca_pem(), &out)?;
+            let claim = control.create_claim(&name)?;
+            let files = write_claim_files(&claim, control.pki().ca_pem(), &out)?;
             println!("claim:       {} (ACTIVE)", claim.credentials.certificate_id);
             println!("  {}", files.certificate.display());
             println!("  {}", files.private_key.display());

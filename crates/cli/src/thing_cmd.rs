@@ -1,14 +1,16 @@
 //! `iotcore thing …`: things, their certificates and policies in the emulator's registry.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::Subcommand;
-use iotcore_emulator::pki::{KeyAlgorithm, Pki};
-use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
-use iotcore_emulator::store::Store;
-use iotcore_emulator::things::{self, ThingOptions, ThingPolicy};
+use iotcore_emulator::control::{ThingOptions, ThingPolicy};
+use iotcore_emulator::pki::KeyAlgorithm;
+use iotcore_emulator::policy::PolicyTemplate;
+use iotcore_emulator::things::write_device_files;
 
 use crate::CliResult;
+use crate::data_dir::DataDir;
+use crate::registry;
 
 /// Subcommands of `iotcore thing`.
 #[derive(Subcommand)]
@@ -53,9 +55,9 @@ pub enum ThingCommand {
 }
 
 /// Runs a `thing` subcommand against the registry in `data_dir`; policies name
-/// resources in `scope`.
-pub fn run(data_dir: &Path, scope: &ArnScope, command: ThingCommand) -> CliResult {
-    let store = Store::open(data_dir)?;
+/// resources in its scope.
+pub fn run(data_dir: &DataDir, command: ThingCommand) -> CliResult {
+    let control = data_dir.control()?;
     match command {
         ThingCommand::Create {
             name,
@@ -70,14 +72,12 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: ThingCommand) -> CliResul
                 (Some(existing), false) => ThingPolicy::Existing(existing),
                 (None, false) => ThingPolicy::Template(template),
             };
-            let pki = Pki::load_or_create(data_dir)?;
             let options = ThingOptions::default()
                 .with_key(key_type)
-                .with_policy(policy)
-                .with_scope(scope.clone());
-            let created = things::create_thing(&store, &pki, &name, &options)?;
+                .with_policy(policy);
+            let created = control.create_thing_with_certificate(&name, &options)?;
             let credentials = &created.credentials;
-            let files = things::write_device_files(&name, credentials, pki.ca_pem(), &out)?;
+            let files = write_device_files(&name, credentials, control.pki().ca_pem(), &out)?;
             println!("thing:       {name}");
             println!("certificate: {} (ACTIVE)", credentials.certificate_id);
             println!("  {}", files.certificate.display());
@@ -102,13 +102,13 @@ pub fn run(data_dir: &Path, scope: &ArnScope, command: ThingCommand) -> CliResul
             }
         }
         ThingCommand::List => {
-            for thing in store.list_things()? {
-                let certificates = store.thing_principals(&thing.name)?;
-                println!("{}\t{}", thing.name, certificates.join(","));
+            for thing in registry::things(&control)? {
+                let certificates = registry::thing_certificates(&control, &thing.thing_name)?;
+                println!("{}\t{}", thing.thing_name, certificates.join(","));
             }
         }
         ThingCommand::Delete { name } => {
-            let deleted = things::delete_thing(&store, &name)?;
+            let deleted = control.delete_thing_with_credentials(&name)?;
             println!("deleted thing {name}");
             for id in &deleted.certificates {
                 println!("  deleted certificate {id}");

@@ -5,6 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use iotcore_emulator::control::ListThingsRequest;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 
 const IOTCORE: &str = env!("CARGO_BIN_EXE_iotcore");
@@ -145,8 +146,12 @@ async fn a_template_a_claim_and_a_provisioned_device_from_the_command_line() {
     assert_eq!(mode & 0o777, 0o600);
     assert!(out.join("sensor-9.cert.pem").is_file());
     assert!(out.join("provisioned.json").is_file());
-    let things = emulator.store().list_things().unwrap();
+    let things = emulator
+        .control()
+        .list_things(ListThingsRequest::default())
+        .unwrap()
+        .things;
     assert_eq!(things.len(), 1);
-    assert_eq!(things[0].name, "sensor-9");
+    assert_eq!(things[0].thing_name, "sensor-9");
     emulator.shutdown().await;
 }

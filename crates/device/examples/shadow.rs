@@ -37,9 +37,9 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use iotcore::shadow::ShadowManager;
 use iotcore::{Client, ClientBuilder};
+use iotcore_emulator::control::{ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::things::{ThingOptions, ThingPolicy, create_thing};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use serde::{Deserialize, Serialize};
 
@@ -117,9 +117,11 @@ async fn local(dir: &std::path::Path, lamp: &str, app: &str) -> Result<Setup, Bo
     let register = |name: &str, template: PolicyTemplate| {
         let options = ThingOptions::default()
             .with_key(KeyAlgorithm::EcdsaP256)
-            .with_policy(ThingPolicy::Template(template))
-            .with_scope(emulator.arn_scope().clone());
-        create_thing(emulator.store(), emulator.pki(), name, &options).map(|c| c.credentials)
+            .with_policy(ThingPolicy::Template(template));
+        emulator
+            .control()
+            .create_thing_with_certificate(name, &options)
+            .map(|c| c.credentials)
     };
     let lamp = register(lamp, PolicyTemplate::Thing)?;
     let app = register(app, PolicyTemplate::Application)?;

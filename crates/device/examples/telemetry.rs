@@ -29,9 +29,10 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use iotcore::{Client, ClientBuilder, QoS};
+use iotcore_emulator::control::{ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::things::{ThingOptions, ThingPolicy, create_thing, write_device_files};
+use iotcore_emulator::things::write_device_files;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 
 /// Where to connect and with which credentials.
@@ -97,8 +98,10 @@ async fn local_emulator(dir: &std::path::Path) -> Result<(Emulator, Target), Box
         let options = ThingOptions::default()
             .with_key(KeyAlgorithm::EcdsaP256)
             .with_policy(ThingPolicy::Template(template));
-        let credentials =
-            create_thing(emulator.store(), emulator.pki(), name, &options)?.credentials;
+        let credentials = emulator
+            .control()
+            .create_thing_with_certificate(name, &options)?
+            .credentials;
         files.push(write_device_files(
             name,
             &credentials,

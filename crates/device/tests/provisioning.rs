@@ -11,9 +11,12 @@ use iotcore::provisioning::{
     FleetProvisioner, IdentityClient, KeyType, Provisioned, ProvisioningError,
 };
 use iotcore::{Client, ClientBuilder, ErrorKind, ProtocolVersion, QoS};
+use iotcore_emulator::control::{
+    CertificateDescription, DescribeCertificateRequest, ErrorCode, ListPrincipalThingsRequest,
+    TemplateNameRequest, UpdateCertificateRequest,
+};
 use iotcore_emulator::pki::DeviceCredentials;
-use iotcore_emulator::provisioning::{Clock, ManualClock, TOKEN_LIFETIME, create_claim};
-use iotcore_emulator::store::CertificateStatus;
+use iotcore_emulator::provisioning::{Clock, ManualClock, TOKEN_LIFETIME};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use iotcore_test_support::init_tracing;
 use serde_json::json;
@@ -66,7 +69,7 @@ impl Harness {
             .with_clock(clock);
         let emulator = Emulator::start(config).await.expect("start emulator");
         emulator
-            .store()
+            .control()
             .create_template(TEMPLATE, TEMPLATE_BODY, None, hook)
             .expect("template");
         Harness {
@@ -78,10 +81,26 @@ impl Harness {
 
     /// A claim certificate of `template`.
     fn claim(&self, template: &str) -> DeviceCredentials {
-        let e = &self.emulator;
-        create_claim(e.store(), e.pki(), e.arn_scope(), template)
+        self.emulator
+            .control()
+            .create_claim(template)
             .expect("claim")
             .credentials
+    }
+
+    /// DescribeCertificate of `id`, or `None` when it is not registered.
+    fn certificate(&self, id: &str) -> Option<CertificateDescription> {
+        let described = self
+            .emulator
+            .control()
+            .describe_certificate(DescribeCertificateRequest {
+                certificate_id: id.into(),
+            });
+        match described {
+            Ok(d) => Some(d.certificate_description),
+            Err(e) if e.code() == ErrorCode::ResourceNotFound => None,
+            Err(e) => panic!("registry: {e}"),
+        }
     }
 
     /// Trusts the emulator's CA and reaches it over MQTT 5.
@@ -144,14 +163,21 @@ async fn a_device_turns_its_claim_into_its_own_thing_and_uses_its_shadow() {
         provisioned.device_configuration(),
         &parameters(&[("site", "lab")])
     );
-    let store = h.emulator.store();
-    let certificate = store
+    let certificate = h
         .certificate(provisioned.certificate_id())
-        .unwrap()
         .expect("registered");
-    assert_eq!(certificate.status, CertificateStatus::Active);
-    assert_eq!(certificate.things, ["sensor-42"]);
-    assert_eq!(certificate.pem, provisioned.certificate_pem());
+    assert_eq!(certificate.status, "ACTIVE");
+    assert_eq!(certificate.certificate_pem, provisioned.certificate_pem());
+    let things = h
+        .emulator
+        .control()
+        .list_principal_things(ListPrincipalThingsRequest {
+            principal: certificate.certificate_arn,
+            ..Default::default()
+        })
+        .expect("registry")
+        .things;
+    assert_eq!(things, ["sensor-42"]);
 
     // Saved: key private, and loaded back whole on the next boot.
     let files = provisioned.files().expect("saved").clone();
@@ -319,22 +345,20 @@ async fn every_refusal_is_a_typed_error_with_aws_code_and_message() {
     .unwrap_err();
     assert_eq!(err.error_code(), Some("InvalidCertificateOwnershipToken"));
     assert!(err.error_message().unwrap().contains("expired"), "{err}");
-    assert_eq!(
-        h.emulator
-            .store()
-            .certificate(&created.certificate_id)
-            .unwrap(),
-        None
-    );
+    assert_eq!(h.certificate(&created.certificate_id), None);
     client.close().await;
 
     // A template that no longer exists.
-    h.emulator
-        .store()
+    let control = h.emulator.control();
+    control
         .create_template("retired", TEMPLATE_BODY, None, None)
         .unwrap();
     let retired_claim = h.claim("retired");
-    assert!(h.emulator.store().delete_template("retired").unwrap());
+    control
+        .delete_provisioning_template(TemplateNameRequest {
+            template_name: "retired".into(),
+        })
+        .expect("template deleted");
     let err = within(
         FleetProvisioner::new("retired")
             .parameter("SerialNumber", "1")
@@ -354,7 +378,11 @@ async fn a_claim_that_cannot_connect_is_a_connect_error() {
     let h = Harness::start(None).await;
     let claim = h.claim(TEMPLATE);
     h.emulator
-        .set_certificate_status(&claim.certificate_id, CertificateStatus::Inactive)
+        .control()
+        .update_certificate(UpdateCertificateRequest {
+            certificate_id: claim.certificate_id.clone(),
+            new_status: "INACTIVE".into(),
+        })
         .unwrap();
     let err = within(
         FleetProvisioner::new(TEMPLATE)

@@ -18,6 +18,8 @@ use crate::broker::persist::{Persist, run_writer};
 use crate::broker::records::{restored_session, retained_message};
 use crate::config::EmulatorConfig;
 use crate::connection::Shared;
+use crate::control::Control;
+use crate::data_plane::DataPlane;
 use crate::error::EmulatorError;
 use crate::lifecycle::Lifecycle;
 use crate::pki::{Pki, PkiOptions};
@@ -47,10 +49,10 @@ pub struct Emulator {
     local_addr: SocketAddr,
     data_dir: PathBuf,
     pki: Arc<Pki>,
-    store: Store,
     broker: Arc<Broker>,
     shadows: ShadowService,
-    registry: RegistryWatch,
+    control: Control,
+    data_plane: DataPlane,
     scope: ArnScope,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
@@ -138,16 +140,35 @@ impl Emulator {
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
             lifecycle: Lifecycle::default(),
         });
+        let control = {
+            let registry = registry.clone();
+            let endpoint = match local_addr.port() {
+                crate::config::DEFAULT_PORT => "localhost".to_owned(),
+                port => format!("localhost:{port}"),
+            };
+            Control::new(
+                store.clone(),
+                Arc::clone(&pki),
+                scope.clone(),
+                endpoint,
+                Some(Arc::new(move || registry.poke())),
+            )
+        };
+        let data_plane = DataPlane::new(
+            Arc::clone(&broker),
+            Shadows::new(shadows.clone()),
+            store.clone(),
+        );
         let listener = tokio::spawn(crate::listener::run(listener, shared));
         tracing::info!(%local_addr, data_dir = %data_dir.display(), "emulator listening (MQTT over TLS, 3.1.1 and 5)");
         Ok(Emulator {
             local_addr,
             data_dir,
             pki,
-            store,
             broker,
             shadows,
-            registry,
+            control,
+            data_plane,
             scope,
             stop,
             listener,
@@ -174,36 +195,21 @@ impl Emulator {
         &self.pki
     }
 
-    /// The registry: things, certificates, policies. Changes reach live
-    /// connections within [`EmulatorConfig::registry_poll_interval`], or at once
-    /// after [`Emulator::registry_changed`].
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The control plane: AWS's registry operations (CreateThing,
+    /// AttachPolicy, UpdateCertificate, …). Its changes apply to live
+    /// connections at once.
+    pub fn control(&self) -> &Control {
+        &self.control
+    }
+
+    /// The HTTP data plane: Publish, retained messages, shadows (AWS's `iot-data`).
+    pub fn data_plane(&self) -> &DataPlane {
+        &self.data_plane
     }
 
     /// The region and account the emulator's resource ARNs are in (what policies name).
     pub fn arn_scope(&self) -> &ArnScope {
         &self.scope
-    }
-
-    /// Changes a certificate's status (AWS's UpdateCertificate) and applies it
-    /// at once: connections using a certificate that is no longer `ACTIVE` are
-    /// closed (MQTT 5: DISCONNECT 0x87 Not authorized), and it cannot connect again.
-    pub fn set_certificate_status(
-        &self,
-        certificate_id: &str,
-        status: CertificateStatus,
-    ) -> Result<(), StoreError> {
-        self.store.set_certificate_status(certificate_id, status)?;
-        self.registry_changed();
-        Ok(())
-    }
-
-    /// Applies registry changes made through [`Emulator::store`] (policies,
-    /// attachments, certificate status) to live connections now rather than at
-    /// the next poll. The connections re-read the registry in the background.
-    pub fn registry_changed(&self) {
-        self.registry.poke();
     }
 
     /// The Device Shadow service's documents as the cloud side sees them: get,

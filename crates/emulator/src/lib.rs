@@ -21,18 +21,21 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod fsutil;
+pub mod control;
+mod fsutil;
 pub mod pki;
 pub mod policy;
 pub mod provisioning;
-pub mod store;
+mod store;
 pub mod things;
 
 mod broker;
 pub mod config;
 mod connection;
+pub mod data_plane;
 mod emulator;
 mod error;
+mod ids;
 mod lifecycle;
 mod listener;
 mod registry_watch;

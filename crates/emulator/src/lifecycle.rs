@@ -27,6 +27,7 @@ use serde::Serialize;
 
 use crate::broker::Broker;
 use crate::broker::session::SessionKey;
+use crate::ids::new_uuid;
 
 /// Why a connection ended, in AWS's `disconnectReason` words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,22 +147,6 @@ fn now_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
-
-/// A random (version 4) UUID, e.g. `0b7c6e4e-3f0a-4f7e-9d43-2a1b5c6d7e8f`.
-fn new_uuid() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
 }
 
 /// AWS sends no lifecycle events for client ids with MQTT wildcards.
@@ -305,15 +290,6 @@ impl Lifecycle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuids_are_version_4() {
-        let id = new_uuid();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"), "{id}");
-        assert_ne!(id, new_uuid());
-    }
 
     #[test]
     fn payload_keys_follow_aws_order() {

@@ -7,8 +7,7 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use iotcore_emulator::store::CertificateStatus;
-use iotcore_emulator::things::ThingPolicy;
+use iotcore_emulator::control::ThingPolicy;
 use iotcore_emulator::{ALPN_MQTT_CA, Emulator, EmulatorConfig, EmulatorError};
 use iotcore_mqtt::packet::Disconnect;
 use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
@@ -392,26 +391,16 @@ async fn only_registered_active_certificates_complete_the_tls_handshake() {
     let active = setup.device("dev-a");
     assert!(RawClient::open(setup.addr(), &active).await.is_ok());
 
-    let store = setup.emulator.store();
+    let control = setup.emulator.control();
     let inactive = setup.device("dev-inactive");
-    store
-        .set_certificate_status(
-            &inactive.credentials.certificate_id,
-            CertificateStatus::Inactive,
-        )
-        .expect("status set");
+    set_certificate_status(control, &inactive.credentials.certificate_id, "INACTIVE");
     assert!(
         tls_refused(&setup, &inactive).await,
         "INACTIVE certificate accepted"
     );
 
     let revoked = setup.device("dev-revoked");
-    store
-        .set_certificate_status(
-            &revoked.credentials.certificate_id,
-            CertificateStatus::Revoked,
-        )
-        .expect("status set");
+    set_certificate_status(control, &revoked.credentials.certificate_id, "REVOKED");
     assert!(
         tls_refused(&setup, &revoked).await,
         "REVOKED certificate accepted"

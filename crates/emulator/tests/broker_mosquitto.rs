@@ -7,7 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use iotcore_emulator::things::ThingPolicy;
+use iotcore_emulator::control::ThingPolicy;
 use support::{Device, PATIENCE, Setup};
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};

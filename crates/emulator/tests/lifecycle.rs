@@ -4,9 +4,8 @@
 
 mod support;
 
+use iotcore_emulator::control::ThingPolicy;
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::store::CertificateStatus;
-use iotcore_emulator::things::ThingPolicy;
 use iotcore_mqtt::packet::{Publish, Unsubscribe};
 use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 use serde_json::Value;
@@ -193,13 +192,11 @@ async fn disconnect_reasons_say_who_ended_the_connection() {
     // Revoked while connected: AUTH_ERROR.
     let _third = RawClient::connected(setup.addr(), &device, V5).await;
     next_event(&mut watcher, "dev").await;
-    setup
-        .emulator
-        .set_certificate_status(
-            &device.credentials.certificate_id,
-            CertificateStatus::Revoked,
-        )
-        .unwrap();
+    set_certificate_status(
+        setup.emulator.control(),
+        &device.credentials.certificate_id,
+        "REVOKED",
+    );
     let (_, revoked, _) = next_event(&mut watcher, "dev").await;
     assert_eq!(revoked["disconnectReason"], "AUTH_ERROR");
 }

@@ -8,9 +8,11 @@ mod support;
 use std::ffi::OsString;
 use std::net::{IpAddr, Ipv4Addr};
 
-use iotcore_emulator::policy::{Action, ArnScope, Principal};
-use iotcore_emulator::store::StoreError;
-use iotcore_emulator::things::ThingPolicy;
+use iotcore_emulator::control::{
+    Control, CreatePolicyRequest, CreatePolicyVersionRequest, ErrorCode, PolicyNameRequest,
+    ThingPolicy,
+};
+use iotcore_emulator::policy::{Action, ArnScope};
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use iotcore_test_support::run_peer;
 use serde_json::{Value, json};
@@ -271,32 +273,27 @@ struct Registered {
 
 /// Registers thing `case-<i>` per case, with policy `case-<i>` (and [`BASE`]).
 fn register(setup: &Setup) -> Vec<Registered> {
-    let store = setup.emulator.store();
-    store
-        .create_policy(
-            BASE,
-            &json!({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
-                allow(&["iot:Subscribe"], &["topicfilter/marker/*"]),
-                allow(&["iot:Receive"], &["topic/marker/*"]),
-            ]})
-            .to_string(),
-        )
-        .expect("base policy");
+    let control = setup.emulator.control();
+    create_policy(
+        control,
+        BASE,
+        &json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+            allow(&["iot:Subscribe"], &["topicfilter/marker/*"]),
+            allow(&["iot:Receive"], &["topic/marker/*"]),
+        ]})
+        .to_string(),
+    );
     cases()
         .into_iter()
         .enumerate()
         .map(|(i, case)| {
             let thing = format!("case-{i}");
             let document = json!({"Version": "2012-10-17", "Statement": case.statements});
-            store
-                .create_policy(&thing, &document.to_string())
-                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            create_policy(control, &thing, &document.to_string());
             let device = setup.device_with(&thing, ThingPolicy::Existing(thing.clone()));
             if case.action != Action::Connect {
-                store
-                    .attach_policy(BASE, &device.credentials.certificate_id)
-                    .expect("base attached");
+                attach_policy(control, BASE, &device.credentials.certificate_id);
             }
             Registered {
                 client_id: case.client_id.map_or(thing.clone(), str::to_owned),
@@ -312,14 +309,15 @@ fn register(setup: &Setup) -> Vec<Registered> {
 async fn the_engine_decides_every_case_and_names_the_deciding_statement() {
     let setup = Setup::start().await;
     for r in register(&setup) {
-        let (principal, _) = Principal::load(
-            setup.emulator.store(),
-            &ArnScope::default(),
-            &r.device.credentials.certificate_id,
-            &r.client_id,
-            Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
-        )
-        .expect("principal");
+        let (principal, _) = setup
+            .emulator
+            .control()
+            .principal(
+                &r.device.credentials.certificate_id,
+                &r.client_id,
+                Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+            )
+            .expect("principal");
         let decision = principal.evaluate_name(r.case.action, &r.resource);
         assert_eq!(
             decision.is_allowed(),
@@ -499,18 +497,16 @@ async fn awss_python_sdk_sees_the_same_decisions_over_mqtt5() {
 #[tokio::test]
 async fn awss_python_sdk_receives_only_what_iot_receive_allows() {
     let setup = Setup::start().await;
-    let store = setup.emulator.store();
-    store
-        .create_policy(
-            "feed-reader",
-            &json!({"Version": "2012-10-17", "Statement": [
-                {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
-                allow(&["iot:Subscribe"], &["topicfilter/feed/#"]),
-                allow(&["iot:Receive"], &["topic/feed/public/*"]),
-            ]})
-            .to_string(),
-        )
-        .expect("policy");
+    create_policy(
+        setup.emulator.control(),
+        "feed-reader",
+        &json!({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+            allow(&["iot:Subscribe"], &["topicfilter/feed/#"]),
+            allow(&["iot:Receive"], &["topic/feed/public/*"]),
+        ]})
+        .to_string(),
+    );
     let reader = setup.device_with("reader", ThingPolicy::Existing("feed-reader".into()));
     let publisher = setup.device("publisher");
     for protocol in ["3", "5"] {
@@ -551,22 +547,63 @@ async fn awss_python_sdk_receives_only_what_iot_receive_allows() {
     }
 }
 
+/// A policy document whose second statement's Effect is neither Allow nor Deny.
+const PERMIT_EFFECT: &str = r#"{"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
+    {"Effect": "Permit", "Action": "iot:Subscribe", "Resource": "*"}]}"#;
+
 #[test]
 fn a_malformed_policy_is_refused_at_creation_naming_the_element() {
     let dir = tempfile::tempdir().unwrap();
-    let store = iotcore_emulator::store::Store::open(dir.path()).unwrap();
-    let bad = r#"{"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:Publish", "Resource": "*"},
-        {"Effect": "Permit", "Action": "iot:Subscribe", "Resource": "*"}]}"#;
-    let err = store.create_policy("p", bad).unwrap_err();
-    assert!(matches!(err, StoreError::MalformedPolicy { .. }), "{err}");
+    let control = Control::open(dir.path(), ArnScope::default()).unwrap();
+    let create = |document: &str| {
+        control
+            .create_policy(CreatePolicyRequest {
+                policy_name: "p".into(),
+                policy_document: document.into(),
+                tags: None,
+            })
+            .unwrap_err()
+    };
+    let err = create(PERMIT_EFFECT);
+    assert_eq!(err.code(), ErrorCode::MalformedPolicy, "{err}");
     assert_eq!(
-        err.to_string(),
+        err.message(),
         "policy \"p\" refused: Statement[1].Effect: \"Permit\" is not \"Allow\" or \"Deny\" (case-sensitive)"
     );
-    assert!(store.policy("p").unwrap().is_none(), "nothing stored");
-    let err = store
-        .create_policy("p", "{\"Version\": \"2012-10-17\",")
+    let stored = control.get_policy(PolicyNameRequest {
+        policy_name: "p".into(),
+    });
+    assert_eq!(
+        stored.unwrap_err().code(),
+        ErrorCode::ResourceNotFound,
+        "nothing stored"
+    );
+    let err = create("{\"Version\": \"2012-10-17\",");
+    assert_eq!(err.code(), ErrorCode::MalformedPolicy, "{err}");
+    assert!(err.message().contains("not valid JSON"), "{err}");
+}
+
+#[test]
+fn a_malformed_policy_version_is_refused_and_the_policy_keeps_its_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let control = Control::open(dir.path(), ArnScope::default()).unwrap();
+    create_policy(&control, "p", ALLOW_ALL_DOCUMENT);
+    let err = control
+        .create_policy_version(CreatePolicyVersionRequest {
+            policy_name: "p".into(),
+            policy_document: PERMIT_EFFECT.into(),
+            set_as_default: Some(true),
+        })
         .unwrap_err();
-    assert!(err.to_string().contains("not valid JSON"), "{err}");
+    assert_eq!(err.code(), ErrorCode::MalformedPolicy, "{err}");
+    assert!(err.message().contains("Statement[1].Effect"), "{err}");
+    let versions = control
+        .list_policy_versions(PolicyNameRequest {
+            policy_name: "p".into(),
+        })
+        .unwrap()
+        .policy_versions;
+    assert_eq!(versions.len(), 1, "nothing stored: {versions:?}");
+    assert!(versions[0].is_default_version);
 }

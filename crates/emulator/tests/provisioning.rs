@@ -10,8 +10,11 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
+use iotcore_emulator::control::{
+    DescribeThingRequest, ListAttachedPoliciesRequest, ListThingPrincipalsRequest,
+    TemplateNameRequest,
+};
 use iotcore_emulator::provisioning::{Clock, TOKEN_LIFETIME};
-use iotcore_emulator::store::CertificateStatus;
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use provisioning_support::*;
 use serde_json::{Value, json};
@@ -62,12 +65,11 @@ async fn a_claim_turns_into_a_thing_whose_key_never_left_the_device() {
         created.get("privateKey").is_none(),
         "the key stays on the device"
     );
-    let store = setup.emulator.store();
-    let pending = store
-        .certificate(&certificate_id)
-        .unwrap()
-        .expect("registered");
-    assert_eq!(pending.status, CertificateStatus::PendingActivation);
+    let control = setup.emulator.control();
+    assert_eq!(
+        certificate_status(control, &certificate_id).as_deref(),
+        Some("PENDING_ACTIVATION")
+    );
     let before = device(
         &setup,
         "pending",
@@ -87,13 +89,16 @@ async fn a_claim_turns_into_a_thing_whose_key_never_left_the_device() {
         registered,
         json!({"deviceConfiguration": {"site": "lab", "telemetry": "off"}, "thingName": "sensor-42"})
     );
-    let active = store
-        .certificate(&certificate_id)
-        .unwrap()
-        .expect("registered");
-    assert_eq!(active.status, CertificateStatus::Active);
-    assert_eq!(active.things, ["sensor-42"]);
-    let thing = store.thing("sensor-42").unwrap().expect("thing created");
+    assert_eq!(
+        certificate_status(control, &certificate_id).as_deref(),
+        Some("ACTIVE")
+    );
+    assert_eq!(certificate_things(control, &certificate_id), ["sensor-42"]);
+    let thing = control
+        .describe_thing(DescribeThingRequest {
+            thing_name: "sensor-42".into(),
+        })
+        .expect("thing created");
     assert_eq!(thing.attributes["serial"], "42");
     p.client.disconnect().await;
 
@@ -146,9 +151,19 @@ async fn a_claim_turns_into_a_thing_whose_key_never_left_the_device() {
     client.disconnect().await;
 
     // The same template's policy, created once, serves every device.
-    let policies = store.certificate_policies(&certificate_id).unwrap();
+    let policies = control
+        .list_attached_policies(ListAttachedPoliciesRequest {
+            target: certificate_id.clone(),
+            ..Default::default()
+        })
+        .expect("registry")
+        .policies;
     assert_eq!(policies.len(), 1);
-    assert_eq!(policies[0].name.len(), 64, "named by the document's hash");
+    assert_eq!(
+        policies[0].policy_name.len(),
+        64,
+        "named by the document's hash"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +204,7 @@ async fn the_claim_may_do_nothing_but_provision_with_its_template() {
     create_template(&setup, None);
     setup
         .emulator
-        .store()
+        .control()
         .create_template("other", TEMPLATE_BODY, None, None)
         .unwrap();
     let claim = claim_device(&setup, "claim");
@@ -272,22 +287,16 @@ async fn bad_requests_are_rejected_with_aws_codes() {
 
     // Unknown template: its own topics, which the claim policy does not cover,
     // so a claim for that name is made first.
-    setup
-        .emulator
-        .store()
+    let control = setup.emulator.control();
+    control
         .create_template("gone", TEMPLATE_BODY, None, None)
         .unwrap();
-    let gone_claim = {
-        let emulator = &setup.emulator;
-        iotcore_emulator::provisioning::create_claim(
-            emulator.store(),
-            emulator.pki(),
-            emulator.arn_scope(),
-            "gone",
-        )
-        .unwrap()
-    };
-    assert!(setup.emulator.store().delete_template("gone").unwrap());
+    let gone_claim = control.create_claim("gone").unwrap();
+    control
+        .delete_provisioning_template(TemplateNameRequest {
+            template_name: "gone".into(),
+        })
+        .expect("template deleted");
     let gone_device = device(
         &setup,
         "gone-claim",
@@ -386,9 +395,8 @@ async fn an_ownership_token_expires_after_an_hour_with_its_certificate() {
     assert_eq!(outcome, "rejected");
     assert_eq!(reply["errorCode"], "InvalidCertificateOwnershipToken");
     assert!(text(&reply, "errorMessage").contains("expired"), "{reply}");
-    let store = setup.emulator.store();
     assert_eq!(
-        store.certificate(&certificate_id).unwrap(),
+        certificate_status(setup.emulator.control(), &certificate_id),
         None,
         "an expired, unregistered certificate is deleted"
     );
@@ -443,11 +451,22 @@ async fn provisioning_the_same_thing_again_keeps_it_and_adds_the_new_certificate
         assert_eq!(outcome, "accepted");
         ids.push(text(&created, "certificateId"));
     }
-    ids.sort();
-    assert_eq!(
-        setup.emulator.store().thing_principals("sensor-3").unwrap(),
-        ids
-    );
+    let scope = setup.emulator.arn_scope();
+    let mut arns: Vec<String> = ids
+        .iter()
+        .map(|id| format!("{}cert/{id}", scope.prefix()))
+        .collect();
+    arns.sort();
+    let principals = setup
+        .emulator
+        .control()
+        .list_thing_principals(ListThingPrincipalsRequest {
+            thing_name: "sensor-3".into(),
+            ..Default::default()
+        })
+        .expect("registry")
+        .principals;
+    assert_eq!(principals, arns);
 }
 
 #[tokio::test]

@@ -84,10 +84,9 @@ async fn aws_identity_client_provisions(client: &str, protocol: &str, csr: bool)
     let certificate = std::fs::read_to_string(&out_cert).unwrap();
     let key = device_key.unwrap_or_else(|| std::fs::read_to_string(&out_key).unwrap());
     let device = device(&setup, &thing, &certificate, &key);
-    let store = setup.emulator.store();
     let id = created["certificate_id"].as_str().unwrap();
     assert_eq!(
-        store.certificate(id).unwrap().unwrap().things,
+        certificate_things(setup.emulator.control(), id),
         [thing.as_str()]
     );
     RawClient::connected(setup.addr(), &device, ProtocolVersion::V5)

@@ -1,33 +1,52 @@
 //! Registry changes reach live connections: a certificate made inactive or
 //! revoked ends its connections and is refused from then on; a policy changed
 //! while a device is connected decides its next request. Changes come through
-//! the in-process API (`Emulator::set_certificate_status`, `registry_changed`)
-//! or from another process's database connection (what the `iotcore` CLI does),
-//! which the emulator notices by polling.
+//! the running emulator's control plane (`Emulator::control`), which tells the
+//! connections at once, or from another process's control plane on the same
+//! data directory (what the `iotcore` CLI does), which the emulator notices by
+//! polling.
 
 mod support;
 
-use iotcore_emulator::store::{CertificateStatus, Store};
-use iotcore_emulator::things::ThingPolicy;
+use std::time::Duration;
+
+use iotcore_emulator::control::{
+    Control, CreatePolicyVersionRequest, PolicyTargetRequest, PolicyVersionRequest, ThingPolicy,
+};
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use support::*;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V311;
 
+/// An emulator whose registry poll never comes within a test: a change that
+/// reaches its connections can only have been announced by the control plane.
+async fn start_without_polling() -> Setup {
+    Setup::start_with(|config| config.with_registry_poll_interval(Duration::from_secs(3600))).await
+}
+
+/// CreatePolicyVersion, made the default.
+fn create_default_version(control: &Control, name: &str, document: &str) {
+    control
+        .create_policy_version(CreatePolicyVersionRequest {
+            policy_name: name.into(),
+            policy_document: document.into(),
+            set_as_default: Some(true),
+        })
+        .expect("policy version created");
+}
+
 #[tokio::test]
 async fn revoking_a_connected_devices_certificate_disconnects_it_and_it_cannot_reconnect() {
     for protocol in [V5, V311] {
-        let setup = Setup::start().await;
+        let setup = start_without_polling().await;
         let device = setup.device_with("dev", ThingPolicy::default());
         let mut client = RawClient::connected(setup.addr(), &device, protocol).await;
-        setup
-            .emulator
-            .set_certificate_status(
-                &device.credentials.certificate_id,
-                CertificateStatus::Revoked,
-            )
-            .expect("revoked");
+        set_certificate_status(
+            setup.emulator.control(),
+            &device.credentials.certificate_id,
+            "REVOKED",
+        );
         let packets = client.until_closed().await;
         match protocol {
             V5 => assert_eq!(
@@ -51,21 +70,19 @@ async fn revoking_a_connected_devices_certificate_disconnects_it_and_it_cannot_r
 async fn a_status_change_written_by_another_process_is_noticed_by_polling() {
     let setup = Setup::start().await;
     let device = setup.device_with("dev", ThingPolicy::default());
-    let id = device.credentials.certificate_id.clone();
+    let id = &device.credentials.certificate_id;
     let mut client = RawClient::connected(setup.addr(), &device, V5).await;
-    // A second database connection, as the CLI process opens, and no poke.
-    let other_process = Store::open(setup.dir.path()).expect("store");
-    other_process
-        .set_certificate_status(&id, CertificateStatus::Inactive)
-        .expect("inactive");
+    // A second control plane on the data directory, as the CLI process opens:
+    // nothing tells the running emulator of its changes.
+    let other_process =
+        Control::open(setup.dir.path(), setup.emulator.arn_scope().clone()).expect("control");
+    set_certificate_status(&other_process, id, "INACTIVE");
     assert_eq!(
         disconnect_reason(&client.until_closed().await),
         Some(ReasonCode::NOT_AUTHORIZED)
     );
     assert!(tls_refused(&setup, &device).await);
-    other_process
-        .set_certificate_status(&id, CertificateStatus::Active)
-        .expect("active again");
+    set_certificate_status(&other_process, id, "ACTIVE");
     RawClient::connected(setup.addr(), &device, V5)
         .await
         .disconnect()
@@ -74,15 +91,17 @@ async fn a_status_change_written_by_another_process_is_noticed_by_polling() {
 
 #[tokio::test]
 async fn deleting_a_connected_devices_thing_disconnects_it() {
-    let setup = Setup::start().await;
+    let setup = start_without_polling().await;
     let device = setup.device_with("dev", ThingPolicy::default());
     let mut client = RawClient::connected(setup.addr(), &device, V5).await;
-    let deleted =
-        iotcore_emulator::things::delete_thing(setup.emulator.store(), "dev").expect("deleted");
+    let deleted = setup
+        .emulator
+        .control()
+        .delete_thing_with_credentials("dev")
+        .expect("deleted");
     assert_eq!(deleted.certificates.len(), 1);
     assert_eq!(deleted.certificates[0], device.credentials.certificate_id);
     assert_eq!(deleted.policy.as_deref(), Some("dev-policy"));
-    setup.emulator.registry_changed();
     assert_eq!(
         disconnect_reason(&client.until_closed().await),
         Some(ReasonCode::NOT_AUTHORIZED)
@@ -103,13 +122,13 @@ async fn publish_until(client: &mut RawClient, topic: &str, until: ReasonCode) {
 
 #[tokio::test]
 async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish() {
-    let setup = Setup::start().await;
-    let store = setup.emulator.store();
+    let setup = start_without_polling().await;
+    let control = setup.emulator.control();
     let open = r#"{"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish"], "Resource": "*"}]}"#;
     let closed = r#"{"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}]}"#;
-    store.create_policy("live", open).expect("policy");
+    create_policy(control, "live", open);
     let device = setup.device_with("dev", ThingPolicy::Existing("live".into()));
     let mut client = RawClient::connected(setup.addr(), &device, V5).await;
     assert_eq!(
@@ -117,22 +136,23 @@ async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish()
         ReasonCode::SUCCESS
     );
 
-    store
-        .create_policy_version("live", closed, true)
-        .expect("version 2");
-    setup.emulator.registry_changed();
+    create_default_version(control, "live", closed);
     publish_until(&mut client, "a/b", ReasonCode::NOT_AUTHORIZED).await;
 
-    store
-        .set_default_policy_version("live", 1)
+    control
+        .set_default_policy_version(PolicyVersionRequest {
+            policy_name: "live".into(),
+            policy_version_id: "1".into(),
+        })
         .expect("back to version 1");
-    setup.emulator.registry_changed();
     publish_until(&mut client, "a/b", ReasonCode::SUCCESS).await;
 
-    store
-        .detach_policy("live", &device.credentials.certificate_id)
+    control
+        .detach_policy(PolicyTargetRequest {
+            policy_name: "live".into(),
+            target: device.credentials.certificate_id.clone(),
+        })
         .expect("detached");
-    setup.emulator.registry_changed();
     publish_until(&mut client, "a/b", ReasonCode::NOT_AUTHORIZED).await;
     // Connected all along: policies decide requests, not the connection.
     client.send(&Packet::PingReq).await;
@@ -141,8 +161,8 @@ async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish()
 
 #[tokio::test]
 async fn a_subscription_made_before_a_policy_change_stops_receiving_when_receive_is_denied() {
-    let setup = Setup::start().await;
-    let store = setup.emulator.store();
+    let setup = start_without_polling().await;
+    let control = setup.emulator.control();
     let policy = |receive: &str| {
         format!(
             r#"{{"Version": "2012-10-17", "Statement": [
@@ -151,9 +171,7 @@ async fn a_subscription_made_before_a_policy_change_stops_receiving_when_receive
               "Resource": "arn:aws:iot:us-east-1:123456789012:topic/{receive}"}}]}}"#
         )
     };
-    store
-        .create_policy("reader", &policy("news/*"))
-        .expect("policy");
+    create_policy(control, "reader", &policy("news/*"));
     let reader = setup.device_with("reader", ThingPolicy::Existing("reader".into()));
     let publisher = setup.device("publisher");
     let mut sub = RawClient::connected(setup.addr(), &reader, V5).await;
@@ -162,22 +180,18 @@ async fn a_subscription_made_before_a_policy_change_stops_receiving_when_receive
     pubc.publish_qos1(1, "news/a", "1").await;
     assert_eq!(sub.recv_publish().await.topic, "news/a");
 
-    store
-        .create_policy_version("reader", &policy("news/sports/*"), true)
-        .expect("version 2");
-    setup.emulator.registry_changed();
+    create_default_version(control, "reader", &policy("news/sports/*"));
     // Until the change applies "news/a" is still delivered; afterwards only sports.
-    let mut packet_id = 2;
-    loop {
+    for packet_id in (2..u16::MAX).step_by(2) {
         pubc.publish_qos1(packet_id, "news/a", "2").await;
         pubc.publish_qos1(packet_id + 1, "news/sports/b", "3").await;
-        packet_id += 2;
         let first = sub.recv_publish().await;
         if first.topic == "news/sports/b" {
-            break;
+            return;
         }
         assert_eq!(sub.recv_publish().await.topic, "news/sports/b");
     }
+    panic!("the subscriber kept receiving news/a after Receive was denied");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ mod support;
 
 use bytes::{Bytes, BytesMut};
 use iotcore_emulator::ShadowApiError;
-use iotcore_emulator::things::ThingPolicy;
+use iotcore_emulator::control::ThingPolicy;
 use iotcore_model::shadow::ShadowError;
 use iotcore_mqtt::packet::Unsubscribe;
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS};

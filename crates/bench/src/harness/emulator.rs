@@ -5,10 +5,12 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::control::{
+    Control, CreatePolicyRequest, ErrorCode, ThingOptions, ThingPolicy,
+};
+use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
-use iotcore_emulator::store::Store;
-use iotcore_emulator::things::{self, ThingOptions, ThingPolicy};
+use iotcore_emulator::things::write_device_files;
 use iotcore_test_support::BrokerTls;
 use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -30,8 +32,7 @@ pub struct EmulatorProcess {
     child: Child,
     port: u16,
     dir: TempDir,
-    store: Store,
-    pki: Pki,
+    control: Control,
 }
 
 impl EmulatorProcess {
@@ -80,26 +81,25 @@ impl EmulatorProcess {
             })?;
         // Keep reading stdout so that the emulator never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let store = Store::open(&data).during("opening the emulator's registry")?;
-        let pki = Pki::load_or_create(&data).during("loading the emulator's CA")?;
-        if store
-            .policy(BENCH_POLICY)
-            .during("reading the bench policy")?
-            .is_none()
-        {
-            store
-                .create_policy(
-                    BENCH_POLICY,
-                    &PolicyTemplate::Application.render(&ArnScope::default()),
-                )
-                .during("creating the bench policy")?;
+        let scope = ArnScope::default();
+        let control =
+            Control::open(&data, scope.clone()).during("opening the emulator's registry")?;
+        let created = control.create_policy(CreatePolicyRequest {
+            policy_name: BENCH_POLICY.to_owned(),
+            policy_document: PolicyTemplate::Application.render(&scope),
+            tags: None,
+        });
+        match created {
+            Err(e) if e.code() != ErrorCode::ResourceAlreadyExists => {
+                return Err(e).during("creating the bench policy");
+            }
+            _ => {}
         }
         Ok(EmulatorProcess {
             child,
             port,
             dir,
-            store,
-            pki,
+            control,
         })
     }
 
@@ -123,11 +123,14 @@ impl EmulatorProcess {
             .with_key(key)
             .with_policy(ThingPolicy::Existing(BENCH_POLICY.to_owned()));
         let step = || format!("registering bench thing {name}");
-        let created = things::create_thing(&self.store, &self.pki, name, &options).during(step())?;
-        let files = things::write_device_files(
+        let created = self
+            .control
+            .create_thing_with_certificate(name, &options)
+            .during(step())?;
+        let files = write_device_files(
             name,
             &created.credentials,
-            self.pki.ca_pem(),
+            self.control.pki().ca_pem(),
             &self.dir.path().join("things"),
         )
         .during(step())?;

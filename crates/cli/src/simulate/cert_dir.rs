@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use iotcore::{Client, ConfigError};
 use iotcore_emulator::pki::Pki;
-use iotcore_emulator::store::{StoreError, validate_thing_name};
 use iotcore_emulator::things::DeviceFiles;
+use iotcore_model::names::{NameError, validate_thing_name};
 
 use super::identities::Identity;
 
@@ -59,7 +59,7 @@ pub enum CertDirError {
         path: PathBuf,
         /// Which rule the name breaks.
         #[source]
-        source: StoreError,
+        source: NameError,
     },
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]

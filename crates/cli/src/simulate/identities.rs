@@ -7,15 +7,17 @@
 //! (`dt/<thing>/…` among them), exactly as a per-thing `<thing>-policy` would,
 //! without 10,000 copies of one document in the registry.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use iotcore_emulator::pki::{KeyAlgorithm, Pki, PkiError};
-use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
-use iotcore_emulator::store::{Store, StoreError};
-use iotcore_emulator::things::{self, ThingOptions, ThingPolicy, ThingSetupError};
+use iotcore_emulator::control::{
+    Control, ControlError, CreatePolicyRequest, PolicyNameRequest, ThingOptions, ThingPolicy,
+};
+use iotcore_emulator::pki::KeyAlgorithm;
+use iotcore_emulator::policy::PolicyTemplate;
+
+use crate::registry;
 
 /// Prefix of the simulated things' names.
 const THING_PREFIX: &str = "sim-";
@@ -48,24 +50,9 @@ pub struct Provisioned {
 /// Why the fleet's identities could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum ProvisionError {
-    /// The registry could not be opened or read.
-    #[error("cannot use the emulator's registry in {dir}: {source}")]
-    Store {
-        /// The data directory.
-        dir: String,
-        /// What failed.
-        #[source]
-        source: StoreError,
-    },
-    /// The emulator's CA could not be loaded.
-    #[error("cannot load the emulator's CA from {dir}: {source}")]
-    Pki {
-        /// The data directory.
-        dir: String,
-        /// What failed.
-        #[source]
-        source: PkiError,
-    },
+    /// The registry could not be opened, read or changed.
+    #[error("cannot use the emulator's registry: {0}")]
+    Registry(#[source] ControlError),
     /// A thing could not be made or deleted.
     #[error("cannot set up thing {thing}: {source}")]
     Thing {
@@ -73,7 +60,7 @@ pub enum ProvisionError {
         thing: String,
         /// What failed.
         #[source]
-        source: ThingSetupError,
+        source: ControlError,
     },
 }
 
@@ -82,47 +69,44 @@ pub fn thing_name(index: usize) -> String {
     format!("{THING_PREFIX}{:05}", index + 1)
 }
 
-/// Deletes the `sim-*` things of earlier runs, then creates `count` things
-/// with certificates, issuing them on every core.
-pub fn provision(
-    data_dir: &Path,
-    scope: &ArnScope,
-    count: usize,
-) -> Result<Provisioned, ProvisionError> {
+/// Deletes the `sim-*` things of earlier runs from `control`'s registry, then
+/// creates `count` things with certificates, issuing them on every core.
+pub fn provision(control: &Control, count: usize) -> Result<Provisioned, ProvisionError> {
     let started = Instant::now();
-    let dir = data_dir.display().to_string();
-    let store_error = |source| ProvisionError::Store {
-        dir: dir.clone(),
-        source,
-    };
-    let store = Store::open(data_dir).map_err(store_error)?;
-    let pki = Pki::load_or_create(data_dir).map_err(|source| ProvisionError::Pki {
-        dir: dir.clone(),
-        source,
-    })?;
-
     let mut replaced = 0;
-    for thing in store.list_things().map_err(store_error)? {
-        if is_simulated(&thing.name) {
-            things::delete_thing(&store, &thing.name).map_err(|source| ProvisionError::Thing {
-                thing: thing.name.clone(),
-                source,
-            })?;
+    for thing in registry::things(control).map_err(ProvisionError::Registry)? {
+        let thing = thing.thing_name;
+        if is_simulated(&thing) {
+            control
+                .delete_thing_with_credentials(&thing)
+                .map_err(|source| ProvisionError::Thing {
+                    thing: thing.clone(),
+                    source,
+                })?;
             replaced += 1;
         }
     }
-    if store.policy(FLEET_POLICY).map_err(store_error)?.is_none() {
-        store
-            .create_policy(FLEET_POLICY, &PolicyTemplate::Thing.render(scope))
-            .map_err(store_error)?;
+    let policy = control.get_policy(PolicyNameRequest {
+        policy_name: FLEET_POLICY.to_owned(),
+    });
+    if registry::found(policy)
+        .map_err(ProvisionError::Registry)?
+        .is_none()
+    {
+        control
+            .create_policy(CreatePolicyRequest {
+                policy_name: FLEET_POLICY.to_owned(),
+                policy_document: PolicyTemplate::Thing.render(control.arn_scope()),
+                tags: None,
+            })
+            .map_err(ProvisionError::Registry)?;
     }
 
     // The emulator's CA also signed its server certificate.
-    let root_ca_pem: Arc<str> = Arc::from(pki.ca_pem());
+    let root_ca_pem: Arc<str> = Arc::from(control.pki().ca_pem());
     let options = ThingOptions::default()
         .with_key(KeyAlgorithm::EcdsaP256)
-        .with_policy(ThingPolicy::Existing(FLEET_POLICY.to_owned()))
-        .with_scope(scope.clone());
+        .with_policy(ThingPolicy::Existing(FLEET_POLICY.to_owned()));
     // Key generation and signing dominate; the registry serializes the inserts.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicUsize::new(0);
@@ -137,7 +121,8 @@ pub fn provision(
                             return Ok(mine);
                         }
                         let thing = thing_name(index);
-                        let created = things::create_thing(&store, &pki, &thing, &options)
+                        let created = control
+                            .create_thing_with_certificate(&thing, &options)
                             .map_err(|source| ProvisionError::Thing {
                                 thing: thing.clone(),
                                 source,
@@ -202,19 +187,17 @@ mod tests {
     #[test]
     fn provisioning_twice_replaces_the_first_fleet() {
         let dir = tempfile::tempdir().unwrap();
-        let scope = ArnScope::default();
-        let first = provision(dir.path(), &scope, 3).unwrap();
+        let control = Control::open(dir.path(), Default::default()).unwrap();
+        let first = provision(&control, 3).unwrap();
         assert_eq!(first.replaced, 0);
         let names: Vec<_> = first.identities.iter().map(|i| i.thing.as_str()).collect();
         assert_eq!(names, ["sim-00001", "sim-00002", "sim-00003"]);
-        let second = provision(dir.path(), &scope, 2).unwrap();
+        let second = provision(&control, 2).unwrap();
         assert_eq!(second.replaced, 3);
-        let store = Store::open(dir.path()).unwrap();
-        let left: Vec<_> = store
-            .list_things()
+        let left: Vec<_> = registry::things(&control)
             .unwrap()
             .into_iter()
-            .map(|t| t.name)
+            .map(|t| t.thing_name)
             .collect();
         assert_eq!(left, ["sim-00001", "sim-00002"]);
         assert_ne!(

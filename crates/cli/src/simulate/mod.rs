@@ -21,13 +21,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use iotcore_emulator::policy::ArnScope;
+use iotcore_emulator::control::{Control, ControlError};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use tokio::sync::watch;
 
 pub use args::SimulateArgs;
 
 use crate::CliResult;
+use crate::data_dir::DataDir;
 use device::Plan;
 use identities::Identity;
 use stats::Stats;
@@ -82,18 +83,19 @@ pub enum SimulateError {
 /// Runs a simulation. Without `--endpoint`, against an emulator started here
 /// in a temporary directory; with it, against that endpoint, whose registry
 /// is in `data_dir`.
-pub fn run(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliResult {
+pub fn run(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
     check_descriptors(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(simulate(data_dir, scope, args))
+    runtime.block_on(simulate(data_dir, args))
 }
 
-async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliResult {
+async fn simulate(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
+    let scope = data_dir.scope();
     let temporary = tempfile::tempdir()?;
-    let (emulator, data_dir, endpoint, port) = match &args.endpoint {
-        Some(host) => (None, data_dir.to_path_buf(), host.clone(), args.port),
+    let (emulator, data_path, endpoint, port) = match &args.endpoint {
+        Some(host) => (None, data_dir.path().to_path_buf(), host.clone(), args.port),
         None => {
             let config = EmulatorConfig::new(temporary.path())
                 .with_bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
@@ -120,7 +122,13 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
         );
     }
     let devices = args.devices as usize;
-    let (identities, setup_time) = identities(&args, &data_dir, scope).await?;
+    // Things are made through the embedded emulator's control plane, or in
+    // the registry of the data directory of the emulator at --endpoint.
+    let open_registry = || match &emulator {
+        Some(emulator) => Ok(emulator.control().clone()),
+        None => data_dir.control(),
+    };
+    let (identities, setup_time) = identities(&args, &data_path, open_registry).await?;
     eprintln!("connecting {}/s to {emulator_name}", args.ramp);
     let plan = Arc::new(Plan {
         endpoint,
@@ -193,15 +201,15 @@ async fn simulate(data_dir: &Path, scope: &ArnScope, args: SimulateArgs) -> CliR
     Ok(())
 }
 
-/// The devices' identities, read from `--certs` or made in the registry in
-/// `data_dir`, and how long that took.
+/// The devices' identities, read from `--certs` or made in the registry of
+/// `data_dir` that `open_registry` opens, and how long that took.
 async fn identities(
     args: &SimulateArgs,
     data_dir: &Path,
-    scope: &ArnScope,
+    open_registry: impl FnOnce() -> Result<Control, ControlError>,
 ) -> Result<(Vec<Identity>, Duration), Box<dyn std::error::Error + Send + Sync>> {
     let devices = args.devices as usize;
-    let (data_dir, scope) = (data_dir.to_path_buf(), scope.clone());
+    let data_dir = data_dir.to_path_buf();
     if let Some(dir) = args.certs.clone() {
         eprintln!(
             "reading {devices} devices' certificates from {}",
@@ -218,9 +226,9 @@ async fn identities(
         "making {devices} things with ECDSA P-256 certificates in {}",
         data_dir.display()
     );
+    let control = open_registry().map_err(identities::ProvisionError::Registry)?;
     let provisioned =
-        tokio::task::spawn_blocking(move || identities::provision(&data_dir, &scope, devices))
-            .await??;
+        tokio::task::spawn_blocking(move || identities::provision(&control, devices)).await??;
     eprintln!(
         "made {devices} things in {:.1} s{}",
         provisioned.elapsed.as_secs_f64(),

@@ -4,10 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::control::{Control, ThingOptions, ThingPolicy};
+use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::store::Store;
-use iotcore_emulator::things::{ThingOptions, ThingPolicy, create_thing, write_device_files};
+use iotcore_emulator::things::write_device_files;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use iotcore_test_support::{TestPki, init_tracing};
 use tempfile::TempDir;
@@ -61,19 +61,19 @@ impl EmulatorBroker {
     /// The broker under test, reached at `port` (the emulator's, or a proxy's).
     pub fn under_test(&self, port: u16) -> BrokerUnderTest {
         let emulator = self.emulator.as_ref().expect("running");
-        let store = emulator.store().clone();
-        let pki = Arc::new(Pki::load_or_create(self.data.path()).expect("load the emulator's PKI"));
-        let unregistered = pki.clone();
+        let control = emulator.control().clone();
+        let unregistered = control.clone();
         let (files, unknown_files) = (self.files.clone(), self.files.clone());
         let ca_pem = emulator.ca_pem().to_owned();
         BrokerUnderTest {
             port,
             ca: self.ca.clone(),
-            issue: Box::new(move |name| register(&store, &pki, &ca_pem, &files, name)),
+            issue: Box::new(move |name| register(&control, &ca_pem, &files, name)),
             issue_unknown: Box::new(move |name| {
                 // Signed by the emulator's CA but never registered: AWS's
                 // "certificate not registered in this account".
                 let creds = unregistered
+                    .pki()
                     .issue_device_certificate(name, KeyAlgorithm::EcdsaP256)
                     .expect("issue certificate");
                 let dir = unknown_files.path().join("unregistered");
@@ -98,7 +98,7 @@ async fn start_at(data: &TempDir, bind: SocketAddr) -> Emulator {
 /// Registers thing `name` as `iotcore thing create` does: with the default
 /// thing policy (its own topics only), or, for the scenarios' cloud side
 /// (`cloud-…`), the application policy (every device's topics).
-fn register(store: &Store, pki: &Pki, ca_pem: &str, files: &TempDir, name: &str) -> Credentials {
+fn register(control: &Control, ca_pem: &str, files: &TempDir, name: &str) -> Credentials {
     let template = if name.starts_with("cloud-") {
         PolicyTemplate::Application
     } else {
@@ -107,7 +107,8 @@ fn register(store: &Store, pki: &Pki, ca_pem: &str, files: &TempDir, name: &str)
     let options = ThingOptions::default()
         .with_key(KeyAlgorithm::EcdsaP256)
         .with_policy(ThingPolicy::Template(template));
-    let creds = create_thing(store, pki, name, &options)
+    let creds = control
+        .create_thing_with_certificate(name, &options)
         .expect("create thing")
         .credentials;
     let files = write_device_files(name, &creds, ca_pem, files.path()).expect("write files");

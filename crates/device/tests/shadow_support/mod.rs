@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
 use iotcore::{Client, ClientBuilder, ReconnectPolicy};
+use iotcore_emulator::control::{ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::things::{ThingOptions, ThingPolicy, create_thing};
 use iotcore_emulator::{Emulator, EmulatorConfig, Shadows};
 use iotcore_test_support::init_tracing;
 use tempfile::TempDir;
@@ -50,9 +50,10 @@ impl Harness {
     pub fn register(&self, thing: &str, template: PolicyTemplate) -> DeviceCredentials {
         let options = ThingOptions::default()
             .with_key(KeyAlgorithm::EcdsaP256)
-            .with_policy(ThingPolicy::Template(template))
-            .with_scope(self.emulator.arn_scope().clone());
-        create_thing(self.emulator.store(), self.emulator.pki(), thing, &options)
+            .with_policy(ThingPolicy::Template(template));
+        self.emulator
+            .control()
+            .create_thing_with_certificate(thing, &options)
             .expect("create thing")
             .credentials
     }

@@ -478,6 +478,11 @@ impl Broker {
         delivered
     }
 
+    /// The message retained on `topic`, unless it has expired.
+    pub(crate) fn retained_message(&self, topic: &str, now: SystemTime) -> Option<Arc<Message>> {
+        self.retained.for_filter(topic, now)
+    }
+
     /// Loads a retained message read from the store.
     pub(crate) fn restore_retained(&self, message: Message) {
         self.retained.apply(&Arc::new(message));

@@ -344,6 +344,8 @@ mod tests {
                 thing_type: Some("Sensor".into()),
                 attributes: [("floor".to_owned(), "3".to_owned())].into(),
                 created_at: 0,
+                thing_id: String::new(),
+                version: 1,
             }),
         }
     }

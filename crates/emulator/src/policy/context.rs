@@ -375,6 +375,8 @@ mod tests {
             thing_type: None,
             attributes: [("floor".to_owned(), "3".to_owned())].into(),
             created_at: 0,
+            thing_id: String::new(),
+            version: 1,
         });
         assert_eq!(
             c.resolve(&var("iot:Connection.Thing.ThingName")),

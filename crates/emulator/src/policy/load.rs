@@ -30,7 +30,7 @@ impl Principal {
     ///
     /// A stored policy document that no longer parses (the database was edited
     /// by hand) is skipped, and the skip logged.
-    pub fn load(
+    pub(crate) fn load(
         store: &Store,
         scope: &ArnScope,
         certificate_id: &str,

@@ -21,6 +21,8 @@ fn context(client_id: &str, thing: Option<&str>) -> RequestContext {
             thing_type: None,
             attributes: Default::default(),
             created_at: 0,
+            thing_id: String::new(),
+            version: 1,
         }),
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::pki::{DeviceCredentials, KeyAlgorithm, Pki, PkiError};
 use crate::policy::ArnScope;
 use crate::store::{Store, StoreError};
-use crate::things::{DeviceFiles, ThingSetupError, write_device_files};
+use crate::things::{DeviceFiles, DeviceFilesError, write_device_files};
 
 /// Why a claim could not be made or written.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +23,11 @@ pub enum ClaimError {
     Pki(#[from] PkiError),
     /// A file could not be written.
     #[error(transparent)]
-    Files(#[from] ThingSetupError),
+    Files(#[from] DeviceFilesError),
 }
 
-/// A claim certificate made by [`create_claim`].
+/// A claim certificate made by
+/// [`Control::create_claim`](crate::control::Control::create_claim).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClaimCredentials {
     /// The template it may provision with.
@@ -101,7 +102,7 @@ pub fn claim_policy_document(template: &str, scope: &ArnScope) -> String {
 /// [`claim_policy_name`], creating that policy from [`claim_policy_document`]
 /// if it does not exist (an existing one is used as it is). Call it again for
 /// another claim certificate with the same policy.
-pub fn create_claim(
+pub(crate) fn create_claim(
     store: &Store,
     pki: &Pki,
     scope: &ArnScope,

@@ -43,9 +43,9 @@ mod reply;
 mod service;
 pub mod template;
 
+pub(crate) use claim::create_claim;
 pub use claim::{
-    ClaimCredentials, ClaimError, claim_policy_document, claim_policy_name, create_claim,
-    write_claim_files,
+    ClaimCredentials, ClaimError, claim_policy_document, claim_policy_name, write_claim_files,
 };
 pub use clock::{Clock, ManualClock};
 pub use template::{ProvisioningTemplate, Rendered, TemplateProblem};

@@ -347,6 +347,11 @@ fn lookup(
         .ok_or_else(|| ProvisioningError::TemplateNotFound {
             name: template.to_owned(),
         })?;
+    if !record.enabled {
+        return Err(ProvisioningError::TemplateFailure(format!(
+            "the provisioning template {template} is disabled"
+        )));
+    }
     let parsed = ProvisioningTemplate::parse(&record.body)
         .map_err(|e| internal(format!("stored template {template} no longer parses: {e}")))?;
     let token = store

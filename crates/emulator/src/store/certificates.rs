@@ -90,6 +90,8 @@ pub struct CertificateRecord {
     pub status: CertificateStatus,
     /// When it was registered, unix seconds.
     pub created_at: i64,
+    /// When its status last changed (or it was registered), unix seconds.
+    pub updated_at: i64,
     /// Names of the things it is attached to, sorted.
     pub things: Vec<String>,
 }
@@ -123,7 +125,7 @@ pub(super) fn insert_certificate(
     validate_certificate_id(id)?;
     let created_at = now_unix();
     let inserted = conn.execute(
-        "INSERT INTO certificates (id, pem, status, created_at) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO certificates (id, pem, status, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
          ON CONFLICT (id) DO NOTHING",
         params![id, pem, status, created_at],
     )?;
@@ -135,6 +137,7 @@ pub(super) fn insert_certificate(
         pem: pem.to_owned(),
         status,
         created_at,
+        updated_at: created_at,
         things: Vec::new(),
     })
 }
@@ -156,7 +159,8 @@ impl Store {
         let conn = self.conn();
         let record = conn
             .query_row(
-                "SELECT id, pem, status, created_at FROM certificates WHERE id = ?1",
+                "SELECT id, pem, status, created_at, coalesce(updated_at, created_at)
+                 FROM certificates WHERE id = ?1",
                 [id],
                 |row| {
                     Ok(CertificateRecord {
@@ -164,6 +168,7 @@ impl Store {
                         pem: row.get(1)?,
                         status: row.get(2)?,
                         created_at: row.get(3)?,
+                        updated_at: row.get(4)?,
                         things: Vec::new(),
                     })
                 },
@@ -185,7 +190,7 @@ impl Store {
     pub fn list_certificates(&self) -> Result<Vec<CertificateRecord>, StoreError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT c.id, c.pem, c.status, c.created_at, p.thing_name
+            "SELECT c.id, c.pem, c.status, c.created_at, coalesce(c.updated_at, c.created_at), p.thing_name
              FROM certificates c LEFT JOIN thing_principals p ON p.certificate_id = c.id
              ORDER BY c.id, p.thing_name",
         )?;
@@ -193,7 +198,7 @@ impl Store {
         let mut records: Vec<CertificateRecord> = Vec::new();
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
-            let thing: Option<String> = row.get(4)?;
+            let thing: Option<String> = row.get(5)?;
             match records.last_mut() {
                 Some(last) if last.id == id => last.things.extend(thing),
                 _ => records.push(CertificateRecord {
@@ -201,6 +206,7 @@ impl Store {
                     pem: row.get(1)?,
                     status: row.get(2)?,
                     created_at: row.get(3)?,
+                    updated_at: row.get(4)?,
                     things: thing.into_iter().collect(),
                 }),
             }
@@ -236,8 +242,8 @@ impl Store {
             reason,
         })?;
         tx.execute(
-            "UPDATE certificates SET status = ?2 WHERE id = ?1",
-            params![id, status],
+            "UPDATE certificates SET status = ?2, updated_at = ?3 WHERE id = ?1",
+            params![id, status, now_unix()],
         )?;
         tx.commit()?;
         Ok(())

@@ -88,11 +88,56 @@ pub enum StoreError {
     /// No thing has this name.
     #[error("thing {0:?} does not exist")]
     ThingNotFound(String),
+    /// An update or delete named a version the thing no longer has.
+    #[error("thing {name:?} is at version {actual}, not the expected version {expected}")]
+    VersionConflict {
+        /// The thing name.
+        name: String,
+        /// The version the caller expected.
+        expected: i64,
+        /// The thing's version.
+        actual: i64,
+    },
     /// The thing still has certificates attached (AWS's DeleteThing refuses too).
     #[error(
         "cannot delete thing {0:?}: it is still attached to one or more certificates; detach them first"
     )]
     ThingHasPrincipals(String),
+    /// A thing type with this name already exists.
+    #[error("thing type {0:?} already exists")]
+    ThingTypeExists(String),
+    /// No thing type has this name.
+    #[error("thing type {0:?} does not exist")]
+    ThingTypeNotFound(String),
+    /// A thing type that cannot be deleted (or used) now.
+    #[error("thing type {name:?} cannot be used or deleted: {reason}")]
+    ThingTypeInUse {
+        /// The thing type.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// More searchable attributes than a thing type may have.
+    #[error("a thing type may name at most 3 searchable attributes, not {0}")]
+    TooManySearchableAttributes(usize),
+    /// A thing group with this name already exists.
+    #[error("thing group {0:?} already exists")]
+    ThingGroupExists(String),
+    /// No thing group has this name.
+    #[error("thing group {0:?} does not exist")]
+    ThingGroupNotFound(String),
+    /// A group would be nested too deep.
+    #[error("thing group {0:?} would be nested deeper than 7 levels")]
+    ThingGroupTooDeep(String),
+    /// A group with child groups cannot be deleted.
+    #[error("cannot delete thing group {0:?}: it has child groups; delete them first")]
+    ThingGroupHasChildren(String),
+    /// A thing is in as many groups as it may be.
+    #[error("thing {0:?} is already in 10 thing groups, the most it may be in")]
+    TooManyGroups(String),
+    /// An access key id is taken.
+    #[error("access key {0} already exists")]
+    CredentialExists(String),
     /// A certificate id is not 64 lowercase hexadecimal characters.
     #[error("invalid certificate id {0:?}: expected the 64 lowercase hex characters of a SHA-256")]
     InvalidCertificateId(String),
@@ -125,9 +170,6 @@ pub enum StoreError {
         /// The things it is attached to.
         things: Vec<String>,
     },
-    /// No persistent session is stored for this client id.
-    #[error("no session is stored for client {0:?}")]
-    SessionNotFound(String),
     /// The session's queue already holds a message with this sequence number.
     #[error("the queue of client {client_id:?} already holds message {seq}")]
     DuplicateQueuedMessage {

@@ -32,6 +32,7 @@
 //! broker may call it from async tasks; it blocks the calling thread for that time.
 
 mod certificates;
+mod credentials;
 mod error;
 mod policies;
 mod provisioning;
@@ -39,6 +40,8 @@ mod retained;
 mod schema;
 mod sessions;
 mod shadows;
+mod thing_groups;
+mod thing_types;
 mod things;
 
 use std::fs;
@@ -50,18 +53,18 @@ use rusqlite::Connection;
 use rusqlite::types::Type;
 
 pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateStatus};
+pub use credentials::CredentialRecord;
 pub use error::StoreError;
-pub use policies::{
-    AttachedPolicyRecord, MAX_POLICIES_PER_CERTIFICATE, MAX_POLICY_VERSIONS, PolicyRecord,
-    PolicyVersionRecord, validate_policy_name,
-};
+pub use policies::{MAX_POLICY_VERSIONS, PolicyRecord};
 pub use provisioning::{
     ExistingThing, Override, PolicyRegistration, Registration, TemplateError, TemplateRecord,
     ThingRegistration, TokenRecord,
 };
 pub use retained::RetainedMessage;
-pub use sessions::{QueuedMessage, SESSION_NEVER_EXPIRES, SessionRecord, SubscriptionRecord};
+pub use sessions::{QueuedMessage, SessionRecord, SubscriptionRecord};
 pub use shadows::ShadowRecord;
+pub use thing_groups::ThingGroupRecord;
+pub use thing_types::ThingTypeRecord;
 pub use things::{DeletedThing, ThingRecord, validate_thing_name};
 
 /// Name of the database file inside the data directory.
@@ -145,16 +148,6 @@ impl Store {
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
-    /// The schema version this build creates and upgrades databases to.
-    pub fn schema_version() -> i64 {
-        schema::current_version()
-    }
-
     /// Locks the connection. A panic in another thread while it held the lock cannot
     /// leave a half-done change behind (an open transaction rolls back when dropped),
     /// so a poisoned lock is used as is.
@@ -185,7 +178,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 }
 
 /// The current time in unix seconds.
-fn now_unix() -> i64 {
+pub(crate) fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -217,25 +210,4 @@ fn user_properties_from_json(json: &str, column: usize) -> rusqlite::Result<Vec<
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn store_is_send_sync_and_clone() {
-        fn assert_traits<T: Send + Sync + Clone + 'static>() {}
-        assert_traits::<Store>();
-    }
-
-    #[test]
-    fn user_properties_round_trip_in_order_with_duplicates() {
-        let props = vec![
-            ("b".to_owned(), "1".to_owned()),
-            ("a".to_owned(), "2".to_owned()),
-            ("b".to_owned(), "3".to_owned()),
-        ];
-        let json = user_properties_to_json(&props);
-        assert_eq!(json, r#"[["b","1"],["a","2"],["b","3"]]"#);
-        assert_eq!(user_properties_from_json(&json, 0).unwrap(), props);
-        assert!(user_properties_from_json("{", 0).is_err());
-    }
-}
+mod tests;

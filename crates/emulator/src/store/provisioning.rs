@@ -116,6 +116,10 @@ pub struct TemplateRecord {
     pub created_at: i64,
     /// When it was last changed, unix seconds.
     pub updated_at: i64,
+    /// Whether devices may provision with it (AWS's `enabled`).
+    pub enabled: bool,
+    /// AWS's `provisioningRoleArn`, kept as given.
+    pub role_arn: Option<String>,
 }
 
 /// An ownership token waiting for its RegisterThing.
@@ -168,7 +172,8 @@ impl From<rusqlite::Error> for TemplateError {
     }
 }
 
-const TEMPLATE_COLUMNS: &str = "name, body, description, hook_command, created_at, updated_at";
+const TEMPLATE_COLUMNS: &str =
+    "name, body, description, hook_command, created_at, updated_at, enabled, role_arn";
 
 fn template_from_row(row: &Row<'_>) -> rusqlite::Result<TemplateRecord> {
     Ok(TemplateRecord {
@@ -178,6 +183,8 @@ fn template_from_row(row: &Row<'_>) -> rusqlite::Result<TemplateRecord> {
         hook_command: row.get(3)?,
         created_at: row.get(4)?,
         updated_at: row.get(5)?,
+        enabled: row.get(6)?,
+        role_arn: row.get(7)?,
     })
 }
 
@@ -230,6 +237,62 @@ impl Store {
             return Err(TemplateError::NotFound(name.to_owned()));
         }
         Ok(template)
+    }
+
+    /// Changes a template's settings (UpdateProvisioningTemplate): each
+    /// `Some` replaces the current value (`description: Some(None)` removes
+    /// it; `hook_command: Some(None)` removes the hook).
+    pub fn update_template_settings(
+        &self,
+        name: &str,
+        description: Option<Option<&str>>,
+        enabled: Option<bool>,
+        role_arn: Option<&str>,
+        hook_command: Option<Option<&str>>,
+    ) -> Result<(), TemplateError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM provisioning_templates WHERE name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            return Err(TemplateError::NotFound(name.to_owned()));
+        }
+        if let Some(description) = description {
+            tx.execute(
+                "UPDATE provisioning_templates SET description = ?2 WHERE name = ?1",
+                params![name, description],
+            )?;
+        }
+        if let Some(enabled) = enabled {
+            tx.execute(
+                "UPDATE provisioning_templates SET enabled = ?2 WHERE name = ?1",
+                params![name, enabled],
+            )?;
+        }
+        if let Some(role_arn) = role_arn {
+            tx.execute(
+                "UPDATE provisioning_templates SET role_arn = ?2 WHERE name = ?1",
+                params![name, role_arn],
+            )?;
+        }
+        if let Some(hook_command) = hook_command {
+            tx.execute(
+                "UPDATE provisioning_templates SET hook_command = ?2 WHERE name = ?1",
+                params![name, hook_command],
+            )?;
+        }
+        tx.execute(
+            "UPDATE provisioning_templates SET updated_at = ?2 WHERE name = ?1",
+            params![name, now_unix()],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// The template `name`, if it exists.
@@ -464,7 +527,7 @@ fn upsert_thing(conn: &Connection, thing: &ThingRegistration) -> Result<(), Temp
     let json = serde_json::to_string(&attributes)
         .map_err(|e| StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     conn.execute(
-        "UPDATE things SET thing_type = ?2, attributes = ?3 WHERE name = ?1",
+        "UPDATE things SET thing_type = ?2, attributes = ?3, version = version + 1 WHERE name = ?1",
         params![thing.name, thing_type, json],
     )?;
     Ok(())

@@ -182,6 +182,59 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX provisioning_tokens_by_expiry ON provisioning_tokens (expires_at);
     "#,
+    // Version 5: what AWS's control plane returns and the registry needs for it:
+    // thing versions and ids, thing types, static thing groups, certificate
+    // modification times, template settings, and the access keys the HTTPS API
+    // verifies SigV4 signatures with.
+    r#"
+    ALTER TABLE things ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE things ADD COLUMN thing_id TEXT;
+    UPDATE things SET thing_id = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
+        substr(hex(randomblob(2)), 2) || '-a' || substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)));
+
+    ALTER TABLE certificates ADD COLUMN updated_at INTEGER;
+    UPDATE certificates SET updated_at = created_at;
+
+    ALTER TABLE provisioning_templates ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE provisioning_templates ADD COLUMN role_arn TEXT;
+    ALTER TABLE provisioning_templates ADD COLUMN hook_target TEXT;
+
+    CREATE TABLE thing_types (
+        name           TEXT PRIMARY KEY NOT NULL,
+        thing_type_id  TEXT NOT NULL,
+        description    TEXT,
+        searchable     TEXT NOT NULL,          -- JSON array of attribute names
+        deprecated_at  INTEGER,                -- unix seconds; NULL while not deprecated
+        created_at     INTEGER NOT NULL
+    );
+
+    CREATE TABLE thing_groups (
+        name         TEXT PRIMARY KEY NOT NULL,
+        group_id     TEXT NOT NULL,
+        parent       TEXT REFERENCES thing_groups (name),
+        description  TEXT,
+        attributes   TEXT NOT NULL,            -- JSON object of string to string
+        version      INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL
+    );
+
+    CREATE TABLE thing_group_members (
+        group_name  TEXT NOT NULL REFERENCES thing_groups (name) ON DELETE CASCADE,
+        thing_name  TEXT NOT NULL REFERENCES things (name) ON DELETE CASCADE,
+        PRIMARY KEY (group_name, thing_name)
+    ) WITHOUT ROWID;
+    CREATE INDEX thing_group_members_by_thing ON thing_group_members (thing_name);
+
+    CREATE TABLE api_credentials (
+        access_key_id      TEXT PRIMARY KEY NOT NULL,
+        secret_access_key  TEXT NOT NULL,
+        session_token      TEXT,
+        name               TEXT NOT NULL,
+        policy             TEXT,               -- an IoT policy limiting what the key may do
+        created_at         INTEGER NOT NULL,
+        expires_at         INTEGER             -- unix seconds; NULL for long-term keys
+    );
+    "#,
 ];
 
 /// The schema version this build writes.

@@ -4,9 +4,6 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::{MessageProperties, Store, StoreError, user_properties_to_json};
 
-/// Session expiry value that means "never expires" (MQTT 5 `0xFFFFFFFF`).
-pub const SESSION_NEVER_EXPIRES: u32 = u32::MAX;
-
 /// A persistent session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -14,8 +11,8 @@ pub struct SessionRecord {
     pub client_id: String,
     /// Protocol level of the connection that created it: 4 (MQTT 3.1.1) or 5 (MQTT 5.0).
     pub protocol_version: u8,
-    /// How long the session outlives its connection, seconds
-    /// ([`SESSION_NEVER_EXPIRES`] for ever).
+    /// How long the session outlives its connection, seconds (`u32::MAX`:
+    /// for ever).
     pub session_expiry_secs: u32,
     /// When its connection went away, unix seconds; `None` while a client is connected.
     pub disconnected_at: Option<i64>,
@@ -24,18 +21,6 @@ pub struct SessionRecord {
     /// Messages waiting for delivery or acknowledgement, in ascending `seq` order
     /// when loaded.
     pub queue: Vec<QueuedMessage>,
-}
-
-impl SessionRecord {
-    /// When the session expires, unix seconds: `None` while connected or if it never
-    /// expires.
-    pub fn expires_at(&self) -> Option<i64> {
-        if self.session_expiry_secs == SESSION_NEVER_EXPIRES {
-            return None;
-        }
-        self.disconnected_at
-            .map(|at| at.saturating_add(i64::from(self.session_expiry_secs)))
-    }
 }
 
 /// One subscription of a session.
@@ -127,16 +112,6 @@ fn insert_queued(
         });
     }
     Ok(())
-}
-
-fn session_exists(tx: &Transaction<'_>, client_id: &str) -> rusqlite::Result<bool> {
-    tx.query_row(
-        "SELECT 1 FROM sessions WHERE client_id = ?1",
-        [client_id],
-        |_| Ok(()),
-    )
-    .optional()
-    .map(|row| row.is_some())
 }
 
 impl Store {
@@ -248,62 +223,5 @@ impl Store {
             .conn()
             .execute("DELETE FROM sessions WHERE client_id = ?1", [client_id])?;
         Ok(deleted > 0)
-    }
-
-    /// Appends one message to a stored session's queue. Fails with
-    /// [`StoreError::SessionNotFound`] if no session is stored for `client_id`, and with
-    /// [`StoreError::DuplicateQueuedMessage`] if its `seq` is taken.
-    pub fn add_queued_message(
-        &self,
-        client_id: &str,
-        message: &QueuedMessage,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        if !session_exists(&tx, client_id)? {
-            return Err(StoreError::SessionNotFound(client_id.to_owned()));
-        }
-        insert_queued(&tx, client_id, message)?;
-        tx.commit()?;
-        Ok(())
-    }
-
-    /// Records that queued message `seq` was sent with `packet_id`. Returns `false` if
-    /// the session has no such message.
-    pub fn mark_queued_message_sent(
-        &self,
-        client_id: &str,
-        seq: u64,
-        packet_id: u16,
-    ) -> Result<bool, StoreError> {
-        let updated = self.conn().execute(
-            "UPDATE session_queue SET packet_id = ?3 WHERE client_id = ?1 AND seq = ?2",
-            params![client_id, seq, packet_id],
-        )?;
-        Ok(updated > 0)
-    }
-
-    /// Removes queued message `seq` (acknowledged, expired or dropped). Returns `false`
-    /// if the session has no such message.
-    pub fn remove_queued_message(&self, client_id: &str, seq: u64) -> Result<bool, StoreError> {
-        let deleted = self.conn().execute(
-            "DELETE FROM session_queue WHERE client_id = ?1 AND seq = ?2",
-            params![client_id, seq],
-        )?;
-        Ok(deleted > 0)
-    }
-
-    /// Deletes every session whose client disconnected at least `session_expiry_secs`
-    /// before `now_unix` (see [`SessionRecord::expires_at`]). Sessions with a client
-    /// connected, or that never expire, are kept. Returns how many were deleted.
-    pub fn purge_expired_sessions(&self, now_unix: i64) -> Result<usize, StoreError> {
-        let deleted = self.conn().execute(
-            "DELETE FROM sessions
-             WHERE disconnected_at IS NOT NULL
-               AND session_expiry_secs != ?2
-               AND disconnected_at + session_expiry_secs <= ?1",
-            params![now_unix, SESSION_NEVER_EXPIRES],
-        )?;
-        Ok(deleted)
     }
 }

@@ -49,6 +49,20 @@ impl Store {
             .optional()?)
     }
 
+    /// The names of `thing_name`'s named shadows that exist (not deleted), sorted.
+    pub fn named_shadows(&self, thing_name: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let names = conn
+            .prepare(
+                "SELECT shadow_name FROM shadows
+                 WHERE thing_name = ?1 AND shadow_name <> '' AND document IS NOT NULL
+                 ORDER BY shadow_name",
+            )?
+            .query_map([thing_name], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(names)
+    }
+
     /// Stores `record`, replacing what was stored for its thing and shadow name.
     pub fn put_shadow(&self, record: &ShadowRecord) -> Result<(), StoreError> {
         self.conn().execute(

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::certificates::insert_certificate;
 use super::policies::{insert_attachment, insert_policy};
 use super::{CertificateStatus, Store, StoreError, conversion_error, now_unix};
+use crate::ids::new_uuid;
 
 /// Longest thing name AWS accepts.
 const MAX_THING_NAME: usize = 128;
@@ -26,6 +27,10 @@ pub struct ThingRecord {
     pub attributes: BTreeMap<String, String>,
     /// When the thing was created, unix seconds.
     pub created_at: i64,
+    /// AWS's `thingId`: a UUID given at creation.
+    pub thing_id: String,
+    /// AWS's thing `version`: 1 at creation, one more at each update.
+    pub version: i64,
 }
 
 /// What [`Store::delete_thing_with_credentials`] removed besides the thing.
@@ -101,17 +106,20 @@ pub(super) fn insert_thing(
         thing_type: thing_type.map(str::to_owned),
         attributes: attributes.clone(),
         created_at: now_unix(),
+        thing_id: new_uuid(),
+        version: 1,
     };
-    let attributes_json = serde_json::to_string(&record.attributes)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let inserted = conn.execute(
-        "INSERT INTO things (name, thing_type, attributes, created_at) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO things (name, thing_type, attributes, created_at, thing_id, version)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (name) DO NOTHING",
         params![
             record.name,
             record.thing_type,
-            attributes_json,
-            record.created_at
+            attributes_json(&record.attributes)?,
+            record.created_at,
+            record.thing_id,
+            record.version,
         ],
     )?;
     if inserted == 0 {
@@ -120,7 +128,13 @@ pub(super) fn insert_thing(
     Ok(record)
 }
 
-const THING_COLUMNS: &str = "name, thing_type, attributes, created_at";
+/// Attributes as stored: a JSON object.
+pub(super) fn attributes_json(attributes: &BTreeMap<String, String>) -> rusqlite::Result<String> {
+    serde_json::to_string(attributes)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+const THING_COLUMNS: &str = "name, thing_type, attributes, created_at, thing_id, version";
 
 fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
     let attributes: String = row.get(2)?;
@@ -129,7 +143,28 @@ fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
         thing_type: row.get(1)?,
         attributes: serde_json::from_str(&attributes).map_err(|e| conversion_error(2, e))?,
         created_at: row.get(3)?,
+        thing_id: row.get::<_, Option<String>>(4)?.unwrap_or_default(),
+        version: row.get(5)?,
     })
+}
+
+/// Reads thing `name` inside a transaction or connection.
+pub(super) fn read_thing(conn: &Connection, name: &str) -> rusqlite::Result<Option<ThingRecord>> {
+    let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1");
+    conn.query_row(&sql, [name], thing_from_row).optional()
+}
+
+/// Fails with [`StoreError::VersionConflict`] unless `expected` is absent or is
+/// the thing's version.
+fn check_version(thing: &ThingRecord, expected: Option<i64>) -> Result<(), StoreError> {
+    match expected {
+        Some(expected) if expected != thing.version => Err(StoreError::VersionConflict {
+            name: thing.name.clone(),
+            expected,
+            actual: thing.version,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl Store {
@@ -276,11 +311,44 @@ impl Store {
 
     /// The thing named `name`, if it exists.
     pub fn thing(&self, name: &str) -> Result<Option<ThingRecord>, StoreError> {
-        let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1");
-        Ok(self
-            .conn()
-            .query_row(&sql, [name], thing_from_row)
-            .optional()?)
+        Ok(read_thing(&self.conn(), name)?)
+    }
+
+    /// Changes thing `name` (UpdateThing): `change` edits its type and
+    /// attributes, which are then validated and stored with the version one
+    /// higher. Fails with [`StoreError::ThingNotFound`], with
+    /// [`StoreError::VersionConflict`] when `expected_version` is given and is
+    /// not the thing's, or with what `change` or validation returns.
+    pub fn update_thing(
+        &self,
+        name: &str,
+        expected_version: Option<i64>,
+        change: impl FnOnce(&mut ThingRecord) -> Result<(), StoreError>,
+    ) -> Result<ThingRecord, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut thing =
+            read_thing(&tx, name)?.ok_or_else(|| StoreError::ThingNotFound(name.to_owned()))?;
+        check_version(&thing, expected_version)?;
+        change(&mut thing)?;
+        if let Some(thing_type) = &thing.thing_type {
+            validate_thing_name(thing_type)?;
+        }
+        for (key, value) in &thing.attributes {
+            validate_attribute(key, value)?;
+        }
+        thing.version += 1;
+        tx.execute(
+            "UPDATE things SET thing_type = ?2, attributes = ?3, version = ?4 WHERE name = ?1",
+            params![
+                name,
+                thing.thing_type,
+                attributes_json(&thing.attributes)?,
+                thing.version
+            ],
+        )?;
+        tx.commit()?;
+        Ok(thing)
     }
 
     /// All things, sorted by name.
@@ -296,10 +364,19 @@ impl Store {
 
     /// Deletes a thing. Returns `false` if it did not exist (AWS's DeleteThing succeeds
     /// then too). Fails with [`StoreError::ThingHasPrincipals`] while certificates are
-    /// attached to it, as AWS does.
-    pub fn delete_thing(&self, name: &str) -> Result<bool, StoreError> {
+    /// attached to it, as AWS does, and with [`StoreError::VersionConflict`] when
+    /// `expected_version` is given and is not the thing's.
+    pub fn delete_thing(
+        &self,
+        name: &str,
+        expected_version: Option<i64>,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
+        match read_thing(&tx, name)? {
+            Some(thing) => check_version(&thing, expected_version)?,
+            None => return Ok(false),
+        }
         let attached: i64 = tx.query_row(
             "SELECT count(*) FROM thing_principals WHERE thing_name = ?1",
             [name],

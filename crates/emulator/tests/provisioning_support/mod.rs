@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use iotcore_emulator::pki::DeviceCredentials;
-use iotcore_emulator::provisioning::{create_claim, write_claim_files};
+use iotcore_emulator::provisioning::write_claim_files;
 use iotcore_emulator::things::write_device_files;
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use serde_json::Value;
@@ -59,7 +59,7 @@ pub const TEMPLATE_BODY: &str = r#"{
 pub fn create_template(setup: &Setup, hook: Option<&str>) {
     setup
         .emulator
-        .store()
+        .control()
         .create_template(TEMPLATE, TEMPLATE_BODY, None, hook)
         .expect("template created");
 }
@@ -67,13 +67,10 @@ pub fn create_template(setup: &Setup, hook: Option<&str>) {
 /// A claim certificate of the test template, as a device holds it.
 pub fn claim_device(setup: &Setup, name: &str) -> Device {
     let emulator = &setup.emulator;
-    let claim = create_claim(
-        emulator.store(),
-        emulator.pki(),
-        emulator.arn_scope(),
-        TEMPLATE,
-    )
-    .expect("claim created");
+    let claim = emulator
+        .control()
+        .create_claim(TEMPLATE)
+        .expect("claim created");
     let files = write_claim_files(&claim, emulator.ca_pem(), &setup.dir.path().join(name))
         .expect("claim files written");
     Device {

@@ -11,10 +11,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
-use iotcore_emulator::things::{
-    DeviceFiles, ThingOptions, ThingPolicy, create_thing, write_device_files,
+use iotcore_emulator::control::{
+    Control, CreatePolicyRequest, DescribeCertificateRequest, ErrorCode,
+    ListPrincipalThingsRequest, PolicyNameRequest, PolicyTargetRequest, ThingOptions, ThingPolicy,
+    UpdateCertificateRequest,
 };
+use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
+use iotcore_emulator::things::{DeviceFiles, write_device_files};
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use iotcore_mqtt::packet::{
     self, ConnAck, Connect, Disconnect, Publish, Subscribe, Subscription, SubscriptionOptions, Will,
@@ -71,11 +74,16 @@ impl Setup {
     /// everything by policy [`ALLOW_ALL`] (broker behaviour, not policies, is
     /// under test), and writes its files under the data directory's `devices/`.
     pub fn device(&self, name: &str) -> Device {
-        let store = self.emulator.store();
-        if store.policy(ALLOW_ALL).expect("registry").is_none() {
-            store
-                .create_policy(ALLOW_ALL, ALLOW_ALL_DOCUMENT)
-                .expect("policy created");
+        let control = self.emulator.control();
+        let exists = control.get_policy(PolicyNameRequest {
+            policy_name: ALLOW_ALL.into(),
+        });
+        match exists {
+            Ok(_) => {}
+            Err(e) if e.code() == ErrorCode::ResourceNotFound => {
+                create_policy(control, ALLOW_ALL, ALLOW_ALL_DOCUMENT);
+            }
+            Err(e) => panic!("registry: {e}"),
         }
         self.device_with(name, ThingPolicy::Existing(ALLOW_ALL.into()))
     }
@@ -86,7 +94,10 @@ impl Setup {
         let options = ThingOptions::default()
             .with_key(KeyAlgorithm::EcdsaP256)
             .with_policy(policy);
-        let credentials = create_thing(self.emulator.store(), self.emulator.pki(), name, &options)
+        let credentials = self
+            .emulator
+            .control()
+            .create_thing_with_certificate(name, &options)
             .expect("thing created")
             .credentials;
         let files = write_device_files(
@@ -109,6 +120,64 @@ impl Setup {
 pub const ALLOW_ALL: &str = "test-allow-all";
 /// Its document: every action on every resource.
 pub const ALLOW_ALL_DOCUMENT: &str = r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:*", "Resource": "*"}]}"#;
+
+// ----- The registry, through the control plane -----
+
+/// CreatePolicy `name` with `document`.
+pub fn create_policy(control: &Control, name: &str, document: &str) {
+    control
+        .create_policy(CreatePolicyRequest {
+            policy_name: name.into(),
+            policy_document: document.into(),
+            tags: None,
+        })
+        .unwrap_or_else(|e| panic!("policy {name} not created: {e}"));
+}
+
+/// AttachPolicy `name` to certificate `certificate_id`.
+pub fn attach_policy(control: &Control, name: &str, certificate_id: &str) {
+    control
+        .attach_policy(PolicyTargetRequest {
+            policy_name: name.into(),
+            target: certificate_id.into(),
+        })
+        .unwrap_or_else(|e| panic!("policy {name} not attached: {e}"));
+}
+
+/// UpdateCertificate: certificate `certificate_id` becomes `status` (ACTIVE,
+/// INACTIVE or REVOKED).
+pub fn set_certificate_status(control: &Control, certificate_id: &str, status: &str) {
+    control
+        .update_certificate(UpdateCertificateRequest {
+            certificate_id: certificate_id.into(),
+            new_status: status.into(),
+        })
+        .unwrap_or_else(|e| panic!("certificate not made {status}: {e}"));
+}
+
+/// DescribeCertificate's status of `certificate_id` (`PENDING_ACTIVATION`,
+/// `ACTIVE`, …), or `None` when it is not registered.
+pub fn certificate_status(control: &Control, certificate_id: &str) -> Option<String> {
+    let described = control.describe_certificate(DescribeCertificateRequest {
+        certificate_id: certificate_id.into(),
+    });
+    match described {
+        Ok(d) => Some(d.certificate_description.status),
+        Err(e) if e.code() == ErrorCode::ResourceNotFound => None,
+        Err(e) => panic!("registry: {e}"),
+    }
+}
+
+/// ListPrincipalThings: the things certificate `certificate_id` is attached to.
+pub fn certificate_things(control: &Control, certificate_id: &str) -> Vec<String> {
+    control
+        .list_principal_things(ListPrincipalThingsRequest {
+            principal: certificate_id.into(),
+            ..Default::default()
+        })
+        .expect("registry")
+        .things
+}
 
 fn config_for(dir: &Path) -> EmulatorConfig {
     EmulatorConfig::new(dir).with_bind("127.0.0.1:0".parse().expect("address"))

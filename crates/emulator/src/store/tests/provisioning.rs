@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use iotcore_emulator::pki::{KeyAlgorithm, Pki};
-use iotcore_emulator::store::{
+use crate::pki::{KeyAlgorithm, Pki};
+use crate::store::{
     CertificateStatus, ExistingThing, Override, PolicyRegistration, Registration, Store,
     TemplateError, ThingRegistration,
 };

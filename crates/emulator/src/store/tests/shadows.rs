@@ -1,7 +1,7 @@
 //! The store's shadows table: rows survive reopening, classic and named
 //! shadows of one thing are separate, a deleted shadow keeps its version.
 
-use iotcore_emulator::store::{ShadowRecord, Store};
+use crate::store::{ShadowRecord, Store};
 
 fn record(
     shadow: &str,

@@ -4,9 +4,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use iotcore_emulator::store::{
-    CertificateStatus, MessageProperties, QueuedMessage, RetainedMessage, SESSION_NEVER_EXPIRES,
-    SessionRecord, Store, StoreError, SubscriptionRecord,
+use crate::store::{
+    CertificateStatus, MessageProperties, QueuedMessage, RetainedMessage, SessionRecord, Store,
+    StoreError, SubscriptionRecord,
 };
 
 fn cert_id(n: u8) -> String {
@@ -108,10 +108,9 @@ fn everything_written_survives_closing_and_reopening() {
         store
             .put_retained(&retained("status/sensor-1", b"on\0"))
             .unwrap();
-        store.save_session(&session("client-1")).unwrap();
-        store
-            .add_queued_message("client-1", &queued(3, "a/z"))
-            .unwrap();
+        let mut with_queue = session("client-1");
+        with_queue.queue.push(queued(3, "a/z"));
+        store.save_session(&with_queue).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
 
@@ -138,8 +137,7 @@ fn everything_written_survives_closing_and_reopening() {
 #[test]
 fn database_uses_wal_and_the_current_schema_version() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.path(), dir.path().join("iotcore.db"));
+    drop(Store::open(dir.path()).unwrap());
     let conn = raw_connection(dir.path());
     let mode: String = conn
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
@@ -148,7 +146,7 @@ fn database_uses_wal_and_the_current_schema_version() {
     let version: i64 = conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, Store::schema_version());
+    assert_eq!(version, crate::store::schema::current_version());
     assert!(version >= 1);
 }
 
@@ -283,8 +281,8 @@ fn things_are_listed_by_name_and_deleted() {
         .map(|t| t.name)
         .collect();
     assert_eq!(names, ["a", "b", "c"]);
-    assert!(store.delete_thing("b").unwrap());
-    assert!(!store.delete_thing("b").unwrap());
+    assert!(store.delete_thing("b", None).unwrap());
+    assert!(!store.delete_thing("b", None).unwrap());
     assert_eq!(store.thing("b").unwrap(), None);
 }
 
@@ -297,11 +295,11 @@ fn a_thing_with_attached_certificates_cannot_be_deleted() {
         .add_certificate(&cert_id(1), "PEM", CertificateStatus::Active)
         .unwrap();
     store.attach_thing_principal("t", &cert_id(1)).unwrap();
-    let err = store.delete_thing("t").unwrap_err();
+    let err = store.delete_thing("t", None).unwrap_err();
     assert!(matches!(err, StoreError::ThingHasPrincipals(_)), "{err:?}");
     assert!(store.detach_thing_principal("t", &cert_id(1)).unwrap());
     assert!(!store.detach_thing_principal("t", &cert_id(1)).unwrap());
-    assert!(store.delete_thing("t").unwrap());
+    assert!(store.delete_thing("t", None).unwrap());
 }
 
 #[test]
@@ -473,40 +471,6 @@ fn saving_a_session_replaces_its_subscriptions_and_queue() {
 }
 
 #[test]
-fn queued_messages_are_appended_in_seq_order_marked_sent_and_removed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let mut record = session("c");
-    record.queue.clear();
-    store.save_session(&record).unwrap();
-
-    store.add_queued_message("c", &queued(5, "a/5")).unwrap();
-    store.add_queued_message("c", &queued(3, "a/3")).unwrap();
-    store.add_queued_message("c", &queued(4, "a/4")).unwrap();
-    let err = store
-        .add_queued_message("c", &queued(4, "again"))
-        .unwrap_err();
-    assert!(
-        matches!(err, StoreError::DuplicateQueuedMessage { seq: 4, .. }),
-        "{err:?}"
-    );
-    let err = store
-        .add_queued_message("nobody", &queued(1, "x"))
-        .unwrap_err();
-    assert!(matches!(err, StoreError::SessionNotFound(_)), "{err:?}");
-
-    assert!(store.mark_queued_message_sent("c", 3, 17).unwrap());
-    assert!(!store.mark_queued_message_sent("c", 99, 1).unwrap());
-    assert!(store.remove_queued_message("c", 4).unwrap());
-    assert!(!store.remove_queued_message("c", 4).unwrap());
-    assert!(!store.remove_queued_message("other", 5).unwrap());
-
-    let queue = store.load_session("c").unwrap().unwrap().queue;
-    let summary: Vec<_> = queue.iter().map(|m| (m.seq, m.packet_id)).collect();
-    assert_eq!(summary, [(3, Some(17)), (5, None)]);
-}
-
-#[test]
 fn deleting_a_session_deletes_its_subscriptions_and_queue() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
@@ -521,44 +485,4 @@ fn deleting_a_session_deletes_its_subscriptions_and_queue() {
             .unwrap();
         assert_eq!(rows, 0, "{table}");
     }
-}
-
-#[test]
-fn purge_removes_only_sessions_whose_expiry_has_passed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let at = |id: &str, disconnected_at: Option<i64>, expiry: u32| SessionRecord {
-        client_id: id.into(),
-        protocol_version: 4,
-        session_expiry_secs: expiry,
-        disconnected_at,
-        subscriptions: vec![],
-        queue: vec![queued(1, "t")],
-    };
-    let now = 1_000_000;
-    let sessions = [
-        at("expired", Some(now - 3600), 3600),
-        at("not-yet", Some(now - 3599), 3600),
-        at("connected", None, 0),
-        at("forever", Some(0), SESSION_NEVER_EXPIRES),
-        at("zero", Some(now), 0),
-    ];
-    for s in &sessions {
-        store.save_session(s).unwrap();
-    }
-    assert_eq!(sessions[0].expires_at(), Some(now));
-    assert_eq!(sessions[2].expires_at(), None);
-    assert_eq!(sessions[3].expires_at(), None);
-
-    assert_eq!(store.purge_expired_sessions(now).unwrap(), 2);
-    assert_eq!(
-        store.session_client_ids().unwrap(),
-        ["connected", "forever", "not-yet"]
-    );
-    assert_eq!(store.purge_expired_sessions(now).unwrap(), 0);
-    assert_eq!(store.purge_expired_sessions(now + 1).unwrap(), 1);
-    let queued_rows: i64 = raw_connection(dir.path())
-        .query_row("SELECT count(*) FROM session_queue", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(queued_rows, 2);
 }

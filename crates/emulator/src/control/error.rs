@@ -1,0 +1,223 @@
+//! The control layer's error: AWS's error code, its HTTP status, and a message
+//! that says what failed and what to do.
+
+use std::fmt;
+
+use crate::pki::PkiError;
+use crate::store::{StoreError, TemplateError};
+
+/// AWS's error codes, as the `iot` and `iot-data` service models name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The request is malformed or breaks a rule (400).
+    InvalidRequest,
+    /// The resource does not exist (404).
+    ResourceNotFound,
+    /// The resource already exists (409).
+    ResourceAlreadyExists,
+    /// The resource is in use and cannot be deleted (409).
+    DeleteConflict,
+    /// The version given is not the resource's (409).
+    VersionConflict,
+    /// A quota was reached (410 on `iot`).
+    LimitExceeded,
+    /// A policy has as many versions as it may (409).
+    VersionsLimitExceeded,
+    /// The certificate's status does not allow the operation (406).
+    CertificateState,
+    /// The certificate is not valid (400).
+    CertificateValidation,
+    /// The policy document is refused (400).
+    MalformedPolicy,
+    /// The caller may not do this (401).
+    Unauthorized,
+    /// iot-data: the shadow's version did not match (409).
+    Conflict,
+    /// iot-data: the body is larger than the operation accepts (413).
+    RequestEntityTooLarge,
+    /// iot-data: the document is not JSON (415).
+    UnsupportedDocumentEncoding,
+    /// No operation has this method and path (404).
+    UnknownOperation,
+    /// The emulator failed (500).
+    InternalFailure,
+}
+
+impl ErrorCode {
+    /// AWS's name: `ResourceNotFoundException`, ….
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "InvalidRequestException",
+            ErrorCode::ResourceNotFound => "ResourceNotFoundException",
+            ErrorCode::ResourceAlreadyExists => "ResourceAlreadyExistsException",
+            ErrorCode::DeleteConflict => "DeleteConflictException",
+            ErrorCode::VersionConflict => "VersionConflictException",
+            ErrorCode::LimitExceeded => "LimitExceededException",
+            ErrorCode::VersionsLimitExceeded => "VersionsLimitExceededException",
+            ErrorCode::CertificateState => "CertificateStateException",
+            ErrorCode::CertificateValidation => "CertificateValidationException",
+            ErrorCode::MalformedPolicy => "MalformedPolicyException",
+            ErrorCode::Unauthorized => "UnauthorizedException",
+            ErrorCode::Conflict => "ConflictException",
+            ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
+            ErrorCode::UnsupportedDocumentEncoding => "UnsupportedDocumentEncodingException",
+            ErrorCode::UnknownOperation => "UnknownOperationException",
+            ErrorCode::InternalFailure => "InternalFailureException",
+        }
+    }
+
+    /// The HTTP status AWS's service model gives the error.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::InvalidRequest
+            | ErrorCode::CertificateValidation
+            | ErrorCode::MalformedPolicy => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => 404,
+            ErrorCode::CertificateState => 406,
+            ErrorCode::ResourceAlreadyExists
+            | ErrorCode::DeleteConflict
+            | ErrorCode::VersionConflict
+            | ErrorCode::VersionsLimitExceeded
+            | ErrorCode::Conflict => 409,
+            ErrorCode::LimitExceeded => 410,
+            ErrorCode::RequestEntityTooLarge => 413,
+            ErrorCode::UnsupportedDocumentEncoding => 415,
+            ErrorCode::InternalFailure => 500,
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a control operation failed: AWS's error code and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ControlError {
+    code: ErrorCode,
+    message: String,
+    resource_id: Option<String>,
+    resource_arn: Option<String>,
+}
+
+impl ControlError {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ControlError {
+        ControlError {
+            code,
+            message: message.into(),
+            resource_id: None,
+            resource_arn: None,
+        }
+    }
+
+    /// An [`ErrorCode::InvalidRequest`].
+    pub fn invalid(message: impl Into<String>) -> ControlError {
+        ControlError::new(ErrorCode::InvalidRequest, message)
+    }
+
+    /// An [`ErrorCode::ResourceNotFound`].
+    pub fn not_found(message: impl Into<String>) -> ControlError {
+        ControlError::new(ErrorCode::ResourceNotFound, message)
+    }
+
+    /// Adds the `resourceId` and `resourceArn` AWS returns with
+    /// ResourceAlreadyExistsException.
+    pub fn with_resource(mut self, id: impl Into<String>, arn: impl Into<String>) -> ControlError {
+        self.resource_id = Some(id.into());
+        self.resource_arn = Some(arn.into());
+        self
+    }
+
+    /// AWS's error code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The existing resource's id, with ResourceAlreadyExistsException.
+    pub fn resource_id(&self) -> Option<&str> {
+        self.resource_id.as_deref()
+    }
+
+    /// The existing resource's ARN, with ResourceAlreadyExistsException.
+    pub fn resource_arn(&self) -> Option<&str> {
+        self.resource_arn.as_deref()
+    }
+}
+
+impl From<StoreError> for ControlError {
+    fn from(e: StoreError) -> Self {
+        use StoreError as S;
+        let code = match &e {
+            S::InvalidThingName { .. }
+            | S::InvalidAttribute { .. }
+            | S::InvalidCertificateId(_)
+            | S::InvalidPolicyName { .. }
+            | S::TooManySearchableAttributes(_)
+            | S::ThingGroupTooDeep(_)
+            | S::ThingTypeInUse { .. } => ErrorCode::InvalidRequest,
+            S::ThingExists(_)
+            | S::CertificateExists(_)
+            | S::PolicyExists(_)
+            | S::ThingTypeExists(_)
+            | S::ThingGroupExists(_)
+            | S::CredentialExists(_) => ErrorCode::ResourceAlreadyExists,
+            S::ThingNotFound(_)
+            | S::CertificateNotFound(_)
+            | S::PolicyNotFound(_)
+            | S::PolicyVersionNotFound { .. }
+            | S::ThingTypeNotFound(_)
+            | S::ThingGroupNotFound(_) => ErrorCode::ResourceNotFound,
+            S::VersionConflict { .. } => ErrorCode::VersionConflict,
+            S::ThingHasPrincipals(_) => ErrorCode::InvalidRequest,
+            S::StatusChange { .. } | S::CertificateActive(_) => ErrorCode::CertificateState,
+            S::CertificateAttached { .. }
+            | S::CertificateHasPolicies { .. }
+            | S::PolicyAttached { .. }
+            | S::PolicyHasVersions { .. }
+            | S::DefaultPolicyVersion { .. }
+            | S::ThingGroupHasChildren(_) => ErrorCode::DeleteConflict,
+            S::MalformedPolicy { .. } => ErrorCode::MalformedPolicy,
+            S::PolicyVersionLimit { .. } => ErrorCode::VersionsLimitExceeded,
+            S::PolicyLimit { .. } | S::TooManyGroups(_) => ErrorCode::LimitExceeded,
+            _ => ErrorCode::InternalFailure,
+        };
+        if code == ErrorCode::InternalFailure {
+            tracing::error!("control operation failed in the store: {e}");
+        }
+        ControlError::new(code, e.to_string())
+    }
+}
+
+impl From<PkiError> for ControlError {
+    fn from(e: PkiError) -> Self {
+        ControlError::new(ErrorCode::CertificateValidation, e.to_string())
+    }
+}
+
+impl From<TemplateError> for ControlError {
+    fn from(e: TemplateError) -> Self {
+        let code = match &e {
+            TemplateError::Store(_) => {
+                let TemplateError::Store(store) = e else {
+                    unreachable!("matched above")
+                };
+                return store.into();
+            }
+            TemplateError::Exists(_) => ErrorCode::ResourceAlreadyExists,
+            TemplateError::NotFound(_) => ErrorCode::ResourceNotFound,
+            _ => ErrorCode::InvalidRequest,
+        };
+        ControlError::new(code, e.to_string())
+    }
+}

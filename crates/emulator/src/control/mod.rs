@@ -1,0 +1,197 @@
+//! The control layer: AWS IoT's control-plane operations (CreateThing,
+//! AttachPolicy, CreateKeysAndCertificate, …) with AWS's validation, request
+//! and response shapes and errors.
+//!
+//! Everything that changes the registry goes through a [`Control`]: the
+//! `iotcore` CLI, the emulator's HTTPS API (what the AWS CLI, boto3 and the
+//! AWS SDKs call) and tests alike. The SQLite store behind it is private to
+//! the emulator. A `Control` from a running [`Emulator`](crate::Emulator)
+//! ([`Emulator::control`](crate::Emulator::control)) tells live connections
+//! of every change it makes (a certificate deactivated is disconnected, a
+//! policy update applies to the next publish); [`Control::open`] works on a
+//! data directory while no emulator runs.
+//!
+//! Each operation takes a request and returns a response whose fields are
+//! AWS's (`serde` names them as AWS's JSON does, so the HTTPS API is a thin
+//! layer), and fails with a [`ControlError`] carrying AWS's error code.
+//!
+//! ```no_run
+//! # fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use iotcore_emulator::control::{Control, CreateThingRequest};
+//! use iotcore_emulator::policy::ArnScope;
+//!
+//! let control = Control::open("/tmp/iotcore".as_ref(), ArnScope::default())?;
+//! let created = control.create_thing(CreateThingRequest::named("sensor-1"))?;
+//! println!("{}", created.thing_arn);
+//! # Ok(()) }
+//! ```
+
+mod certificates;
+mod credentials;
+mod endpoint;
+mod error;
+mod page;
+mod policies;
+mod principals;
+mod setup;
+mod templates;
+mod thing_groups;
+mod thing_types;
+mod things;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use certificates::*;
+pub use credentials::*;
+pub use endpoint::*;
+pub use error::{ControlError, ErrorCode};
+pub(crate) use page::paginate;
+pub use policies::*;
+pub use principals::*;
+pub use setup::*;
+pub use templates::*;
+pub use thing_groups::*;
+pub use thing_types::*;
+pub use things::*;
+
+pub use crate::store::{
+    CertificateStatus, CredentialRecord, DeletedThing, MAX_POLICY_VERSIONS, StoreError,
+    TemplateRecord, ThingRecord, UnknownCertificateStatus,
+};
+
+use crate::pki::Pki;
+use crate::policy::ArnScope;
+use crate::store::Store;
+
+/// Called after every change to the registry.
+type OnChange = Arc<dyn Fn() + Send + Sync>;
+
+/// The emulator's control plane: AWS-named operations on its registry.
+///
+/// Cheap to clone; clones share the store and the PKI.
+#[derive(Clone)]
+pub struct Control {
+    store: Store,
+    pki: Arc<Pki>,
+    scope: ArnScope,
+    data_endpoint: String,
+    on_change: Option<OnChange>,
+}
+
+impl fmt::Debug for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Control")
+            .field("store", &self.store)
+            .field("scope", &self.scope)
+            .field("data_endpoint", &self.data_endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Control {
+    /// The control plane of the data directory `data_dir` while no emulator
+    /// runs on it (what the CLI uses): opens the registry and loads (or, on
+    /// first use, creates) the emulator's CA. Resources are named in `scope`.
+    pub fn open(data_dir: &Path, scope: ArnScope) -> Result<Control, ControlError> {
+        let store = Store::open(data_dir)?;
+        let pki = Pki::load_or_create(data_dir)?;
+        Ok(Control::new(
+            store,
+            Arc::new(pki),
+            scope,
+            "localhost".to_owned(),
+            None,
+        ))
+    }
+
+    /// A control plane over `store` and `pki`; `on_change` runs after every
+    /// change (the running emulator passes one that tells its connections).
+    pub(crate) fn new(
+        store: Store,
+        pki: Arc<Pki>,
+        scope: ArnScope,
+        data_endpoint: String,
+        on_change: Option<OnChange>,
+    ) -> Control {
+        Control {
+            store,
+            pki,
+            scope,
+            data_endpoint,
+            on_change,
+        }
+    }
+
+    /// The region and account resources are named in.
+    pub fn arn_scope(&self) -> &ArnScope {
+        &self.scope
+    }
+
+    /// The emulator's PKI (its CA signs device certificates).
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    /// Tells live connections that the registry changed.
+    fn changed(&self) {
+        if let Some(on_change) = &self.on_change {
+            on_change();
+        }
+    }
+
+    /// `arn:aws:iot:<region>:<account>:<kind>/<name>`.
+    pub(crate) fn arn(&self, kind: &str, name: &str) -> String {
+        format!("{}{kind}/{name}", self.scope.prefix())
+    }
+}
+
+/// Serde helpers for AWS's JSON: numbers and booleans that arrive as strings
+/// (from a query string or a header) as well as JSON values.
+pub(crate) mod lenient {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum NumberOrString {
+        Number(i64),
+        String(String),
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum BoolOrString {
+        Bool(bool),
+        String(String),
+    }
+
+    /// An optional integer given as a JSON number or a decimal string.
+    pub(crate) fn int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        match Option::<NumberOrString>::deserialize(d)? {
+            None => Ok(None),
+            Some(NumberOrString::Number(n)) => Ok(Some(n)),
+            Some(NumberOrString::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| serde::de::Error::custom(format!("{s:?} is not an integer"))),
+        }
+    }
+
+    /// An optional boolean given as a JSON boolean or `"true"`/`"false"`.
+    pub(crate) fn bool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+        match Option::<BoolOrString>::deserialize(d)? {
+            None => Ok(None),
+            Some(BoolOrString::Bool(b)) => Ok(Some(b)),
+            Some(BoolOrString::String(s)) => match s.to_ascii_lowercase().as_str() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(serde::de::Error::custom(format!("{s:?} is not a boolean"))),
+            },
+        }
+    }
+}
