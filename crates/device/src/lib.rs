@@ -99,8 +99,3 @@ pub use streams::{CloudToDevice, Messages, StatusEvents, Subscription};
 pub use tls::AWS_MQTT_ALPN;
 
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};
-
-/// The README's Rust snippets, compiled as doctests so they stay true.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
