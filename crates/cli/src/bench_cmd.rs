@@ -12,7 +12,7 @@ use crate::CliResult;
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// A short smoke run: one run per figure, a twentieth of the messages (its
-    /// files are named <date>-quick and BENCHMARKS.md is left alone).
+    /// files are named DATE-quick and BENCHMARKS.md is left alone).
     #[arg(long)]
     quick: bool,
     /// Run only these parts (repeatable): client-throughput, broker-throughput,
@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Runs per figure; the tables report the median.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..=50))]
     runs: u16,
-    /// Where to write <date>.json, <date>.md and <date>.svg (default:
+    /// Where to write DATE.json, DATE.md and DATE.svg (default:
     /// bench/results in the source tree this binary was built from).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,

@@ -75,7 +75,7 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// Benchmark the device SDK and the emulator against their peers (rumqttc,
     /// AWS's Python SDK, paho-mqtt, Mosquitto) in one run; writes
-    /// bench/results/<date>.json, .md and .svg and updates BENCHMARKS.md.
+    /// bench/results/DATE.json, .md and .svg and updates BENCHMARKS.md.
     Bench(bench_cmd::BenchArgs),
 }
 

@@ -60,7 +60,7 @@ pub struct ProvisionArgs {
     /// Directory for THING.cert.pem, THING.private.key (mode 0600) and provisioned.json.
     #[arg(long)]
     out: PathBuf,
-    /// The claim connection's client id. Default: provision-<pid>-<time>.
+    /// The claim connection's client id. Default: provision-PID-TIME.
     #[arg(long)]
     client_id: Option<String>,
     /// The key made here: ec (ECDSA P-256), ec384 or rsa.

@@ -99,7 +99,7 @@ struct Connection {
     /// CA in the data directory if there is one, else Amazon's roots.
     #[arg(long)]
     ca: Option<PathBuf>,
-    /// MQTT client id. Default: iotcore-cli-<random> (with --cert: the name of --thing).
+    /// MQTT client id. Default: iotcore-cli-RANDOM (with --cert: the name of --thing).
     #[arg(long)]
     client_id: Option<String>,
     /// How long to wait for the connection and for each reply, in seconds.

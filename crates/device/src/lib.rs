@@ -100,7 +100,9 @@ pub use tls::AWS_MQTT_ALPN;
 
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};
 
-/// The README's Rust snippets, compiled as doctests so they stay true.
+/// The README's example, compiled as a doctest so that it stays true. (The
+/// workspace README's snippets are compiled by `iotcore-test-support`: that
+/// file is not part of this crate's package.)
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -18,6 +18,25 @@
 //! all, bounded per-connection queues, write-behind persistence) is described in
 //! the private `broker` module; AWS behaviours are cited from
 //! `docs/aws-iot-core-behaviour.md`.
+//!
+//! # Where to start
+//!
+//! [`Emulator::start`] with an [`EmulatorConfig`] (a data directory, an
+//! address; port 0 picks a free one) runs the emulator in the current tokio
+//! runtime; [`Emulator::shutdown`] stops it, and a new start on the same data
+//! directory resumes where it stopped:
+//!
+//! ```
+//! use iotcore_emulator::{Emulator, EmulatorConfig};
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let data = tempfile::tempdir()?;
+//! let config = EmulatorConfig::new(data.path()).with_bind("127.0.0.1:0".parse()?);
+//! let emulator = Emulator::start(config).await?;
+//! println!("listening on {}, devices trust:\n{}", emulator.local_addr(), emulator.ca_pem());
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -47,3 +66,8 @@ pub use emulator::Emulator;
 pub use error::EmulatorError;
 pub use shadow::{ShadowApiError, Shadows};
 pub use tls::{ALPN_MQTT_CA, TlsSetupError};
+
+/// The README's example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

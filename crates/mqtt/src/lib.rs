@@ -11,6 +11,33 @@
 //! * [`client`] and [`server`]: session state machines in the shape of
 //!   quinn-proto. Bytes and timeouts go in (time is always a parameter), bytes to
 //!   send, events and the next deadline come out.
+//!
+//! # Where to start
+//!
+//! A device drives a [`client::ClientSession`] and a broker a
+//! [`server::ServerSession`]: their module pages give the order of calls and a
+//! driving loop (the `iotcore` crate is a complete tokio driver of the client,
+//! the crate's README runs both sessions against each other in memory). To read
+//! or write packets alone, use [`packet::decode`] and [`Packet::encode`]; to
+//! check or match topics, the functions of [`topic`]:
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use iotcore_mqtt::packet::{self, Publish};
+//! use iotcore_mqtt::topic::{self, MatchMode};
+//! use iotcore_mqtt::{Packet, ProtocolVersion, QoS};
+//!
+//! let mut publish = Publish::new("dt/dev1/temp", "21.5", QoS::AtLeastOnce);
+//! publish.packet_id = Some(1);
+//! let mut wire = BytesMut::new();
+//! Packet::Publish(publish.clone()).encode(ProtocolVersion::V5, &mut wire)?;
+//! let decoded = packet::decode(&mut wire, ProtocolVersion::V5, 128 * 1024)?;
+//! assert_eq!(decoded, Some(Packet::Publish(publish)));
+//!
+//! assert!(topic::matches("dt/+/temp", "dt/dev1/temp", MatchMode::Aws));
+//! assert!(!topic::matches("dt/dev1/#", "dt/dev1", MatchMode::Aws)); // unlike MQTT's rule
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -75,3 +102,8 @@ impl QoS {
         }
     }
 }
+
+/// The README's example, compiled and run as a doctest so that it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -40,3 +40,10 @@ pub use peer::{
     run_peer_with_timeout, spawn_peer, workspace_root,
 };
 pub use pki::{CertFiles, TestPki};
+
+/// The Rust snippets of the workspace README, compiled as doctests so that they
+/// stay true. They live here, in a crate that is never published, because the
+/// README is outside every published crate's package.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct WorkspaceReadmeDoctests;

@@ -15,7 +15,7 @@ pub struct SimulateArgs {
     /// Connections opened per second while the fleet comes up.
     #[arg(long, default_value_t = 100.0, value_parser = parse_rate)]
     pub ramp: f64,
-    /// Each device publishes a QoS 1 telemetry message to dt/<thing>/telemetry
+    /// Each device publishes a QoS 1 telemetry message to dt/THING/telemetry
     /// this often (e.g. 500ms, 5s, 1m); 0 for none.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub telemetry_every: Duration,

@@ -1,7 +1,7 @@
 //! `iotcore simulate`: a fleet of virtual devices for load-testing the
 //! emulator (or any AWS IoT Core endpoint whose registry is the emulator's).
 //!
-//! The run: make the things and certificates ([`identities`]), or read them
+//! The run: make the things and certificates ([`identities()`]), or read them
 //! from a directory ([`cert_dir`], `--certs`), connect the devices at the ramp rate and run their telemetry and shadow traffic
 //! ([`fleet`], [`device`]) while [`progress`] prints a line a second, then
 //! stop at the end of `--duration` or on Ctrl-C and print the [`summary`].
