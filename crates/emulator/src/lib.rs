@@ -9,9 +9,13 @@
 //! * [`pki`]: the emulator's certificate authority, server and device certificates.
 //! * [`policy`]: AWS IoT policies: documents, evaluation, built-in templates.
 //! * [`provisioning`]: fleet provisioning by claim: templates, claim certificates, the MQTT API.
-//! * [`store`]: the registry and broker state in SQLite under the data directory.
-//! * [`things`]: creating things with their certificates, in one step.
-//! * [`fsutil`]: atomic file writes with restrictive modes.
+//! * [`control`]: AWS's control-plane operations on the registry (things, certificates,
+//!   policies, thing types and groups, provisioning templates, access keys), used by the
+//!   CLI and tests alike; the registry itself lives in SQLite under the data directory
+//!   and is private to the emulator.
+//! * [`data_plane`]: AWS's HTTP data plane on a running emulator: publish, retained
+//!   messages, shadows.
+//! * [`things`]: writing a device's certificate, key and root CA to files.
 //! * [`config`]: where the emulator listens and keeps its state, and its limits.
 //!
 //! How the broker works (one task per connection, a subscription trie shared by

@@ -5,10 +5,11 @@
 //! The cloud side, usable with or without a running emulator (it is what
 //! `iotcore template …` does):
 //!
-//! * [`Store::create_template`](crate::store::Store::create_template) stores a
+//! * [`Control::create_template`](crate::control::Control::create_template) stores a
 //!   template after [`ProvisioningTemplate::parse`] checked it (see
 //!   [`template`] for the format the emulator takes);
-//! * [`create_claim`] issues a claim certificate for a template, with a policy
+//! * [`Control::create_claim`](crate::control::Control::create_claim) issues a claim
+//!   certificate for a template, with a policy
 //!   ([`claim_policy_document`]) that allows exactly that template's
 //!   provisioning topics; [`write_claim_files`] writes it for a device.
 //!

@@ -8,7 +8,7 @@ use crate::policy::PolicyDocumentError;
 
 /// Why a store operation failed.
 ///
-/// Variants up to [`StoreError::Migration`] come from [`Store::open`](super::Store::open);
+/// Variants up to [`StoreError::Migration`] come from opening the data directory;
 /// the others say which registry rule a call broke, or that SQLite failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -19,7 +19,7 @@ const MAX_ATTRIBUTE_VALUE: usize = 800;
 /// A thing in the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThingRecord {
-    /// The thing name (see [`validate_thing_name`]).
+    /// The thing name (1 to 128 letters, digits, `:`, `_` or `-`).
     pub name: String,
     /// The thing type name, if any.
     pub thing_type: Option<String>,
@@ -33,7 +33,8 @@ pub struct ThingRecord {
     pub version: i64,
 }
 
-/// What [`Store::delete_thing_with_credentials`] removed besides the thing.
+/// What deleting a thing with its credentials removed besides the thing
+/// ([`Control::delete_thing_with_credentials`](crate::control::Control::delete_thing_with_credentials)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeletedThing {
     /// Certificates deleted (no other thing used them).
