@@ -1,22 +1,30 @@
-//! `iotcore demo`: an embedded emulator and a device that talks to it, step by step.
+//! `iotcore demo`: a device and its cloud side talking through AWS IoT Core,
+//! step by step: by default through an emulator embedded in the command; with
+//! `--certs DIR` through a running AWS IoT Core (or a separately started
+//! emulator), as the two things whose files DIR holds ([`external`]).
 //!
 //! Every step prints what it does and how it ended; the first failure stops the demo
 //! with a message saying which step failed and why, and a non-zero exit status.
 
+mod external;
+
 use std::fmt::Display;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use iotcore::shadow::ShadowManager;
-use iotcore::{Client, QoS};
+use iotcore::{Client, ClientBuilder, QoS};
 use iotcore_emulator::control::{ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use serde_json::{Value, json};
+use tempfile::TempDir;
 use tokio_stream::StreamExt;
 
+use self::external::External;
 use crate::CliResult;
 
 /// The thing the demo device runs as.
@@ -27,6 +35,22 @@ const CLOUD: &str = "demo-cloud";
 /// How long any one step may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Arguments of `iotcore demo`.
+#[derive(clap::Args)]
+pub struct DemoArgs {
+    /// Run against this AWS IoT Core endpoint (or a running `iotcore
+    /// emulator`) instead of an embedded emulator: HOST or HOST:PORT, port 8883
+    /// by default. Default: the endpoint in DIR/endpoint.txt. Needs --certs.
+    #[arg(long, value_name = "HOST[:PORT]", requires = "certs")]
+    endpoint: Option<String>,
+    /// Connect as the things demo-device and demo-cloud, whose files DIR holds
+    /// (NAME.cert.pem, NAME.private.key, root-ca.pem, endpoint.txt), as
+    /// `scripts/aws-provision --demo --out DIR` writes them, instead of
+    /// creating them in an embedded emulator.
+    #[arg(long, value_name = "DIR")]
+    certs: Option<PathBuf>,
+}
+
 /// Why a step of the demo failed.
 #[derive(Debug, thiserror::Error)]
 #[error("step \"{step}\" failed: {reason}")]
@@ -35,70 +59,188 @@ struct StepFailed {
     reason: String,
 }
 
-/// Runs the demo in a fresh temporary data directory.
-pub fn run() -> CliResult {
+/// Runs the demo: in a fresh temporary data directory, or against the
+/// endpoint with the files `args` name (read before anything connects).
+pub fn run(args: DemoArgs) -> CliResult {
+    let external = match &args.certs {
+        None => None,
+        Some(certs) => Some(External::load(
+            certs,
+            args.endpoint.as_deref(),
+            DEVICE,
+            CLOUD,
+        )?),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(demo())
+    runtime.block_on(async {
+        let clients = match external {
+            None => Clients::embedded().await?,
+            Some(external) => Clients::external(external).await?,
+        };
+        exchange(&clients.device, &clients.cloud).await?;
+        clients.close().await?;
+        println!("\ndemo finished: every step succeeded");
+        Ok(())
+    })
 }
 
-async fn demo() -> CliResult {
-    let data = tempfile::tempdir()?;
-    println!("iotcore demo: an embedded AWS IoT Core emulator and a device, on loopback\n");
+/// The demo's two connected clients, and the emulator they talk to when it
+/// runs inside the command.
+struct Clients {
+    device: Client,
+    cloud: Client,
+    /// The embedded emulator and its data directory, removed after it stops.
+    emulator: Option<(Emulator, TempDir)>,
+}
 
-    let emulator = step("start the embedded emulator", async {
+impl Clients {
+    /// Starts an emulator in a temporary directory, registers both things in
+    /// it and connects them.
+    async fn embedded() -> CliResult<Clients> {
+        let data = tempfile::tempdir()?;
+        println!("iotcore demo: an embedded AWS IoT Core emulator and a device, on loopback\n");
+        let emulator = start_emulator(data.path()).await?;
+        let port = emulator.local_addr().port();
+
+        let connect = |thing: &'static str, template: PolicyTemplate| {
+            let emulator = &emulator;
+            async move {
+                let options = ThingOptions::default()
+                    .with_key(KeyAlgorithm::EcdsaP256)
+                    .with_policy(ThingPolicy::Template(template));
+                let created = emulator
+                    .control()
+                    .create_thing_with_certificate(thing, &options)
+                    .map_err(|e| e.to_string())?;
+                let policy = created.policy.map(|p| p.name).unwrap_or_default();
+                let credentials = created.credentials;
+                let client = Client::builder(thing)
+                    .endpoint("localhost")
+                    .port(port)
+                    .client_cert_pem(&credentials.certificate_pem, &credentials.private_key_pem)
+                    .map_err(|e| e.to_string())?
+                    .root_ca_pem(emulator.pki().ca_pem())
+                    .map_err(|e| e.to_string())?
+                    .connect()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let detail = format!(
+                    "certificate {}… ACTIVE, policy {policy} ({template}), {}",
+                    &credentials.certificate_id[..12],
+                    *client.status().borrow()
+                );
+                Ok((client, detail))
+            }
+        };
+
+        let device = step(
+            "register thing \"demo-device\" and connect it over mTLS",
+            connect(DEVICE, PolicyTemplate::Thing),
+        )
+        .await?;
+        let cloud = step(
+            "register the cloud side (\"demo-cloud\") and connect it",
+            connect(CLOUD, PolicyTemplate::Application),
+        )
+        .await?;
+        Ok(Clients {
+            device,
+            cloud,
+            emulator: Some((emulator, data)),
+        })
+    }
+
+    /// Connects both things to the external endpoint, and deletes the
+    /// device's shadow an earlier run left there, so every run starts alike.
+    async fn external(external: External) -> Result<Clients, StepFailed> {
+        let External {
+            endpoint,
+            certs,
+            device,
+            cloud,
+        } = external;
+        println!(
+            "iotcore demo: a device and its cloud side on {endpoint}, as the things in {}\n",
+            certs.display()
+        );
+        let connect = |builder: ClientBuilder, thing: &'static str| {
+            let endpoint = &endpoint;
+            async move {
+                let client = builder.connect().await.map_err(|e| e.to_string())?;
+                let detail = format!(
+                    "{endpoint}, certificate {thing}.cert.pem, {}",
+                    *client.status().borrow()
+                );
+                Ok((client, detail))
+            }
+        };
+        let device = step(
+            "connect thing \"demo-device\" over mTLS",
+            connect(device, DEVICE),
+        )
+        .await?;
+        let cloud = step(
+            "connect the cloud side (\"demo-cloud\")",
+            connect(cloud, CLOUD),
+        )
+        .await?;
+        step(
+            "cloud deletes the device's shadow left by an earlier run",
+            async {
+                match cloud.thing_shadow(DEVICE, None).delete().await {
+                    Ok(deleted) => Ok(((), format!("deleted version {}", deleted.version))),
+                    Err(e) if e.is_not_found() => Ok(((), "there was none (404)".to_owned())),
+                    Err(e) => Err(e.to_string()),
+                }
+            },
+        )
+        .await?;
+        Ok(Clients {
+            device,
+            cloud,
+            emulator: None,
+        })
+    }
+
+    /// Closes both clients, and stops the embedded emulator.
+    async fn close(self) -> Result<(), StepFailed> {
+        let Clients {
+            device,
+            cloud,
+            emulator,
+        } = self;
+        let what = match emulator {
+            Some(_) => "close both clients and stop the emulator",
+            None => "close both clients",
+        };
+        step(what, async {
+            device.close().await;
+            cloud.close().await;
+            if let Some((emulator, _data)) = emulator {
+                emulator.shutdown().await;
+            }
+            Ok(((), format!("device status: {}", *device.status().borrow())))
+        })
+        .await
+    }
+}
+
+async fn start_emulator(data: &Path) -> Result<Emulator, StepFailed> {
+    step("start the embedded emulator", async {
         let config =
-            EmulatorConfig::new(data.path()).with_bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
+            EmulatorConfig::new(data).with_bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)));
         let emulator = Emulator::start(config).await.map_err(|e| e.to_string())?;
         let detail = format!("listening on {}", emulator.local_addr());
         Ok((emulator, detail))
     })
-    .await?;
-    let port = emulator.local_addr().port();
+    .await
+}
 
-    let connect = |thing: &'static str, template: PolicyTemplate| {
-        let emulator = &emulator;
-        async move {
-            let options = ThingOptions::default()
-                .with_key(KeyAlgorithm::EcdsaP256)
-                .with_policy(ThingPolicy::Template(template));
-            let created = emulator
-                .control()
-                .create_thing_with_certificate(thing, &options)
-                .map_err(|e| e.to_string())?;
-            let policy = created.policy.map(|p| p.name).unwrap_or_default();
-            let credentials = created.credentials;
-            let client = Client::builder(thing)
-                .endpoint("localhost")
-                .port(port)
-                .client_cert_pem(&credentials.certificate_pem, &credentials.private_key_pem)
-                .map_err(|e| e.to_string())?
-                .root_ca_pem(emulator.pki().ca_pem())
-                .map_err(|e| e.to_string())?
-                .connect()
-                .await
-                .map_err(|e| e.to_string())?;
-            let detail = format!(
-                "certificate {}… ACTIVE, policy {policy} ({template}), {}",
-                &credentials.certificate_id[..12],
-                *client.status().borrow()
-            );
-            Ok((client, detail))
-        }
-    };
-
-    let device = step(
-        "register thing \"demo-device\" and connect it over mTLS",
-        connect(DEVICE, PolicyTemplate::Thing),
-    )
-    .await?;
-    let cloud = step(
-        "register the cloud side (\"demo-cloud\") and connect it",
-        connect(CLOUD, PolicyTemplate::Application),
-    )
-    .await?;
-
+/// The demo's steps once both clients are connected: shadow, telemetry,
+/// desired state, cloud-to-device command.
+async fn exchange(device: &Client, cloud: &Client) -> Result<(), StepFailed> {
     let (manager, mut desired_changes) = step("device reads its shadow", async {
         let (manager, changes) = ShadowManager::start(device.shadow())
             .await
@@ -237,16 +379,6 @@ async fn demo() -> CliResult {
         }
     })
     .await?;
-
-    step("close both clients and stop the emulator", async {
-        device.close().await;
-        cloud.close().await;
-        emulator.shutdown().await;
-        Ok(((), format!("device status: {}", *device.status().borrow())))
-    })
-    .await?;
-
-    println!("\ndemo finished: every step succeeded");
     Ok(())
 }
 

@@ -46,8 +46,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run an embedded emulator and a device against it, printing every step.
-    Demo,
+    /// Run a device and its cloud side through AWS IoT Core, printing every
+    /// step: by default an emulator embedded in the command; with --certs, a
+    /// running AWS IoT Core or emulator.
+    Demo(demo::DemoArgs),
     /// Run the local AWS IoT Core emulator until Ctrl-C.
     Emulator(emulator_cmd::EmulatorArgs),
     /// Manage things and their certificates in the emulator's registry.
@@ -80,7 +82,7 @@ enum Command {
 }
 
 /// An error the CLI reports before exiting with status 1.
-type CliResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -88,7 +90,7 @@ fn main() -> ExitCode {
     // about every client that sends an IP address as SNI (AWS's SDKs do, on
     // 127.0.0.1); the emulator accepts them, so that warning is noise.
     init_tracing(match cli.command {
-        Command::Demo | Command::Shadow(_) | Command::Simulate(_) | Command::Bench(_) => {
+        Command::Demo(_) | Command::Shadow(_) | Command::Simulate(_) | Command::Bench(_) => {
             "warn,rustls=error"
         }
         _ => "info,rustls=error",
@@ -96,7 +98,7 @@ fn main() -> ExitCode {
     let scope = iotcore_emulator::policy::ArnScope::new(&cli.region, &cli.account_id);
     let data_dir = data_dir::DataDir::new(data_dir::resolve(cli.data_dir), scope);
     let result = match cli.command {
-        Command::Demo => demo::run(),
+        Command::Demo(args) => demo::run(args),
         Command::Emulator(args) => emulator_cmd::run(&data_dir, args),
         Command::Thing(cmd) => thing_cmd::run(&data_dir, cmd),
         Command::Cert(cmd) => cert_cmd::run(&data_dir, cmd),

@@ -69,8 +69,14 @@ pub struct Emulator {
 impl Emulator {
     /// Starts it on `data_dir` and waits for its listening address.
     pub fn start(data_dir: &Path) -> Emulator {
+        Emulator::start_with(data_dir, &[])
+    }
+
+    /// Like [`Emulator::start`], with more `iotcore emulator` arguments.
+    pub fn start_with(data_dir: &Path, args: &[&str]) -> Emulator {
         let mut child = Command::new(IOTCORE)
             .args(["emulator", "--port", "0"])
+            .args(args)
             .env("IOTCORE_DATA_DIR", data_dir)
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
