@@ -42,10 +42,6 @@ pub struct EmulatorConfig {
     /// The account id resource ARNs are in. Default
     /// [`DEFAULT_ACCOUNT_ID`](crate::policy::DEFAULT_ACCOUNT_ID).
     pub account_id: String,
-    /// How often the registry is checked for changes made by another process
-    /// (the `iotcore` CLI): a certificate made inactive or revoked, or a policy
-    /// changed, reaches live connections within this time. Default 250 ms.
-    pub registry_poll_interval: Duration,
     /// The clock fleet provisioning reads (ownership tokens expire after one
     /// hour of it). The system's by default; tests move a
     /// [`Clock::manual`](crate::provisioning::Clock::manual) one.
@@ -64,7 +60,6 @@ impl EmulatorConfig {
             limits: Limits::default(),
             region: crate::policy::DEFAULT_REGION.to_owned(),
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
-            registry_poll_interval: Duration::from_millis(250),
             clock: crate::provisioning::Clock::system(),
         }
     }
@@ -103,12 +98,6 @@ impl EmulatorConfig {
     pub fn with_arn_scope(mut self, region: &str, account_id: &str) -> Self {
         self.region = region.to_owned();
         self.account_id = account_id.to_owned();
-        self
-    }
-
-    /// Sets [`EmulatorConfig::registry_poll_interval`].
-    pub fn with_registry_poll_interval(mut self, interval: Duration) -> Self {
-        self.registry_poll_interval = interval;
         self
     }
 

@@ -113,11 +113,7 @@ impl Emulator {
         let data_dir = config.data_dir.clone();
         let scope = config.arn_scope();
         let clock = config.clock.clone();
-        let registry = RegistryWatch::start(
-            store.clone(),
-            config.registry_poll_interval,
-            closing.clone(),
-        );
+        let registry = RegistryWatch::start(&config.data_dir, closing.clone());
         let broker = Arc::new(Broker::new(config, persist, closing.clone()));
         restore(&broker, &store).await?;
         let shadows = ShadowService::start(store.clone(), Arc::clone(&broker), closing.clone());

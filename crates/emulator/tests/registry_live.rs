@@ -3,12 +3,11 @@
 //! while a device is connected decides its next request. Changes come through
 //! the running emulator's control plane (`Emulator::control`), which tells the
 //! connections at once, or from another process's control plane on the same
-//! data directory (what the `iotcore` CLI does), which the emulator notices by
-//! polling.
+//! data directory (what the `iotcore` CLI does), which tells the running
+//! emulator through the data directory's notification socket. Nothing polls:
+//! a change that reaches a connection was announced.
 
 mod support;
-
-use std::time::Duration;
 
 use iotcore_emulator::control::{
     Control, CreatePolicyVersionRequest, PolicyTargetRequest, PolicyVersionRequest, ThingPolicy,
@@ -18,12 +17,6 @@ use support::*;
 
 const V5: ProtocolVersion = ProtocolVersion::V5;
 const V311: ProtocolVersion = ProtocolVersion::V311;
-
-/// An emulator whose registry poll never comes within a test: a change that
-/// reaches its connections can only have been announced by the control plane.
-async fn start_without_polling() -> Setup {
-    Setup::start_with(|config| config.with_registry_poll_interval(Duration::from_secs(3600))).await
-}
 
 /// CreatePolicyVersion, made the default.
 fn create_default_version(control: &Control, name: &str, document: &str) {
@@ -39,7 +32,7 @@ fn create_default_version(control: &Control, name: &str, document: &str) {
 #[tokio::test]
 async fn revoking_a_connected_devices_certificate_disconnects_it_and_it_cannot_reconnect() {
     for protocol in [V5, V311] {
-        let setup = start_without_polling().await;
+        let setup = Setup::start().await;
         let device = setup.device_with("dev", ThingPolicy::default());
         let mut client = RawClient::connected(setup.addr(), &device, protocol).await;
         set_certificate_status(
@@ -67,13 +60,13 @@ async fn revoking_a_connected_devices_certificate_disconnects_it_and_it_cannot_r
 }
 
 #[tokio::test]
-async fn a_status_change_written_by_another_process_is_noticed_by_polling() {
+async fn a_status_change_made_by_another_process_reaches_live_connections() {
     let setup = Setup::start().await;
     let device = setup.device_with("dev", ThingPolicy::default());
     let id = &device.credentials.certificate_id;
     let mut client = RawClient::connected(setup.addr(), &device, V5).await;
     // A second control plane on the data directory, as the CLI process opens:
-    // nothing tells the running emulator of its changes.
+    // it tells the running emulator of its changes through the data directory.
     let other_process =
         Control::open(setup.dir.path(), setup.emulator.arn_scope().clone()).expect("control");
     set_certificate_status(&other_process, id, "INACTIVE");
@@ -91,7 +84,7 @@ async fn a_status_change_written_by_another_process_is_noticed_by_polling() {
 
 #[tokio::test]
 async fn deleting_a_connected_devices_thing_disconnects_it() {
-    let setup = start_without_polling().await;
+    let setup = Setup::start().await;
     let device = setup.device_with("dev", ThingPolicy::default());
     let mut client = RawClient::connected(setup.addr(), &device, V5).await;
     let deleted = setup
@@ -122,7 +115,7 @@ async fn publish_until(client: &mut RawClient, topic: &str, until: ReasonCode) {
 
 #[tokio::test]
 async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish() {
-    let setup = start_without_polling().await;
+    let setup = Setup::start().await;
     let control = setup.emulator.control();
     let open = r#"{"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["iot:Connect", "iot:Publish"], "Resource": "*"}]}"#;
@@ -161,7 +154,7 @@ async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish()
 
 #[tokio::test]
 async fn a_subscription_made_before_a_policy_change_stops_receiving_when_receive_is_denied() {
-    let setup = start_without_polling().await;
+    let setup = Setup::start().await;
     let control = setup.emulator.control();
     let policy = |receive: &str| {
         format!(

@@ -66,6 +66,7 @@ pub use crate::store::{
 
 use crate::pki::Pki;
 use crate::policy::ArnScope;
+use crate::registry_watch::notify_running_emulator;
 use crate::store::Store;
 
 /// Called after every change to the registry.
@@ -97,15 +98,20 @@ impl Control {
     /// The control plane of the data directory `data_dir` while no emulator
     /// runs on it (what the CLI uses): opens the registry and loads (or, on
     /// first use, creates) the emulator's CA. Resources are named in `scope`.
+    ///
+    /// An emulator running on the same data directory is told of every
+    /// change at once (through a socket in the data directory), so that its
+    /// live connections apply it.
     pub fn open(data_dir: &Path, scope: ArnScope) -> Result<Control, ControlError> {
         let store = Store::open(data_dir)?;
         let pki = Pki::load_or_create(data_dir)?;
+        let data_dir = data_dir.to_path_buf();
         Ok(Control::new(
             store,
             Arc::new(pki),
             scope,
             "localhost".to_owned(),
-            None,
+            Some(Arc::new(move || notify_running_emulator(&data_dir))),
         ))
     }
 

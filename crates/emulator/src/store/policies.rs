@@ -439,16 +439,6 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         Ok(policies)
     }
-
-    /// A number that changes whenever the registry (things, certificates,
-    /// policies, attachments) changes, whichever process changed it.
-    pub fn registry_changes(&self) -> Result<i64, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT counter FROM registry_changes WHERE id = 1",
-            [],
-            |row| row.get(0),
-        )?)
-    }
 }
 
 #[cfg(test)]

@@ -185,8 +185,29 @@ const MIGRATIONS: &[&str] = &[
     // Version 5: what AWS's control plane returns and the registry needs for it:
     // thing versions and ids, thing types, static thing groups, certificate
     // modification times, template settings, and the access keys the HTTPS API
-    // verifies SigV4 signatures with.
+    // verifies SigV4 signatures with. The change counter of version 3 goes: the
+    // control layer tells a running emulator of each change itself.
     r#"
+    DROP TRIGGER things_insert_counted;
+    DROP TRIGGER things_update_counted;
+    DROP TRIGGER things_delete_counted;
+    DROP TRIGGER certificates_insert_counted;
+    DROP TRIGGER certificates_update_counted;
+    DROP TRIGGER certificates_delete_counted;
+    DROP TRIGGER thing_principals_insert_counted;
+    DROP TRIGGER thing_principals_update_counted;
+    DROP TRIGGER thing_principals_delete_counted;
+    DROP TRIGGER policies_insert_counted;
+    DROP TRIGGER policies_update_counted;
+    DROP TRIGGER policies_delete_counted;
+    DROP TRIGGER policy_versions_insert_counted;
+    DROP TRIGGER policy_versions_update_counted;
+    DROP TRIGGER policy_versions_delete_counted;
+    DROP TRIGGER policy_principals_insert_counted;
+    DROP TRIGGER policy_principals_update_counted;
+    DROP TRIGGER policy_principals_delete_counted;
+    DROP TABLE registry_changes;
+
     ALTER TABLE things ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE things ADD COLUMN thing_id TEXT;
     UPDATE things SET thing_id = lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' ||
