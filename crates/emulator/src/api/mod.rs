@@ -1,0 +1,26 @@
+//! The emulator's HTTPS API: AWS IoT's control plane (`iot`) and HTTP data
+//! plane (`iot-data`) as the AWS CLI, boto3 and the AWS SDKs call them with
+//! `--endpoint-url https://localhost:<api-port>`.
+//!
+//! This module is the HTTP side only; the operations live in the control layer.
+//!
+//! * `error`: AWS's rest-json error wire format (`x-amzn-ErrorType` + JSON body).
+//! * `route`: the route table from method and raw path to an operation.
+//! * `query`: query-string decoding.
+#![cfg_attr(
+    not(test),
+    allow(
+        dead_code,
+        reason = "the control layer (issue 11) starts the server and registers its routes"
+    )
+)]
+
+use bytes::Bytes;
+use http_body_util::Full;
+
+pub(crate) mod error;
+pub(crate) mod query;
+pub(crate) mod route;
+
+/// A response of the API: status, headers and a body held in memory.
+pub(crate) type ApiResponse = http::Response<Full<Bytes>>;
