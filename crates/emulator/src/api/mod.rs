@@ -5,6 +5,8 @@
 //! This module is the HTTP side only; the operations live in the control layer.
 //!
 //! * `error`: AWS's rest-json error wire format (`x-amzn-ErrorType` + JSON body).
+//! * `sigv4`: SigV4 verification (header and presigned-query forms) through
+//!   the `aws-sigv4` crate.
 //! * `route`: the route table from method and raw path to an operation.
 //! * `query`: query-string decoding.
 #![cfg_attr(
@@ -21,6 +23,7 @@ use http_body_util::Full;
 pub(crate) mod error;
 pub(crate) mod query;
 pub(crate) mod route;
+pub(crate) mod sigv4;
 
 /// A response of the API: status, headers and a body held in memory.
 pub(crate) type ApiResponse = http::Response<Full<Bytes>>;
