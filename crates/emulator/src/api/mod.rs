@@ -9,6 +9,7 @@
 //!   the `aws-sigv4` crate.
 //! * `route`: the route table from method and raw path to an operation.
 //! * `query`: query-string decoding.
+//! * [`client`]: a signed client of the API, for the CLI and tests.
 #![cfg_attr(
     not(test),
     allow(
@@ -20,6 +21,7 @@
 use bytes::Bytes;
 use http_body_util::Full;
 
+pub mod client;
 pub(crate) mod error;
 pub(crate) mod query;
 pub(crate) mod route;
@@ -27,3 +29,7 @@ pub(crate) mod sigv4;
 
 /// A response of the API: status, headers and a body held in memory.
 pub(crate) type ApiResponse = http::Response<Full<Bytes>>;
+
+/// The response header carrying the request id (botocore reports it as
+/// `ResponseMetadata.RequestId`).
+pub(crate) const REQUEST_ID_HEADER: &str = "x-amzn-requestid";
