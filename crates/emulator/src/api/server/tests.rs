@@ -922,3 +922,74 @@ async fn botocore_signs_what_the_server_verifies_and_parses_what_it_refuses() {
     failed("too_large", 413, "RequestEntityTooLargeException");
     fx.stop().await;
 }
+
+/// The shape the control layer plugs in: a route table and a closure handler.
+#[tokio::test]
+async fn a_closure_over_a_route_table_is_a_handler() {
+    #[derive(Debug)]
+    enum Op {
+        DescribeThing,
+    }
+    let routes = Arc::new(
+        crate::api::route::RouteTable::new([(
+            Method::GET,
+            "/things/{thingName}",
+            Op::DescribeThing,
+        )])
+        .unwrap(),
+    );
+    let handler = Arc::new(move |request: ApiRequest| {
+        let routes = Arc::clone(&routes);
+        async move {
+            match routes.find(&request.method, &request.raw_path) {
+                Err(no_route) => no_route
+                    .into_aws_error(&request.method, &request.raw_path)
+                    .into_response(),
+                Ok(matched) => match matched.id {
+                    Op::DescribeThing => {
+                        let name = matched.labels.get("thingName").unwrap_or_default();
+                        let body = json!({ "thingName": name }).to_string();
+                        http::Response::new(Full::new(Bytes::from(body)))
+                    }
+                },
+            }
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let config = ApiServerConfig::new(server_config_from_pki(pki()).unwrap(), credentials());
+    let (stop, closing) = watch::channel(false);
+    let server = tokio::spawn(serve(listener, config, handler, closing));
+
+    let client = ApiClient::new(&url, pki().ca_pem(), ApiCredentials::new(AKID, SECRET)).unwrap();
+    let thing = client
+        .call(
+            Method::GET,
+            &format!("/things/{}", encode_label("a:b")),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(thing, json!({"thingName": "a:b"}));
+    let error = client
+        .call(Method::GET, "/nowhere", None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "UnknownOperationException: No operation of this emulator matches GET /nowhere"
+    );
+    let error = client
+        .call(Method::DELETE, "/things/a", None)
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_string().starts_with("MethodNotAllowedException: "),
+        "{error}"
+    );
+    stop.send_replace(true);
+    tokio::time::timeout(PATIENCE, server)
+        .await
+        .unwrap()
+        .unwrap();
+}
