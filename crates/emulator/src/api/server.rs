@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
-use http::header::{CONTENT_LENGTH, HeaderValue};
+use http::header::{CONTENT_LENGTH, EXPECT, HeaderValue};
 use http::{HeaderMap, Method, Request};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -351,7 +351,7 @@ async fn authenticated<H: Handler>(
     let query = match parse_query(head.uri.query().unwrap_or_default()) {
         Ok(query) => query,
         Err(refusal) => {
-            drain(body).await;
+            drain(&head.headers, body).await;
             return Err(refusal);
         }
     };
@@ -374,7 +374,7 @@ async fn authenticated<H: Handler>(
             match admission {
                 Ok(admitted) => Some(admitted),
                 Err(refusal) => {
-                    drain(body).await;
+                    drain(&head.headers, body).await;
                     return Err(refusal);
                 }
             }
@@ -418,7 +418,7 @@ async fn read_body(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
-        drain(body).await;
+        drain(headers, body).await;
         return Err(AwsError::request_entity_too_large(limit));
     }
     let mut collected = BytesMut::new();
@@ -430,7 +430,7 @@ async fn read_body(
             continue; // trailers
         };
         if collected.len() + data.len() > limit {
-            drain(body).await;
+            drain(headers, body).await;
             return Err(AwsError::request_entity_too_large(limit));
         }
         collected.extend_from_slice(&data);
@@ -442,8 +442,16 @@ async fn read_body(
 /// [`DRAIN_LIMIT`] bytes for at most [`DRAIN_TIMEOUT`]. HTTP/1.1 clients
 /// (urllib3, so botocore) send the whole body before they read the answer:
 /// closing on unread bytes would reset the connection under them, and they
-/// would report a broken connection instead of AWS's error.
-async fn drain(mut body: Incoming) {
+/// would report a broken connection instead of AWS's error. A client that sent
+/// `Expect: 100-continue` waits for the answer instead, and gets it at once
+/// (reading the body would make hyper tell it to send the body).
+async fn drain(headers: &HeaderMap, mut body: Incoming) {
+    let expects_continue = headers
+        .get(EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue {
+        return;
+    }
     let discard = async {
         let mut seen = 0u64;
         while let Some(Ok(frame)) = body.frame().await {

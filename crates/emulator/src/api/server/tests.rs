@@ -551,6 +551,34 @@ async fn an_oversize_body_is_refused_before_it_is_read() {
     fx.stop().await;
 }
 
+#[tokio::test]
+async fn a_client_expecting_100_continue_gets_the_refusal_instead() {
+    let fx = Fixture::start().await;
+    let tcp = TcpStream::connect(fx.addr).await.unwrap();
+    let mut tls = tls_connector(None, &[])
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    tls.write_all(
+        b"PUT /things/t HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\
+          Expect: 100-continue\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = vec![0; 4096];
+    let n = tokio::time::timeout(PATIENCE, tls.read(&mut answer))
+        .await
+        .expect("no answer without the body")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
+    assert!(
+        answer.contains("MissingAuthenticationTokenException"),
+        "{answer}"
+    );
+    fx.stop().await;
+}
+
 /// A TLS client of the fixture's server, with an optional client certificate.
 fn tls_connector(identity: Option<(&str, &str)>, alpn: &[&[u8]]) -> TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
