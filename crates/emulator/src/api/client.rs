@@ -378,7 +378,7 @@ impl ApiClient {
             time,
         };
         let (instructions, _) = sign_v4(signable, &key, &scope, None)
-            .map_err(ApiClientError::Signing)?
+            .map_err(|e| ApiClientError::Signing(e.to_string()))?
             .into_parts();
         let mut request = http::Request::new(Full::new(body));
         *request.method_mut() = method;

@@ -10,7 +10,6 @@
 //! sit beside `message` in the body. Research: wave2-protocols.md §5.2.
 
 use std::borrow::Cow;
-use std::fmt;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -24,7 +23,8 @@ use super::ApiResponse;
 pub(crate) const ERROR_TYPE_HEADER: &str = "x-amzn-errortype";
 
 /// An error as AWS answers it: status, code, message and extra body members.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{code}: {message}")]
 pub(crate) struct AwsError {
     status: StatusCode,
     code: Cow<'static, str>,
@@ -197,14 +197,6 @@ impl AwsError {
         )
     }
 }
-
-impl fmt::Display for AwsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
-    }
-}
-
-impl std::error::Error for AwsError {}
 
 #[cfg(test)]
 mod tests {

@@ -702,6 +702,12 @@ fn rebuilt_uri(form: SignatureForm, parts: &RequestParts<'_>) -> String {
     uri
 }
 
+/// Why `aws-sigv4` could not sign a request (a header value or URI it
+/// refuses, a missing signing parameter).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct SigningError(String);
+
 /// An access key to sign with.
 pub(crate) struct SigningKey<'a> {
     /// The access key id.
@@ -730,7 +736,7 @@ pub(crate) fn sign_v4(
     key: &SigningKey<'_>,
     scope: &Scope<'_>,
     excluded_headers: Option<Vec<Cow<'static, str>>>,
-) -> Result<aws_sigv4::SigningOutput<SigningInstructions>, String> {
+) -> Result<aws_sigv4::SigningOutput<SigningInstructions>, SigningError> {
     let identity = Credentials::new(
         key.access_key_id,
         key.secret_access_key,
@@ -750,9 +756,9 @@ pub(crate) fn sign_v4(
         .time(scope.time)
         .settings(settings)
         .build()
-        .map_err(|e| e.to_string())?
+        .map_err(|e| SigningError(e.to_string()))?
         .into();
-    sign(request, &params).map_err(|e| e.to_string())
+    sign(request, &params).map_err(|e| SigningError(e.to_string()))
 }
 
 /// Compares two strings in constant time (for equal lengths).
