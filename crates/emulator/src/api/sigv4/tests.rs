@@ -1080,3 +1080,87 @@ fn amz_dates_round_trip() {
     assert_eq!(amz_date(at("20150830T123600Z")), "20150830T123600Z");
     assert_eq!(amz_date(SystemTime::UNIX_EPOCH), "19700101T000000Z");
 }
+
+// ---------------------------------------------------------------------------
+// No input panics.
+
+mod arbitrary {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn header_text() -> impl Strategy<Value = String> {
+        "[ -~]{0,60}"
+    }
+
+    fn authorization() -> impl Strategy<Value = String> {
+        prop_oneof![
+            header_text(),
+            (
+                "[A-Z0-9]{0,12}",
+                prop_oneof![Just("20260501".to_owned()), "[0-9]{0,9}"],
+                prop_oneof![Just("us-east-1".to_owned()), "[a-z0-9-]{0,12}"],
+                prop_oneof![Just("iot".to_owned()), "[a-z/-]{0,12}"],
+                prop_oneof![Just("aws4_request".to_owned()), "[a-z0-9_/]{0,14}"],
+                "(host|x-amz-date|x-[a-z]{1,5}|[;A-Z ]{0,3})(;(host|x-amz-date|x-[a-z]{1,5})){0,3}",
+                "[0-9a-f ,=]{0,70}",
+            )
+                .prop_map(|(akid, date, region, service, term, signed, signature)| {
+                    format!(
+                        "AWS4-HMAC-SHA256 Credential={akid}/{date}/{region}/{service}/{term}, \
+                         SignedHeaders={signed}, Signature={signature}"
+                    )
+                }),
+        ]
+    }
+
+    fn query() -> impl Strategy<Value = Vec<(String, String)>> {
+        let key = prop_oneof![
+            Just(Q_ALGORITHM.to_owned()),
+            Just(Q_CREDENTIAL.to_owned()),
+            Just(Q_DATE.to_owned()),
+            Just(Q_SIGNED_HEADERS.to_owned()),
+            Just(Q_SIGNATURE.to_owned()),
+            Just(Q_EXPIRES.to_owned()),
+            Just(Q_SECURITY_TOKEN.to_owned()),
+            "\\PC{0,8}",
+        ];
+        prop::collection::vec((key, "\\PC{0,30}"), 0..8)
+    }
+
+    proptest! {
+        #[test]
+        fn authenticate_never_panics(
+            authorization in prop::option::of(authorization()),
+            date in prop::option::of(prop_oneof![Just(NOW.to_owned()), header_text()]),
+            host in prop::option::of(header_text()),
+            token in prop::option::of(header_text()),
+            query in query(),
+            path in "/[a-zA-Z0-9%/._~$*-]{0,24}",
+            body in prop::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let mut headers = HeaderMap::new();
+            for (name, value) in [
+                ("authorization", authorization),
+                ("x-amz-date", date),
+                ("host", host),
+                ("x-amz-security-token", token),
+            ] {
+                if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                    headers.insert(name, value);
+                }
+            }
+            let parts = RequestParts {
+                method: "POST",
+                raw_path: &path,
+                query: &query,
+                headers: &headers,
+                authority: None,
+            };
+            for policy in [SigV4Policy::api(), SigV4Policy::websocket()] {
+                let _ = authenticate(&parts, &body, &policy, at(NOW), example_key);
+                let _ = authenticate(&parts, &body, &policy, at(NOW), temporary_key);
+            }
+        }
+    }
+}
