@@ -6,6 +6,7 @@
 //! messages, last wills, persistent sessions, takeover, AWS's limits and
 //! reserved-topic rules. State lives in a data directory and survives restarts.
 //!
+//! * [`api`]: the HTTPS API (AWS's control and HTTP data planes); its signed client.
 //! * [`pki`]: the emulator's certificate authority, server and device certificates.
 //! * [`policy`]: AWS IoT policies: documents, evaluation, built-in templates.
 //! * [`provisioning`]: fleet provisioning by claim: templates, claim certificates, the MQTT API.
@@ -44,6 +45,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod control;
 mod fsutil;
 pub mod pki;
