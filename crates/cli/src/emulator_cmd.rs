@@ -4,7 +4,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use clap::Args;
-use iotcore_emulator::{Emulator, EmulatorConfig};
+use iotcore_emulator::pki::Pki;
+use iotcore_emulator::{Emulator, EmulatorConfig, EmulatorError};
 
 use crate::CliResult;
 use crate::data_dir::DataDir;
@@ -25,7 +26,19 @@ pub struct EmulatorArgs {
     /// How long a persistent session outlives its connection, in seconds (AWS: 3600).
     #[arg(long, default_value_t = 3600)]
     persistent_session_expiry: u64,
+    /// TCP port of the HTTPS API: AWS's control plane and HTTP data plane, for
+    /// the AWS CLI, boto3 and the AWS SDKs (--endpoint-url), and devices'
+    /// HTTPS publish. Default: 8443, or a free port when 8443 is taken; 0 picks
+    /// a free one.
+    #[arg(long, conflicts_with = "no_api")]
+    api_port: Option<u16>,
+    /// Serve no HTTPS API.
+    #[arg(long)]
+    no_api: bool,
 }
+
+/// The API port used when `--api-port` is not given and it is free.
+const DEFAULT_API_PORT: u16 = 8443;
 
 /// Starts the emulator with state in `data_dir`, resources named in its
 /// scope, and serves until Ctrl-C or SIGTERM.
@@ -43,13 +56,40 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .with_extra_server_names(args.server_names)
             .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry))
             .with_arn_scope(scope.region(), scope.account_id());
-        let emulator = Emulator::start(config).await?;
+        let emulator = match (args.no_api, args.api_port) {
+            (true, _) => Emulator::start(config).await?,
+            (false, Some(port)) => {
+                Emulator::start(config.with_api_bind(SocketAddr::new(args.bind, port))).await?
+            }
+            (false, None) => {
+                let preferred = SocketAddr::new(args.bind, DEFAULT_API_PORT);
+                match Emulator::start(config.clone().with_api_bind(preferred)).await {
+                    Err(EmulatorError::AddressInUse { addr }) if addr == preferred => {
+                        tracing::warn!("port {DEFAULT_API_PORT} is taken: the HTTPS API takes a free port");
+                        Emulator::start(config.with_api_bind(SocketAddr::new(args.bind, 0))).await?
+                    }
+                    started => started?,
+                }
+            }
+        };
+        let ca = Pki::ca_cert_path(data_dir);
         say(format_args!(
-            "iotcore emulator listening on {}\ndata directory: {}\nroot CA: {}\npress Ctrl-C to stop",
+            "iotcore emulator listening on {}\ndata directory: {}\nroot CA: {}",
             emulator.local_addr(),
             data_dir.display(),
-            data_dir.join("pki/ca.pem").display()
+            ca.display()
         ));
+        if let Some(api) = emulator.api_addr() {
+            say(format_args!(
+                "HTTPS API: https://localhost:{} (aws --endpoint-url https://localhost:{} \
+                 --region {} with AWS_CA_BUNDLE={} and credentials from `iotcore credentials create`)",
+                api.port(),
+                api.port(),
+                scope.region(),
+                ca.display()
+            ));
+        }
+        say(format_args!("press Ctrl-C to stop"));
         stop.await;
         say(format_args!("stopping"));
         emulator.shutdown().await;

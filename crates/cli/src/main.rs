@@ -3,6 +3,7 @@
 
 mod bench_cmd;
 mod cert_cmd;
+mod credentials_cmd;
 mod data_dir;
 mod demo;
 mod emulator_cmd;
@@ -58,6 +59,9 @@ enum Command {
     /// List certificates and change their status (activate, deactivate, revoke).
     #[command(subcommand)]
     Cert(cert_cmd::CertCommand),
+    /// Issue access keys for the emulator's HTTPS API (the AWS CLI, boto3, the AWS SDKs).
+    #[command(subcommand)]
+    Credentials(credentials_cmd::CredentialsCommand),
     /// Manage AWS IoT policies, attach them to certificates, explain decisions.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
         Command::Emulator(args) => emulator_cmd::run(&data_dir, args),
         Command::Thing(cmd) => thing_cmd::run(&data_dir, cmd),
         Command::Cert(cmd) => cert_cmd::run(&data_dir, cmd),
+        Command::Credentials(cmd) => credentials_cmd::run(&data_dir, cmd),
         Command::Policy(cmd) => policy_cmd::run(&data_dir, cmd),
         Command::Template(cmd) => template_cmd::run(&data_dir, cmd),
         Command::Provision(args) => provision_cmd::run(data_dir.path(), args),

@@ -42,6 +42,9 @@ pub struct EmulatorConfig {
     /// The account id resource ARNs are in. Default
     /// [`DEFAULT_ACCOUNT_ID`](crate::policy::DEFAULT_ACCOUNT_ID).
     pub account_id: String,
+    /// Where the HTTPS API (AWS's control plane and HTTP data plane, for the
+    /// AWS CLI, boto3 and the AWS SDKs) listens; `None` (the default): no API.
+    pub api_bind: Option<SocketAddr>,
     /// The clock fleet provisioning reads (ownership tokens expire after one
     /// hour of it). The system's by default; tests move a
     /// [`Clock::manual`](crate::provisioning::Clock::manual) one.
@@ -60,6 +63,7 @@ impl EmulatorConfig {
             limits: Limits::default(),
             region: crate::policy::DEFAULT_REGION.to_owned(),
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
+            api_bind: None,
             clock: crate::provisioning::Clock::system(),
         }
     }
@@ -98,6 +102,12 @@ impl EmulatorConfig {
     pub fn with_arn_scope(mut self, region: &str, account_id: &str) -> Self {
         self.region = region.to_owned();
         self.account_id = account_id.to_owned();
+        self
+    }
+
+    /// Sets [`EmulatorConfig::api_bind`]: serve the HTTPS API on `addr`.
+    pub fn with_api_bind(mut self, addr: SocketAddr) -> Self {
+        self.api_bind = Some(addr);
         self
     }
 

@@ -5,13 +5,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use iotcore_mqtt::server::ServerConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::handler::Operations;
+use crate::api::server::ApiServerConfig;
+use crate::api::sigv4::{SigV4Policy, StoredCredential};
 use crate::broker::Broker;
 use crate::broker::authz::Authorizer;
 use crate::broker::persist::{Persist, run_writer};
@@ -53,6 +56,7 @@ pub struct Emulator {
     shadows: ShadowService,
     control: Control,
     data_plane: DataPlane,
+    api_addr: Option<SocketAddr>,
     scope: ArnScope,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
@@ -78,22 +82,11 @@ impl Emulator {
         .map_err(|e| EmulatorError::Startup(e.to_string()))??;
         let pki = Arc::new(pki);
 
-        let listener =
-            TcpListener::bind(config.bind)
-                .await
-                .map_err(|source| match source.kind() {
-                    io::ErrorKind::AddrInUse => EmulatorError::AddressInUse { addr: config.bind },
-                    _ => EmulatorError::Bind {
-                        addr: config.bind,
-                        source,
-                    },
-                })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| EmulatorError::Bind {
-                addr: config.bind,
-                source,
-            })?;
+        let (listener, local_addr) = bind(config.bind).await?;
+        let api = match config.api_bind {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
 
         let tls = TlsConfigs::new(
             pki.ca_der(),
@@ -130,7 +123,7 @@ impl Emulator {
             broker: Arc::clone(&broker),
             tls,
             server_config,
-            closing,
+            closing: closing.clone(),
             shadows: shadows.clone(),
             provisioning,
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
@@ -155,6 +148,17 @@ impl Emulator {
             Shadows::new(shadows.clone()),
             store.clone(),
         );
+        let api_addr = match api {
+            Some((api_listener, api_addr)) => {
+                start_api(api_listener, &pki, &store, &control, &data_plane, &closing)?;
+                tracing::info!(
+                    endpoint_url = %format!("https://localhost:{}", api_addr.port()),
+                    "HTTPS API listening (AWS's iot and iot-data; SigV4 or a device certificate)"
+                );
+                Some(api_addr)
+            }
+            None => None,
+        };
         let listener = tokio::spawn(crate::listener::run(listener, shared));
         tracing::info!(%local_addr, data_dir = %data_dir.display(), "emulator listening (MQTT over TLS, 3.1.1 and 5)");
         Ok(Emulator {
@@ -165,6 +169,7 @@ impl Emulator {
             shadows,
             control,
             data_plane,
+            api_addr,
             scope,
             stop,
             listener,
@@ -174,6 +179,12 @@ impl Emulator {
     /// The address the listener is bound to (the actual port when 0 was asked).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address the HTTPS API listens on, when
+    /// [`EmulatorConfig::api_bind`] asked for one.
+    pub fn api_addr(&self) -> Option<SocketAddr> {
+        self.api_addr
     }
 
     /// The root CA certificate, PEM-encoded: what clients must trust.
@@ -250,6 +261,64 @@ impl Drop for Emulator {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
     }
+}
+
+/// Binds a listener, with errors that say what to do.
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EmulatorError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| match source.kind() {
+            io::ErrorKind::AddrInUse => EmulatorError::AddressInUse { addr },
+            _ => EmulatorError::Bind { addr, source },
+        })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| EmulatorError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
+/// Serves the HTTPS API on `listener`: requests signed with the access keys
+/// in the store, or made with a device certificate.
+fn start_api(
+    listener: TcpListener,
+    pki: &Pki,
+    store: &Store,
+    control: &Control,
+    data_plane: &DataPlane,
+    closing: &watch::Receiver<bool>,
+) -> Result<(), EmulatorError> {
+    let tls = crate::api::tls::server_config_from_pki(pki)?;
+    let store = store.clone();
+    let lookup = Arc::new(move |access_key_id: &str| {
+        let record = match store.credential(access_key_id) {
+            Ok(record) => record?,
+            Err(e) => {
+                tracing::error!("cannot read access key {access_key_id}: {e}");
+                return None;
+            }
+        };
+        Some(StoredCredential {
+            secret_access_key: record.secret_access_key,
+            session_token: record.session_token,
+            expires_at: record
+                .expires_at
+                .map(|at| UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0))),
+        })
+    });
+    let mut config = ApiServerConfig::new(tls, lookup);
+    config.policy = SigV4Policy::api().with_region(control.arn_scope().region());
+    let operations = Arc::new(Operations::new(control.clone(), data_plane.clone()));
+    let handler = Arc::new(move |request| {
+        let operations = Arc::clone(&operations);
+        async move { operations.answer(request).await }
+    });
+    tokio::spawn(crate::api::server::serve(
+        listener,
+        config,
+        handler,
+        closing.clone(),
+    ));
+    Ok(())
 }
 
 /// Only certificates registered and ACTIVE may complete the TLS handshake.

@@ -70,6 +70,7 @@ impl AwsError {
         &self.message
     }
 
+    #[cfg(test)]
     /// The extra body members.
     pub(crate) fn extra(&self) -> &Map<String, Value> {
         &self.extra

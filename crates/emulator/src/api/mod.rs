@@ -12,21 +12,19 @@
 //! * `sigv4`: SigV4 verification (header and presigned-query forms) through
 //!   the `aws-sigv4` crate.
 //! * `route`: the route table from method and raw path to an operation.
+//! * `operations`: AWS's REST binding of each operation (method, path, query,
+//!   headers, body) and the call into the control layer or the data plane.
+//! * `handler`: who may call what, and AWS's answers.
 //! * `query`, `tls`: query-string decoding and the listener's TLS configuration.
 //! * [`client`]: a signed client of the API, for the CLI and tests.
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "the control layer (issue 11) starts the server and registers its routes"
-    )
-)]
 
 use bytes::Bytes;
 use http_body_util::Full;
 
 pub mod client;
 pub(crate) mod error;
+pub(crate) mod handler;
+pub(crate) mod operations;
 pub(crate) mod query;
 pub(crate) mod route;
 pub(crate) mod server;

@@ -103,6 +103,7 @@ struct Route<R> {
 pub(crate) struct Labels(Vec<(String, String)>);
 
 impl Labels {
+    #[cfg(test)]
     /// The decoded value of label `name`, if the template has it.
     pub(crate) fn get(&self, name: &str) -> Option<&str> {
         self.0
@@ -174,6 +175,7 @@ impl<R> RouteTable<R> {
         Ok(RouteTable { routes })
     }
 
+    #[cfg(test)]
     /// The number of routes.
     pub(crate) fn len(&self) -> usize {
         self.routes.len()

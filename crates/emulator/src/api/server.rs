@@ -114,6 +114,7 @@ pub(crate) struct ApiRequest {
 }
 
 impl ApiRequest {
+    #[cfg(test)]
     /// The first value of query parameter `key`.
     pub(crate) fn query_param(&self, key: &str) -> Option<&str> {
         self.query
@@ -122,6 +123,7 @@ impl ApiRequest {
             .map(|(_, v)| v.as_str())
     }
 
+    #[cfg(test)]
     /// Header `name` as text, if present and printable ASCII.
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())

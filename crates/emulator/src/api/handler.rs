@@ -1,0 +1,182 @@
+//! What the API server does with an authenticated request: find the
+//! operation, check that the caller may call it, run it, and answer in AWS's
+//! wire format.
+//!
+//! * A SigV4 caller (an access key from `iotcore credentials create`) may
+//!   call every operation, signed for the operation's service: `iot` (or the
+//!   older `execute-api`) for the control plane, `iotdata` for the data plane.
+//! * A device (a client certificate) may only publish, as on AWS's port 8443:
+//!   its certificate must be ACTIVE and its IoT policies must allow
+//!   `iot:Publish` (and `iot:RetainPublish` for a retained message) on the
+//!   topic, as for an MQTT publish.
+
+use http::{HeaderValue, StatusCode, header};
+use serde_json::{Map, Value};
+
+use super::ApiResponse;
+use super::error::AwsError;
+use super::operations::{ROUTES, Route, Service, invoke, members, route_table};
+use super::route::RouteTable;
+use super::server::{ApiRequest, Caller};
+use crate::control::{CertificateStatus, Control, ControlError, ListPrincipalThingsRequest};
+use crate::data_plane::DataPlane;
+use crate::policy::Action;
+
+/// The API's operations over a running emulator's control and data planes.
+#[derive(Debug)]
+pub(crate) struct Operations {
+    routes: RouteTable<usize>,
+    control: Control,
+    data: DataPlane,
+}
+
+impl Operations {
+    /// The operations of `control` and `data`.
+    pub(crate) fn new(control: Control, data: DataPlane) -> Operations {
+        Operations {
+            routes: route_table(),
+            control,
+            data,
+        }
+    }
+
+    /// Answers one authenticated request.
+    pub(crate) async fn answer(&self, request: ApiRequest) -> ApiResponse {
+        let request_id = request.request_id.clone();
+        match self.run(request).await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(
+                    request_id,
+                    status = error.status().as_u16(),
+                    code = error.code(),
+                    message = error.message(),
+                    "API request refused"
+                );
+                error.into_response()
+            }
+        }
+    }
+
+    async fn run(&self, request: ApiRequest) -> Result<ApiResponse, AwsError> {
+        let matched = self
+            .routes
+            .find(&request.method, &request.raw_path)
+            .map_err(|no| no.into_aws_error(&request.method, &request.raw_path))?;
+        let route = &ROUTES[*matched.id];
+        let members =
+            members(route, &matched.labels, &request.query, &request.headers).map_err(aws_error)?;
+        match &request.caller {
+            Caller::Credentials { signing_name, .. } => check_service(route, signing_name)?,
+            Caller::Certificate { certificate_id } => {
+                self.check_device_publish(route, &members, certificate_id, &request)
+                    .await?;
+            }
+        }
+        tracing::debug!(operation = route.operation, "API request");
+        let reply = invoke(&self.control, &self.data, route, members, request.body)
+            .await
+            .map_err(aws_error)?;
+        let mut response = http::Response::new(reply.body.into());
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok(response)
+    }
+
+    /// A device may only Publish, where its policies allow it.
+    async fn check_device_publish(
+        &self,
+        route: &Route,
+        members: &Map<String, Value>,
+        certificate_id: &str,
+        request: &ApiRequest,
+    ) -> Result<(), AwsError> {
+        if route.operation != "Publish" {
+            return Err(forbidden(format!(
+                "a device certificate may only publish (POST /topics/TOPIC), not call {}",
+                route.operation
+            )));
+        }
+        let topic = members
+            .get("topic")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let retain = members
+            .get("retain")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        let control = self.control.clone();
+        let certificate_id = certificate_id.to_owned();
+        let ip = request.peer.ip();
+        let decision = tokio::task::spawn_blocking(move || {
+            // The thing the certificate belongs to gives the thing policy variables.
+            let thing = control
+                .list_principal_things(ListPrincipalThingsRequest {
+                    principal: certificate_id.clone(),
+                    ..ListPrincipalThingsRequest::default()
+                })?
+                .things
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let (principal, status) = control.principal(&certificate_id, &thing, Some(ip))?;
+            if status != CertificateStatus::Active {
+                return Ok(Err(format!("certificate {certificate_id} is {status}")));
+            }
+            let mut actions = vec![Action::Publish];
+            if retain {
+                actions.push(Action::RetainPublish);
+            }
+            for action in actions {
+                let decision = principal.evaluate_name(action, &topic);
+                if !decision.is_allowed() {
+                    return Ok(Err(decision.to_string()));
+                }
+            }
+            Ok::<_, ControlError>(Ok(()))
+        })
+        .await
+        .map_err(|e| AwsError::internal_failure(e.to_string()))?
+        .map_err(aws_error)?;
+        decision.map_err(|why| {
+            tracing::info!(reason = %why, "HTTPS publish refused");
+            forbidden(why)
+        })
+    }
+}
+
+/// The signing names of each service's operations.
+fn check_service(route: &Route, signing_name: &str) -> Result<(), AwsError> {
+    let (allowed, name): (&[&str], &str) = match route.service {
+        Service::Iot => (&["iot", "execute-api"], "iot"),
+        Service::IotData => (&["iotdata"], "iotdata"),
+    };
+    if allowed.contains(&signing_name) {
+        Ok(())
+    } else {
+        Err(AwsError::invalid_signature(format!(
+            "Credential should be scoped to correct service: '{name}'. "
+        )))
+    }
+}
+
+fn forbidden(message: String) -> AwsError {
+    AwsError::new(StatusCode::FORBIDDEN, "ForbiddenException", message)
+}
+
+/// A control-layer error in AWS's wire format, with its extra members.
+fn aws_error(e: ControlError) -> AwsError {
+    let status =
+        StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut error = AwsError::new(status, e.code().name(), e.message());
+    if let Some(id) = e.resource_id() {
+        error = error.with_field("resourceId", id);
+    }
+    if let Some(arn) = e.resource_arn() {
+        error = error.with_field("resourceArn", arn);
+    }
+    error
+}
