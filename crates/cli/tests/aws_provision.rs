@@ -143,7 +143,6 @@ fn iotcore_ok(data: &Path, args: &[&str]) -> String {
 }
 
 #[test]
-#[ignore = "needs the emulator's HTTPS API (issue 11)"]
 fn aws_provision_makes_the_demo_things_once_they_connect_and_teardown_leaves_nothing() {
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
