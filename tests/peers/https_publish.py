@@ -27,10 +27,13 @@ def main():
     parser.add_argument("--payload", default="")
     parser.add_argument("--method", default="POST")
     parser.add_argument("--path", help="request this path instead of the topic's")
+    parser.add_argument("--alpn", help="offer this ALPN protocol (x-amzn-http-ca: AWS's port 443)")
     args = parser.parse_args()
 
     context = ssl.create_default_context(cafile=args.ca)
     context.load_cert_chain(args.cert, args.key)
+    if args.alpn:
+        context.set_alpn_protocols([args.alpn])
     path = args.path or "/topics/" + urllib.parse.quote(args.topic, safe="") + "?qos=1"
     connection = http.client.HTTPSConnection(args.host, args.port, context=context, timeout=30)
     try:

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 
+use crate::api::server::HttpOverTls;
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::message::Message;
@@ -37,6 +38,7 @@ use crate::policy::Action;
 use crate::provisioning::{ProvisioningService, Requester};
 use crate::registry_watch::changed;
 use crate::shadow::ShadowService;
+use crate::tls::ALPN_HTTP_CA;
 use crate::tls::TlsConfigs;
 use read_buffer::ReadBuffer;
 
@@ -71,6 +73,8 @@ pub(crate) struct Shared {
     pub(crate) authz: Authorizer,
     /// Publishes lifecycle events.
     pub(crate) lifecycle: Lifecycle,
+    /// Serves HTTPS to clients that chose ALPN `x-amzn-http-ca`.
+    pub(crate) http: HttpOverTls,
 }
 
 type Stream = TlsStream<TcpStream>;
@@ -117,6 +121,10 @@ async fn open(
     peer: SocketAddr,
 ) -> Option<(String, ReadHalf<Stream>, WriteHalf<Stream>)> {
     let stream = handshake(shared, tcp, peer).await?;
+    if stream.get_ref().1.alpn_protocol() == Some(ALPN_HTTP_CA) {
+        shared.http.serve(stream, peer).await;
+        return None;
+    }
     let Some(certificate_id) = stream
         .get_ref()
         .1

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::handler::Operations;
-use crate::api::server::ApiServerConfig;
+use crate::api::server::{ApiServerConfig, HttpOverTls, http_over_tls};
 use crate::api::sigv4::{SigV4Policy, StoredCredential};
 use crate::broker::Broker;
 use crate::broker::authz::Authorizer;
@@ -119,16 +119,6 @@ impl Emulator {
             closing.clone(),
         );
 
-        let shared = Arc::new(Shared {
-            broker: Arc::clone(&broker),
-            tls,
-            server_config,
-            closing: closing.clone(),
-            shadows: shadows.clone(),
-            provisioning,
-            authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
-            lifecycle: Lifecycle::default(),
-        });
         let control = {
             let registry = registry.clone();
             let endpoint = match local_addr.port() {
@@ -148,9 +138,21 @@ impl Emulator {
             Shadows::new(shadows.clone()),
             store.clone(),
         );
+        let http_api = Api::new(&pki, &store, &control, &data_plane, &closing)?;
+        let shared = Arc::new(Shared {
+            broker: Arc::clone(&broker),
+            tls,
+            server_config,
+            closing: closing.clone(),
+            shadows: shadows.clone(),
+            provisioning,
+            authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
+            lifecycle: Lifecycle::default(),
+            http: http_api.http_over_tls(),
+        });
         let api_addr = match api {
             Some((api_listener, api_addr)) => {
-                start_api(api_listener, &pki, &store, &control, &data_plane, &closing)?;
+                http_api.serve(api_listener);
                 tracing::info!(
                     endpoint_url = %format!("https://localhost:{}", api_addr.port()),
                     "HTTPS API listening (AWS's iot and iot-data; SigV4 or a device certificate)"
@@ -277,48 +279,69 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EmulatorErr
     Ok((listener, local))
 }
 
-/// Serves the HTTPS API on `listener`: requests signed with the access keys
-/// in the store, or made with a device certificate.
-fn start_api(
-    listener: TcpListener,
-    pki: &Pki,
-    store: &Store,
-    control: &Control,
-    data_plane: &DataPlane,
-    closing: &watch::Receiver<bool>,
-) -> Result<(), EmulatorError> {
-    let tls = crate::api::tls::server_config_from_pki(pki)?;
-    let store = store.clone();
-    let lookup = Arc::new(move |access_key_id: &str| {
-        let record = match store.credential(access_key_id) {
-            Ok(record) => record?,
-            Err(e) => {
-                tracing::error!("cannot read access key {access_key_id}: {e}");
-                return None;
-            }
-        };
-        Some(StoredCredential {
-            secret_access_key: record.secret_access_key,
-            session_token: record.session_token,
-            expires_at: record
-                .expires_at
-                .map(|at| UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0))),
+/// The HTTPS API: AWS's operations on the emulator's control and data planes,
+/// for requests signed with the access keys in the store or made with a
+/// device certificate; served on its own port and, to clients that choose
+/// ALPN `x-amzn-http-ca`, on the MQTT port.
+struct Api {
+    config: ApiServerConfig,
+    operations: Arc<Operations>,
+    closing: watch::Receiver<bool>,
+}
+
+impl Api {
+    fn new(
+        pki: &Pki,
+        store: &Store,
+        control: &Control,
+        data_plane: &DataPlane,
+        closing: &watch::Receiver<bool>,
+    ) -> Result<Api, EmulatorError> {
+        let tls = crate::api::tls::server_config_from_pki(pki)?;
+        let store = store.clone();
+        let lookup = Arc::new(move |access_key_id: &str| {
+            let record = match store.credential(access_key_id) {
+                Ok(record) => record?,
+                Err(e) => {
+                    tracing::error!("cannot read access key {access_key_id}: {e}");
+                    return None;
+                }
+            };
+            Some(StoredCredential {
+                secret_access_key: record.secret_access_key,
+                session_token: record.session_token,
+                expires_at: record
+                    .expires_at
+                    .map(|at| UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0))),
+            })
+        });
+        let mut config = ApiServerConfig::new(tls, lookup);
+        config.policy = SigV4Policy::api().with_region(control.arn_scope().region());
+        Ok(Api {
+            config,
+            operations: Arc::new(Operations::new(control.clone(), data_plane.clone())),
+            closing: closing.clone(),
         })
-    });
-    let mut config = ApiServerConfig::new(tls, lookup);
-    config.policy = SigV4Policy::api().with_region(control.arn_scope().region());
-    let operations = Arc::new(Operations::new(control.clone(), data_plane.clone()));
-    let handler = Arc::new(move |request| {
-        let operations = Arc::clone(&operations);
-        async move { operations.answer(request).await }
-    });
-    tokio::spawn(crate::api::server::serve(
-        listener,
-        config,
-        handler,
-        closing.clone(),
-    ));
-    Ok(())
+    }
+
+    /// Serves the API on its own listener.
+    fn serve(&self, listener: TcpListener) {
+        tokio::spawn(crate::api::server::serve(
+            listener,
+            self.config.clone(),
+            Arc::clone(&self.operations),
+            self.closing.clone(),
+        ));
+    }
+
+    /// The API for TLS connections the MQTT listener accepted.
+    fn http_over_tls(&self) -> HttpOverTls {
+        http_over_tls(
+            self.config.clone(),
+            Arc::clone(&self.operations),
+            self.closing.clone(),
+        )
+    }
 }
 
 /// Only certificates registered and ACTIVE may complete the TLS handshake.

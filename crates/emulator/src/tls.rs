@@ -7,8 +7,9 @@
 //! emulator's log says why.
 //!
 //! ALPN: a client offering `x-amzn-mqtt-ca` (the AWS SDKs' MQTT-over-443 mode) has
-//! it selected; a client offering no ALPN, or others, gets plain MQTT over TLS on
-//! the same listener. SNI is not required; an IP address sent as SNI (AWS's Python
+//! it selected; a client offering `x-amzn-http-ca` gets the HTTPS API (a device's
+//! HTTPS publish); a client offering no ALPN, or others, gets plain MQTT over TLS
+//! on the same listener. SNI is not required; an IP address sent as SNI (AWS's Python
 //! SDK does this for 127.0.0.1) is ignored by rustls.
 
 use std::fmt;
@@ -29,6 +30,10 @@ use crate::pki::certificate_id;
 /// The ALPN protocol id AWS IoT Core accepts for MQTT with X.509 client
 /// certificates on port 443.
 pub const ALPN_MQTT_CA: &[u8] = b"x-amzn-mqtt-ca";
+
+/// The ALPN protocol id AWS IoT Core accepts for HTTPS with X.509 client
+/// certificates on port 443 (a device's HTTPS publish).
+pub const ALPN_HTTP_CA: &[u8] = b"x-amzn-http-ca";
 
 /// Decides whether a certificate chained to the CA may connect: `Ok` or the
 /// reason it may not ("certificate X is INACTIVE").
@@ -51,6 +56,7 @@ pub enum TlsSetupError {
 pub(crate) struct TlsConfigs {
     plain: Arc<ServerConfig>,
     alpn: Arc<ServerConfig>,
+    http: Arc<ServerConfig>,
 }
 
 impl TlsConfigs {
@@ -81,22 +87,35 @@ impl TlsConfigs {
             chain.clone(),
             key.clone_key(),
         )?;
-        let mut alpn = server_config(&provider, verifier, chain, key)?;
+        let mut alpn = server_config(
+            &provider,
+            Arc::clone(&verifier) as _,
+            chain.clone(),
+            key.clone_key(),
+        )?;
         alpn.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
+        let mut http = server_config(&provider, verifier, chain, key)?;
+        http.alpn_protocols = vec![ALPN_HTTP_CA.to_vec()];
         Ok(TlsConfigs {
             plain: Arc::new(plain),
             alpn: Arc::new(alpn),
+            http: Arc::new(http),
         })
     }
 
     /// The configuration for a client: with ALPN `x-amzn-mqtt-ca` selected if
-    /// the client offers it, without ALPN otherwise.
+    /// the client offers it, else `x-amzn-http-ca` if it offers that (HTTPS
+    /// on the MQTT port), without ALPN otherwise.
     pub(crate) fn for_client(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
-        let offers_mqtt_ca = hello
-            .alpn()
-            .is_some_and(|mut protocols| protocols.any(|p| p == ALPN_MQTT_CA));
-        if offers_mqtt_ca {
+        let offers = |id: &[u8]| {
+            hello
+                .alpn()
+                .is_some_and(|mut protocols| protocols.any(|p| p == id))
+        };
+        if offers(ALPN_MQTT_CA) {
             Arc::clone(&self.alpn)
+        } else if offers(ALPN_HTTP_CA) {
+            Arc::clone(&self.http)
         } else {
             Arc::clone(&self.plain)
         }

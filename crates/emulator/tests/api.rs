@@ -2,7 +2,8 @@
 //! signed client: boto3 calls every `iot` and `iot-data` operation
 //! (`tests/peers/iot_control_plane.py`), shadows updated over HTTP agree with
 //! the MQTT shadow service and reach MQTT subscribers, devices publish over
-//! HTTPS with their certificate as their policy allows
+//! HTTPS with their certificate as their policy allows (on the API port, and
+//! on the MQTT port with ALPN `x-amzn-http-ca`)
 //! (`tests/peers/https_publish.py`, Python's own `http.client` and `ssl`), and
 //! bad requests get AWS's errors and change nothing.
 //!
@@ -381,6 +382,17 @@ async fn a_device_publishes_over_https_as_its_policy_allows() {
     let message = subscriber.recv_publish().await;
     assert_eq!(message.topic, "dt/meter/energy");
     assert_eq!(&message.payload[..], b"{\"kwh\":12}");
+    // The same on the MQTT port, with ALPN x-amzn-http-ca as on AWS's port 443.
+    let mut args = publish("dt/meter/energy");
+    args[1] = setup.addr().port().to_string().into();
+    args.extend(["--alpn".into(), "x-amzn-http-ca".into()]);
+    let output = run_peer("https_publish.py", args).await;
+    assert_eq!(
+        output.events_named("response")[0]["status"],
+        json!(200),
+        "{output}"
+    );
+    assert_eq!(subscriber.recv_publish().await.topic, "dt/meter/energy");
     // Another device's topic: refused by its policy.
     let output = run_peer("https_publish.py", publish("dt/other/energy")).await;
     let response = &output.events_named("response")[0];

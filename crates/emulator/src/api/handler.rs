@@ -10,6 +10,9 @@
 //!   `iot:Publish` (and `iot:RetainPublish` for a retained message) on the
 //!   topic, as for an MQTT publish.
 
+use std::future::Future;
+use std::pin::Pin;
+
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value};
 
@@ -17,7 +20,7 @@ use super::ApiResponse;
 use super::error::AwsError;
 use super::operations::{ROUTES, Route, Service, invoke, members, route_table};
 use super::route::RouteTable;
-use super::server::{ApiRequest, Caller};
+use super::server::{ApiRequest, Caller, Handler};
 use crate::control::{CertificateStatus, Control, ControlError, ListPrincipalThingsRequest};
 use crate::data_plane::DataPlane;
 use crate::policy::Action;
@@ -145,6 +148,15 @@ impl Operations {
             tracing::info!(reason = %why, "HTTPS publish refused");
             forbidden(why)
         })
+    }
+}
+
+impl Handler for Operations {
+    fn handle(
+        &self,
+        request: ApiRequest,
+    ) -> Pin<Box<dyn Future<Output = ApiResponse> + Send + '_>> {
+        Box::pin(self.answer(request))
     }
 }
 

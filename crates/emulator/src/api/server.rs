@@ -35,6 +35,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use super::error::AwsError;
 use super::query::parse_query;
@@ -262,6 +263,19 @@ async fn serve_connection<H: Handler>(
             }
         },
     };
+    serve_http(shared, tls, peer, closing).await;
+}
+
+/// Serves HTTP on an established TLS connection until it ends or the
+/// emulator stops; the client certificate, if any, authenticates it.
+async fn serve_http<H: Handler, S>(
+    shared: Arc<Shared<H>>,
+    tls: TlsStream<S>,
+    peer: SocketAddr,
+    mut closing: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let certificate = tls
         .get_ref()
         .1
@@ -300,6 +314,43 @@ async fn serve_connection<H: Handler>(
     if let Err(e) = result {
         tracing::debug!(%peer, "API: connection ended with an error: {e}");
     }
+}
+
+/// Serves the API on TLS connections another listener accepted (the MQTT
+/// port's, for clients that chose ALPN `x-amzn-http-ca`).
+#[derive(Clone)]
+pub(crate) struct HttpOverTls(Arc<ServeTls>);
+
+/// Serves one TLS connection until it ends.
+type ServeTls = dyn Fn(TlsStream<TcpStream>, SocketAddr) -> Pin<Box<dyn Future<Output = ()> + Send>>
+    + Send
+    + Sync;
+
+impl HttpOverTls {
+    /// Serves HTTP on `tls` (from `peer`) until the connection ends.
+    pub(crate) async fn serve(&self, tls: TlsStream<TcpStream>, peer: SocketAddr) {
+        (self.0)(tls, peer).await;
+    }
+}
+
+impl fmt::Debug for HttpOverTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("HttpOverTls")
+    }
+}
+
+/// An [`HttpOverTls`] that answers with `handler`, authenticated and limited
+/// as `config` says (its TLS configuration is not used: the connection is
+/// already established).
+pub(crate) fn http_over_tls<H: Handler>(
+    config: ApiServerConfig,
+    handler: Arc<H>,
+    closing: watch::Receiver<bool>,
+) -> HttpOverTls {
+    let shared = Arc::new(Shared { config, handler });
+    HttpOverTls(Arc::new(move |tls, peer| {
+        Box::pin(serve_http(Arc::clone(&shared), tls, peer, closing.clone()))
+    }))
 }
 
 /// Authenticates, reads the body, calls the handler, stamps the request id.
