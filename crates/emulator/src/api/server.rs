@@ -521,18 +521,7 @@ async fn drain(headers: &HeaderMap, mut body: Incoming) {
 
 /// A random request id shaped like AWS's (a version 4 UUID).
 pub(crate) fn new_request_id() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::ids::new_uuid()
 }
 
 #[cfg(test)]

@@ -307,22 +307,7 @@ impl Control {
                 groups.push(group.name);
             }
         }
-        let page = paginate(
-            groups,
-            |g| g.as_str(),
-            request.next_token.as_deref(),
-            request.max_results,
-            50,
-            250,
-        )?;
-        Ok(ListThingGroupsResponse {
-            thing_groups: page
-                .items
-                .into_iter()
-                .map(|name| self.group_name_and_arn(name))
-                .collect(),
-            next_token: page.next,
-        })
+        self.group_page(groups, request.next_token.as_deref(), request.max_results)
     }
 
     /// AddThingToThingGroup.
@@ -380,14 +365,17 @@ impl Control {
     ) -> Result<ListThingGroupsResponse, ControlError> {
         self.require_thing(&request.thing_name)?;
         let groups = self.store.groups_of_thing(&request.thing_name)?;
-        let page = paginate(
-            groups,
-            |g| g.as_str(),
-            request.next_token.as_deref(),
-            request.max_results,
-            50,
-            250,
-        )?;
+        self.group_page(groups, request.next_token.as_deref(), request.max_results)
+    }
+
+    /// The page of group `names` (sorted) that `token` and `size` ask for.
+    fn group_page(
+        &self,
+        names: Vec<String>,
+        token: Option<&str>,
+        size: Option<i64>,
+    ) -> Result<ListThingGroupsResponse, ControlError> {
+        let page = paginate(names, |g| g.as_str(), token, size, 50, 250)?;
         Ok(ListThingGroupsResponse {
             thing_groups: page
                 .items

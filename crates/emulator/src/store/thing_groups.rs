@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use super::things::{attributes_json, validate_attribute};
+use super::things::{attributes_json, check_version, validate_attribute};
 use super::{Store, StoreError, conversion_error, now_unix, validate_thing_name};
 use crate::ids::new_uuid;
 
@@ -147,13 +147,7 @@ impl Store {
         let Some(group) = read_group(&tx, name)? else {
             return Ok(false);
         };
-        if let Some(expected) = expected_version.filter(|v| *v != group.version) {
-            return Err(StoreError::VersionConflict {
-                name: name.to_owned(),
-                expected,
-                actual: group.version,
-            });
-        }
+        check_version(name, group.version, expected_version)?;
         if exists(&tx, "SELECT 1 FROM thing_groups WHERE parent = ?1", name)? {
             return Err(StoreError::ThingGroupHasChildren(name.to_owned()));
         }

@@ -156,13 +156,17 @@ pub(super) fn read_thing(conn: &Connection, name: &str) -> rusqlite::Result<Opti
 }
 
 /// Fails with [`StoreError::VersionConflict`] unless `expected` is absent or is
-/// the thing's version.
-fn check_version(thing: &ThingRecord, expected: Option<i64>) -> Result<(), StoreError> {
+/// `actual`, the version of the thing (or group) `name`.
+pub(super) fn check_version(
+    name: &str,
+    actual: i64,
+    expected: Option<i64>,
+) -> Result<(), StoreError> {
     match expected {
-        Some(expected) if expected != thing.version => Err(StoreError::VersionConflict {
-            name: thing.name.clone(),
+        Some(expected) if expected != actual => Err(StoreError::VersionConflict {
+            name: name.to_owned(),
             expected,
-            actual: thing.version,
+            actual,
         }),
         _ => Ok(()),
     }
@@ -330,7 +334,7 @@ impl Store {
         let tx = conn.transaction()?;
         let mut thing =
             read_thing(&tx, name)?.ok_or_else(|| StoreError::ThingNotFound(name.to_owned()))?;
-        check_version(&thing, expected_version)?;
+        check_version(&thing.name, thing.version, expected_version)?;
         change(&mut thing)?;
         if let Some(thing_type) = &thing.thing_type {
             validate_thing_name(thing_type)?;
@@ -375,7 +379,7 @@ impl Store {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
         match read_thing(&tx, name)? {
-            Some(thing) => check_version(&thing, expected_version)?,
+            Some(thing) => check_version(&thing.name, thing.version, expected_version)?,
             None => return Ok(false),
         }
         let attached: i64 = tx.query_row(
