@@ -34,6 +34,13 @@ pub enum CredentialsCommand {
         /// for this many seconds.
         #[arg(long, value_name = "SECONDS")]
         temporary: Option<u64>,
+        /// Limit the key to what this policy allows, as an IAM policy does on
+        /// AWS: each call is checked as action iot:OPERATION (iot:CreateThing,
+        /// iot:GetThingShadow, iot:Publish…) on the ARN of the thing, policy,
+        /// certificate, topic… it names, or "*". Without it the key may call
+        /// every operation.
+        #[arg(long)]
+        policy: Option<String>,
     },
     /// List the access keys the emulator has issued.
     List,
@@ -61,10 +68,11 @@ pub fn run(data_dir: &DataDir, command: CredentialsCommand) -> CliResult {
             out,
             profile,
             temporary,
+            policy,
         } => {
             let options = AccessKeyOptions {
                 temporary: temporary.map(Duration::from_secs),
-                ..AccessKeyOptions::default()
+                policy,
             };
             let key = control.create_access_key(&name, &options)?;
             let section = profile_section(&profile, &key);

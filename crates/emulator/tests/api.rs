@@ -417,3 +417,100 @@ async fn a_device_publishes_over_https_as_its_policy_allows() {
         "{output}"
     );
 }
+
+#[tokio::test]
+async fn an_access_key_with_a_policy_may_call_only_what_the_policy_allows() {
+    let (setup, _) = start().await;
+    let control = setup.emulator.control();
+    let document = json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["iot:DescribeThing", "iot:ListThings", "iot:CreateThing"],
+             "Resource": "*"},
+            {"Effect": "Deny", "Action": "iot:CreateThing",
+             "Resource": "arn:aws:iot:us-east-1:123456789012:thing/secret-*"},
+            {"Effect": "Allow", "Action": "iot:GetThingShadow",
+             "Resource": "arn:aws:iot:us-east-1:123456789012:thing/lamp"}
+        ]
+    });
+    control
+        .create_policy(iotcore_emulator::control::CreatePolicyRequest {
+            policy_name: "reader".into(),
+            policy_document: document.to_string(),
+            tags: None,
+        })
+        .expect("policy");
+    let key = control
+        .create_access_key(
+            "dashboard",
+            &AccessKeyOptions {
+                policy: Some("reader".into()),
+                ..AccessKeyOptions::default()
+            },
+        )
+        .expect("key");
+    let credentials = ApiCredentials::new(key.access_key_id, key.secret_access_key);
+    let iot = client(&setup, &credentials, "iot");
+    let status = |response: iotcore_emulator::api::client::RawResponse| {
+        let status = response.status;
+        let code = response
+            .error_for_status()
+            .err()
+            .map(|e| (e.code, e.message));
+        (status, code)
+    };
+    let list = iot
+        .send(Method::GET, "/things", &[], Bytes::new())
+        .await
+        .expect("sent");
+    assert_eq!(status(list).0, StatusCode::OK);
+    let create = |name: &str| {
+        let iot = &iot;
+        let path = format!("/things/{name}");
+        async move {
+            iot.send(Method::POST, &path, &[], Bytes::from_static(b"{}"))
+                .await
+                .expect("sent")
+        }
+    };
+    assert_eq!(status(create("lamp").await).0, StatusCode::OK);
+    let (denied, error) = status(create("secret-1").await);
+    assert_eq!(denied, StatusCode::FORBIDDEN);
+    let (code, message) = error.expect("an error");
+    assert_eq!(code, "AccessDeniedException");
+    assert!(
+        message.contains("iot:CreateThing") && message.contains("explicit deny"),
+        "{message}"
+    );
+    let (denied, error) = status(
+        iot.send(Method::DELETE, "/things/lamp", &[], Bytes::new())
+            .await
+            .expect("sent"),
+    );
+    assert_eq!(denied, StatusCode::FORBIDDEN, "{error:?}");
+    assert!(
+        control
+            .describe_thing(DescribeThingRequest {
+                thing_name: "lamp".into()
+            })
+            .is_ok(),
+        "a denied call changes nothing"
+    );
+    // The data plane: this thing's shadow only.
+    let data = client(&setup, &credentials, "iotdata");
+    for (thing, expected) in [
+        ("lamp", StatusCode::NOT_FOUND),
+        ("other", StatusCode::FORBIDDEN),
+    ] {
+        let response = data
+            .send(
+                Method::GET,
+                &format!("/things/{thing}/shadow"),
+                &[],
+                Bytes::new(),
+            )
+            .await
+            .expect("sent");
+        assert_eq!(response.status, expected, "{thing}");
+    }
+}

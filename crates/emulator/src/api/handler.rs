@@ -23,7 +23,7 @@ use super::route::RouteTable;
 use super::server::{ApiRequest, Caller, Handler};
 use crate::control::{CertificateStatus, Control, ControlError, ListPrincipalThingsRequest};
 use crate::data_plane::DataPlane;
-use crate::policy::Action;
+use crate::policy::{Action, Reason};
 
 /// The API's operations over a running emulator's control and data planes.
 #[derive(Debug)]
@@ -70,7 +70,15 @@ impl Operations {
         let members =
             members(route, &matched.labels, &request.query, &request.headers).map_err(aws_error)?;
         match &request.caller {
-            Caller::Credentials { signing_name, .. } => check_service(route, signing_name)?,
+            Caller::Credentials {
+                signing_name,
+                access_key_id,
+                ..
+            } => {
+                check_service(route, signing_name)?;
+                self.check_key_policy(route, &members, access_key_id, &request)
+                    .await?;
+            }
             Caller::Certificate { certificate_id } => {
                 self.check_device_publish(route, &members, certificate_id, &request)
                     .await?;
@@ -86,6 +94,53 @@ impl Operations {
             HeaderValue::from_static("application/json"),
         );
         Ok(response)
+    }
+
+    /// An access key issued with a policy may call what that policy allows:
+    /// action `iot:<Operation>` on the ARN of the resource the call names.
+    async fn check_key_policy(
+        &self,
+        route: &Route,
+        members: &Map<String, Value>,
+        access_key_id: &str,
+        request: &ApiRequest,
+    ) -> Result<(), AwsError> {
+        let control = self.control.clone();
+        let access_key_id = access_key_id.to_owned();
+        let ip = request.peer.ip();
+        let action = format!("iot:{}", route.operation);
+        let resource = operation_resource(&self.control, members);
+        let verdict = tokio::task::spawn_blocking(move || {
+            let Some(record) = control.access_key(&access_key_id)? else {
+                return Ok(None);
+            };
+            let principal = control.access_key_principal(&record, Some(ip))?;
+            Ok::<_, ControlError>(
+                principal.map(|p| (record.name, p.evaluate_operation(&action, &resource))),
+            )
+        })
+        .await
+        .map_err(|e| AwsError::internal_failure(e.to_string()))?
+        .map_err(aws_error)?;
+        match verdict {
+            None | Some((_, Reason::Allowed(_))) => Ok(()),
+            Some((name, reason)) => {
+                let why = match reason {
+                    Reason::ExplicitDeny(statement) => format!("an explicit deny in {statement}"),
+                    _ => "no statement of its policy allows it".to_owned(),
+                };
+                Err(AwsError::new(
+                    StatusCode::FORBIDDEN,
+                    "AccessDeniedException",
+                    format!(
+                        "User: {name} is not authorized to perform: iot:{} on resource: {} \
+                         because of {why}",
+                        route.operation,
+                        operation_resource(&self.control, members)
+                    ),
+                ))
+            }
+        }
     }
 
     /// A device may only Publish, where its policies allow it.
@@ -158,6 +213,28 @@ impl Handler for Operations {
     ) -> Pin<Box<dyn Future<Output = ApiResponse> + Send + '_>> {
         Box::pin(self.answer(request))
     }
+}
+
+/// The ARN of the resource a call names, as IAM checks AWS IoT's API calls
+/// against: its thing, thing group, thing type, policy, certificate,
+/// template or topic; `*` for calls that name none (the List operations).
+fn operation_resource(control: &Control, members: &Map<String, Value>) -> String {
+    const KINDS: [(&str, &str); 7] = [
+        ("thingName", "thing"),
+        ("thingGroupName", "thinggroup"),
+        ("thingTypeName", "thingtype"),
+        ("policyName", "policy"),
+        ("certificateId", "cert"),
+        ("templateName", "provisioningtemplate"),
+        ("topic", "topic"),
+    ];
+    KINDS
+        .iter()
+        .find_map(|(member, kind)| {
+            let name = members.get(*member).and_then(Value::as_str)?;
+            Some(control.arn(kind, name))
+        })
+        .unwrap_or_else(|| "*".to_owned())
 }
 
 /// The signing names of each service's operations.

@@ -2,10 +2,14 @@
 //! they are IAM's). `iotcore credentials create` issues them; the API
 //! verifies SigV4 signatures with them.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Control, ControlError};
+use super::{Control, ControlError, ErrorCode};
 use crate::ids::random_string;
+use crate::policy::{
+    AttachedPolicy, CertificateAttributes, PolicyDocument, Principal, RequestContext,
+};
 use crate::store::CredentialRecord;
 
 const KEY_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -14,8 +18,11 @@ const SECRET_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 /// What [`Control::create_access_key`] issues.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessKeyOptions {
-    /// An IoT policy that limits which operations the key may call; every
-    /// operation when `None`.
+    /// An IoT policy that limits which operations the key may call, as an
+    /// IAM policy does on AWS: each call is checked as action
+    /// `iot:<OperationName>` (`iot:CreateThing`, `iot:GetThingShadow`,
+    /// `iot:Publish`…) on the ARN of the resource it names (`thing/NAME`,
+    /// `topic/TOPIC`…, or `*`); every operation when `None`.
     pub policy: Option<String>,
     /// Issue temporary credentials (an `ASIA…` key with a session token)
     /// valid this long.
@@ -71,6 +78,43 @@ impl Control {
     /// Every access key issued.
     pub fn list_access_keys(&self) -> Result<Vec<CredentialRecord>, ControlError> {
         Ok(self.store.list_credentials()?)
+    }
+
+    /// The policy that limits access key `record`, compiled for a request
+    /// from `source_ip` (`${iot:ClientId}` is the key's name): `None` when the
+    /// key may call every operation.
+    pub(crate) fn access_key_principal(
+        &self,
+        record: &CredentialRecord,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Option<Principal>, ControlError> {
+        let Some(name) = &record.policy else {
+            return Ok(None);
+        };
+        let policy = self.require_policy(name)?;
+        let document = PolicyDocument::parse(policy.default_document()).map_err(|e| {
+            ControlError::new(
+                ErrorCode::InternalFailure,
+                format!("the stored policy {name} no longer parses: {e}"),
+            )
+        })?;
+        let context = RequestContext {
+            client_id: record.name.clone(),
+            source_ip,
+            certificate_id: String::new(),
+            certificate: CertificateAttributes::default(),
+            thing: None,
+        };
+        let attached = AttachedPolicy {
+            name: name.clone(),
+            version: policy.default_version,
+            document,
+        };
+        Ok(Some(Principal::new(
+            context,
+            &[attached],
+            self.scope.clone(),
+        )))
     }
 
     /// Deletes an access key; requests signed with it are refused from then on.

@@ -142,9 +142,9 @@ struct Compiled {
 }
 
 impl Compiled {
-    fn covers(&self, action: Action) -> bool {
-        let name = action.lowercase_name();
-        self.actions.items.iter().any(|p| p.matches(name)) != self.actions.negated
+    /// Whether the statement names `action` (its lowercase name).
+    fn covers(&self, action: &str) -> bool {
+        self.actions.items.iter().any(|p| p.matches(action)) != self.actions.negated
     }
 
     fn matches_resource(&self, resource: &str) -> bool {
@@ -226,6 +226,22 @@ impl Principal {
 
     /// Decides `action` on the resource ARN `resource`.
     pub fn evaluate(&self, action: Action, resource: &str) -> Decision {
+        Decision {
+            action,
+            resource: resource.to_owned(),
+            reason: self.decide(action.lowercase_name(), resource),
+        }
+    }
+
+    /// Decides an API operation's action (`iot:CreateThing`, `iot:GetThingShadow`…,
+    /// any case) on the resource ARN `resource`, as IAM decides a call of AWS's
+    /// API: why it is allowed or not.
+    pub fn evaluate_operation(&self, action: &str, resource: &str) -> Reason {
+        self.decide(&action.to_ascii_lowercase(), resource)
+    }
+
+    /// Why `action` (lowercase) on `resource` is allowed or denied.
+    fn decide(&self, action: &str, resource: &str) -> Reason {
         let mut allowed: Option<&Compiled> = None;
         for statement in self.statements.iter() {
             if !statement.conditions_hold
@@ -235,29 +251,18 @@ impl Principal {
                 continue;
             }
             match statement.effect {
-                Effect::Deny => {
-                    return Decision {
-                        action,
-                        resource: resource.to_owned(),
-                        reason: Reason::ExplicitDeny(statement.source.clone()),
-                    };
-                }
+                Effect::Deny => return Reason::ExplicitDeny(statement.source.clone()),
                 Effect::Allow => {
                     allowed.get_or_insert(statement);
                 }
             }
         }
-        let reason = match allowed {
+        match allowed {
             Some(statement) => Reason::Allowed(statement.source.clone()),
             None => Reason::NoAllow {
                 policies: self.policies.to_vec(),
                 unresolved: self.unresolved_for(action),
             },
-        };
-        Decision {
-            action,
-            resource: resource.to_owned(),
-            reason,
         }
     }
 
@@ -267,8 +272,8 @@ impl Principal {
         self.evaluate(action, &self.scope.arn(action, name))
     }
 
-    /// Unresolved variables of the Allow statements covering `action`.
-    fn unresolved_for(&self, action: Action) -> Vec<String> {
+    /// Unresolved variables of the Allow statements covering `action` (lowercase).
+    fn unresolved_for(&self, action: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for statement in self.statements.iter() {
             if statement.effect == Effect::Allow && statement.covers(action) {
