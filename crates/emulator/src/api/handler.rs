@@ -217,10 +217,12 @@ impl Handler for Operations {
 
 /// The ARN of the resource a call names, as IAM checks AWS IoT's API calls
 /// against: its thing, thing group, thing type, policy, certificate,
-/// template or topic; `*` for calls that name none (the List operations).
+/// template, job or topic (an execution's: its thing); `*` for calls that
+/// name none (the List operations).
 fn operation_resource(control: &Control, members: &Map<String, Value>) -> String {
-    const KINDS: [(&str, &str); 7] = [
+    const KINDS: [(&str, &str); 8] = [
         ("thingName", "thing"),
+        ("jobId", "job"),
         ("thingGroupName", "thinggroup"),
         ("thingTypeName", "thingtype"),
         ("policyName", "policy"),

@@ -133,6 +133,30 @@ pub(crate) static ROUTES: &[Route] = routes! {
     Iot "DescribeProvisioningTemplate" GET "/provisioning-templates/{templateName}" &[], &[];
     Iot "UpdateProvisioningTemplate" PATCH "/provisioning-templates/{templateName}" &[], &[];
     Iot "DeleteProvisioningTemplate" DELETE "/provisioning-templates/{templateName}" &[], &[];
+    Iot "CreateJob" PUT "/jobs/{jobId}" &[], &[];
+    Iot "DescribeJob" GET "/jobs/{jobId}" &[("beforeSubstitution", "beforeSubstitution")], &[];
+    Iot "UpdateJob" PATCH "/jobs/{jobId}" &[("namespaceId", "namespaceId")], &[];
+    Iot "DeleteJob" DELETE "/jobs/{jobId}" &[("force", "force"), ("namespaceId", "namespaceId")], &[];
+    Iot "ListJobs" GET "/jobs" &[
+        ("status", "status"), ("targetSelection", "targetSelection"),
+        ("maxResults", "maxResults"), ("nextToken", "nextToken"),
+        ("thingGroupName", "thingGroupName"), ("thingGroupId", "thingGroupId"),
+        ("namespaceId", "namespaceId"),
+    ], &[];
+    Iot "CancelJob" PUT "/jobs/{jobId}/cancel" &[("force", "force")], &[];
+    Iot "GetJobDocument" GET "/jobs/{jobId}/job-document" &[("beforeSubstitution", "beforeSubstitution")], &[];
+    Iot "ListJobExecutionsForJob" GET "/jobs/{jobId}/things" &[
+        ("status", "status"), ("maxResults", "maxResults"), ("nextToken", "nextToken"),
+    ], &[];
+    Iot "DescribeJobExecution" GET "/things/{thingName}/jobs/{jobId}" &[("executionNumber", "executionNumber")], &[];
+    Iot "ListJobExecutionsForThing" GET "/things/{thingName}/jobs" &[
+        ("status", "status"), ("namespaceId", "namespaceId"), ("maxResults", "maxResults"),
+        ("nextToken", "nextToken"), ("jobId", "jobId"),
+    ], &[];
+    Iot "CancelJobExecution" PUT "/things/{thingName}/jobs/{jobId}/cancel" &[("force", "force")], &[];
+    Iot "DeleteJobExecution" DELETE "/things/{thingName}/jobs/{jobId}/executionNumber/{executionNumber}" &[
+        ("force", "force"), ("namespaceId", "namespaceId"),
+    ], &[];
     IotData "GetThingShadow" GET "/things/{thingName}/shadow" &[("name", "shadowName")], &[];
     IotData "UpdateThingShadow" POST "/things/{thingName}/shadow" &[("name", "shadowName")], &[];
     IotData "DeleteThingShadow" DELETE "/things/{thingName}/shadow" &[("name", "shadowName")], &[];
@@ -320,6 +344,18 @@ fn control_operation(c: &Control, operation: &str, input: Value) -> Result<Reply
         "DescribeProvisioningTemplate" => call(input, |r| c.describe_provisioning_template(r)),
         "UpdateProvisioningTemplate" => call_unit(input, |r| c.update_provisioning_template(r)),
         "DeleteProvisioningTemplate" => call_unit(input, |r| c.delete_provisioning_template(r)),
+        "CreateJob" => call(input, |r| c.create_job(r)),
+        "DescribeJob" => call(input, |r| c.describe_job(r)),
+        "UpdateJob" => call_unit(input, |r| c.update_job(r)),
+        "DeleteJob" => call_unit(input, |r| c.delete_job(r)),
+        "ListJobs" => call(input, |r| c.list_jobs(r)),
+        "CancelJob" => call(input, |r| c.cancel_job(r)),
+        "GetJobDocument" => call(input, |r| c.get_job_document(r)),
+        "ListJobExecutionsForJob" => call(input, |r| c.list_job_executions_for_job(r)),
+        "DescribeJobExecution" => call(input, |r| c.describe_job_execution(r)),
+        "ListJobExecutionsForThing" => call(input, |r| c.list_job_executions_for_thing(r)),
+        "CancelJobExecution" => call_unit(input, |r| c.cancel_job_execution(r)),
+        "DeleteJobExecution" => call_unit(input, |r| c.delete_job_execution(r)),
         other => Err(ControlError::new(
             ErrorCode::UnknownOperation,
             format!("operation {other} is not served"),
@@ -493,6 +529,40 @@ mod tests {
             assert_eq!(find_op(method, "/things/t1").unwrap().0.operation, op);
         }
         assert!(find_op(Method::PUT, "/things/t1").is_none());
+    }
+
+    #[test]
+    fn job_paths_reach_their_operations_beside_the_thing_routes() {
+        for (method, path, op) in [
+            (Method::PUT, "/jobs/j1", "CreateJob"),
+            (Method::GET, "/jobs/j1", "DescribeJob"),
+            (Method::PATCH, "/jobs/j1", "UpdateJob"),
+            (Method::DELETE, "/jobs/j1", "DeleteJob"),
+            (Method::GET, "/jobs", "ListJobs"),
+            (Method::PUT, "/jobs/j1/cancel", "CancelJob"),
+            (Method::GET, "/jobs/j1/job-document", "GetJobDocument"),
+            (Method::GET, "/jobs/j1/things", "ListJobExecutionsForJob"),
+            (Method::GET, "/things/t1/jobs", "ListJobExecutionsForThing"),
+            (Method::GET, "/things/t1/jobs/j1", "DescribeJobExecution"),
+            (
+                Method::PUT,
+                "/things/t1/jobs/j1/cancel",
+                "CancelJobExecution",
+            ),
+            (
+                Method::DELETE,
+                "/things/t1/jobs/j1/executionNumber/2",
+                "DeleteJobExecution",
+            ),
+            (Method::GET, "/things/t1/principals", "ListThingPrincipals"),
+            (Method::GET, "/things/t1/shadow", "GetThingShadow"),
+        ] {
+            assert_eq!(find_op(method, path).unwrap().0.operation, op, "{path}");
+        }
+        let (_, m) = find_op(Method::DELETE, "/things/t1/jobs/j1/executionNumber/2").unwrap();
+        assert_eq!(m["executionNumber"], "2");
+        assert_eq!(m["thingName"], "t1");
+        assert_eq!(m["jobId"], "j1");
     }
 
     #[test]

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     DeleteConflict,
     /// The version given is not the resource's (409).
     VersionConflict,
+    /// The resource's status does not allow the change (409).
+    InvalidStateTransition,
     /// A quota was reached (410 on `iot`).
     LimitExceeded,
     /// A policy has as many versions as it may (409).
@@ -53,6 +55,7 @@ impl ErrorCode {
             ErrorCode::ResourceAlreadyExists => "ResourceAlreadyExistsException",
             ErrorCode::DeleteConflict => "DeleteConflictException",
             ErrorCode::VersionConflict => "VersionConflictException",
+            ErrorCode::InvalidStateTransition => "InvalidStateTransitionException",
             ErrorCode::LimitExceeded => "LimitExceededException",
             ErrorCode::VersionsLimitExceeded => "VersionsLimitExceededException",
             ErrorCode::CertificateState => "CertificateStateException",
@@ -79,6 +82,7 @@ impl ErrorCode {
             ErrorCode::ResourceAlreadyExists
             | ErrorCode::DeleteConflict
             | ErrorCode::VersionConflict
+            | ErrorCode::InvalidStateTransition
             | ErrorCode::VersionsLimitExceeded
             | ErrorCode::Conflict => 409,
             ErrorCode::LimitExceeded => 410,
@@ -171,7 +175,8 @@ impl From<StoreError> for ControlError {
             | S::PolicyExists(_)
             | S::ThingTypeExists(_)
             | S::ThingGroupExists(_)
-            | S::CredentialExists(_) => ErrorCode::ResourceAlreadyExists,
+            | S::CredentialExists(_)
+            | S::JobExists(_) => ErrorCode::ResourceAlreadyExists,
             S::ThingNotFound(_)
             | S::CertificateNotFound(_)
             | S::PolicyNotFound(_)

@@ -30,6 +30,9 @@ mod certificates;
 mod credentials;
 mod endpoint;
 mod error;
+mod job_configs;
+mod job_executions;
+mod jobs;
 mod page;
 mod policies;
 mod principals;
@@ -44,12 +47,15 @@ mod tests;
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use certificates::*;
 pub use credentials::*;
 pub use endpoint::*;
 pub use error::{ControlError, ErrorCode};
+pub use job_configs::*;
+pub use job_executions::*;
+pub use jobs::*;
 pub(crate) use page::paginate;
 pub use policies::*;
 pub use principals::*;
@@ -60,8 +66,9 @@ pub use thing_types::*;
 pub use things::*;
 
 pub use crate::store::{
-    CertificateStatus, CredentialRecord, DeletedThing, MAX_POLICY_VERSIONS, StoreError,
-    TemplateRecord, ThingRecord, UnknownCertificateStatus,
+    CertificateStatus, CredentialRecord, DeletedThing, ExecutionStatus, JobStatus,
+    MAX_POLICY_VERSIONS, StoreError, TargetSelection, TemplateRecord, ThingRecord,
+    UnknownCertificateStatus, UnknownJobValue,
 };
 
 use crate::pki::Pki;
@@ -82,6 +89,8 @@ pub struct Control {
     scope: ArnScope,
     data_endpoint: String,
     on_change: Option<OnChange>,
+    /// Serializes the read-check-write steps of job operations.
+    jobs_lock: Arc<Mutex<()>>,
 }
 
 impl fmt::Debug for Control {
@@ -130,6 +139,7 @@ impl Control {
             scope,
             data_endpoint,
             on_change,
+            jobs_lock: Arc::new(Mutex::new(())),
         }
     }
 
@@ -141,6 +151,15 @@ impl Control {
     /// The emulator's PKI (its CA signs device certificates).
     pub fn pki(&self) -> &Pki {
         &self.pki
+    }
+
+    /// Holds off other job changes of this process until dropped. A panic
+    /// while it was held cannot leave a half-done change (each store write
+    /// is one transaction), so a poisoned lock is used as is.
+    fn lock_jobs(&self) -> MutexGuard<'_, ()> {
+        self.jobs_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Tells live connections that the registry changed.

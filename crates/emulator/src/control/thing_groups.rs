@@ -1,6 +1,10 @@
 //! Static thing groups: CreateThingGroup, DescribeThingGroup, DeleteThingGroup,
 //! ListThingGroups, AddThingToThingGroup, RemoveThingFromThingGroup,
 //! ListThingsInThingGroup, ListThingGroupsForThing.
+//!
+//! Adding a thing to a group, or removing it, changes its executions of
+//! CONTINUOUS jobs that target the group (see
+//! [`job_executions`](super::job_executions)).
 
 use serde::{Deserialize, Serialize};
 
@@ -316,7 +320,10 @@ impl Control {
         request: ThingGroupMembershipRequest,
     ) -> Result<(), ControlError> {
         let (group, thing) = membership(&request)?;
+        let _guard = self.lock_jobs();
+        let before = self.continuous_jobs_of(&thing)?;
         self.store.add_thing_to_group(&group, &thing)?;
+        self.apply_membership_to_jobs(&thing, &before)?;
         self.changed();
         Ok(())
     }
@@ -329,7 +336,10 @@ impl Control {
         let (group, thing) = membership(&request)?;
         self.require_group(&group)?;
         self.require_thing(&thing)?;
+        let _guard = self.lock_jobs();
+        let before = self.continuous_jobs_of(&thing)?;
         if self.store.remove_thing_from_group(&group, &thing)? {
+            self.apply_membership_to_jobs(&thing, &before)?;
             self.changed();
         }
         Ok(())

@@ -135,6 +135,9 @@ pub enum StoreError {
     /// A thing is in as many groups as it may be.
     #[error("thing {0:?} is already in 10 thing groups, the most it may be in")]
     TooManyGroups(String),
+    /// A job with this id already exists.
+    #[error("job {0:?} already exists")]
+    JobExists(String),
     /// An access key id is taken.
     #[error("access key {0} already exists")]
     CredentialExists(String),

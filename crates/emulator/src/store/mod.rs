@@ -9,6 +9,7 @@
 //! * persistent MQTT sessions ([`SessionRecord`]): subscriptions and queued QoS 1
 //!   messages of clients that are away;
 //! * Device Shadow documents ([`ShadowRecord`]);
+//! * jobs ([`JobRecord`]) and their executions on things ([`ExecutionRecord`]);
 //! * fleet provisioning templates ([`TemplateRecord`]) and the ownership tokens of
 //!   certificates waiting for their registration ([`TokenRecord`]).
 //!
@@ -34,6 +35,7 @@
 mod certificates;
 mod credentials;
 mod error;
+mod jobs;
 mod policies;
 mod provisioning;
 mod retained;
@@ -55,6 +57,10 @@ use rusqlite::types::Type;
 pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateStatus};
 pub use credentials::CredentialRecord;
 pub use error::StoreError;
+pub use jobs::{
+    ExecutionRecord, ExecutionStatus, JobConfigs, JobRecord, JobStatus, TargetSelection,
+    UnknownJobValue,
+};
 pub use policies::{MAX_POLICY_VERSIONS, PolicyRecord};
 pub use provisioning::{
     ExistingThing, Override, PolicyRegistration, Registration, TemplateError, TemplateRecord,

@@ -256,6 +256,49 @@ const MIGRATIONS: &[&str] = &[
         expires_at         INTEGER             -- unix seconds; NULL for long-term keys
     );
     "#,
+    // Version 6: jobs and their executions (the Jobs control plane). The
+    // configurations AWS takes at CreateJob are kept as the JSON given.
+    r#"
+    CREATE TABLE jobs (
+        job_id            TEXT PRIMARY KEY NOT NULL,
+        document          TEXT NOT NULL,
+        document_source   TEXT,                 -- where the document was read from
+        description       TEXT,
+        targets           TEXT NOT NULL,        -- JSON array of thing and thing-group ARNs
+        target_selection  TEXT NOT NULL CHECK (target_selection IN ('SNAPSHOT', 'CONTINUOUS')),
+        status            TEXT NOT NULL CHECK (status IN ('IN_PROGRESS', 'CANCELED', 'COMPLETED', 'DELETION_IN_PROGRESS')),
+        force_canceled    INTEGER NOT NULL DEFAULT 0,
+        reason_code       TEXT,
+        comment           TEXT,
+        namespace_id      TEXT,
+        timeout_config    TEXT,                 -- JSON objects as given, or NULL
+        rollout_config    TEXT,
+        abort_config      TEXT,
+        retry_config      TEXT,
+        presigned_url_config TEXT,
+        scheduling_config TEXT,
+        created_at        INTEGER NOT NULL,     -- unix seconds
+        last_updated_at   INTEGER NOT NULL,
+        completed_at      INTEGER
+    );
+
+    CREATE TABLE job_executions (
+        job_id            TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        thing_name        TEXT NOT NULL,
+        execution_number  INTEGER NOT NULL,
+        status            TEXT NOT NULL CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED',
+                              'TIMED_OUT', 'REJECTED', 'REMOVED', 'CANCELED')),
+        status_details    TEXT NOT NULL,        -- JSON object of string to string
+        version_number    INTEGER NOT NULL,
+        queued_at         INTEGER NOT NULL,
+        started_at        INTEGER,
+        last_updated_at   INTEGER NOT NULL,
+        force_canceled    INTEGER NOT NULL DEFAULT 0,
+        retry_attempt     INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (job_id, thing_name, execution_number)
+    ) WITHOUT ROWID;
+    CREATE INDEX job_executions_by_thing ON job_executions (thing_name);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -300,4 +343,67 @@ pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreErr
         tracing::debug!(path = %path.display(), version, "database schema upgraded");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database as an iotcore of schema version 5 left it, with one thing.
+    fn version_5_database(path: &Path) {
+        let conn = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..5] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 5).unwrap();
+        conn.execute(
+            "INSERT INTO things (name, attributes, created_at, version, thing_id)
+             VALUES ('dev1', '{}', 1, 1, 'id-1')",
+            [],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_5_database_gains_the_job_tables_and_keeps_its_things() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iotcore.db");
+        version_5_database(&path);
+
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 6);
+        let things: i64 = conn
+            .query_row("SELECT count(*) FROM things", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(things, 1);
+        conn.execute(
+            "INSERT INTO jobs (job_id, document, targets, target_selection, status, created_at,
+                               last_updated_at)
+             VALUES ('j', '{}', '[]', 'SNAPSHOT', 'IN_PROGRESS', 1, 1)",
+            [],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO job_executions (job_id, thing_name, execution_number, status,
+                 status_details, version_number, queued_at, last_updated_at)
+             VALUES ('j', 'dev1', 1, 'QUEUED', '{}', 1, 1, 1)",
+            [],
+        )
+        .unwrap();
+        let bad_status = conn.execute(
+            "INSERT INTO job_executions (job_id, thing_name, execution_number, status,
+                 status_details, version_number, queued_at, last_updated_at)
+             VALUES ('j', 'dev1', 2, 'DONE', '{}', 1, 1, 1)",
+            [],
+        );
+        assert!(
+            bad_status.is_err(),
+            "the status CHECK refuses unknown values"
+        );
+    }
 }
