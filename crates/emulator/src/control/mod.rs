@@ -43,6 +43,8 @@ mod thing_types;
 mod things;
 
 #[cfg(test)]
+mod jobs_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;

@@ -311,20 +311,22 @@ fn config_json(value: &Option<Value>) -> rusqlite::Result<Option<String>> {
 }
 
 fn write_job(conn: &Connection, job: &JobRecord, insert: bool) -> Result<usize, StoreError> {
-    let verb = if insert {
-        "INSERT INTO jobs"
+    // An UPDATE, not a REPLACE: replacing the row would delete it first and
+    // take its executions with it (ON DELETE CASCADE).
+    let sql = if insert {
+        format!(
+            "INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, \
+             ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) ON CONFLICT (job_id) DO NOTHING"
+        )
     } else {
-        "REPLACE INTO jobs"
+        let sets: Vec<String> = JOB_COLUMNS
+            .split(", ")
+            .enumerate()
+            .skip(1)
+            .map(|(i, column)| format!("{} = ?{}", column.trim(), i + 1))
+            .collect();
+        format!("UPDATE jobs SET {} WHERE job_id = ?1", sets.join(", "))
     };
-    let sql = format!(
-        "{verb} ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, \
-         ?14, ?15, ?16, ?17, ?18, ?19, ?20) {}",
-        if insert {
-            "ON CONFLICT (job_id) DO NOTHING"
-        } else {
-            ""
-        }
-    );
     let c = &job.configs;
     Ok(conn.execute(
         &sql,
