@@ -347,6 +347,126 @@ def endpoint_and_templates(iot):
                  lambda: iot.describe_provisioning_template(templateName="sensors"))
 
 
+def jobs(iot):
+    dev1 = iot.create_thing(thingName="job-dev-1")["thingArn"]
+    iot.create_thing(thingName="job-dev-2")
+    group_arn = iot.create_thing_group(thingGroupName="job-lamps")["thingGroupArn"]
+    iot.add_thing_to_thing_group(thingGroupName="job-lamps", thingName="job-dev-2")
+    created = iot.create_job(jobId="fw-1", targets=[dev1, group_arn], description="firmware",
+                             document=json.dumps({"op": "update"}),
+                             timeoutConfig={"inProgressTimeoutInMinutes": 30})
+    check("CreateJob answers ARN, id and description", created["jobArn"].endswith(":job/fw-1")
+          and created["jobId"] == "fw-1" and created["description"] == "firmware", created)
+    expect_error("CreateJob twice: ResourceAlreadyExistsException", iot, "ResourceAlreadyExistsException",
+                 lambda: iot.create_job(jobId="fw-1", targets=[dev1], document="{}"))
+    expect_error("CreateJob on a missing thing: ResourceNotFoundException", iot, "ResourceNotFoundException",
+                 lambda: iot.create_job(jobId="fw-x", targets=[dev1.replace("job-dev-1", "ghost")],
+                                        document="{}"))
+    expect_error("CreateJob with an S3 documentSource: InvalidRequestException", iot,
+                 "InvalidRequestException",
+                 lambda: iot.create_job(jobId="fw-x", targets=[dev1], documentSource="s3://b/job.json"))
+    job = iot.describe_job(jobId="fw-1")["job"]
+    check("DescribeJob counts the queued executions of the thing and the group's thing",
+          job["status"] == "IN_PROGRESS" and job["targetSelection"] == "SNAPSHOT"
+          and job["jobProcessDetails"]["numberOfQueuedThings"] == 2
+          and job["timeoutConfig"] == {"inProgressTimeoutInMinutes": 30}
+          and job["createdAt"].year >= 2024, job)
+    expect_error("DescribeJob of a missing job: ResourceNotFoundException", iot, "ResourceNotFoundException",
+                 lambda: iot.describe_job(jobId="ghost"))
+    document = iot.get_job_document(jobId="fw-1")["document"]
+    check("GetJobDocument", json.loads(document) == {"op": "update"}, document)
+    expect_error("GetJobDocument of a missing job: ResourceNotFoundException", iot,
+                 "ResourceNotFoundException", lambda: iot.get_job_document(jobId="ghost"))
+    iot.update_job(jobId="fw-1", description="firmware 2", jobExecutionsRolloutConfig={"maximumPerMinute": 5})
+    job = iot.describe_job(jobId="fw-1")["job"]
+    check("UpdateJob", job["description"] == "firmware 2"
+          and job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 5}, job)
+    expect_error("UpdateJob with a timeout over 10080 minutes: InvalidRequestException", iot,
+                 "InvalidRequestException",
+                 lambda: iot.update_job(jobId="fw-1", timeoutConfig={"inProgressTimeoutInMinutes": 20000}))
+    execution = iot.describe_job_execution(jobId="fw-1", thingName="job-dev-2")["execution"]
+    check("DescribeJobExecution", execution["status"] == "QUEUED" and execution["executionNumber"] == 1
+          and execution["versionNumber"] == 1 and execution["thingArn"].endswith(":thing/job-dev-2"),
+          execution)
+    expect_error("DescribeJobExecution of a missing execution number: ResourceNotFoundException", iot,
+                 "ResourceNotFoundException",
+                 lambda: iot.describe_job_execution(jobId="fw-1", thingName="job-dev-2", executionNumber=7))
+    for_job, pages = paged(iot, "list_job_executions_for_job", "executionSummaries", jobId="fw-1")
+    check("ListJobExecutionsForJob", [e["thingArn"].split("/")[-1] for e in for_job]
+          == ["job-dev-1", "job-dev-2"], for_job)
+    expect_error("ListJobExecutionsForJob of a missing job: ResourceNotFoundException", iot,
+                 "ResourceNotFoundException", lambda: iot.list_job_executions_for_job(jobId="ghost"))
+    for_thing = iot.list_job_executions_for_thing(thingName="job-dev-1")["executionSummaries"]
+    check("ListJobExecutionsForThing", [(e["jobId"], e["jobExecutionSummary"]["status"]) for e in for_thing]
+          == [("fw-1", "QUEUED")], for_thing)
+    expect_error("ListJobExecutionsForThing of a missing thing: ResourceNotFoundException", iot,
+                 "ResourceNotFoundException", lambda: iot.list_job_executions_for_thing(thingName="ghost"))
+    iot.cancel_job_execution(jobId="fw-1", thingName="job-dev-1", expectedVersion=1,
+                             statusDetails={"why": "operator"})
+    execution = iot.describe_job_execution(jobId="fw-1", thingName="job-dev-1")["execution"]
+    check("CancelJobExecution", execution["status"] == "CANCELED" and execution["versionNumber"] == 2
+          and execution["statusDetails"]["detailsMap"] == {"why": "operator"}, execution)
+    expect_error("CancelJobExecution of a canceled execution: InvalidStateTransitionException", iot,
+                 "InvalidStateTransitionException",
+                 lambda: iot.cancel_job_execution(jobId="fw-1", thingName="job-dev-1"))
+    expect_error("CancelJobExecution with a stale version: VersionConflictException", iot,
+                 "VersionConflictException",
+                 lambda: iot.cancel_job_execution(jobId="fw-1", thingName="job-dev-2", expectedVersion=5))
+    expect_error("DeleteJob while IN_PROGRESS: InvalidStateTransitionException", iot,
+                 "InvalidStateTransitionException", lambda: iot.delete_job(jobId="fw-1"))
+    expect_error("DeleteJobExecution of a QUEUED execution: InvalidStateTransitionException", iot,
+                 "InvalidStateTransitionException",
+                 lambda: iot.delete_job_execution(jobId="fw-1", thingName="job-dev-2", executionNumber=1))
+    iot.delete_job_execution(jobId="fw-1", thingName="job-dev-1", executionNumber=1)
+    expect_error("DeleteJobExecution deleted it", iot, "ResourceNotFoundException",
+                 lambda: iot.describe_job_execution(jobId="fw-1", thingName="job-dev-1"))
+    canceled = iot.cancel_job(jobId="fw-1", reasonCode="ROLLBACK", comment="bad build")
+    job = iot.describe_job(jobId="fw-1")["job"]
+    check("CancelJob cancels the queued executions", canceled["jobId"] == "fw-1"
+          and job["status"] == "CANCELED" and job["reasonCode"] == "ROLLBACK"
+          and job["jobProcessDetails"]["numberOfCanceledThings"] == 1, job)
+    expect_error("CancelJob of a missing job: ResourceNotFoundException", iot, "ResourceNotFoundException",
+                 lambda: iot.cancel_job(jobId="ghost"))
+    iot.create_job(jobId="cont-1", targets=[group_arn], document="{}", targetSelection="CONTINUOUS")
+    iot.add_thing_to_thing_group(thingGroupName="job-lamps", thingName="job-dev-1")
+    execution = iot.describe_job_execution(jobId="cont-1", thingName="job-dev-1")["execution"]
+    check("a CONTINUOUS job queues a thing added to its group", execution["status"] == "QUEUED", execution)
+    iot.remove_thing_from_thing_group(thingGroupName="job-lamps", thingName="job-dev-1")
+    execution = iot.describe_job_execution(jobId="cont-1", thingName="job-dev-1")["execution"]
+    check("a CONTINUOUS job removes a thing that leaves its group", execution["status"] == "REMOVED",
+          execution)
+    listed, pages = paged(iot, "list_jobs", "jobs")
+    check("ListJobs pages", [j["jobId"] for j in listed] == ["cont-1", "fw-1"] and pages == 1, listed)
+    canceled = iot.list_jobs(status="CANCELED")["jobs"]
+    check("ListJobs by status", [j["jobId"] for j in canceled] == ["fw-1"], canceled)
+    expect_error("ListJobs with an unknown status: InvalidRequestException", iot, "InvalidRequestException",
+                 lambda: iot.list_jobs(status="BOGUS"))
+    iot.delete_job(jobId="fw-1")
+    iot.delete_job(jobId="cont-1", force=True)
+    check("DeleteJob, and with force while IN_PROGRESS", iot.list_jobs()["jobs"] == [])
+    expect_error("DeleteJob of a deleted job: ResourceNotFoundException", iot, "ResourceNotFoundException",
+                 lambda: iot.delete_job(jobId="fw-1"))
+
+
+def jobs_sample(iot):
+    """The control-plane calls of AWS's Python jobs sample
+    (aws-iot-device-sdk-python-v2 samples/service_clients/jobs.py), in its order."""
+    thing_name = "jobs-sample-thing"
+    try:
+        iot.describe_thing(thingName=thing_name)
+        check("the jobs sample's describe_thing of a new thing raises ResourceNotFoundException", False)
+    except iot.exceptions.ResourceNotFoundException:
+        check("the jobs sample's describe_thing of a new thing raises ResourceNotFoundException", True)
+    thing_arn = iot.create_thing(thingName=thing_name)["thingArn"]
+    job_id = "Job_sample_1"
+    iot.create_job(jobId=job_id, targets=[thing_arn],
+                   document=json.dumps({"ToDo": "Reboot"}), targetSelection="SNAPSHOT")
+    queued = iot.list_job_executions_for_thing(thingName=thing_name)["executionSummaries"]
+    iot.delete_job(jobId=job_id, force=True)
+    check("the jobs sample's create_job and delete_job(force=True)",
+          [e["jobId"] for e in queued] == [job_id] and iot.list_jobs()["jobs"] == [], queued)
+
+
 def data_plane(data, iot):
     iot.create_thing(thingName="lamp-2")
     expect_error("GetThingShadow before any update: ResourceNotFoundException", data,
@@ -438,7 +558,8 @@ def main():
                                     aws_secret_access_key=args.secret, region_name="us-east-1")
     iot = session.client("iot", endpoint_url=args.endpoint, verify=args.ca, config=config)
     data = session.client("iot-data", endpoint_url=args.endpoint, verify=args.ca, config=config)
-    for part in (things, thing_types, thing_groups, certificates_and_policies, endpoint_and_templates):
+    for part in (things, thing_types, thing_groups, certificates_and_policies, endpoint_and_templates,
+                 jobs, jobs_sample):
         try:
             part(iot)
         except Exception:

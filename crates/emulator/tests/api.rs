@@ -82,7 +82,7 @@ async fn boto3_calls_every_operation_and_gets_aws_answers_and_errors() {
     let done = output.events_named("done");
     assert_eq!(done.len(), 1, "{output}");
     // Every part ran to its end: a part that stops early reports fewer checks.
-    assert!(done[0]["passed"].as_u64() >= Some(88), "{output}");
+    assert!(done[0]["passed"].as_u64() >= Some(121), "{output}");
     output.assert_success();
 }
 
