@@ -324,6 +324,46 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_framework_failure_keeps_its_meaning_for_shadows() {
+        use crate::service::{Detail, Lost};
+        let topic = "$aws/things/dev1/shadow/get";
+        let cases = [
+            (
+                Detail::Timeout(std::time::Duration::from_secs(1)),
+                ShadowErrorKind::Timeout,
+            ),
+            (Detail::Client(Error::closed()), ShadowErrorKind::Client),
+            (
+                Detail::ConnectionLost(Lost::FreshSession),
+                ShadowErrorKind::ConnectionLost,
+            ),
+            (
+                Detail::InvalidReply {
+                    topic: format!("{topic}/accepted"),
+                    detail: "x".into(),
+                },
+                ShadowErrorKind::InvalidReply,
+            ),
+            (
+                Detail::InvalidRequest("x".into()),
+                ShadowErrorKind::InvalidRequest,
+            ),
+        ];
+        for (detail, kind) in cases {
+            let service = ServiceError::new("Device Shadow", "get", topic, detail);
+            let e = ShadowError::service(ShadowOperation::Get, &id(), service);
+            assert_eq!(e.kind(), kind, "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("shadow get of shadow 'config' of thing 'dev1': "),
+                "{e}"
+            );
+            assert_eq!(e.code(), None);
+            assert!(e.service_error().is_some());
+        }
+    }
+
+    #[test]
     fn errors_found_before_sending_get_their_context_later() {
         let name_error =
             iotcore_model::topics::shadow_topic_prefix("dev1", Some("a/b")).unwrap_err();
