@@ -141,6 +141,44 @@ fn echo(op: &str, n: i64) -> Request {
     Request::new("Echo", format!("svc/dev/{op}"), json!({"n": n}))
 }
 
+/// `echo(op, n)` on `channel`, in a task of its own.
+fn spawn_echo(
+    channel: &ServiceChannel,
+    op: &'static str,
+    n: i64,
+) -> tokio::task::JoinHandle<Result<Echo, ServiceError>> {
+    let channel = channel.clone();
+    tokio::spawn(async move { channel.call::<Echo>(echo(op, n)).await })
+}
+
+/// `echo(op, n)` on `channel`, accepted by the responder: the reply the
+/// request gets must be its own.
+async fn accepted_echo(
+    channel: &ServiceChannel,
+    responder: &mut Responder,
+    op: &'static str,
+    n: i64,
+) {
+    let request = spawn_echo(channel, op, n);
+    let seen = responder.next().await;
+    assert_eq!(seen.n(), n);
+    responder.accept(&seen).await;
+    assert_eq!(
+        within("a request", request).await.unwrap().unwrap(),
+        Echo { n }
+    );
+}
+
+/// Task `n` asked `echo(_, n)`: each must have had its own reply.
+async fn each_got_its_own_reply(tasks: Vec<tokio::task::JoinHandle<Result<Echo, ServiceError>>>) {
+    for (n, task) in (0..).zip(tasks) {
+        assert_eq!(
+            within("a request", task).await.unwrap().unwrap(),
+            Echo { n }
+        );
+    }
+}
+
 fn token_channel(device: &Client, op: &str) -> ServiceChannel {
     ServiceChannel::new(device, &ECHO, [format!("svc/dev/{op}/+")])
 }
@@ -224,10 +262,7 @@ async fn a_reply_for_an_unknown_token_is_ignored_and_goes_to_the_event_stream() 
     let channel = token_channel(&device, "echo");
     let mut events = channel.events();
 
-    let request = tokio::spawn({
-        let channel = channel.clone();
-        async move { channel.call::<Echo>(echo("echo", 7)).await }
-    });
+    let request = spawn_echo(&channel, "echo", 7);
     let seen = responder.next().await;
     for stray in [
         json!({"clientToken": "someone-else", "n": -1}).to_string(),
@@ -264,10 +299,7 @@ async fn topic_correlation_runs_one_request_at_a_time_in_arrival_order() {
 
     let mut tasks = Vec::new();
     for n in 0..3 {
-        let channel = channel.clone();
-        tasks.push(tokio::spawn(async move {
-            channel.call::<Echo>(echo("prov", n)).await
-        }));
+        tasks.push(spawn_echo(&channel, "prov", n));
         // Let it take its place in the queue before the next one comes.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -284,12 +316,7 @@ async fn topic_correlation_runs_one_request_at_a_time_in_arrival_order() {
             .reply(&seen, "accepted", json!({"n": seen.n()}).to_string())
             .await;
     }
-    for (n, task) in tasks.into_iter().enumerate() {
-        assert_eq!(
-            within("a request", task).await.unwrap().unwrap(),
-            Echo { n: n as i64 }
-        );
-    }
+    each_got_its_own_reply(tasks).await;
     device.close().await;
 }
 
@@ -314,16 +341,7 @@ async fn a_request_without_a_reply_times_out_and_gives_up_its_turn() {
     assert_eq!(responder.next().await.n(), 1);
 
     let channel = channel.with_timeout(Duration::from_secs(10));
-    let request = tokio::spawn({
-        let channel = channel.clone();
-        async move { channel.call::<Echo>(echo("prov", 2)).await }
-    });
-    let seen = responder.next().await;
-    responder.accept(&seen).await;
-    assert_eq!(
-        within("the next request", request).await.unwrap().unwrap(),
-        Echo { n: 2 }
-    );
+    accepted_echo(&channel, &mut responder, "prov", 2).await;
     device.close().await;
 }
 
@@ -335,24 +353,11 @@ async fn a_dropped_request_future_cancels_cleanly() {
 
     // Topic correlation: dropping the request gives its turn to the next.
     let by_topic = topic_channel(&device, "prov");
-    let abandoned = tokio::spawn({
-        let channel = by_topic.clone();
-        async move { channel.call::<Echo>(echo("prov", 1)).await }
-    });
+    let abandoned = spawn_echo(&by_topic, "prov", 1);
     assert_eq!(responder.next().await.n(), 1);
     abandoned.abort();
     assert!(abandoned.await.unwrap_err().is_cancelled());
-    let request = tokio::spawn({
-        let channel = by_topic.clone();
-        async move { channel.call::<Echo>(echo("prov", 2)).await }
-    });
-    let seen = responder.next().await;
-    assert_eq!(seen.n(), 2);
-    responder.accept(&seen).await;
-    assert_eq!(
-        within("the next request", request).await.unwrap().unwrap(),
-        Echo { n: 2 }
-    );
+    accepted_echo(&by_topic, &mut responder, "prov", 2).await;
 
     // Token correlation: the dropped request's late reply is nobody's.
     let by_token = token_channel(&device, "echo");
@@ -372,16 +377,7 @@ async fn a_dropped_request_future_cancels_cleanly() {
             .map(|p| p.contains(seen.token().unwrap())),
         Some(true)
     );
-    let request = tokio::spawn({
-        let channel = by_token.clone();
-        async move { channel.call::<Echo>(echo("echo", 4)).await }
-    });
-    let seen = responder.next().await;
-    responder.accept(&seen).await;
-    assert_eq!(
-        within("a later request", request).await.unwrap().unwrap(),
-        Echo { n: 4 }
-    );
+    accepted_echo(&by_token, &mut responder, "echo", 4).await;
     device.close().await;
 }
 
@@ -395,12 +391,11 @@ async fn requests_in_flight_are_bounded_per_service_across_its_channels() {
 
     let tasks: Vec<_> = (0..4)
         .map(|n| {
-            let (channel, op) = if n % 2 == 0 {
-                (a.clone(), "a")
+            if n % 2 == 0 {
+                spawn_echo(&a, "a", n)
             } else {
-                (b.clone(), "b")
-            };
-            tokio::spawn(async move { channel.call::<Echo>(echo(op, n)).await })
+                spawn_echo(&b, "b", n)
+            }
         })
         .collect();
     let first = responder.next().await;
@@ -413,12 +408,7 @@ async fn requests_in_flight_are_bounded_per_service_across_its_channels() {
     responder.accept(&third).await;
     let fourth = responder.next().await;
     responder.accept(&fourth).await;
-    for (n, task) in tasks.into_iter().enumerate() {
-        assert_eq!(
-            within("a request", task).await.unwrap().unwrap(),
-            Echo { n: n as i64 }
-        );
-    }
+    each_got_its_own_reply(tasks).await;
     device.close().await;
 }
 
@@ -433,15 +423,11 @@ async fn malformed_replies_and_invalid_requests_are_typed_errors() {
     async fn answered(
         responder: &mut Responder,
         channel: &ServiceChannel,
-        op: &str,
+        op: &'static str,
         kind: &str,
         reply: impl Fn(&Seen) -> String,
     ) -> ServiceError {
-        let request = tokio::spawn({
-            let channel = channel.clone();
-            let op = op.to_owned();
-            async move { channel.call::<Echo>(echo(&op, 1)).await }
-        });
+        let request = spawn_echo(channel, op, 1);
         let seen = responder.next().await;
         responder.reply(&seen, kind, reply(&seen)).await;
         within("the request", request).await.unwrap().unwrap_err()
@@ -506,10 +492,7 @@ async fn reply_while_the_device_is_away(
     timeout: Duration,
 ) -> tokio::task::JoinHandle<Result<Echo, ServiceError>> {
     let channel = token_channel(device, "echo").with_timeout(timeout);
-    let request = tokio::spawn({
-        let channel = channel.clone();
-        async move { channel.call::<Echo>(echo("echo", 5)).await }
-    });
+    let request = spawn_echo(&channel, "echo", 5);
     let seen = responder.next().await;
     // A PUBACK for a later publish means the request's came before it.
     within(
@@ -551,16 +534,7 @@ async fn a_reply_lost_to_a_reconnect_without_the_session_fails_the_request_at_on
     ));
     // The channel still works: its subscriptions were restored.
     let channel = token_channel(&device, "echo");
-    let request = tokio::spawn({
-        let channel = channel.clone();
-        async move { channel.call::<Echo>(echo("echo", 6)).await }
-    });
-    let seen = responder.next().await;
-    responder.accept(&seen).await;
-    assert_eq!(
-        within("a new request", request).await.unwrap().unwrap(),
-        Echo { n: 6 }
-    );
+    accepted_echo(&channel, &mut responder, "echo", 6).await;
     device.close().await;
 }
 
@@ -605,10 +579,7 @@ async fn a_request_made_while_offline_waits_for_the_connection_and_gets_its_repl
     s.proxy.cut();
     wait_state(&mut status, "the drop", |state| !state.is_connected()).await;
 
-    let request = tokio::spawn({
-        let channel = channel.clone();
-        async move { channel.call::<Echo>(echo("echo", 8)).await }
-    });
+    let request = spawn_echo(&channel, "echo", 8);
     assert!(responder.quiet().await, "offline: the request waits");
     s.proxy.refuse(false);
     let seen = responder.next().await;
@@ -626,10 +597,7 @@ async fn requests_fail_with_the_client_error_once_the_client_is_closed() {
     let device = s.device("dev").await;
     let mut responder = s.responder().await;
     let channel = token_channel(&device, "echo");
-    let waiting = tokio::spawn({
-        let channel = channel.clone();
-        async move { channel.call::<Echo>(echo("echo", 1)).await }
-    });
+    let waiting = spawn_echo(&channel, "echo", 1);
     responder.next().await;
     device.close().await;
     for e in [

@@ -339,11 +339,8 @@ impl ServiceChannel {
     /// otherwise), within the timeout: from then on no reply or event on them
     /// is missed.
     pub async fn subscribe(&self) -> Result<(), ServiceError> {
-        let error = |detail| self.error("subscribe", &self.filters().join(", "), detail);
-        tokio::time::timeout(self.timeout, self.channel.ensure_subscribed(&self.client))
+        self.within_timeout("subscribe", self.channel.ensure_subscribed(&self.client))
             .await
-            .map_err(|_| error(Detail::Timeout(self.timeout)))?
-            .map_err(|e| error(Detail::Client(e)))
     }
 
     /// Unsubscribes from the reply filters, for an application done with
@@ -352,8 +349,19 @@ impl ServiceChannel {
     /// streams stay open but receive nothing meanwhile, and a request still
     /// waiting for its reply may time out.
     pub async fn unsubscribe(&self) -> Result<(), ServiceError> {
-        let error = |detail| self.error("unsubscribe", &self.filters().join(", "), detail);
-        tokio::time::timeout(self.timeout, self.channel.unsubscribe(&self.client))
+        self.within_timeout("unsubscribe", self.channel.unsubscribe(&self.client))
+            .await
+    }
+
+    /// `work` on the reply filters (`operation`: subscribe, unsubscribe)
+    /// within the timeout.
+    async fn within_timeout(
+        &self,
+        operation: &'static str,
+        work: impl Future<Output = Result<(), Error>>,
+    ) -> Result<(), ServiceError> {
+        let error = |detail| self.error(operation, &self.filters().join(", "), detail);
+        tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| error(Detail::Timeout(self.timeout)))?
             .map_err(|e| error(Detail::Client(e)))
