@@ -312,7 +312,8 @@ impl ServiceChannel {
                 ))));
             }
         }
-        if let Err(detail) = request.payload(None) {
+        let with_token = self.service().correlation() == Correlation::ClientToken;
+        if let Err(detail) = request.check(with_token) {
             return Err(error(Detail::InvalidRequest(detail)));
         }
         let reply = tokio::time::timeout(self.timeout, self.exchange(&request))

@@ -74,6 +74,16 @@ impl Request {
         &self.rejected
     }
 
+    /// Whether the request can be sent: its body was written as JSON and,
+    /// when it must carry a `clientToken`, is an object.
+    pub(crate) fn check(&self, with_token: bool) -> Result<(), String> {
+        match self.body.as_ref().map_err(Clone::clone)? {
+            Value::Object(_) => Ok(()),
+            _ if !with_token => Ok(()),
+            other => Err(not_an_object(other)),
+        }
+    }
+
     /// The payload to publish, with `token` as its `clientToken` when given.
     pub(crate) fn payload(&self, token: Option<&str>) -> Result<Bytes, String> {
         let body = self.body.as_ref().map_err(Clone::clone)?;
@@ -84,17 +94,19 @@ impl Request {
                 object.insert(CLIENT_TOKEN.to_owned(), Value::String(token.to_owned()));
                 serde_json::to_vec(&object)
             }
-            (Some(_), other) => {
-                return Err(format!(
-                    "a request correlated by clientToken must be a JSON object, not {}",
-                    json_kind(other)
-                ));
-            }
+            (Some(_), other) => return Err(not_an_object(other)),
         };
         bytes
             .map(Bytes::from)
             .map_err(|e| format!("the request cannot be written as JSON: {e}"))
     }
+}
+
+fn not_an_object(body: &Value) -> String {
+    format!(
+        "a request correlated by clientToken must be a JSON object, not {}",
+        json_kind(body)
+    )
 }
 
 /// The `clientToken` of a reply, if it is a JSON object that has one.
@@ -155,12 +167,17 @@ mod tests {
     fn only_objects_carry_a_token_and_unwritable_bodies_fail_before_sending() {
         let array = Request::new("op", "t", json!([1]));
         assert!(array.payload(None).is_ok());
+        assert!(array.check(false).is_ok());
         let e = array.payload(Some("tok")).unwrap_err();
         assert!(e.contains("not an array"), "{e}");
+        assert_eq!(array.check(true).unwrap_err(), e);
+        assert!(Request::new("op", "t", json!({})).check(true).is_ok());
         let mut map = std::collections::HashMap::new();
         map.insert(vec![1u8], 1);
-        let e = Request::new("op", "t", map).payload(None).unwrap_err();
+        let unwritable = Request::new("op", "t", map);
+        let e = unwritable.payload(None).unwrap_err();
         assert!(e.contains("cannot be written as JSON"), "{e}");
+        assert_eq!(unwritable.check(false).unwrap_err(), e);
     }
 
     #[test]
