@@ -11,8 +11,9 @@ use crate::builder::{ClientBuilder, Config};
 use crate::driver::{Command, Driver, Listeners, Request};
 use crate::error::Error;
 use crate::limits::Limits;
-use crate::shadow::{Registry as ShadowRegistry, ShadowClient};
-use crate::status::ConnectionState;
+use crate::service::Services;
+use crate::shadow::ShadowClient;
+use crate::status::{ConnectionState, Sessions};
 use crate::streams::{CloudToDevice, Messages, StatusEvents, Subscription};
 
 /// Commands waiting for the driver; publishers wait when it is full.
@@ -56,7 +57,10 @@ struct Inner {
     client_id: String,
     telemetry_topic: String,
     cloud_to_device_filter: String,
-    shadows: ShadowRegistry,
+    /// The connection numbers requests waiting for a reply go by.
+    sessions: Arc<Sessions>,
+    /// The service framework's channels and tokens, for every service alike.
+    services: Services,
 }
 
 impl Client {
@@ -72,6 +76,7 @@ impl Client {
         let (state_tx, status) = watch::channel(ConnectionState::Connecting);
         let listeners = Listeners::new(config.stream_buffer);
         let (ready_tx, ready) = oneshot::channel();
+        let sessions = Arc::new(Sessions::default());
         let inner = Inner {
             commands,
             status,
@@ -81,9 +86,10 @@ impl Client {
             client_id: config.client_id.clone(),
             telemetry_topic: config.telemetry_topic.clone(),
             cloud_to_device_filter: config.cloud_to_device_filter.clone(),
-            shadows: ShadowRegistry::new(config.stream_buffer),
+            sessions: sessions.clone(),
+            services: Services::new(config.stream_buffer),
         };
-        let driver = Driver::new(config, commands_rx, state_tx, listeners, ready_tx)?;
+        let driver = Driver::new(config, commands_rx, state_tx, listeners, sessions, ready_tx)?;
         tokio::spawn(Box::new(driver).run());
         match ready.await {
             Ok(Ok(())) => Ok(Client {
@@ -230,8 +236,14 @@ impl Client {
         ShadowClient::new(self.clone(), thing.into(), name.map(str::to_owned))
     }
 
-    pub(crate) fn shadow_registry(&self) -> &ShadowRegistry {
-        &self.inner.shadows
+    /// The service framework's state (see [`crate::service`]).
+    pub(crate) fn services(&self) -> &Services {
+        &self.inner.services
+    }
+
+    /// Which connection the client is on, for requests waiting for replies.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.inner.sessions
     }
 
     /// A stream of every message the client receives from now on, whatever

@@ -68,6 +68,16 @@
 //! the device's own identity (key made on the device, certificate signed from
 //! its CSR, thing registered with a template, credentials saved atomically).
 //! See the [`provisioning`] module.
+//!
+//! # Service framework
+//!
+//! Both are thin typed layers over the [`service`] module: one
+//! request/response correlator (subscribe to the reply topics first, match
+//! replies by `clientToken` or, where the service has none, by topic; a
+//! timeout per request; cancellation on drop; a typed answer when a
+//! reconnect loses a reply) and one error, [`service::ServiceError`], with
+//! AWS's code and message when a service refuses. A client for another AWS
+//! IoT service that answers on `…/accepted` and `…/rejected` plugs in there.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -82,6 +92,7 @@ mod mailbox;
 mod message;
 mod offline_queue;
 pub mod provisioning;
+pub mod service;
 pub mod shadow;
 mod status;
 mod streams;

@@ -1,6 +1,7 @@
 //! The connection state the client reports, and why a connection ended.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use iotcore_mqtt::ReasonCode;
@@ -235,6 +236,41 @@ impl DisconnectReason {
     }
 }
 
+/// Which connection the client is on, and the last one that began without
+/// the broker's stored session: what a request waiting for a reply across a
+/// reconnect needs to know (see [`crate::service`]).
+///
+/// Connections are numbered from 1. The driver calls
+/// [`connected`](Self::connected) before it reports `Connected`, so a reader
+/// woken by that state change sees the new numbers.
+#[derive(Debug, Default)]
+pub(crate) struct Sessions {
+    connections: AtomicU64,
+    last_fresh: AtomicU64,
+}
+
+impl Sessions {
+    /// A connection was accepted; `session_present` as CONNACK said.
+    pub(crate) fn connected(&self, session_present: bool) {
+        let number = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
+        if !session_present {
+            self.last_fresh.fetch_max(number, Ordering::SeqCst);
+        }
+    }
+
+    /// The number of the current (or last) connection; 0 before the first.
+    pub(crate) fn current(&self) -> u64 {
+        self.connections.load(Ordering::SeqCst)
+    }
+
+    /// True when a connection after number `connection` began with a fresh
+    /// session: whatever the broker held for the client during the outage
+    /// before it (QoS 1 messages not yet delivered) is gone.
+    pub(crate) fn fresh_since(&self, connection: u64) -> bool {
+        self.last_fresh.load(Ordering::SeqCst) > connection
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +301,23 @@ mod tests {
             reason: ReasonCode::SERVER_BUSY,
         };
         assert!(!busy.needs_configuration_change());
+    }
+
+    #[test]
+    fn sessions_tell_whether_a_fresh_session_followed_a_connection() {
+        let sessions = Sessions::default();
+        assert_eq!(sessions.current(), 0);
+        sessions.connected(false);
+        assert_eq!(sessions.current(), 1);
+        assert!(
+            !sessions.fresh_since(1),
+            "the first connection follows nothing"
+        );
+        sessions.connected(true);
+        assert!(!sessions.fresh_since(1), "connection 2 resumed the session");
+        sessions.connected(false);
+        assert!(sessions.fresh_since(1));
+        assert!(sessions.fresh_since(2));
+        assert!(!sessions.fresh_since(3));
     }
 }

@@ -33,7 +33,7 @@ use crate::builder::{Config, SessionMode};
 use crate::error::{ConfigError, Error};
 use crate::message::Message;
 use crate::offline_queue::OfflineQueue;
-use crate::status::{ConnectionState, DisconnectReason, Operation};
+use crate::status::{ConnectionState, DisconnectReason, Operation, Sessions};
 use crate::streams::Subscription;
 use crate::tls::{self, Transport, classify_io_error};
 
@@ -138,6 +138,7 @@ pub(crate) struct Driver {
     commands: mpsc::Receiver<Command>,
     state: watch::Sender<ConnectionState>,
     listeners: Arc<Listeners>,
+    sessions: Arc<Sessions>,
     router: Router,
     offline: OfflineQueue<Request>,
     pending: Pending,
@@ -154,6 +155,7 @@ impl Driver {
         commands: mpsc::Receiver<Command>,
         state: watch::Sender<ConnectionState>,
         listeners: Arc<Listeners>,
+        sessions: Arc<Sessions>,
         ready: oneshot::Sender<Result<(), Error>>,
     ) -> Result<Driver, ConfigError> {
         let session = ClientSession::new(session_config(&config)).map_err(|e| {
@@ -187,6 +189,7 @@ impl Driver {
             commands,
             state,
             listeners,
+            sessions,
             pending: Pending::default(),
             closing: None,
             last_request: None,
@@ -742,6 +745,9 @@ impl Driver {
 
     fn on_connected(&mut self, session_present: bool) {
         tracing::info!(client_id = %self.config.client_id, session_present, "connected");
+        // Before `connect()` returns and before the state change, so that
+        // whoever they wake sees the connection's number.
+        self.sessions.connected(session_present);
         if let Some(initial) = self.initial.take() {
             let _ = initial.respond.send(Ok(()));
         }

@@ -2,15 +2,13 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::time::Duration;
-
-use iotcore_model::provisioning::ErrorResponse;
 
 use crate::error::{ConfigError, Error};
+use crate::service::{Rejection, ServiceError};
 
 /// A failed provisioning step. Every variant says what failed and what to
-/// do; [`ProvisioningError::Rejected`] carries AWS's `statusCode`,
-/// `errorCode` and `errorMessage` ([`error_code`](Self::error_code),
+/// do; a refused request ([`ProvisioningError::Service`]) carries AWS's
+/// `statusCode`, `errorCode` and `errorMessage` ([`error_code`](Self::error_code),
 /// [`status_code`](Self::status_code), [`rejection`](Self::rejection)).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -27,50 +25,14 @@ pub enum ProvisioningError {
          claim certificate is active with its claim policy attached"
     )]
     Connect(#[source] Error),
-    /// The service refused the request (`…/rejected`).
-    #[error(
-        "{operation} was rejected with {} {} \"{}\"{}",
-        .response.status_code,
-        .response.error_code,
-        .response.error_message,
-        advice(&.response.error_code)
-    )]
-    Rejected {
-        /// `CreateCertificateFromCsr`, `CreateKeysAndCertificate` or `RegisterThing`.
-        operation: &'static str,
-        /// The service's error document.
-        response: ErrorResponse,
-    },
-    /// No reply in time.
-    #[error(
-        "{operation}: no reply within {after:?}; check the connection, and that the claim policy \
-         allows iot:Publish on the request topic and iot:Subscribe/iot:Receive on its \
-         accepted/rejected topics"
-    )]
-    Timeout {
-        /// The operation.
-        operation: &'static str,
-        /// The time waited.
-        after: Duration,
-    },
-    /// The MQTT request under the operation failed (client closed,
-    /// subscription refused, publish refused).
-    #[error("{operation}: the MQTT request failed: {source}")]
-    Mqtt {
-        /// The operation.
-        operation: &'static str,
-        /// The client's error.
-        #[source]
-        source: Error,
-    },
-    /// The service's reply is not the JSON AWS sends.
-    #[error("{operation}: the service's reply is not valid ({detail}); the service is at fault")]
-    InvalidReply {
-        /// The operation.
-        operation: &'static str,
-        /// What is wrong with it.
-        detail: String,
-    },
+    /// A provisioning request failed: the service refused it
+    /// ([`ServiceErrorKind::Rejected`](crate::service::ServiceErrorKind::Rejected), with AWS's `statusCode`, `errorCode`
+    /// and `errorMessage`), no reply came in time, the MQTT request under it
+    /// failed (client closed, subscription or publish refused), the
+    /// connection lost its reply, or the reply was malformed. See
+    /// [`ServiceError::kind`].
+    #[error(transparent)]
+    Service(#[from] ServiceError),
     /// The device key or its certificate signing request could not be made.
     #[error("cannot generate the device key and CSR: {0}")]
     Key(String),
@@ -97,46 +59,35 @@ pub enum ProvisioningError {
     },
 }
 
-/// What to do about a rejection, by AWS's code.
-fn advice(code: &str) -> &'static str {
-    match code {
-        "InvalidCertificateOwnershipToken" => {
-            ": the token is empty, unknown, used or older than one hour; create a new certificate \
-             and register again"
-        }
-        "ResourceNotFound" => ": no provisioning template has that name",
-        "InvalidParameters" => ": pass every parameter the template needs",
-        "InvalidCsr" => {
-            ": send a PEM PKCS#10 request signed by an RSA ≥ 2048 or ECDSA P-256/384/521 key"
-        }
-        "AccessDenied" => ": the template's pre-provisioning hook refused this device",
-        "InvalidTemplate" => ": the template cannot be applied with these parameters",
-        _ => "",
-    }
-}
-
 impl ProvisioningError {
-    /// The service's error document, for [`ProvisioningError::Rejected`].
-    pub fn rejection(&self) -> Option<&ErrorResponse> {
+    /// The framework's error, for [`ProvisioningError::Service`].
+    pub fn service_error(&self) -> Option<&ServiceError> {
         match self {
-            ProvisioningError::Rejected { response, .. } => Some(response),
+            ProvisioningError::Service(e) => Some(e),
             _ => None,
         }
     }
 
+    /// The service's refusal, for a rejection: AWS's `statusCode`,
+    /// `errorCode`, `errorMessage`, and the whole document
+    /// ([`Rejection::decode`] into [`ErrorResponse`](super::ErrorResponse)).
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.service_error().and_then(ServiceError::rejection)
+    }
+
     /// AWS's `errorCode` (`InvalidCertificateOwnershipToken`, …), for a rejection.
     pub fn error_code(&self) -> Option<&str> {
-        self.rejection().map(|r| r.error_code.as_str())
+        self.rejection().and_then(Rejection::error_code)
     }
 
     /// AWS's `statusCode` (400, 403, 404, …), for a rejection.
     pub fn status_code(&self) -> Option<u16> {
-        self.rejection().map(|r| r.status_code)
+        self.rejection().and_then(Rejection::status_code)
     }
 
     /// AWS's `errorMessage`, for a rejection.
     pub fn error_message(&self) -> Option<&str> {
-        self.rejection().map(|r| r.error_message.as_str())
+        self.rejection().map(Rejection::message)
     }
 }
 
@@ -145,26 +96,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_rejection_shows_aws_fields_and_advice() {
-        let error = ProvisioningError::Rejected {
-            operation: "RegisterThing",
-            response: ErrorResponse {
-                status_code: 400,
-                error_code: "InvalidCertificateOwnershipToken".into(),
-                error_message: "Certificate ownership token cannot be empty.".into(),
+    fn a_rejection_shows_aws_fields() {
+        use crate::service::{Detail, Rejection};
+        let payload = bytes::Bytes::from_static(
+            br#"{"statusCode":400,"errorCode":"InvalidCertificateOwnershipToken","errorMessage":"Certificate ownership token cannot be empty."}"#,
+        );
+        let error = ProvisioningError::from(ServiceError::new(
+            "fleet provisioning",
+            "RegisterThing",
+            "$aws/provisioning-templates/t/provision/json",
+            Detail::Rejected {
+                service: "fleet provisioning",
+                rejection: Rejection::parse(&payload).unwrap(),
+                advice: None,
             },
-        };
+        ));
         let text = error.to_string();
-        assert!(text.starts_with(
-            "RegisterThing was rejected with 400 InvalidCertificateOwnershipToken \"Certificate ownership token cannot be empty.\""
-        ), "{text}");
-        assert!(text.contains("create a new certificate"), "{text}");
+        assert_eq!(
+            text,
+            "RegisterThing on $aws/provisioning-templates/t/provision/json: the fleet \
+             provisioning service rejected it with 400 InvalidCertificateOwnershipToken \
+             \"Certificate ownership token cannot be empty.\""
+        );
         assert_eq!(error.status_code(), Some(400));
         assert_eq!(error.error_code(), Some("InvalidCertificateOwnershipToken"));
-        let timeout = ProvisioningError::Timeout {
-            operation: "RegisterThing",
-            after: Duration::from_secs(1),
-        };
-        assert_eq!(timeout.error_code(), None);
+        assert_eq!(
+            error.error_message(),
+            Some("Certificate ownership token cannot be empty.")
+        );
+        let invalid = ProvisioningError::InvalidRequest("x".into());
+        assert_eq!(invalid.error_code(), None);
+        assert!(invalid.service_error().is_none());
     }
 }

@@ -1,51 +1,67 @@
 //! The three MQTT APIs of fleet provisioning over a connected client.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures_util::{FutureExt, StreamExt};
 use iotcore_model::provisioning::{
     CreateCertificateFromCsrAccepted, CreateCertificateFromCsrRequest,
-    CreateKeysAndCertificateAccepted, ErrorResponse, PayloadFormat, ProvisioningApi,
-    ProvisioningTopic, ProvisioningTopicKind, RegisterThingAccepted, RegisterThingRequest,
+    CreateKeysAndCertificateAccepted, PayloadFormat, ProvisioningApi, ProvisioningTopic,
+    ProvisioningTopicKind, RegisterThingAccepted, RegisterThingRequest,
 };
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::Mutex;
+use serde_json::json;
 
 use super::error::ProvisioningError;
 use crate::client::Client;
-use crate::streams::Subscription;
-use crate::{Error, QoS};
+use crate::service::{Correlation, Rejection, Request, Service, ServiceChannel};
 
 /// How long each request waits for its reply unless
 /// [`IdentityClient::with_timeout`] says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The accepted and rejected streams of one request topic.
-struct Replies {
-    accepted: Subscription,
-    rejected: Subscription,
+/// Fleet provisioning, for the [service framework](crate::service): no
+/// `clientToken`, so replies are matched by topic.
+static PROVISIONING: Service =
+    Service::new("fleet provisioning", Correlation::Topic).with_advice(advice);
+
+/// What to do about a rejection, by AWS's `errorCode`.
+fn advice(rejection: &Rejection) -> Option<&'static str> {
+    Some(match rejection.error_code()? {
+        "InvalidCertificateOwnershipToken" => {
+            "the token is empty, unknown, used or older than one hour; create a new certificate \
+             and register again"
+        }
+        "ResourceNotFound" => "no provisioning template has that name",
+        "InvalidParameters" => "pass every parameter the template needs",
+        "InvalidCsr" => {
+            "send a PEM PKCS#10 request signed by an RSA ≥ 2048 or ECDSA P-256/384/521 key"
+        }
+        "AccessDenied" => "the template's pre-provisioning hook refused this device",
+        "InvalidTemplate" => "the template cannot be applied with these parameters",
+        _ => return None,
+    })
 }
 
 /// Fleet provisioning's MQTT API (AWS's `IotIdentityClient`) over a client
-/// connected with a claim certificate.
+/// connected with a claim certificate, on the [service framework](crate::service).
 ///
 /// * The first request on an API subscribes to its exact `/accepted` and
 ///   `/rejected` topics and waits for both SUBACKs **before publishing**; the
-///   subscriptions stay for the next requests.
+///   subscriptions stay for the next requests, of this handle and any other
+///   on the same client.
 /// * These APIs have no `clientToken`: replies are matched by topic, so
-///   requests run one at a time per client (a second caller waits), and any
-///   reply left over from a request that timed out is discarded before the
-///   next request is published.
-/// * Each request (subscribing included) is bounded by the handle's timeout.
+///   requests to one API run one at a time per client (a second caller
+///   waits its turn), and a reply that comes after its request gave up is
+///   discarded unless the next request is already waiting.
+/// * Each request (subscribing and waiting for its turn included) is
+///   bounded by the handle's timeout.
 ///
 /// Requests are JSON (`…/json`). Cheap to clone.
 #[derive(Clone)]
 pub struct IdentityClient {
     client: Client,
     timeout: Duration,
-    replies: Arc<Mutex<HashMap<String, Replies>>>,
 }
 
 impl IdentityClient {
@@ -55,7 +71,6 @@ impl IdentityClient {
         IdentityClient {
             client: client.clone(),
             timeout: DEFAULT_TIMEOUT,
-            replies: Arc::default(),
         }
     }
 
@@ -76,7 +91,7 @@ impl IdentityClient {
         let request = CreateCertificateFromCsrRequest {
             certificate_signing_request: csr_pem.to_owned(),
         };
-        self.request(ProvisioningApi::CreateCertificateFromCsr, request.to_json())
+        self.request(ProvisioningApi::CreateCertificateFromCsr, request)
             .await
     }
 
@@ -86,7 +101,7 @@ impl IdentityClient {
     pub async fn create_keys_and_certificate(
         &self,
     ) -> Result<CreateKeysAndCertificateAccepted, ProvisioningError> {
-        self.request(ProvisioningApi::CreateKeysAndCertificate, b"{}".to_vec())
+        self.request(ProvisioningApi::CreateKeysAndCertificate, json!({}))
             .await
     }
 
@@ -102,91 +117,30 @@ impl IdentityClient {
             certificate_ownership_token: token.to_owned(),
             parameters: parameters.clone(),
         };
-        self.request(
-            ProvisioningApi::RegisterThing { template },
-            request.to_json(),
-        )
-        .await
+        self.request(ProvisioningApi::RegisterThing { template }, request)
+            .await
     }
 
     async fn request<T: DeserializeOwned>(
         &self,
         api: ProvisioningApi<'_>,
-        payload: Vec<u8>,
+        body: impl Serialize,
     ) -> Result<T, ProvisioningError> {
-        let operation = api.name();
         let topic =
             ProvisioningTopic::new(api, PayloadFormat::Json, ProvisioningTopicKind::Request)
                 .map_err(|e| ProvisioningError::InvalidRequest(e.to_string()))?;
-        let exchange = async {
-            let mut replies = self.replies.lock().await;
-            let key = topic.to_topic();
-            if !replies.contains_key(&key) {
-                let subscribe = |kind| {
-                    self.client
-                        .subscribe(topic.with_kind(kind).to_topic(), QoS::AtLeastOnce)
-                };
-                let accepted = subscribe(ProvisioningTopicKind::Accepted).await;
-                let rejected = subscribe(ProvisioningTopicKind::Rejected).await;
-                let mqtt = |source: Error| ProvisioningError::Mqtt { operation, source };
-                replies.insert(
-                    key.clone(),
-                    Replies {
-                        accepted: accepted.map_err(mqtt)?,
-                        rejected: rejected.map_err(mqtt)?,
-                    },
-                );
-            }
-            let Some(streams) = replies.get_mut(&key) else {
-                return Err(ProvisioningError::Mqtt {
-                    operation,
-                    source: Error::closed(),
-                });
-            };
-            // A reply to an earlier request that timed out is not this one's.
-            while let Some(Some(stale)) = streams.accepted.next().now_or_never() {
-                tracing::debug!(topic = stale.topic(), "late provisioning reply discarded");
-            }
-            while let Some(Some(stale)) = streams.rejected.next().now_or_never() {
-                tracing::debug!(topic = stale.topic(), "late provisioning reply discarded");
-            }
-            self.client
-                .publish(key, payload, QoS::AtLeastOnce)
-                .await
-                .map_err(|source| ProvisioningError::Mqtt { operation, source })?;
-            tokio::select! {
-                accepted = streams.accepted.next() => Ok((true, accepted)),
-                rejected = streams.rejected.next() => Ok((false, rejected)),
-            }
-        };
-        let (accepted, message) = tokio::time::timeout(self.timeout, exchange)
-            .await
-            .map_err(|_| ProvisioningError::Timeout {
-                operation,
-                after: self.timeout,
-            })??;
-        let Some(message) = message else {
-            // The stream ended: the client was closed.
-            self.replies.lock().await.remove(&topic.to_topic());
-            return Err(ProvisioningError::Mqtt {
-                operation,
-                source: Error::closed(),
-            });
-        };
-        let invalid = |e: serde_json::Error| ProvisioningError::InvalidReply {
-            operation,
-            detail: e.to_string(),
-        };
-        if accepted {
-            serde_json::from_slice(message.payload()).map_err(invalid)
-        } else {
-            let response: ErrorResponse =
-                serde_json::from_slice(message.payload()).map_err(invalid)?;
-            Err(ProvisioningError::Rejected {
-                operation,
-                response,
-            })
-        }
+        let reply_topic = |kind| topic.with_kind(kind).to_topic();
+        let channel = ServiceChannel::new(
+            &self.client,
+            &PROVISIONING,
+            [
+                reply_topic(ProvisioningTopicKind::Accepted),
+                reply_topic(ProvisioningTopicKind::Rejected),
+            ],
+        )
+        .with_timeout(self.timeout);
+        let request = Request::new(api.name(), topic.to_topic(), body);
+        Ok(channel.call(request).await?)
     }
 }
 

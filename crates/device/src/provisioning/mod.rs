@@ -16,11 +16,14 @@
 //! 5. disconnects, and returns a [`Provisioned`] identity to connect with.
 //!
 //! Each request subscribes to its `/accepted` and `/rejected` topics before it
-//! publishes ([`IdentityClient`], also usable on its own). Every failure is a
-//! [`ProvisioningError`]; a rejection carries AWS's `statusCode`, `errorCode`
-//! and `errorMessage` (an expired or used ownership token, a template that
-//! does not exist, a parameter missing, a pre-provisioning hook's refusal, a
-//! CSR the service refuses).
+//! publishes ([`IdentityClient`], also usable on its own, a typed layer over
+//! the [service framework](crate::service) with topic-only correlation: the
+//! service echoes no `clientToken`). Every failure is a
+//! [`ProvisioningError`]; a failed request is a
+//! [`ProvisioningError::Service`], and a rejection carries AWS's
+//! `statusCode`, `errorCode` and `errorMessage` (an expired or used ownership
+//! token, a template that does not exist, a parameter missing, a
+//! pre-provisioning hook's refusal, a CSR the service refuses).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

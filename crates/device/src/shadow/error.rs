@@ -1,13 +1,11 @@
 //! Why a shadow request failed.
 
 use std::fmt;
-use std::time::Duration;
 
-use iotcore_model::names::NameError;
-use iotcore_model::shadow::ErrorResponse;
-use iotcore_model::topics::ShadowOperation;
+use iotcore_model::topics::{ShadowOperation, TopicError};
 
 use crate::error::Error;
+use crate::service::{Rejection, ServiceError, ServiceErrorKind};
 
 /// Which shadow a request was for: a thing's classic shadow or one of its
 /// named shadows.
@@ -58,6 +56,11 @@ pub enum ShadowErrorKind {
     /// The MQTT request under the shadow request failed (client closed,
     /// offline queue full, subscription refused…); see [`ShadowError::client_error`].
     Client,
+    /// The connection dropped after the request was sent and the client
+    /// reconnected without the broker's session, so the reply is lost (see
+    /// [`crate::service`]). The request may have been applied: read the
+    /// shadow again before repeating an update.
+    ConnectionLost,
     /// The request is invalid and was not sent: a name AWS does not accept, or
     /// a state that is not a JSON object.
     InvalidRequest,
@@ -72,6 +75,8 @@ pub enum ShadowErrorKind {
 /// Opaque on purpose, like [`crate::Error`]: [`kind`](Self::kind) says what
 /// happened, [`code`](Self::code), [`rejection`](Self::rejection) and the
 /// other methods give details, and the message (`Display`) says what to do.
+/// A failed request carries the framework's [`ServiceError`]
+/// ([`service_error`](Self::service_error)).
 pub struct ShadowError {
     inner: Box<Inner>,
 }
@@ -85,26 +90,13 @@ struct Inner {
 
 #[derive(Debug, thiserror::Error)]
 enum Detail {
-    #[error(
-        "the Device Shadow service rejected it with {} \"{}\"{}",
-        .0.code,
-        .0.message,
-        advice(.0.code)
-    )]
-    Rejected(ErrorResponse),
-    #[error(
-        "no reply within {0:?}: check the connection status, and that the policy allows \
-         iot:Publish on the request topic and iot:Subscribe/iot:Receive on its reply topics"
-    )]
-    Timeout(Duration),
-    #[error("the MQTT request failed: {0}")]
-    Client(#[source] Error),
+    /// The request went to the service and failed there or on the way.
+    #[error("{}", .0.detail())]
+    Service(ServiceError),
     #[error("{0}; nothing was sent")]
-    InvalidName(#[source] NameError),
+    InvalidName(#[source] TopicError),
     #[error("{0}; nothing was sent")]
     InvalidState(String),
-    #[error("the service's reply is not a valid shadow document ({0}); the service is at fault")]
-    InvalidReply(String),
     #[error(
         "the {what} does not fit {type_name}: {source}; mark the fields a document may lack \
          #[serde(default)]"
@@ -115,18 +107,6 @@ enum Detail {
         #[source]
         source: serde_json::Error,
     },
-}
-
-/// What to do about a rejection, by AWS's code.
-fn advice(code: u16) -> &'static str {
-    match code {
-        404 => ": the shadow does not exist yet (an update creates it)",
-        409 => ": another update changed the shadow first; read it again and retry",
-        413 => ": the state is larger than AWS's 8 KB limit",
-        429 => ": too many requests in flight on this connection; retry later",
-        400 => ": fix the request",
-        _ => "",
-    }
 }
 
 impl ShadowError {
@@ -140,40 +120,21 @@ impl ShadowError {
         }
     }
 
-    pub(crate) fn rejected(
+    /// `operation` on `shadow` failed in the service framework.
+    pub(crate) fn service(
         operation: ShadowOperation,
         shadow: &ShadowId,
-        response: ErrorResponse,
+        error: ServiceError,
     ) -> Self {
-        Self::new(Some(operation), Some(shadow), Detail::Rejected(response))
+        Self::new(Some(operation), Some(shadow), Detail::Service(error))
     }
 
-    pub(crate) fn timeout(operation: ShadowOperation, shadow: &ShadowId, after: Duration) -> Self {
-        Self::new(Some(operation), Some(shadow), Detail::Timeout(after))
-    }
-
-    pub(crate) fn client(operation: ShadowOperation, shadow: &ShadowId, error: Error) -> Self {
-        Self::new(Some(operation), Some(shadow), Detail::Client(error))
-    }
-
-    pub(crate) fn invalid_name(error: NameError) -> Self {
+    pub(crate) fn invalid_name(error: TopicError) -> Self {
         Self::new(None, None, Detail::InvalidName(error))
     }
 
     pub(crate) fn invalid_state(detail: impl Into<String>) -> Self {
         Self::new(None, None, Detail::InvalidState(detail.into()))
-    }
-
-    pub(crate) fn invalid_reply(
-        operation: ShadowOperation,
-        shadow: &ShadowId,
-        detail: impl fmt::Display,
-    ) -> Self {
-        Self::new(
-            Some(operation),
-            Some(shadow),
-            Detail::InvalidReply(detail.to_string()),
-        )
     }
 
     /// `what` (say "desired state") does not deserialize into `type_name`.
@@ -206,37 +167,49 @@ impl ShadowError {
     /// What kind of failure this is.
     pub fn kind(&self) -> ShadowErrorKind {
         match &self.inner.detail {
-            Detail::Rejected(_) => ShadowErrorKind::Rejected,
-            Detail::Timeout(_) => ShadowErrorKind::Timeout,
-            Detail::Client(_) => ShadowErrorKind::Client,
+            Detail::Service(e) => match e.kind() {
+                ServiceErrorKind::Rejected => ShadowErrorKind::Rejected,
+                ServiceErrorKind::Timeout => ShadowErrorKind::Timeout,
+                ServiceErrorKind::Client => ShadowErrorKind::Client,
+                ServiceErrorKind::ConnectionLost => ShadowErrorKind::ConnectionLost,
+                ServiceErrorKind::InvalidReply => ShadowErrorKind::InvalidReply,
+                ServiceErrorKind::InvalidRequest => ShadowErrorKind::InvalidRequest,
+            },
             Detail::InvalidName(_) | Detail::InvalidState(_) => ShadowErrorKind::InvalidRequest,
-            Detail::InvalidReply(_) => ShadowErrorKind::InvalidReply,
             Detail::Decode { .. } => ShadowErrorKind::Decode,
         }
     }
 
-    /// The service's error document (`code`, `message`, `clientToken`,
-    /// `timestamp`), for [`ShadowErrorKind::Rejected`].
-    pub fn rejection(&self) -> Option<&ErrorResponse> {
+    /// The framework's error, when the request was sent (or about to be).
+    pub fn service_error(&self) -> Option<&ServiceError> {
         match &self.inner.detail {
-            Detail::Rejected(response) => Some(response),
+            Detail::Service(e) => Some(e),
             _ => None,
         }
     }
 
+    /// The service's refusal (AWS's `code`, `message`, `clientToken`, and
+    /// the whole document: [`Rejection::decode`] into [`ErrorResponse`]
+    /// gives its `timestamp` too), for [`ShadowErrorKind::Rejected`].
+    ///
+    /// [`ErrorResponse`]: super::ErrorResponse
+    pub fn rejection(&self) -> Option<&Rejection> {
+        self.service_error().and_then(ServiceError::rejection)
+    }
+
     /// AWS's code (400, 404, 409, 413, 429, 500…), for [`ShadowErrorKind::Rejected`].
     pub fn code(&self) -> Option<u16> {
-        self.rejection().map(|r| r.code)
+        self.rejection().and_then(Rejection::status_code)
     }
 
     /// AWS's message, for [`ShadowErrorKind::Rejected`].
     pub fn message(&self) -> Option<&str> {
-        self.rejection().map(|r| r.message.as_str())
+        self.rejection().map(Rejection::message)
     }
 
     /// The `clientToken` the service echoed, for [`ShadowErrorKind::Rejected`].
     pub fn client_token(&self) -> Option<&str> {
-        self.rejection().and_then(|r| r.client_token.as_deref())
+        self.rejection().and_then(Rejection::client_token)
     }
 
     /// True for 409 `Version conflict`: the request's `version` was not the
@@ -248,6 +221,13 @@ impl ShadowError {
     /// True for 404: the shadow does not exist.
     pub fn is_not_found(&self) -> bool {
         self.code() == Some(404)
+    }
+
+    /// True when the same request may succeed if sent again (see
+    /// [`ServiceError::is_retryable`]); a 409 is not, since the request
+    /// itself must change.
+    pub fn is_retryable(&self) -> bool {
+        self.service_error().is_some_and(ServiceError::is_retryable)
     }
 
     /// The operation that failed, when a request was made.
@@ -262,10 +242,7 @@ impl ShadowError {
 
     /// The client's error, for [`ShadowErrorKind::Client`].
     pub fn client_error(&self) -> Option<&Error> {
-        match &self.inner.detail {
-            Detail::Client(error) => Some(error),
-            _ => None,
-        }
+        self.service_error().and_then(ServiceError::client_error)
     }
 }
 
@@ -294,7 +271,11 @@ impl fmt::Debug for ShadowError {
 
 impl std::error::Error for ShadowError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.inner.detail)
+        match &self.inner.detail {
+            // Its text is ours already: go on with what it wraps.
+            Detail::Service(e) => std::error::Error::source(e),
+            detail => std::error::Error::source(detail),
+        }
     }
 }
 
@@ -308,19 +289,32 @@ mod tests {
 
     #[test]
     fn a_rejection_exposes_aws_code_message_and_token() {
-        let response = ErrorResponse {
-            code: 409,
-            message: "Version conflict".into(),
-            timestamp: None,
-            client_token: Some("tok-1".into()),
-        };
-        let e = ShadowError::rejected(ShadowOperation::Update, &id(), response);
+        use crate::service::{Detail, Rejection};
+        let payload = bytes::Bytes::from_static(
+            br#"{"code":409,"message":"Version conflict","clientToken":"tok-1","timestamp":7}"#,
+        );
+        let rejection = Rejection::parse(&payload).unwrap();
+        let service = ServiceError::new(
+            "Device Shadow",
+            "update",
+            "$aws/things/dev1/shadow/name/config/update",
+            Detail::Rejected {
+                service: "Device Shadow",
+                advice: Some("another update changed the shadow first; read it again and retry"),
+                rejection,
+            },
+        );
+        let e = ShadowError::service(ShadowOperation::Update, &id(), service);
         assert_eq!(e.kind(), ShadowErrorKind::Rejected);
         assert_eq!(e.code(), Some(409));
         assert_eq!(e.message(), Some("Version conflict"));
         assert_eq!(e.client_token(), Some("tok-1"));
+        let document: iotcore_model::shadow::ErrorResponse =
+            e.rejection().unwrap().decode().unwrap();
+        assert_eq!(document.timestamp, Some(7));
         assert!(e.is_version_conflict());
         assert!(!e.is_not_found());
+        assert!(!e.is_retryable());
         assert_eq!(
             e.to_string(),
             "shadow update of shadow 'config' of thing 'dev1': the Device Shadow service \
@@ -330,8 +324,49 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_of_framework_failure_keeps_its_meaning_for_shadows() {
+        use crate::service::{Detail, Lost};
+        let topic = "$aws/things/dev1/shadow/get";
+        let cases = [
+            (
+                Detail::Timeout(std::time::Duration::from_secs(1)),
+                ShadowErrorKind::Timeout,
+            ),
+            (Detail::Client(Error::closed()), ShadowErrorKind::Client),
+            (
+                Detail::ConnectionLost(Lost::FreshSession),
+                ShadowErrorKind::ConnectionLost,
+            ),
+            (
+                Detail::InvalidReply {
+                    topic: format!("{topic}/accepted"),
+                    detail: "x".into(),
+                },
+                ShadowErrorKind::InvalidReply,
+            ),
+            (
+                Detail::InvalidRequest("x".into()),
+                ShadowErrorKind::InvalidRequest,
+            ),
+        ];
+        for (detail, kind) in cases {
+            let service = ServiceError::new("Device Shadow", "get", topic, detail);
+            let e = ShadowError::service(ShadowOperation::Get, &id(), service);
+            assert_eq!(e.kind(), kind, "{e}");
+            assert!(
+                e.to_string()
+                    .starts_with("shadow get of shadow 'config' of thing 'dev1': "),
+                "{e}"
+            );
+            assert_eq!(e.code(), None);
+            assert!(e.service_error().is_some());
+        }
+    }
+
+    #[test]
     fn errors_found_before_sending_get_their_context_later() {
-        let name_error = iotcore_model::names::validate_shadow_name("a/b").unwrap_err();
+        let name_error =
+            iotcore_model::topics::shadow_topic_prefix("dev1", Some("a/b")).unwrap_err();
         let e = ShadowError::invalid_name(name_error);
         assert_eq!(e.kind(), ShadowErrorKind::InvalidRequest);
         assert_eq!(e.operation(), None);

@@ -16,8 +16,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::{Instant, sleep_until};
 
-use super::channel::Event;
 use super::error::ShadowError;
+use super::streams::{self, Event};
 use super::typed::decode;
 use super::{Object, ShadowClient, ShadowErrorKind, state_patch};
 use crate::mailbox::{self, Receiver, Sender};
@@ -346,12 +346,12 @@ impl ShadowManager {
     pub async fn start(
         shadow: ShadowClient,
     ) -> Result<(ShadowManager, DesiredChanges), ShadowError> {
-        let channel = shadow.channel(ShadowOperation::Get)?;
-        let events = channel.listen_events();
+        let (_, channel) = shadow.channel(ShadowOperation::Get)?;
+        let events = channel.listen(streams::event);
         shadow.subscribe(&channel).await?;
         let mut status = shadow.client().status();
         status.borrow_and_update();
-        let (tx, rx) = mailbox::mailbox(shadow.client().shadow_registry().capacity());
+        let (tx, rx) = mailbox::mailbox(shadow.client().services().capacity());
         let shared = Arc::new(Shared {
             shadow,
             state: Mutex::new(State::default()),
@@ -471,7 +471,9 @@ async fn follow(
                 read_at = None;
                 match shared.read().await {
                     Ok(()) => tracing::debug!(shadow = %shared.shadow.id(), "shadow read after reconnect"),
-                    Err(e) if e.kind() == ShadowErrorKind::Client => {
+                    // The connection went again (or is closed): the next
+                    // `Connected` brings another read.
+                    Err(e) if matches!(e.kind(), ShadowErrorKind::Client | ShadowErrorKind::ConnectionLost) => {
                         tracing::debug!(shadow = %shared.shadow.id(), error = %e, "shadow read after reconnect failed");
                     }
                     Err(e) => {

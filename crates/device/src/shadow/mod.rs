@@ -40,6 +40,9 @@
 //!
 //! # How requests work
 //!
+//! The shadow client is a typed layer over the [service framework](crate::service),
+//! which does the following for every service alike:
+//!
 //! * **Replies are subscribed before the first request is published**: the
 //!   first request on a shadow subscribes to the wildcard reply filters
 //!   `…/get/+`, `…/update/+` and `…/delete/+` once; they stay for the
@@ -59,10 +62,18 @@
 //! * **Timeouts**: each request, from subscribing to the reply, is bounded by
 //!   the handle's timeout ([`DEFAULT_TIMEOUT`], see [`ShadowClient::with_timeout`]).
 //!   A request made while offline waits in the client's offline queue within
-//!   that time.
+//!   that time; dropping a request's future cancels it.
+//! * **Reconnects**: a request the broker acknowledged whose reply has not
+//!   come when the connection drops is not sent again (an update is not
+//!   idempotent). If the client comes back without the broker's session its
+//!   reply is lost, and the request fails at once with
+//!   [`ShadowErrorKind::ConnectionLost`]: read the shadow before repeating
+//!   an update. With a persistent session it keeps waiting for the reply.
 //! * **Errors** ([`ShadowError`]) carry AWS's code, message and `clientToken`
 //!   for a rejection ([`ShadowError::is_version_conflict`],
-//!   [`ShadowError::is_not_found`]), and say what to check otherwise.
+//!   [`ShadowError::is_not_found`]), and say what to check otherwise; the
+//!   framework's [`ServiceError`](crate::service::ServiceError) is inside
+//!   ([`ShadowError::service_error`]).
 //!
 //! The reply and event types are `iotcore-model`'s, re-exported here.
 //!
@@ -70,20 +81,17 @@
 //! [`Client::named_shadow`]: crate::Client::named_shadow
 //! [`Client::thing_shadow`]: crate::Client::thing_shadow
 
-mod channel;
 mod error;
 mod manager;
-mod registry;
 mod streams;
 mod typed;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use iotcore_model::names::NameError;
+use iotcore_model::topics::{TopicError, shadow_topic_prefix};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::json;
 
 pub use error::{ShadowError, ShadowErrorKind, ShadowId};
 pub use iotcore_model::shadow::json::Object;
@@ -96,21 +104,38 @@ pub use iotcore_model::topics::ShadowOperation;
 pub use manager::{
     ChangeSource, DesiredChange, DesiredChanges, LocalShadow, MAX_CONFLICT_RETRIES, ShadowManager,
 };
-pub use registry::MAX_IN_FLIGHT_REQUESTS;
 pub use streams::{Deltas, Documents};
 pub use typed::{TypedDocument, TypedShadow};
 
-pub(crate) use registry::Registry;
-
-use self::channel::{Channel, Reply};
-use crate::QoS;
 use crate::client::Client;
-use crate::error::Error;
-use iotcore_model::shadow::{Section, TokenRequest};
+use crate::service::{Correlation, Rejection, Request, Service, ServiceChannel, json_kind};
+use iotcore_model::shadow::Section;
 
 /// How long a shadow request waits for its reply unless
 /// [`ShadowClient::with_timeout`] says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_TIMEOUT: Duration = crate::service::DEFAULT_TIMEOUT;
+
+/// Shadow requests one connection keeps in flight at most. AWS IoT Core
+/// refuses the 11th with 429 (docs/aws-iot-core-behaviour.md §3.5); further
+/// requests wait for a reply to free a place.
+pub const MAX_IN_FLIGHT_REQUESTS: usize = 10;
+
+/// The Device Shadow service, for the [service framework](crate::service).
+static SHADOW: Service = Service::new("Device Shadow", Correlation::ClientToken)
+    .with_max_in_flight(MAX_IN_FLIGHT_REQUESTS)
+    .with_advice(advice);
+
+/// What to do about a rejection, by AWS's code.
+fn advice(rejection: &Rejection) -> Option<&'static str> {
+    Some(match rejection.status_code()? {
+        404 => "the shadow does not exist yet (an update creates it)",
+        409 => "another update changed the shadow first; read it again and retry",
+        413 => "the state is larger than AWS's 8 KB limit",
+        429 => "too many requests in flight on this connection; retry later",
+        400 => "fix the request",
+        _ => return None,
+    })
+}
 
 /// One shadow of one thing, reached through a [`Client`]'s connection.
 ///
@@ -121,17 +146,26 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ShadowClient {
     client: Client,
     id: ShadowId,
-    channel: Result<Arc<Channel>, NameError>,
+    /// The shadow's topic prefix and its channel, or why its names are invalid.
+    channel: Result<(String, ServiceChannel), TopicError>,
     timeout: Duration,
 }
 
 impl ShadowClient {
     pub(crate) fn new(client: Client, thing: String, name: Option<String>) -> Self {
-        let id = ShadowId::new(thing, name);
-        let channel = client.shadow_registry().channel(&id);
+        let channel = shadow_topic_prefix(&thing, name.as_deref()).map(|prefix| {
+            let filters = [
+                ShadowOperation::Get,
+                ShadowOperation::Update,
+                ShadowOperation::Delete,
+            ]
+            .map(|operation| format!("{prefix}/{operation}/+"));
+            let channel = ServiceChannel::new(&client, &SHADOW, filters);
+            (prefix, channel)
+        });
         ShadowClient {
             client,
-            id,
+            id: ShadowId::new(thing, name),
             channel,
             timeout: DEFAULT_TIMEOUT,
         }
@@ -162,10 +196,7 @@ impl ShadowClient {
     /// metadata and version. Fails with 404 ([`ShadowError::is_not_found`])
     /// when the shadow does not exist.
     pub async fn get(&self) -> Result<GetAccepted, ShadowError> {
-        self.call(ShadowOperation::Get, |token| {
-            TokenRequest::with_client_token(token).to_json()
-        })
-        .await
+        self.call(ShadowOperation::Get, json!({})).await
     }
 
     /// Merges `reported` into the reported state (`null` values delete keys;
@@ -208,26 +239,20 @@ impl ShadowClient {
     /// (else 409, [`ShadowError::is_version_conflict`]). Its `clientToken` is
     /// replaced by the client's own.
     pub async fn update(&self, request: UpdateRequest) -> Result<UpdateAccepted, ShadowError> {
-        self.call(ShadowOperation::Update, move |token| {
-            request.with_client_token(token).to_json()
-        })
-        .await
+        self.call(ShadowOperation::Update, request).await
     }
 
     /// Deletes the shadow. Its version is kept: an update within 48 hours
     /// continues from it. Fails with 404 when there is no shadow.
     pub async fn delete(&self) -> Result<DeleteAccepted, ShadowError> {
-        self.call(ShadowOperation::Delete, |token| {
-            TokenRequest::with_client_token(token).to_json()
-        })
-        .await
+        self.call(ShadowOperation::Delete, json!({})).await
     }
 
     /// A stream of the shadow's delta events from now on. Resolves once the
     /// reply topics are subscribed, so no event published afterwards is missed.
     pub async fn deltas(&self) -> Result<Deltas, ShadowError> {
-        let channel = self.channel(ShadowOperation::Update)?;
-        let deltas = Deltas::new(channel.listen_deltas());
+        let (_, channel) = self.channel(ShadowOperation::Update)?;
+        let deltas = Deltas::new(channel.listen(streams::delta));
         self.subscribe(&channel).await?;
         Ok(deltas)
     }
@@ -235,8 +260,8 @@ impl ShadowClient {
     /// A stream of the shadow's documents events (previous and current
     /// document after each update) from now on; like [`deltas`](Self::deltas).
     pub async fn documents(&self) -> Result<Documents, ShadowError> {
-        let channel = self.channel(ShadowOperation::Update)?;
-        let documents = Documents::new(channel.listen_documents());
+        let (_, channel) = self.channel(ShadowOperation::Update)?;
+        let documents = Documents::new(channel.listen(streams::documents));
         self.subscribe(&channel).await?;
         Ok(documents)
     }
@@ -249,11 +274,11 @@ impl ShadowClient {
     /// waiting for its reply may then time out.
     pub async fn unsubscribe(&self) -> Result<(), ShadowError> {
         let operation = ShadowOperation::Update;
-        let channel = self.channel(operation)?;
-        match tokio::time::timeout(self.timeout, channel.unsubscribe(&self.client)).await {
-            Ok(result) => result.map_err(|e| ShadowError::client(operation, &self.id, e)),
-            Err(_) => Err(ShadowError::timeout(operation, &self.id, self.timeout)),
-        }
+        let (_, channel) = self.channel(operation)?;
+        channel
+            .unsubscribe()
+            .await
+            .map_err(|e| ShadowError::service(operation, &self.id, e))
     }
 
     /// The same shadow with the state as the application's type `T`.
@@ -261,10 +286,12 @@ impl ShadowClient {
         TypedShadow::new(self.clone())
     }
 
-    fn channel(&self, operation: ShadowOperation) -> Result<Arc<Channel>, ShadowError> {
-        self.channel
-            .clone()
-            .map_err(|e| ShadowError::invalid_name(e).about(operation, &self.id))
+    /// The shadow's topic prefix and its channel with this handle's timeout.
+    fn channel(&self, operation: ShadowOperation) -> Result<(&str, ServiceChannel), ShadowError> {
+        match &self.channel {
+            Ok((prefix, channel)) => Ok((prefix, channel.clone().with_timeout(self.timeout))),
+            Err(e) => Err(ShadowError::invalid_name(e.clone()).about(operation, &self.id)),
+        }
     }
 
     /// `value` as a patch of `section`.
@@ -273,60 +300,26 @@ impl ShadowClient {
     }
 
     /// Subscribes the reply topics within the timeout.
-    async fn subscribe(&self, channel: &Arc<Channel>) -> Result<(), ShadowError> {
-        let operation = ShadowOperation::Update;
-        match tokio::time::timeout(self.timeout, channel.ensure_subscribed(&self.client)).await {
-            Ok(result) => result.map_err(|e| ShadowError::client(operation, &self.id, e)),
-            Err(_) => Err(ShadowError::timeout(operation, &self.id, self.timeout)),
-        }
+    async fn subscribe(&self, channel: &ServiceChannel) -> Result<(), ShadowError> {
+        channel
+            .subscribe()
+            .await
+            .map_err(|e| ShadowError::service(ShadowOperation::Update, &self.id, e))
     }
 
-    /// One request: the payload made with our token, and its typed reply.
+    /// One request with `body` (its `clientToken` set by the framework), and
+    /// its typed reply.
     async fn call<T: DeserializeOwned>(
         &self,
         operation: ShadowOperation,
-        payload: impl FnOnce(String) -> Vec<u8>,
+        body: impl Serialize,
     ) -> Result<T, ShadowError> {
-        let channel = self.channel(operation)?;
-        let reply = tokio::time::timeout(self.timeout, self.exchange(&channel, operation, payload))
-            .await
-            .map_err(|_| ShadowError::timeout(operation, &self.id, self.timeout))??;
-        if reply.accepted {
-            serde_json::from_slice(&reply.payload)
-                .map_err(|e| ShadowError::invalid_reply(operation, &self.id, e))
-        } else {
-            let response: ErrorResponse = serde_json::from_slice(&reply.payload)
-                .map_err(|e| ShadowError::invalid_reply(operation, &self.id, e))?;
-            Err(ShadowError::rejected(operation, &self.id, response))
-        }
-    }
-
-    async fn exchange(
-        &self,
-        channel: &Arc<Channel>,
-        operation: ShadowOperation,
-        payload: impl FnOnce(String) -> Vec<u8>,
-    ) -> Result<Reply, ShadowError> {
-        let failed = |e: Error| ShadowError::client(operation, &self.id, e);
+        let (prefix, channel) = self.channel(operation)?;
+        let request = Request::new(operation.as_str(), format!("{prefix}/{operation}"), body);
         channel
-            .ensure_subscribed(&self.client)
+            .call(request)
             .await
-            .map_err(failed)?;
-        let registry = self.client.shadow_registry();
-        let _place = registry
-            .in_flight()
-            .acquire()
-            .await
-            .map_err(|_| failed(Error::closed()))?;
-        let token = registry.next_token();
-        let (reply, _expected) = channel.expect(token.clone(), operation);
-        let topic = channel.request_topic(operation);
-        tracing::debug!(shadow = %self.id, %operation, token, "shadow request");
-        self.client
-            .publish(topic, Bytes::from(payload(token)), QoS::AtLeastOnce)
-            .await
-            .map_err(failed)?;
-        reply.await.map_err(|_| failed(Error::closed()))
+            .map_err(|e| ShadowError::service(operation, &self.id, e))
     }
 }
 
@@ -346,17 +339,6 @@ pub(crate) fn state_patch(
             "the {key} state must be a JSON object (or null to remove the section), not {kind}"
         ))
     })
-}
-
-fn json_kind(value: &serde_json::Value) -> &'static str {
-    match value {
-        serde_json::Value::Null => "null",
-        serde_json::Value::Bool(_) => "a boolean",
-        serde_json::Value::Number(_) => "a number",
-        serde_json::Value::String(_) => "a string",
-        serde_json::Value::Array(_) => "an array",
-        serde_json::Value::Object(_) => "an object",
-    }
 }
 
 impl std::fmt::Debug for ShadowClient {
