@@ -58,9 +58,10 @@ pub const MAX_TOPIC_LEVELS: usize = 8;
 /// [`MAX_TOPIC_BYTES`] and [`MAX_TOPIC_LEVELS`].
 const AWS_RULES_PREFIX: &str = "$aws/rules/";
 
-/// MQTT 5 shared subscription prefix; `$share/<share-name>/` does not count
-/// towards AWS IoT Core's limits on a topic filter.
-const SHARED_PREFIX: &str = "$share/";
+/// The prefix of a shared subscription's filter, `$share/<share-name>/<filter>`
+/// (MQTT 5.0 §4.8.2; AWS IoT Core accepts it from MQTT 3.1.1 clients too).
+/// `$share/<share-name>/` does not count towards AWS IoT Core's limits.
+pub const SHARED_PREFIX: &str = "$share/";
 
 /// Checks what names and filters share: not empty, not too long, no NUL.
 fn validate_common(topic: &str) -> Result<(), TopicError> {
