@@ -30,7 +30,7 @@ use crate::api::server::HttpOverTls;
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::message::Message;
-use crate::broker::negotiate::{check_client_id, sdk_metrics, session_expiry};
+use crate::broker::negotiate::{check_client_id, effective_client_id, sdk_metrics, session_expiry};
 use crate::broker::session::{ConnectionId, Kick, Session};
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
 use crate::pki::certificate_id;
@@ -472,15 +472,16 @@ impl Connection {
 
     async fn on_connect(&mut self, connect: Connect) {
         let config = self.broker().config().clone();
-        let client_id = connect.client_id.clone();
-        if let Err(e) = check_client_id(&client_id, &config.limits) {
+        if let Err(e) = check_client_id(&connect.client_id, &config.limits) {
             return self.refuse(
-                &client_id,
+                &connect.client_id,
                 ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
                 e.to_string(),
             );
         }
-        let grant = match self.authorize_connect(&connect).await {
+        // Policies, sessions and lifecycle events all see the assigned id.
+        let (client_id, assigned) = effective_client_id(&connect.client_id);
+        let grant = match self.authorize_connect(&connect, &client_id).await {
             Ok(grant) => grant,
             Err((reason, why)) => return self.refuse(&client_id, reason, why),
         };
@@ -499,6 +500,7 @@ impl Connection {
         );
         self.server.resume(attached.resume);
         let properties = Properties {
+            assigned_client_identifier: assigned.then(|| client_id.clone()),
             session_expiry_interval: expiry.adjusted,
             retain_available: Some(1),
             wildcard_subscription_available: Some(1),
@@ -519,6 +521,7 @@ impl Connection {
             certificate_id = %self.certificate_id,
             protocol = ?connect.protocol,
             clean_start = connect.clean_start,
+            assigned,
             session_present,
             session_expiry_secs = expiry.expiry.as_secs(),
             keep_alive = self.server.keep_alive(),
