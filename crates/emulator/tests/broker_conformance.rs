@@ -226,3 +226,80 @@ async fn policy_variables_see_the_assigned_client_id() {
         "${{iot:ClientId}} is not the empty id sent"
     );
 }
+
+// ----- MQTT 5 protocol errors -----
+
+#[tokio::test]
+async fn mqtt5_connect_with_an_authentication_method_gets_connack_0x8c_and_is_closed() {
+    let setup = Setup::start().await;
+    let device = setup.device("dev1");
+    let mut connect = connect_packet("dev1", V5);
+    connect.properties.authentication_method = Some("SCRAM-SHA-256".into());
+    connect.properties.authentication_data = Some(bytes::Bytes::from_static(b"n,,n=dev1"));
+    let (mut client, connack) = RawClient::connect(setup.addr(), &device, connect).await;
+    assert_eq!(connack.reason, ReasonCode::BAD_AUTHENTICATION_METHOD);
+    assert!(client.until_closed().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_publish_carrying_a_subscription_identifier_gets_disconnect_0x82_and_is_not_routed()
+ {
+    let setup = Setup::start().await;
+    let (offender, listener) = (setup.device("offender"), setup.device("listener"));
+    let mut listening = RawClient::connected(setup.addr(), &listener, V5).await;
+    listening
+        .subscribe(1, &["sid/test"], QoS::AtLeastOnce)
+        .await;
+
+    let mut client = RawClient::connected(setup.addr(), &offender, V5).await;
+    let Packet::Publish(mut bad) = publish("sid/test", QoS::AtLeastOnce, Some(1), "bad") else {
+        unreachable!()
+    };
+    bad.properties.subscription_identifiers = vec![5];
+    client.send(&Packet::Publish(bad)).await;
+    let answer = client.until_closed().await;
+    assert_eq!(
+        disconnect_reason(&answer),
+        Some(ReasonCode::PROTOCOL_ERROR),
+        "{answer:?}"
+    );
+    assert!(
+        !answer.iter().any(|p| matches!(p, Packet::PubAck(_))),
+        "{answer:?}"
+    );
+
+    let mut good = RawClient::connected(setup.addr(), &offender, V5).await;
+    good.publish_qos1(2, "sid/test", "good").await;
+    assert_eq!(
+        listening.recv_publish().await.payload.as_ref(),
+        b"good",
+        "the refused message was not delivered before it"
+    );
+}
+
+#[tokio::test]
+async fn a_will_delay_interval_is_not_honoured_the_will_is_published_when_the_connection_drops() {
+    // AWS IoT Core lists no Will Delay Interval among the MQTT 5 properties it
+    // supports (docs/aws-iot-core-behaviour.md §1.10, §8): the emulator
+    // publishes the will as soon as the connection is gone, even when the
+    // client comes back within the delay.
+    let setup = Setup::start().await;
+    let (device, watcher) = (setup.device("dev-w"), setup.device("watcher"));
+    let mut watching = RawClient::connected(setup.addr(), &watcher, V5).await;
+    watching
+        .subscribe(1, &["wills/dev-w"], QoS::AtLeastOnce)
+        .await;
+    let mut connect = connect_packet("dev-w", V5);
+    connect.properties.session_expiry_interval = Some(7200);
+    let mut last_will = will("wills/dev-w", b"gone");
+    last_will.properties.will_delay_interval = Some(3600);
+    connect.will = Some(last_will);
+    let (client, connack) = RawClient::connect(setup.addr(), &device, connect.clone()).await;
+    assert_eq!(connack.reason, ReasonCode::SUCCESS);
+    drop(client); // TCP closed without DISCONNECT
+
+    connect.will = None;
+    let (_back, connack) = RawClient::connect(setup.addr(), &device, connect).await;
+    assert_eq!(connack.reason, ReasonCode::SUCCESS);
+    assert_eq!(watching.recv_publish().await.payload.as_ref(), b"gone");
+}
