@@ -303,3 +303,296 @@ async fn a_will_delay_interval_is_not_honoured_the_will_is_published_when_the_co
     assert_eq!(connack.reason, ReasonCode::SUCCESS);
     assert_eq!(watching.recv_publish().await.payload.as_ref(), b"gone");
 }
+
+// ----- Shared subscriptions -----
+
+/// A new device `name` connected with client id `name`; the CONNACK must not
+/// say that shared subscriptions are unavailable.
+async fn connected_as(setup: &Setup, name: &str, protocol: ProtocolVersion) -> RawClient {
+    let device = setup.device(name);
+    let (client, connack) =
+        RawClient::connect(setup.addr(), &device, connect_packet(name, protocol)).await;
+    assert_eq!(connack.reason, ReasonCode::SUCCESS);
+    assert_eq!(
+        connack.properties.shared_subscription_available, None,
+        "absent means available"
+    );
+    client
+}
+
+/// Publishes `count` QoS 1 messages `0`, `1`, … to `topic`.
+async fn publish_numbered(publisher: &mut RawClient, topic: &str, count: u16) {
+    for i in 0..count {
+        let reason = publisher.publish_qos1(i + 1, topic, i.to_string()).await;
+        assert_eq!(reason, ReasonCode::SUCCESS);
+    }
+}
+
+/// Reads from both members until `count` messages arrived in all, and
+/// returns each member's payloads.
+async fn shared_between(
+    a: &mut RawClient,
+    b: &mut RawClient,
+    count: usize,
+) -> (Vec<String>, Vec<String>) {
+    let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+    while got_a.len() + got_b.len() < count {
+        // Only reading races (it can be cancelled); acknowledging does not.
+        tokio::select! {
+            p = a.recv_skipping_pings() => got_a.push(acknowledge(a, p).await),
+            p = b.recv_skipping_pings() => got_b.push(acknowledge(b, p).await),
+        }
+    }
+    (got_a, got_b)
+}
+
+/// Acknowledges `packet`, which must be a PUBLISH, and returns its payload.
+async fn acknowledge(client: &mut RawClient, packet: Option<Packet>) -> String {
+    let Some(Packet::Publish(publish)) = packet else {
+        panic!("expected PUBLISH, got {packet:?}");
+    };
+    if let Some(packet_id) = publish.packet_id {
+        client.send(&puback(packet_id)).await;
+    }
+    String::from_utf8(publish.payload.to_vec()).expect("UTF-8 payload")
+}
+
+/// Asserts that `got` holds `0` … `count - 1`, each once.
+fn each_once(mut got: Vec<String>, count: u16) {
+    got.sort_by_key(|p| p.parse::<u16>().unwrap());
+    let expected: Vec<String> = (0..count).map(|i| i.to_string()).collect();
+    assert_eq!(got, expected);
+}
+
+#[tokio::test]
+async fn each_message_goes_to_one_member_of_each_matching_group_and_to_every_plain_subscriber() {
+    for protocol in VERSIONS {
+        let setup = Setup::start().await;
+        let (mut a1, mut a2, mut b1, mut plain) = (
+            connected_as(&setup, "a1", protocol).await,
+            connected_as(&setup, "a2", protocol).await,
+            connected_as(&setup, "b1", protocol).await,
+            connected_as(&setup, "plain", protocol).await,
+        );
+        for (client, filter) in [
+            (&mut a1, "$share/alpha/work/+"),
+            (&mut a2, "$share/alpha/work/+"),
+            (&mut b1, "$share/beta/work/#"),
+            (&mut plain, "work/+"),
+        ] {
+            let granted = client.subscribe(1, &[filter], QoS::AtLeastOnce).await;
+            assert_eq!(
+                granted,
+                [ReasonCode::GRANTED_QOS_1],
+                "{protocol:?} {filter}"
+            );
+        }
+        let mut publisher = connected_as(&setup, "publisher", protocol).await;
+        publish_numbered(&mut publisher, "work/item", 12).await;
+
+        let (got_a1, got_a2) = shared_between(&mut a1, &mut a2, 12).await;
+        each_once([got_a1, got_a2].concat(), 12);
+        let mut alone = Vec::new();
+        for _ in 0..12 {
+            alone.push(String::from_utf8(b1.recv_publish().await.payload.to_vec()).unwrap());
+        }
+        each_once(alone, 12);
+        for i in 0..12 {
+            let got = plain.recv_publish().await;
+            assert_eq!(
+                got.topic, "work/item",
+                "the real topic, not the shared filter"
+            );
+            assert_eq!(got.payload, i.to_string());
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_members_unacknowledged_messages_go_to_another_member_when_it_disconnects() {
+    for protocol in VERSIONS {
+        for persistent in [false, true] {
+            let setup = Setup::start().await;
+            let (first_dev, second_dev) = (setup.device("first"), setup.device("second"));
+            let mut connect = connect_packet("first", protocol);
+            if persistent {
+                connect.clean_start = false;
+                connect.properties.session_expiry_interval = Some(3600);
+            }
+            let (mut first, _) =
+                RawClient::connect(setup.addr(), &first_dev, connect.clone()).await;
+            first
+                .subscribe(1, &["$share/g/orders/+"], QoS::AtLeastOnce)
+                .await;
+            let mut publisher = RawClient::connected(setup.addr(), &setup.device("pub"), V5).await;
+            publish_numbered(&mut publisher, "orders/new", 3).await;
+            // The only member takes all three and acknowledges none.
+            for _ in 0..3 {
+                assert!(matches!(
+                    first.recv_skipping_pings().await,
+                    Some(Packet::Publish(_))
+                ));
+            }
+            let mut second = RawClient::connected(setup.addr(), &second_dev, protocol).await;
+            second
+                .subscribe(1, &["$share/g/orders/+"], QoS::AtLeastOnce)
+                .await;
+            drop(first); // TCP closed: no PUBACK will come
+
+            let mut got = Vec::new();
+            for _ in 0..3 {
+                got.push(String::from_utf8(second.recv_publish().await.payload.to_vec()).unwrap());
+            }
+            each_once(got, 3);
+            if persistent {
+                // The persistent session kept the subscription, not the messages.
+                let (mut back, connack) =
+                    RawClient::connect(setup.addr(), &first_dev, connect).await;
+                assert!(connack.session_present, "{protocol:?}");
+                assert_eq!(
+                    publisher.publish_qos1(9, "orders/new", "late").await,
+                    ReasonCode::SUCCESS
+                );
+                // It goes to one of the two members; whichever gets it, `back`
+                // must not be sent the three old ones again first.
+                let first_seen = tokio::select! {
+                    p = back.recv_skipping_pings() => acknowledge(&mut back, p).await,
+                    p = second.recv_skipping_pings() => acknowledge(&mut second, p).await,
+                };
+                assert_eq!(first_seen, "late", "{protocol:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn with_no_member_connected_a_persistent_members_group_keeps_qos1_messages() {
+    for protocol in VERSIONS {
+        let setup = Setup::start().await;
+        let device = setup.device("worker");
+        let mut connect = connect_packet("worker", protocol);
+        connect.clean_start = false;
+        connect.properties.session_expiry_interval = Some(3600);
+        let (mut worker, _) = RawClient::connect(setup.addr(), &device, connect.clone()).await;
+        worker
+            .subscribe(1, &["$share/g/orders/+"], QoS::AtLeastOnce)
+            .await;
+        worker.disconnect().await;
+        let mut publisher = RawClient::connected(setup.addr(), &setup.device("pub"), V5).await;
+        publish_numbered(&mut publisher, "orders/new", 2).await;
+
+        let (mut back, connack) = RawClient::connect(setup.addr(), &device, connect).await;
+        assert!(connack.session_present);
+        let got = vec![
+            String::from_utf8(back.recv_publish().await.payload.to_vec()).unwrap(),
+            String::from_utf8(back.recv_publish().await.payload.to_vec()).unwrap(),
+        ];
+        each_once(got, 2);
+    }
+}
+
+#[tokio::test]
+async fn a_shared_subscription_gets_no_retained_message() {
+    for protocol in VERSIONS {
+        let setup = Setup::start().await;
+        let mut publisher = RawClient::connected(setup.addr(), &setup.device("pub"), V5).await;
+        let Packet::Publish(mut retained) = publish("cfg/site", QoS::AtLeastOnce, Some(1), "old")
+        else {
+            unreachable!()
+        };
+        retained.retain = true;
+        publisher.send(&Packet::Publish(retained)).await;
+        assert!(matches!(publisher.recv().await, Some(Packet::PubAck(_))));
+
+        let mut member = RawClient::connected(setup.addr(), &setup.device("m"), protocol).await;
+        member
+            .subscribe(1, &["$share/g/cfg/site"], QoS::AtLeastOnce)
+            .await;
+        publisher.publish_qos1(2, "cfg/site", "new").await;
+        let first = member.recv_publish().await;
+        assert_eq!(
+            first.payload, "new",
+            "{protocol:?}: the retained one was not sent"
+        );
+        assert!(!first.retain);
+    }
+}
+
+#[tokio::test]
+async fn malformed_shared_filters_are_refused_like_any_invalid_filter() {
+    // A share name with '+' or '#' is not even a valid MQTT filter: the codec
+    // refuses such a SUBSCRIBE as malformed. These are valid filters that are
+    // not valid shared ones.
+    for protocol in VERSIONS {
+        let setup = Setup::start().await;
+        let mut client = RawClient::connected(setup.addr(), &setup.device("m"), protocol).await;
+        let too_long = format!("$share/{}/a", "n".repeat(129));
+        let filters = [
+            "$share/g",
+            "$share//a",
+            "$share/g/",
+            too_long.as_str(),
+            "$share/ok/a",
+        ];
+        let granted = client.subscribe(1, &filters, QoS::AtLeastOnce).await;
+        let refused = match protocol {
+            V5 => ReasonCode::TOPIC_FILTER_INVALID,
+            V311 => ReasonCode::UNSPECIFIED_ERROR,
+        };
+        assert_eq!(
+            granted,
+            [
+                refused,
+                refused,
+                refused,
+                refused,
+                ReasonCode::GRANTED_QOS_1
+            ],
+            "{protocol:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn iot_subscribe_is_decided_on_the_shared_filter_and_iot_receive_on_the_topic() {
+    let setup = Setup::start().await;
+    let control = setup.emulator.control();
+    let arn = "arn:aws:iot:us-east-1:123456789012";
+    let document = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"},
+            {"Effect": "Allow", "Action": "iot:Subscribe",
+             "Resource": format!("{arn}:topicfilter/$share/workers/jobs/*")},
+            {"Effect": "Allow", "Action": "iot:Receive",
+             "Resource": format!("{arn}:topic/jobs/allowed")}
+        ]
+    });
+    create_policy(control, "shared-worker", &document.to_string());
+    let device = setup.device_with("worker", ThingPolicy::Existing("shared-worker".into()));
+    let mut worker = RawClient::connected(setup.addr(), &device, V5).await;
+    let granted = worker
+        .subscribe(
+            1,
+            &["$share/workers/jobs/+", "jobs/+", "$share/others/jobs/+"],
+            QoS::AtLeastOnce,
+        )
+        .await;
+    assert_eq!(
+        granted,
+        [
+            ReasonCode::GRANTED_QOS_1,
+            ReasonCode::NOT_AUTHORIZED,
+            ReasonCode::NOT_AUTHORIZED
+        ]
+    );
+    let mut publisher = RawClient::connected(setup.addr(), &setup.device("pub"), V5).await;
+    publisher.publish_qos1(1, "jobs/denied", "x").await;
+    publisher.publish_qos1(2, "jobs/allowed", "y").await;
+    let got = worker.recv_publish().await;
+    assert_eq!(
+        (got.topic.as_str(), got.payload.as_ref()),
+        ("jobs/allowed", &b"y"[..]),
+        "iot:Receive on topic/jobs/denied refused the first"
+    );
+}
