@@ -8,8 +8,9 @@
 //! queue only (see [`crate::broker::session`] for what is dropped then).
 //!
 //! AWS behaviours implemented here cite docs/aws-iot-core-behaviour.md:
-//! refusals (§1.8), limits (§1.5, §1.6, §1.7), takeover and sessions (§1.4),
-//! will (§1.10).
+//! refusals (§1.8), limits (§1.5, §1.6, §1.7), client ids assigned for empty
+//! ones (§1.3), takeover and sessions (§1.4), will and shared subscriptions
+//! (§1.10); where they depart from the MQTT specification, §8.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -853,8 +854,10 @@ impl Connection {
 
     /// After the connection ended: publishes the will unless the client
     /// disconnected normally (AWS publishes it on every other end, takeover and
-    /// shutdown included, §1.10), publishes the `disconnected` lifecycle event,
-    /// and detaches from the session.
+    /// shutdown included, §1.10; a Will Delay Interval is ignored, as AWS does
+    /// not support it), publishes the `disconnected` lifecycle event, detaches
+    /// from the session, and hands the unacknowledged deliveries of shared
+    /// subscriptions to other members of their groups.
     fn finish(&mut self) {
         let end = self
             .end
