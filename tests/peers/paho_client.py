@@ -23,6 +23,7 @@ Everything it sees is printed on stdout, one JSON object per line, flushed at on
   {"event": "subscribed", "filters": ["$share/g/t"], "reasons": [1]}
   {"event": "published", "topic": "t", "index": 0, "payload": "msg-0"}
   {"event": "received", "topic": "t", "payload": "msg-0", "qos": 1, "retain": false}
+                                             (not UTF-8: "payload": null, "payload_base64": ...)
   {"event": "disconnected", "reason": 142}   (the connection ended before the peer's own
                                              DISCONNECT; MQTT 5: the server's reason code)
   {"event": "error", "stage": "connect", "message": "..."}
@@ -32,26 +33,15 @@ Exit status: 0 on success, 1 when an operation fails or the connection is refuse
 """
 
 import argparse
-import json
 import ssl
 import sys
 import threading
-import time
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-EXIT_FAILED = 1
-EXIT_TIMEOUT = 2
-
-_print_lock = threading.Lock()
-
-
-def emit(event, **fields):
-    """Prints one event as a JSON line (paho's callbacks run on its network thread)."""
-    line = json.dumps({"event": event, **fields})
-    with _print_lock:
-        print(line, flush=True)
+# The JSON-lines output and exit statuses every peer shares (emit is thread-safe).
+from awsiot_pubsub import EXIT_FAILED, EXIT_TIMEOUT, Deadline, emit, payload_fields
 
 
 def reason_value(reason):
@@ -62,7 +52,7 @@ def reason_value(reason):
 class Peer:
     def __init__(self, args):
         self.args = args
-        self.deadline = time.monotonic() + args.timeout
+        self.deadline = Deadline(args.timeout)
         self.connected = threading.Event()
         self.refused = threading.Event()
         self.lost = threading.Event()
@@ -83,21 +73,11 @@ class Peer:
             protocol=protocol,
             **kwargs,
         )
-        self.client.tls_set(
-            ca_certs=args.ca,
-            certfile=args.cert,
-            keyfile=args.key,
-            cert_reqs=ssl.CERT_REQUIRED,
-            tls_version=ssl.PROTOCOL_TLS_CLIENT,
-        )
         self.client.on_connect = self.on_connect
         self.client.on_disconnect = self.on_disconnect
         self.client.on_subscribe = self.on_subscribe
         self.client.on_publish = self.on_publish
         self.client.on_message = self.on_message
-
-    def remaining(self):
-        return max(0.0, self.deadline - time.monotonic())
 
     # ----- paho callbacks (network thread) -----
 
@@ -105,6 +85,7 @@ class Peer:
         if reason.is_failure:
             emit("refused", reason=reason_value(reason))
             self.refused.set()
+            self.notify()
             return
         assigned = None
         if properties is not None and hasattr(properties, "AssignedClientIdentifier"):
@@ -117,14 +98,14 @@ class Peer:
             assigned_client_id=assigned,
         )
         self.connected.set()
+        self.notify()
 
     def on_disconnect(self, client, userdata, flags, reason, properties):
         if self.closing.is_set():
             return
         emit("disconnected", reason=reason_value(reason))
         self.lost.set()
-        with self.cond:
-            self.cond.notify_all()
+        self.notify()
 
     def on_subscribe(self, client, userdata, mid, reasons, properties):
         with self.cond:
@@ -137,19 +118,19 @@ class Peer:
             self.cond.notify_all()
 
     def on_message(self, client, userdata, message):
-        try:
-            payload = message.payload.decode("utf-8")
-        except UnicodeDecodeError:
-            payload = None
         emit(
             "received",
             topic=message.topic,
-            payload=payload,
+            **payload_fields(message.payload),
             qos=message.qos,
             retain=bool(message.retain),
         )
         with self.cond:
             self.received += 1
+            self.cond.notify_all()
+
+    def notify(self):
+        with self.cond:
             self.cond.notify_all()
 
     # ----- the run (main thread) -----
@@ -158,7 +139,7 @@ class Peer:
         """Waits for `predicate` (under the lock) or a lost connection; False on timeout."""
         with self.cond:
             return self.cond.wait_for(
-                lambda: predicate() or self.lost.is_set(), timeout=self.remaining()
+                lambda: predicate() or self.lost.is_set(), timeout=self.deadline.remaining()
             )
 
     def run(self):
@@ -167,6 +148,13 @@ class Peer:
         if args.protocol == 5:
             connect["clean_start"] = not args.no_clean
         try:
+            self.client.tls_set(
+                ca_certs=args.ca,
+                certfile=args.cert,
+                keyfile=args.key,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
             self.client.connect(args.host, args.port, **connect)
         except Exception as e:  # noqa: BLE001 - any failure is reported the same way
             emit("error", stage="connect", message=str(e))
@@ -182,11 +170,9 @@ class Peer:
 
     def session(self):
         args = self.args
-        while not (self.connected.is_set() or self.refused.is_set() or self.lost.is_set()):
-            if self.remaining() == 0:
-                emit("error", stage="connect", message="no CONNACK in time")
-                return EXIT_TIMEOUT
-            time.sleep(0.01)
+        if not self.wait(lambda: self.connected.is_set() or self.refused.is_set()):
+            emit("error", stage="connect", message="no CONNACK in time")
+            return EXIT_TIMEOUT
         if not self.connected.is_set():
             return EXIT_FAILED
         if args.subscribe:

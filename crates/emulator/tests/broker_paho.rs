@@ -19,17 +19,7 @@ const PAHO: &str = "paho_client.py";
 /// Arguments for `paho_client.py` to reach the emulator as `device` with an
 /// empty client id, speaking `protocol` ("3" or "5"), then `more`.
 fn paho_args(setup: &Setup, device: &Device, protocol: &str, more: &[&str]) -> Vec<OsString> {
-    let files = &device.files;
-    let mut args: Vec<OsString> = [
-        ("--port", OsString::from(setup.addr().port().to_string())),
-        ("--ca", files.root_ca.clone().into()),
-        ("--cert", files.certificate.clone().into()),
-        ("--key", files.private_key.clone().into()),
-        ("--protocol", protocol.into()),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [OsString::from(flag), value])
-    .collect();
+    let mut args = support::peer_args(setup, device, &[("--protocol", protocol)]);
     args.extend(more.iter().map(OsString::from));
     args
 }
