@@ -173,6 +173,13 @@ impl ClientBuilder {
 
     /// The MQTT client id; defaults to the thing name, which AWS IoT
     /// policies usually expect (`iot:Connect` on `client/${iot:Connection.Thing.ThingName}`).
+    ///
+    /// An empty id asks the broker for one: MQTT 5 only (its CONNACK tells
+    /// the client the id it was given, [`crate::Client::client_id`] reports
+    /// it) and with a clean session only. AWS IoT Core assigns `$GEN/<uuid>`
+    /// ids, which its policies must allow (`iot:Connect` on `client/$GEN/*`)
+    /// and which a client may not send back: every connection asks again and
+    /// gets a new id.
     pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
         self.client_id = Some(client_id.into());
         self
@@ -370,6 +377,9 @@ impl ClientBuilder {
         let server_name = tls::server_name(self.server_name.as_deref().unwrap_or(&host))?;
         let client_id = self.client_id.unwrap_or_else(|| self.thing_name.clone());
         check_client_id(&client_id, self.aws_limits)?;
+        if client_id.is_empty() {
+            check_assigned_client_id(self.protocol, self.session)?;
+        }
         let keep_alive = check_keep_alive(self.keep_alive, self.aws_limits)?;
         if let SessionMode::Persistent { expiry } = self.session
             && self.aws_limits
@@ -458,6 +468,33 @@ impl ClientBuilder {
     }
 }
 
+/// An empty client id (the broker assigns one) needs MQTT 5, whose CONNACK
+/// tells the client its id, and a clean session: no client can resume a
+/// session under an id AWS IoT Core assigned (`$GEN/…`), since it refuses
+/// client ids starting with `$`.
+fn check_assigned_client_id(
+    protocol: ProtocolVersion,
+    session: SessionMode,
+) -> Result<(), ConfigError> {
+    let invalid = |why| ConfigError::InvalidClientId {
+        client_id: String::new(),
+        why,
+    };
+    if protocol != ProtocolVersion::V5 {
+        return Err(invalid(
+            "an empty client id needs MQTT 5 (.protocol(ProtocolVersion::V5)), whose CONNACK \
+             says which id the broker assigned; or pass a thing name or set .client_id()",
+        ));
+    }
+    if let SessionMode::Persistent { .. } = session {
+        return Err(invalid(
+            "a persistent session needs a client id: one assigned by AWS IoT Core ($GEN/…) \
+             cannot be sent back to resume it",
+        ));
+    }
+    Ok(())
+}
+
 /// A checked configuration.
 #[derive(Debug)]
 pub(crate) struct Config {
@@ -521,11 +558,6 @@ fn check_client_id(client_id: &str, aws: bool) -> Result<(), ConfigError> {
         client_id: client_id.to_owned(),
         why,
     };
-    if client_id.is_empty() {
-        return Err(invalid(
-            "it is empty; pass a thing name or set .client_id()",
-        ));
-    }
     if client_id.len() > usize::from(u16::MAX) {
         return Err(invalid("it is longer than MQTT's 65,535 bytes"));
     }
@@ -612,9 +644,27 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_client_id_needs_mqtt5_and_a_clean_session() {
+        let assigned = |builder: ClientBuilder| builder.client_id("").into_config();
+        let v5 = with_identity(DEFAULT_PORT).protocol(ProtocolVersion::V5);
+        assert_eq!(assigned(v5).unwrap().client_id, "");
+        let v311 = with_identity(DEFAULT_PORT).protocol(ProtocolVersion::V311);
+        assert!(matches!(
+            assigned(v311),
+            Err(ConfigError::InvalidClientId { why, .. }) if why.contains("MQTT 5")
+        ));
+        let persistent = with_identity(DEFAULT_PORT)
+            .protocol(ProtocolVersion::V5)
+            .persistent_session(Duration::from_secs(60));
+        assert!(matches!(
+            assigned(persistent),
+            Err(ConfigError::InvalidClientId { why, .. }) if why.contains("persistent")
+        ));
+    }
+
+    #[test]
     fn client_ids_follow_aws_rules() {
         assert!(check_client_id("my-thing", true).is_ok());
-        assert!(check_client_id("", true).is_err());
         assert!(check_client_id(&"x".repeat(129), true).is_err());
         assert!(check_client_id(&"x".repeat(129), false).is_ok());
         assert!(check_client_id("$GEN/abc", true).is_err());

@@ -1,6 +1,6 @@
 //! The `Client` handle.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use bytes::Bytes;
 use iotcore_mqtt::QoS;
@@ -54,7 +54,8 @@ struct Inner {
     listeners: Arc<Listeners>,
     limits: Limits,
     thing_name: String,
-    client_id: String,
+    /// The configured client id, or the one the broker assigned for an empty one.
+    client_id: Arc<RwLock<String>>,
     telemetry_topic: String,
     cloud_to_device_filter: String,
     /// The connection numbers requests waiting for a reply go by.
@@ -77,19 +78,28 @@ impl Client {
         let listeners = Listeners::new(config.stream_buffer);
         let (ready_tx, ready) = oneshot::channel();
         let sessions = Arc::new(Sessions::default());
+        let client_id = Arc::new(RwLock::new(config.client_id.clone()));
         let inner = Inner {
             commands,
             status,
             listeners: listeners.clone(),
             limits: config.limits,
             thing_name: config.thing_name.clone(),
-            client_id: config.client_id.clone(),
+            client_id: Arc::clone(&client_id),
             telemetry_topic: config.telemetry_topic.clone(),
             cloud_to_device_filter: config.cloud_to_device_filter.clone(),
             sessions: sessions.clone(),
             services: Services::new(config.stream_buffer),
         };
-        let driver = Driver::new(config, commands_rx, state_tx, listeners, sessions, ready_tx)?;
+        let driver = Driver::new(
+            config,
+            commands_rx,
+            state_tx,
+            listeners,
+            sessions,
+            client_id,
+            ready_tx,
+        )?;
         tokio::spawn(Box::new(driver).run());
         match ready.await {
             Ok(Ok(())) => Ok(Client {
@@ -105,9 +115,16 @@ impl Client {
         &self.inner.thing_name
     }
 
-    /// The MQTT client id.
-    pub fn client_id(&self) -> &str {
-        &self.inner.client_id
+    /// The MQTT client id: the one configured, or for an empty one (see
+    /// [`ClientBuilder::client_id`]) the id the broker assigned on the latest
+    /// connection (MQTT 5 Assigned Client Identifier; AWS IoT Core:
+    /// `$GEN/<uuid>`, a new one on every connection).
+    pub fn client_id(&self) -> String {
+        self.inner
+            .client_id
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Publishes `payload` to `topic`.
@@ -293,7 +310,7 @@ impl Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("client_id", &self.inner.client_id)
+            .field("client_id", &self.client_id())
             .field("state", &*self.inner.status.borrow())
             .finish_non_exhaustive()
     }

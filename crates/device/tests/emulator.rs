@@ -3,7 +3,8 @@
 mod common;
 
 use common::emulator::EmulatorBroker;
-use common::scenarios;
+use common::{builder_for, next, scenarios};
+use iotcore::{ProtocolVersion, QoS};
 
 async fn emulator() -> EmulatorBroker {
     EmulatorBroker::start().await
@@ -61,6 +62,53 @@ async fn close_fails_new_requests_and_ends_streams() {
 async fn requests_breaking_aws_limits_fail_before_sending() {
     let e = emulator().await;
     scenarios::requests_breaking_aws_limits_fail_before_sending(&e.under_test(e.port())).await;
+}
+
+#[tokio::test]
+async fn an_empty_mqtt5_client_id_uses_and_reports_the_id_the_broker_assigns_on_each_connection() {
+    let mut e = emulator().await;
+    let arn = "arn:aws:iot:us-east-1:123456789012";
+    let policy = serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect", "Resource": format!("{arn}:client/$GEN/*")},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+             "Resource": format!("{arn}:topic/dt/anonymous/*")},
+            {"Effect": "Allow", "Action": "iot:Subscribe",
+             "Resource": format!("{arn}:topicfilter/dt/anonymous/*")}
+        ]
+    });
+    let creds = e.register_with_policy("anonymous", &policy.to_string());
+    let client = builder_for(e.port(), e.ca(), &creds, "anonymous")
+        .protocol(ProtocolVersion::V5)
+        .client_id("")
+        .connect()
+        .await
+        .expect("connect with an assigned id");
+    let first = client.client_id();
+    assert!(first.starts_with("$GEN/"), "{first}");
+    let mut messages = client
+        .subscribe("dt/anonymous/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+    client
+        .publish("dt/anonymous/hello", "hi", QoS::AtLeastOnce)
+        .await
+        .expect("publish");
+    assert_eq!(
+        next("the message", &mut messages).await.payload(),
+        b"hi".as_slice()
+    );
+
+    // The emulator, like AWS, refuses a client id starting with '$': had the
+    // client sent its assigned id back, it could not reconnect.
+    let mut events = client.status_events();
+    e.restart().await;
+    while !next("reconnected", &mut events).await.is_connected() {}
+    let second = client.client_id();
+    assert!(second.starts_with("$GEN/"), "{second}");
+    assert_ne!(second, first, "a new connection, a new id");
+    client.close().await;
 }
 
 /// The fault scenarios with the emulator behind a fault proxy.

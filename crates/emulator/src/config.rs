@@ -156,7 +156,8 @@ pub struct Limits {
     /// [`Limits::max_queued_qos1`]). A slow subscriber never slows the others.
     pub outbound_queue: usize,
     /// QoS 1 messages kept for one session (connected and slow, or
-    /// disconnected and persistent) before the oldest are dropped.
+    /// disconnected and persistent), or for one shared subscription group while
+    /// none of its members is connected, before the oldest are dropped.
     pub max_queued_qos1: usize,
 }
 

@@ -8,9 +8,11 @@
 //! queue only (see [`crate::broker::session`] for what is dropped then).
 //!
 //! AWS behaviours implemented here cite docs/aws-iot-core-behaviour.md:
-//! refusals (§1.8), limits (§1.5, §1.6, §1.7), takeover and sessions (§1.4),
-//! will (§1.10).
+//! refusals (§1.8), limits (§1.5, §1.6, §1.7), client ids assigned for empty
+//! ones (§1.3), takeover and sessions (§1.4), will and shared subscriptions
+//! (§1.10); where they depart from the MQTT specification, §8.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -30,7 +32,8 @@ use crate::api::server::HttpOverTls;
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::message::Message;
-use crate::broker::negotiate::{check_client_id, sdk_metrics, session_expiry};
+use crate::broker::negotiate::{check_client_id, effective_client_id, sdk_metrics, session_expiry};
+use crate::broker::records::delivery_from_publish;
 use crate::broker::session::{ConnectionId, Kick, Session};
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
 use crate::pki::certificate_id;
@@ -204,6 +207,10 @@ struct Client {
     will: Option<Box<Will>>,
     /// Expiry set by an MQTT 5 DISCONNECT.
     expiry_override: Option<Duration>,
+    /// QoS 1 deliveries handed to the server session that came through a
+    /// shared subscription: packet id → group. Unacknowledged when the
+    /// connection ends, they go to another member of the group.
+    shared_in_flight: HashMap<u16, Arc<str>>,
     /// Its certificate's policies.
     grant: Grant,
     /// What its lifecycle events share.
@@ -341,11 +348,17 @@ impl Connection {
             if !self.receivable(&delivery.message.topic) {
                 continue;
             }
-            if let Some(publish) = delivery
+            let Some(publish) = delivery
                 .message
                 .to_publish(delivery.qos, delivery.retain, now)
+            else {
+                continue;
+            };
+            let packet_id = self.server.send_publish(publish);
+            if let (Some(packet_id), Some(group), Some(client)) =
+                (packet_id, delivery.group, &mut self.client)
             {
-                self.server.send_publish(publish);
+                client.shared_in_flight.insert(packet_id, group);
             }
         }
     }
@@ -402,6 +415,11 @@ impl Connection {
                 Event::Subscribe(subscribe) => self.on_subscribe(subscribe),
                 Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
                 Event::Delivered { packet_id, reason } => {
+                    // Acknowledged, even refused (MQTT 5: a refusal discards the
+                    // message, it does not go to another member [MQTT-4.8.2-6]).
+                    if let Some(client) = &mut self.client {
+                        client.shared_in_flight.remove(&packet_id);
+                    }
                     if reason.is_error() {
                         tracing::debug!(client_id = self.client_id(), packet_id, %reason, "the client refused a message");
                     }
@@ -472,15 +490,16 @@ impl Connection {
 
     async fn on_connect(&mut self, connect: Connect) {
         let config = self.broker().config().clone();
-        let client_id = connect.client_id.clone();
-        if let Err(e) = check_client_id(&client_id, &config.limits) {
+        if let Err(e) = check_client_id(&connect.client_id, &config.limits) {
             return self.refuse(
-                &client_id,
+                &connect.client_id,
                 ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
                 e.to_string(),
             );
         }
-        let grant = match self.authorize_connect(&connect).await {
+        // Policies, sessions and lifecycle events all see the assigned id.
+        let (client_id, assigned) = effective_client_id(&connect.client_id);
+        let grant = match self.authorize_connect(&connect, &client_id).await {
             Ok(grant) => grant,
             Err((reason, why)) => return self.refuse(&client_id, reason, why),
         };
@@ -499,11 +518,13 @@ impl Connection {
         );
         self.server.resume(attached.resume);
         let properties = Properties {
+            assigned_client_identifier: assigned.then(|| client_id.clone()),
             session_expiry_interval: expiry.adjusted,
             retain_available: Some(1),
             wildcard_subscription_available: Some(1),
             subscription_identifier_available: Some(0),
-            shared_subscription_available: Some(0),
+            // Shared Subscription Available is left out: absent means
+            // available, and AWS's list of CONNACK properties does not have it.
             ..Properties::default()
         };
         let session_present = attached.session_present;
@@ -519,6 +540,7 @@ impl Connection {
             certificate_id = %self.certificate_id,
             protocol = ?connect.protocol,
             clean_start = connect.clean_start,
+            assigned,
             session_present,
             session_expiry_secs = expiry.expiry.as_secs(),
             keep_alive = self.server.keep_alive(),
@@ -539,6 +561,7 @@ impl Connection {
             kick: Some(attached.kick),
             will: connect.will.map(Box::new),
             expiry_override: None,
+            shared_in_flight: HashMap::new(),
             grant,
             presence,
         });
@@ -721,9 +744,6 @@ impl Connection {
                 refused(v5_or(ReasonCode::QUOTA_EXCEEDED), why)
             } else if let Err(e) = validate_aws_topic_filter(filter) {
                 refused(v5_or(ReasonCode::TOPIC_FILTER_INVALID), e.to_string())
-            } else if filter.starts_with("$share/") {
-                let why = "shared subscriptions are not supported by the emulator".to_string();
-                refused(v5_or(ReasonCode::SHARED_SUBSCRIPTIONS_NOT_SUPPORTED), why)
             } else if let Err(denied) = grant.check(Action::Subscribe, filter) {
                 if protocol == ProtocolVersion::V311 {
                     tracing::warn!(
@@ -834,8 +854,10 @@ impl Connection {
 
     /// After the connection ended: publishes the will unless the client
     /// disconnected normally (AWS publishes it on every other end, takeover and
-    /// shutdown included, §1.10), publishes the `disconnected` lifecycle event,
-    /// and detaches from the session.
+    /// shutdown included, §1.10; a Will Delay Interval is ignored, as AWS does
+    /// not support it), publishes the `disconnected` lifecycle event, detaches
+    /// from the session, and hands the unacknowledged deliveries of shared
+    /// subscriptions to other members of their groups.
     fn finish(&mut self) {
         let end = self
             .end
@@ -875,7 +897,14 @@ impl Connection {
         self.shared
             .lifecycle
             .disconnected(self.broker(), &client.presence, reason);
-        let unacked = self.server.take_pending_publishes();
+        let (shared, unacked): (Vec<Publish>, Vec<Publish>) = self
+            .server
+            .take_pending_publishes()
+            .into_iter()
+            .partition(|p| {
+                p.packet_id
+                    .is_some_and(|id| client.shared_in_flight.contains_key(&id))
+            });
         self.broker().detach(
             &client.session,
             self.id,
@@ -883,6 +912,14 @@ impl Connection {
             client.expiry_override,
             now,
         );
+        let shared = shared
+            .iter()
+            .filter_map(|p| {
+                let group = client.shared_in_flight.get(&p.packet_id?)?;
+                Some(delivery_from_publish(p, Some(Arc::clone(group)), now))
+            })
+            .collect();
+        self.broker().redistribute(shared);
     }
 }
 

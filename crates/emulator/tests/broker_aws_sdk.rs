@@ -16,17 +16,7 @@ use support::{Device, RawClient, Setup};
 
 /// Arguments for `awsiot_pubsub.py` to reach the emulator as `device`, then `more`.
 fn peer_args(setup: &Setup, device: &Device, more: &[&str]) -> Vec<OsString> {
-    let files = &device.files;
-    let mut args: Vec<OsString> = [
-        ("--port", OsString::from(setup.addr().port().to_string())),
-        ("--ca", files.root_ca.clone().into()),
-        ("--cert", files.certificate.clone().into()),
-        ("--key", files.private_key.clone().into()),
-        ("--client-id", device.name.clone().into()),
-    ]
-    .into_iter()
-    .flat_map(|(flag, value)| [OsString::from(flag), value])
-    .collect();
+    let mut args = support::peer_args(setup, device, &[("--client-id", &device.name)]);
     args.extend(more.iter().map(OsString::from));
     args
 }

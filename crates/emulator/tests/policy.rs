@@ -444,19 +444,15 @@ async fn the_broker_enforces_every_case_over_mqtt311_by_closing_the_connection()
 async fn awss_python_sdk_sees_the_same_decisions_over_mqtt5() {
     let setup = Setup::start().await;
     for r in register(&setup) {
-        let files = &r.device.files;
-        let mut args: Vec<OsString> = [
-            ("--port", OsString::from(setup.addr().port().to_string())),
-            ("--ca", files.root_ca.clone().into()),
-            ("--cert", files.certificate.clone().into()),
-            ("--key", files.private_key.clone().into()),
-            ("--client-id", r.client_id.clone().into()),
-            ("--protocol", "5".into()),
-            ("--timeout", "20".into()),
-        ]
-        .into_iter()
-        .flat_map(|(flag, value)| [OsString::from(flag), value])
-        .collect();
+        let mut args = peer_args(
+            &setup,
+            &r.device,
+            &[
+                ("--client-id", &r.client_id),
+                ("--protocol", "5"),
+                ("--timeout", "20"),
+            ],
+        );
         let stage = match r.case.action {
             Action::Connect => {
                 args.extend(["--topic".into(), "unused".into()]);

@@ -32,6 +32,19 @@ pub enum TopicError {
     /// U+0000 in a topic.
     #[error("topic contains a NUL character")]
     NulCharacter,
+    /// A filter starting with `$share/` that is not `$share/<share-name>/<filter>`
+    /// with a share name of at least one character and no `/`, `+` or `#`
+    /// [MQTT-4.8.2-1], [MQTT-4.8.2-2].
+    #[error("invalid shared subscription filter: {0}")]
+    InvalidSharedFilter(&'static str),
+    /// A shared subscription's share name longer than AWS IoT Core allows.
+    #[error("share name is {len} bytes long, the limit is {max}")]
+    ShareNameTooLong {
+        /// Length in bytes.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// How a filter ending in `/#` treats its parent level.
@@ -53,14 +66,19 @@ pub const MAX_TOPIC_BYTES: usize = 256;
 /// AWS IoT Core: the most levels in a topic name or filter (at most 7 `/`).
 pub const MAX_TOPIC_LEVELS: usize = 8;
 
+/// AWS IoT Core: the longest share name of a shared subscription, in bytes
+/// (AWS documents 128 UTF-8 characters; see `docs/aws-iot-core-behaviour.md` §1.7).
+pub const MAX_SHARE_NAME_BYTES: usize = 128;
+
 /// AWS IoT Core's Basic Ingest prefix (matched without regard to ASCII
 /// case); `$aws/rules/<rule-name>/` does not count towards
 /// [`MAX_TOPIC_BYTES`] and [`MAX_TOPIC_LEVELS`].
 const AWS_RULES_PREFIX: &str = "$aws/rules/";
 
-/// MQTT 5 shared subscription prefix; `$share/<share-name>/` does not count
-/// towards AWS IoT Core's limits on a topic filter.
-const SHARED_PREFIX: &str = "$share/";
+/// The prefix of a shared subscription's filter, `$share/<share-name>/<filter>`
+/// (MQTT 5.0 §4.8.2; AWS IoT Core accepts it from MQTT 3.1.1 clients too).
+/// `$share/<share-name>/` does not count towards AWS IoT Core's limits.
+pub const SHARED_PREFIX: &str = "$share/";
 
 /// Checks what names and filters share: not empty, not too long, no NUL.
 fn validate_common(topic: &str) -> Result<(), TopicError> {
@@ -103,6 +121,49 @@ pub fn validate_topic_filter(filter: &str) -> Result<(), TopicError> {
     Ok(())
 }
 
+/// A shared subscription's filter, `$share/<share_name>/<filter>`, in its parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SharedFilter<'a> {
+    /// The share name: subscriptions with the same share name and filter form
+    /// one group, and each message goes to one member of the group.
+    pub share_name: &'a str,
+    /// The topic filter the group shares, matched against topic names like
+    /// any other filter.
+    pub filter: &'a str,
+}
+
+impl<'a> SharedFilter<'a> {
+    /// `Ok(None)` when `filter` does not start with [`SHARED_PREFIX`], the
+    /// parts of a shared subscription filter when it does, and
+    /// [`TopicError::InvalidSharedFilter`] when it starts so but lacks a share
+    /// name, has `+` or `#` in it, or has no filter after it. The filter part
+    /// is not validated here (see [`validate_topic_filter`]).
+    pub fn parse(filter: &'a str) -> Result<Option<SharedFilter<'a>>, TopicError> {
+        let Some(rest) = filter.strip_prefix(SHARED_PREFIX) else {
+            return Ok(None);
+        };
+        let Some((share_name, filter)) = rest.split_once('/') else {
+            return Err(TopicError::InvalidSharedFilter(
+                "the share name must be followed by '/' and a topic filter",
+            ));
+        };
+        if share_name.is_empty() {
+            return Err(TopicError::InvalidSharedFilter("the share name is empty"));
+        }
+        if share_name.contains(['+', '#']) {
+            return Err(TopicError::InvalidSharedFilter(
+                "the share name contains '+' or '#'",
+            ));
+        }
+        if filter.is_empty() {
+            return Err(TopicError::InvalidSharedFilter(
+                "no topic filter follows the share name",
+            ));
+        }
+        Ok(Some(SharedFilter { share_name, filter }))
+    }
+}
+
 /// Validates a topic name against MQTT's rules and AWS IoT Core's limits:
 /// at most [`MAX_TOPIC_BYTES`] bytes and [`MAX_TOPIC_LEVELS`] levels, not
 /// counting a `$aws/rules/<rule-name>/` (Basic Ingest) prefix.
@@ -114,12 +175,24 @@ pub fn validate_aws_topic_name(topic: &str) -> Result<(), TopicError> {
 }
 
 /// Validates a topic filter against MQTT's rules and AWS IoT Core's limits
-/// (see [`validate_aws_topic_name`]); a `$share/<share-name>/` prefix does not
-/// count either.
+/// (see [`validate_aws_topic_name`]). A filter starting with `$share/` must be
+/// a valid shared subscription filter (AWS takes it as one in MQTT 3.1.1
+/// too, see [`SharedFilter::parse`]) with a share name of at most
+/// [`MAX_SHARE_NAME_BYTES`]; its `$share/<share-name>/` does not count
+/// towards the limits.
 pub fn validate_aws_topic_filter(filter: &str) -> Result<(), TopicError> {
     validate_topic_filter(filter)?;
-    let unshared = strip_named_prefix(filter, SHARED_PREFIX, false);
-    validate_aws_limits(strip_named_prefix(unshared, AWS_RULES_PREFIX, true))
+    let counted = match SharedFilter::parse(filter)? {
+        Some(shared) if shared.share_name.len() > MAX_SHARE_NAME_BYTES => {
+            return Err(TopicError::ShareNameTooLong {
+                len: shared.share_name.len(),
+                max: MAX_SHARE_NAME_BYTES,
+            });
+        }
+        Some(shared) => shared.filter,
+        None => filter,
+    };
+    validate_aws_limits(strip_named_prefix(counted, AWS_RULES_PREFIX, true))
 }
 
 /// `topic` without a leading `<prefix><name>/` (name not empty), or all of
@@ -284,6 +357,75 @@ mod tests {
         assert_eq!(
             validate_aws_topic_name("a/+"),
             Err(TopicError::WildcardInName)
+        );
+    }
+
+    #[test]
+    fn shared_filters_split_into_share_name_and_filter() {
+        assert_eq!(SharedFilter::parse("a/b"), Ok(None));
+        assert_eq!(SharedFilter::parse("$shared/g/a"), Ok(None));
+        assert_eq!(
+            SharedFilter::parse("$share/workers/jobs/+/run"),
+            Ok(Some(SharedFilter {
+                share_name: "workers",
+                filter: "jobs/+/run"
+            }))
+        );
+        assert_eq!(
+            SharedFilter::parse("$share/g/#"),
+            Ok(Some(SharedFilter {
+                share_name: "g",
+                filter: "#"
+            }))
+        );
+        for bad in [
+            "$share/",
+            "$share/g",
+            "$share//a",
+            "$share/g/",
+            "$share/g+/a",
+            "$share/#/a",
+        ] {
+            assert!(
+                matches!(
+                    SharedFilter::parse(bad),
+                    Err(TopicError::InvalidSharedFilter(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn aws_shared_filters_need_a_valid_share_name_of_at_most_128_bytes() {
+        assert_eq!(validate_aws_topic_filter("$share/g/a/#"), Ok(()));
+        for bad in ["$share/g", "$share//a", "$share/g/"] {
+            assert!(
+                matches!(
+                    validate_aws_topic_filter(bad),
+                    Err(TopicError::InvalidSharedFilter(_))
+                ),
+                "{bad}"
+            );
+        }
+        let name = "n".repeat(128);
+        assert_eq!(
+            validate_aws_topic_filter(&format!("$share/{name}/a")),
+            Ok(())
+        );
+        assert_eq!(
+            validate_aws_topic_filter(&format!("$share/{name}n/a")),
+            Err(TopicError::ShareNameTooLong { len: 129, max: 128 })
+        );
+        // The shared filter itself: 256 bytes at most, not counting the prefix.
+        let long = "a".repeat(256);
+        assert_eq!(
+            validate_aws_topic_filter(&format!("$share/g/{long}")),
+            Ok(())
+        );
+        assert_eq!(
+            validate_aws_topic_filter(&format!("$share/g/{long}a")),
+            Err(TopicError::TooLong { len: 257, max: 256 })
         );
     }
 

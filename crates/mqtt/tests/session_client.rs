@@ -964,6 +964,34 @@ fn assigned_client_id_is_used_on_the_next_connect() {
 }
 
 #[test]
+fn an_assigned_client_id_is_not_sent_back_when_reuse_is_off_and_a_new_one_replaces_it() {
+    let mut config = client_config(ProtocolVersion::V5);
+    config.client_id = String::new();
+    config.reuse_assigned_client_id = false;
+    let mut client = ScriptedClient::new(config);
+    let assigned = |id: &str| {
+        connack_with(
+            false,
+            Properties {
+                assigned_client_identifier: Some(id.into()),
+                ..Properties::default()
+            },
+        )
+    };
+    client.connect_with(assigned("$GEN/1"));
+    assert_eq!(client.session.assigned_client_id(), Some("$GEN/1"));
+    client.session.connection_lost(client.clock.now());
+    client.session.connect(client.clock.now()).unwrap();
+    let sent = client.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::Connect(c)] if c.client_id.is_empty()),
+        "{sent:?}"
+    );
+    client.receive(assigned("$GEN/2"));
+    assert_eq!(client.session.assigned_client_id(), Some("$GEN/2"));
+}
+
+#[test]
 fn connect_on_a_new_transport_drops_bytes_queued_for_the_old_one() {
     let mut client = ScriptedClient::new(client_config(ProtocolVersion::V311));
     client.connect(false);

@@ -3,7 +3,9 @@
 mod session_support;
 
 use bytes::Bytes;
-use iotcore_mqtt::packet::{Connect, Disconnect, Publish, Subscribe, Unsubscribe, Will};
+use iotcore_mqtt::packet::{
+    Connect, Disconnect, PacketType, Publish, Subscribe, Unsubscribe, Will,
+};
 use iotcore_mqtt::server::{
     DropReason, Event, ProtocolError, Qos2Subscribe, ServerConfig, ServerError, ServerState,
 };
@@ -853,4 +855,173 @@ fn bytes_of_an_unfinished_packet_do_not_count_as_activity() {
         .handle_input(&[0x30], server.clock.now())
         .unwrap();
     assert_eq!(server.session.poll_timeout(), Some(accepted_at + secs(90)));
+}
+
+#[test]
+fn mqtt311_empty_client_id_with_clean_session_0_gets_connack_0x02_and_is_closed() {
+    let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V311);
+    let mut connect = connect_packet(ProtocolVersion::V311, 60);
+    connect.client_id = String::new();
+    connect.clean_start = false;
+    assert_eq!(
+        server.receive(Packet::Connect(connect)),
+        Err(ProtocolError::ClientIdRejected)
+    );
+    // 0x02: identifier rejected [MQTT-3.1.3-8].
+    assert_eq!(
+        server.session.poll_transmit().as_deref(),
+        Some(&[0x20, 0x02, 0x00, 0x02][..])
+    );
+    assert!(server.session.is_closed());
+    assert!(server.events().is_empty(), "the broker never sees it");
+}
+
+#[test]
+fn an_empty_client_id_with_a_clean_session_reaches_the_broker() {
+    for version in VERSIONS {
+        let mut server = ScriptedServer::new(ServerConfig::aws(), version);
+        let mut connect = connect_packet(version, 60);
+        connect.client_id = String::new();
+        server.receive(Packet::Connect(connect)).unwrap();
+        let events = server.events();
+        assert!(
+            matches!(events.as_slice(), [Event::Connect(c)] if c.client_id.is_empty()),
+            "{version:?} {events:?}"
+        );
+    }
+}
+
+#[test]
+fn mqtt5_accept_of_an_empty_client_id_needs_the_assigned_identifier() {
+    let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V5);
+    let mut connect = connect_packet(ProtocolVersion::V5, 60);
+    connect.client_id = String::new();
+    connect.clean_start = false;
+    server.receive(Packet::Connect(connect)).unwrap();
+    server.events();
+    let now = server.clock.now();
+    assert_eq!(
+        server.session.accept(false, Properties::default(), now),
+        Err(ServerError::AssignedClientIdRequired)
+    );
+    assert!(server.sent().is_empty(), "nothing sent for a refused call");
+    let assigned = Properties {
+        assigned_client_identifier: Some("$GEN/1234".into()),
+        ..Properties::default()
+    };
+    server.session.accept(false, assigned, now).unwrap();
+    let sent = server.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::ConnAck(c)]
+            if c.properties.assigned_client_identifier.as_deref() == Some("$GEN/1234")),
+        "{sent:?}"
+    );
+}
+
+#[test]
+fn mqtt311_accept_of_an_empty_client_id_sends_a_plain_connack() {
+    let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V311);
+    let mut connect = connect_packet(ProtocolVersion::V311, 60);
+    connect.client_id = String::new();
+    server.receive(Packet::Connect(connect)).unwrap();
+    server
+        .session
+        .accept(false, Properties::default(), server.clock.now())
+        .unwrap();
+    assert_eq!(
+        server.session.poll_transmit().as_deref(),
+        Some(&[0x20, 0x02, 0x00, 0x00][..])
+    );
+}
+
+#[test]
+fn mqtt5_connect_with_an_authentication_method_gets_connack_0x8c_and_is_closed() {
+    let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V5);
+    let mut connect = connect_packet(ProtocolVersion::V5, 60);
+    connect.properties.authentication_method = Some("SCRAM-SHA-1".into());
+    connect.properties.authentication_data = Some(Bytes::from_static(b"client-first"));
+    assert_eq!(
+        server.receive(Packet::Connect(connect)),
+        Err(ProtocolError::AuthenticationMethodNotSupported(
+            "SCRAM-SHA-1".into()
+        ))
+    );
+    let sent = server.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::ConnAck(c)] if c.reason == ReasonCode::BAD_AUTHENTICATION_METHOD),
+        "{sent:?}"
+    );
+    assert!(server.session.is_closed());
+    assert!(server.events().is_empty(), "the broker never sees it");
+}
+
+#[test]
+fn a_client_publish_carrying_a_subscription_identifier_is_a_protocol_error() {
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let mut server = connected(ServerConfig::aws(), ProtocolVersion::V5);
+        let mut message = publish("dt/thing-1/temp", qos, b"21");
+        message.packet_id = (qos == QoS::AtLeastOnce).then_some(3);
+        message.properties.subscription_identifiers = vec![7];
+        let result = server.receive(Packet::Publish(message));
+        assert!(
+            matches!(
+                result,
+                Err(ProtocolError::Forbidden {
+                    packet_type: PacketType::Publish,
+                    ..
+                })
+            ),
+            "{result:?}"
+        );
+        assert!(
+            server.events().is_empty(),
+            "the message is not handed on: {qos:?}"
+        );
+        let sent = server.sent();
+        assert!(
+            matches!(sent.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::PROTOCOL_ERROR),
+            "{sent:?}"
+        );
+        assert!(server.session.is_closed());
+    }
+}
+
+#[test]
+fn no_local_on_a_shared_subscription_is_a_protocol_error() {
+    let mut server = connected(ServerConfig::aws(), ProtocolVersion::V5);
+    let mut shared = subscription("$share/workers/jobs/#", QoS::AtLeastOnce);
+    shared.options.no_local = true;
+    let result = server.receive(Packet::Subscribe(Subscribe {
+        packet_id: 9,
+        subscriptions: vec![subscription("a/b", QoS::AtMostOnce), shared],
+        properties: Properties::default(),
+    }));
+    assert!(
+        matches!(
+            result,
+            Err(ProtocolError::Forbidden {
+                packet_type: PacketType::Subscribe,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    let sent = server.sent();
+    assert!(
+        matches!(sent.as_slice(), [Packet::Disconnect(d)] if d.reason == ReasonCode::PROTOCOL_ERROR),
+        "{sent:?}"
+    );
+
+    // No Local on a non-shared subscription is fine.
+    let mut server = connected(ServerConfig::aws(), ProtocolVersion::V5);
+    let mut own = subscription("jobs/#", QoS::AtLeastOnce);
+    own.options.no_local = true;
+    server
+        .receive(Packet::Subscribe(Subscribe {
+            packet_id: 9,
+            subscriptions: vec![own],
+            properties: Properties::default(),
+        }))
+        .unwrap();
+    assert!(matches!(server.events().as_slice(), [Event::Subscribe(_)]));
 }

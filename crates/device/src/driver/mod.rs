@@ -16,7 +16,7 @@ mod writer;
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -147,6 +147,9 @@ pub(crate) struct Driver {
     /// Set by a close request: who to tell when done (none when every handle was dropped).
     closing: Option<Option<oneshot::Sender<()>>>,
     last_request: Option<LastRequest>,
+    /// The client id [`crate::Client::client_id`] reports: set on every
+    /// connection when the broker assigns one.
+    client_id: Arc<RwLock<String>>,
 }
 
 impl Driver {
@@ -156,6 +159,7 @@ impl Driver {
         state: watch::Sender<ConnectionState>,
         listeners: Arc<Listeners>,
         sessions: Arc<Sessions>,
+        client_id: Arc<RwLock<String>>,
         ready: oneshot::Sender<Result<(), Error>>,
     ) -> Result<Driver, ConfigError> {
         let session = ClientSession::new(session_config(&config)).map_err(|e| {
@@ -193,6 +197,7 @@ impl Driver {
             pending: Pending::default(),
             closing: None,
             last_request: None,
+            client_id,
             config,
         })
     }
@@ -744,7 +749,17 @@ impl Driver {
     }
 
     fn on_connected(&mut self, session_present: bool) {
-        tracing::info!(client_id = %self.config.client_id, session_present, "connected");
+        if self.config.client_id.is_empty() {
+            if let Some(assigned) = self.session.assigned_client_id() {
+                *self.client_id.write().unwrap_or_else(|p| p.into_inner()) = assigned.to_owned();
+            }
+        }
+        tracing::info!(
+            client_id = %self.config.client_id,
+            assigned_client_id = self.session.assigned_client_id(),
+            session_present,
+            "connected"
+        );
         // Before `connect()` returns and before the state change, so that
         // whoever they wake sees the connection's number.
         self.sessions.connected(session_present);
@@ -903,6 +918,8 @@ fn recycle_read_buffer(buf: &mut BytesMut) {
 /// The sans-IO session's configuration.
 fn session_config(config: &Config) -> ClientConfig {
     let mut session = ClientConfig::new(config.client_id.clone());
+    // AWS IoT Core refuses the `$GEN/…` ids it assigns when a client sends them.
+    session.reuse_assigned_client_id = !config.limits.aws;
     session.protocol = config.protocol;
     session.keep_alive = config.keep_alive;
     session.will = config.mqtt_will();

@@ -190,7 +190,7 @@ impl FleetProvisioner {
         let identity = IdentityClient::new(client).with_timeout(self.timeout);
         let (certificate_id, certificate_pem, private_key_pem, token) = match self.source {
             CertificateSource::DeviceKey(key_type) => {
-                let common_name = client.client_id().to_owned();
+                let common_name = client.client_id();
                 let key =
                     tokio::task::spawn_blocking(move || keys::generate(key_type, &common_name))
                         .await

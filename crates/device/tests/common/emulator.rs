@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use iotcore_emulator::control::{Control, ThingOptions, ThingPolicy};
+use iotcore_emulator::control::{Control, CreatePolicyRequest, ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::things::write_device_files;
@@ -58,6 +58,33 @@ impl EmulatorBroker {
         self.emulator = Some(start_at(&self.data, self.addr).await);
     }
 
+    /// The CA that signed the emulator's server certificate, as a PEM file.
+    pub fn ca(&self) -> &std::path::Path {
+        &self.ca
+    }
+
+    /// Registers thing `name` with a policy of its own, `<name>-policy`,
+    /// holding `document`, and returns its credentials.
+    pub fn register_with_policy(&self, name: &str, document: &str) -> Credentials {
+        let emulator = self.emulator.as_ref().expect("running");
+        let control = emulator.control();
+        let policy_name = format!("{name}-policy");
+        control
+            .create_policy(CreatePolicyRequest {
+                policy_name: policy_name.clone(),
+                policy_document: document.into(),
+                tags: None,
+            })
+            .expect("policy created");
+        register_as(
+            control,
+            emulator.ca_pem(),
+            &self.files,
+            name,
+            ThingPolicy::Existing(policy_name),
+        )
+    }
+
     /// The broker under test, reached at `port` (the emulator's, or a proxy's).
     pub fn under_test(&self, port: u16) -> BrokerUnderTest {
         let emulator = self.emulator.as_ref().expect("running");
@@ -104,9 +131,26 @@ fn register(control: &Control, ca_pem: &str, files: &TempDir, name: &str) -> Cre
     } else {
         PolicyTemplate::Thing
     };
+    register_as(
+        control,
+        ca_pem,
+        files,
+        name,
+        ThingPolicy::Template(template),
+    )
+}
+
+/// Registers thing `name` with a new certificate and `policy` attached.
+fn register_as(
+    control: &Control,
+    ca_pem: &str,
+    files: &TempDir,
+    name: &str,
+    policy: ThingPolicy,
+) -> Credentials {
     let options = ThingOptions::default()
         .with_key(KeyAlgorithm::EcdsaP256)
-        .with_policy(ThingPolicy::Template(template));
+        .with_policy(policy);
     let creds = control
         .create_thing_with_certificate(name, &options)
         .expect("create thing")

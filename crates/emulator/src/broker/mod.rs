@@ -1,10 +1,12 @@
 //! The message broker: sessions by client id, the subscription trie shared by all
-//! connections, retained messages, and routing.
+//! connections, shared subscription groups, retained messages, and routing.
 //!
 //! Locks are short and never held across an `.await`. Lock order, where two
-//! are held at once: `sessions` → a session's state → `subscriptions`. Routing a
-//! publish takes the trie's read lock only to collect the matching sessions,
-//! then pushes into each session's queue (see [`session`] for the queue policy).
+//! are held at once: `sessions` → a session's state → `subscriptions`, and
+//! `sessions` → `shared` → a group's state → a session's state. Routing a
+//! publish takes the tries' read locks only to collect the matching sessions
+//! and groups, then pushes into each session's queue (see [`session`] for the
+//! queue policy) and hands the message to each group (see [`shared`]).
 
 pub(crate) mod authz;
 pub(crate) mod message;
@@ -13,6 +15,7 @@ pub(crate) mod persist;
 pub(crate) mod records;
 pub(crate) mod retained;
 pub(crate) mod session;
+pub(crate) mod shared;
 pub(crate) mod trie;
 
 use std::collections::HashMap;
@@ -22,7 +25,7 @@ use std::time::{Duration, SystemTime};
 
 use iotcore_mqtt::ProtocolVersion;
 use iotcore_mqtt::packet::{Publish, RetainHandling, SubscriptionOptions};
-use iotcore_mqtt::topic::MatchMode;
+use iotcore_mqtt::topic::{MatchMode, SharedFilter};
 use tokio::sync::{oneshot, watch};
 
 use self::message::Message;
@@ -30,6 +33,7 @@ use self::persist::Persist;
 use self::records::{RestoredSession, delivery_from_publish};
 use self::retained::{Retained, RetainedChange};
 use self::session::{ConnectionId, Delivery, Kick, Pushed, Session, SessionKey};
+use self::shared::{Routed, SharedGroups};
 use self::trie::SubscriptionTrie;
 use crate::config::EmulatorConfig;
 use crate::connection::stopped;
@@ -67,6 +71,8 @@ pub(crate) struct Broker {
     config: EmulatorConfig,
     sessions: Mutex<HashMap<String, Arc<Session>>>,
     subscriptions: RwLock<SubscriptionTrie<SessionKey, Subscriber>>,
+    /// Shared subscription groups (`$share/<share-name>/<filter>`).
+    shared: RwLock<SharedGroups>,
     retained: Retained,
     persist: Persist,
     next_key: AtomicU64,
@@ -85,6 +91,7 @@ impl Broker {
             config,
             sessions: Mutex::new(HashMap::new()),
             subscriptions: RwLock::new(SubscriptionTrie::new(MatchMode::Aws)),
+            shared: RwLock::new(SharedGroups::new(MatchMode::Aws)),
             retained: Retained::default(),
             persist,
             next_key: AtomicU64::new(1),
@@ -155,8 +162,10 @@ impl Broker {
         if !expiry.is_zero() {
             self.persist.save_session(&session);
         }
-        // Deliveries stored while it was offline are waiting.
+        // Deliveries stored while it was offline are waiting, and so may be
+        // messages its shared subscriptions' groups kept while no member was on.
         session.wake();
+        self.flush_group_backlogs(&session);
         Attached {
             session,
             session_present,
@@ -168,23 +177,19 @@ impl Broker {
     /// Ends `session`: kicks its connection, drops its subscriptions, removes it
     /// from the registry and the store. The caller holds the registry lock.
     fn end_session(&self, sessions: &mut HashMap<String, Arc<Session>>, session: &Arc<Session>) {
-        let filters: Vec<String> = {
+        let (filters, shared): (Vec<String>, _) = {
             let mut state = session.lock();
             state.ended = true;
             state.kick(Kick::TakenOver);
-            std::mem::take(&mut state.subscriptions)
+            let filters = std::mem::take(&mut state.subscriptions)
                 .into_keys()
-                .collect()
+                .collect();
+            (filters, state.take_shared())
         };
-        {
-            let mut trie = self
-                .subscriptions
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            for filter in &filters {
-                trie.remove(filter, &session.key());
-            }
+        for filter in &filters {
+            self.remove_subscription(session, filter);
         }
+        self.redistribute(shared);
         if sessions
             .get(session.client_id())
             .is_some_and(|s| Arc::ptr_eq(s, session))
@@ -197,10 +202,13 @@ impl Broker {
     /// Detaches `connection` from `session` when the connection ends.
     ///
     /// `unacked` are the QoS 1 deliveries the connection sent or queued without
-    /// receiving a PUBACK; the session keeps them if it lives on. `expiry`
-    /// replaces the session's expiry (an MQTT 5 DISCONNECT may change it). A
-    /// session with no expiry ends now; a persistent one is saved and expires
-    /// later unless a connection resumes it.
+    /// receiving a PUBACK; the session keeps them if it lives on (the caller
+    /// gives those of shared subscriptions to [`redistribute`](Self::redistribute)
+    /// instead). `expiry` replaces the session's expiry (an MQTT 5 DISCONNECT
+    /// may change it). A session with no expiry ends now; a persistent one is
+    /// saved and expires later unless a connection resumes it. Either way the
+    /// deliveries its shared subscriptions had queued go to other members of
+    /// their groups.
     pub(crate) fn detach(
         self: &Arc<Self>,
         session: &Arc<Session>,
@@ -216,11 +224,14 @@ impl Broker {
         if !state.detach(connection, now) {
             // Taken over by a connection that resumed the session and is
             // already running: it gets these as new deliveries.
-            state.requeue_front(unacked.iter().map(|p| delivery_from_publish(p, now)));
+            state.requeue_front(unacked.iter().map(|p| delivery_from_publish(p, None, now)));
             drop(state);
             session.wake();
             return;
         }
+        // Other members of its groups take what its shared subscriptions
+        // brought, once no lock is held.
+        let shared = state.take_shared();
         if let Some(expiry) = expiry {
             state.expiry = expiry;
         }
@@ -228,6 +239,8 @@ impl Broker {
             drop(state);
             let mut sessions = self.sessions();
             self.end_session(&mut sessions, session);
+            drop(sessions);
+            self.redistribute(shared);
             return;
         }
         state.unacked.splice(0..0, unacked);
@@ -235,6 +248,7 @@ impl Broker {
         drop(state);
         self.persist.save_session(session);
         self.expire_later(Arc::clone(session), generation, expiry);
+        self.redistribute(shared);
     }
 
     /// Ends `session` after `expiry` unless it was attached again meanwhile
@@ -298,20 +312,12 @@ impl Broker {
             state.detached_at = Some(detached_at);
             state.unacked = unacked;
             state.requeue_front(queued.into_iter());
-            let mut trie = self
-                .subscriptions
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            for (filter, options) in subscriptions {
-                let subscriber = Subscriber {
-                    session: Arc::clone(&session),
-                    options,
-                };
-                trie.insert(&filter, session.key(), subscriber);
-                state.subscriptions.insert(filter, options);
-            }
+            state.subscriptions.extend(subscriptions.iter().cloned());
             state.generation
         };
+        for (filter, options) in subscriptions {
+            self.add_subscription(&session, &filter, options);
+        }
         self.sessions().insert(client_id, Arc::clone(&session));
         self.expire_later(session, generation, remaining);
     }
@@ -320,6 +326,10 @@ impl Broker {
     /// retained message the subscription receives (MQTT 5 retain handling
     /// applied). The caller has checked the filter and the authorization, and
     /// checks `iot:Receive` on what it delivers.
+    ///
+    /// A shared subscription (`$share/<share-name>/<filter>`) joins its group
+    /// instead, gets no retained message (AWS and MQTT 5 §4.8.2), and takes
+    /// what the group kept while no member was connected.
     pub(crate) fn subscribe(
         &self,
         session: &Arc<Session>,
@@ -333,18 +343,12 @@ impl Broker {
                 .insert(filter.to_owned(), options)
                 .is_none()
         };
-        {
-            let subscriber = Subscriber {
-                session: Arc::clone(session),
-                options,
-            };
-            let mut trie = self
-                .subscriptions
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            trie.insert(filter, session.key(), subscriber);
-        }
+        let group = self.add_subscription(session, filter, options);
         self.save_if_persistent(session);
+        if let Some(group) = group {
+            group.flush_backlog(&self.config.limits);
+            return Subscribed { retained: None };
+        }
         let wanted = match options.retain_handling {
             RetainHandling::OnSubscribe => true,
             RetainHandling::OnNewSubscribe => is_new,
@@ -357,8 +361,95 @@ impl Broker {
                 qos: message.qos.min(options.qos),
                 message,
                 retain: true,
+                group: None,
             });
         Subscribed { retained }
+    }
+
+    /// Puts `session`'s subscription to `filter` in the trie, or in its
+    /// group for a shared subscription (returned). The caller keeps the
+    /// session's own list of subscriptions.
+    fn add_subscription(
+        &self,
+        session: &Arc<Session>,
+        filter: &str,
+        options: SubscriptionOptions,
+    ) -> Option<Arc<shared::Group>> {
+        if let Ok(Some(shared)) = SharedFilter::parse(filter) {
+            let mut groups = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            return Some(groups.join(filter, shared.filter, session, options));
+        }
+        let subscriber = Subscriber {
+            session: Arc::clone(session),
+            options,
+        };
+        let mut trie = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        trie.insert(filter, session.key(), subscriber);
+        None
+    }
+
+    /// Takes `session`'s subscription to `filter` out of the trie, or out of
+    /// its group for a shared subscription.
+    fn remove_subscription(&self, session: &Session, filter: &str) {
+        if let Ok(Some(shared)) = SharedFilter::parse(filter) {
+            let mut groups = self.shared.write().unwrap_or_else(|p| p.into_inner());
+            groups.leave(filter, shared.filter, session.key());
+            return;
+        }
+        let mut trie = self
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        trie.remove(filter, &session.key());
+    }
+
+    /// Hands the groups of `session`'s shared subscriptions the messages they
+    /// kept while no member was connected.
+    fn flush_group_backlogs(&self, session: &Session) {
+        let keys: Vec<String> = session
+            .lock()
+            .subscriptions
+            .keys()
+            .filter(|filter| filter.starts_with(iotcore_mqtt::topic::SHARED_PREFIX))
+            .cloned()
+            .collect();
+        for key in keys {
+            let group = self
+                .shared
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key);
+            if let Some(group) = group {
+                group.flush_backlog(&self.config.limits);
+            }
+        }
+    }
+
+    /// Gives deliveries that came through shared subscriptions, and that their
+    /// member will not take (it disconnected), to another member of their
+    /// group; others are ignored.
+    pub(crate) fn redistribute(&self, deliveries: Vec<Delivery>) {
+        for delivery in deliveries {
+            let Some(key) = &delivery.group else { continue };
+            let group = self
+                .shared
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(key);
+            let routed = match group {
+                Some(group) => group.route(&delivery.message, &self.config.limits),
+                None => Routed::Dropped,
+            };
+            tracing::debug!(
+                group = %key,
+                topic = %delivery.message.topic,
+                ?routed,
+                "a shared subscription's message went back to its group"
+            );
+        }
     }
 
     /// Number of subscriptions `session` holds.
@@ -375,12 +466,7 @@ impl Broker {
     pub(crate) fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
         let existed = session.lock().subscriptions.remove(filter).is_some();
         if existed {
-            let mut trie = self
-                .subscriptions
-                .write()
-                .unwrap_or_else(|p| p.into_inner());
-            trie.remove(filter, &session.key());
-            drop(trie);
+            self.remove_subscription(session, filter);
             self.save_if_persistent(session);
         }
         existed
@@ -417,9 +503,10 @@ impl Broker {
     /// Routes a message: updates the retained store if it is retained, then
     /// queues it for every session with a matching subscription (once per
     /// session, at the highest matching QoS, and not back to `from` when its
-    /// subscription says no-local). Each connection checks `iot:Receive` when it
-    /// delivers.
-    /// Returns the number of sessions it was queued for.
+    /// subscription says no-local), and for one member of every shared
+    /// subscription group whose filter matches. Each connection checks
+    /// `iot:Receive` when it delivers.
+    /// Returns the number of sessions (and group backlogs) it was queued for.
     pub(crate) fn publish(&self, message: Message, from: Option<SessionKey>) -> usize {
         let message = Arc::new(message);
         if message.retain {
@@ -451,6 +538,7 @@ impl Broker {
                 qos: message.qos.min(subscriber.options.qos),
                 // AWS clears RETAIN on live deliveries; MQTT 5 retain-as-published keeps it.
                 retain: message.retain && subscriber.options.retain_as_published,
+                group: None,
             };
             match session.push(delivery, &self.config.limits) {
                 Pushed::Queued => delivered += 1,
@@ -473,6 +561,21 @@ impl Broker {
                         "QoS 0 message dropped (subscriber offline or its queue is full)"
                     );
                 }
+            }
+        }
+        let groups = self
+            .shared
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .matching(&message.topic);
+        for group in groups {
+            match group.route(&message, &self.config.limits) {
+                Routed::Delivered(Pushed::Dropped) | Routed::Dropped => tracing::debug!(
+                    group = %group.key(),
+                    topic = %message.topic,
+                    "message dropped: no member of the shared subscription could take it"
+                ),
+                Routed::Delivered(_) | Routed::Backlogged(_) => delivered += 1,
             }
         }
         delivered

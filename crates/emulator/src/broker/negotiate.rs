@@ -66,6 +66,30 @@ pub(crate) enum ClientIdError {
     Reserved,
 }
 
+/// The prefix of the client ids AWS IoT Core assigns (`$GEN/<uuid>`). Clients
+/// may not send it themselves: it starts with the reserved `$` (§1.3).
+pub(crate) const ASSIGNED_CLIENT_ID_PREFIX: &str = "$GEN/";
+
+/// The client id a connection goes by: the one its CONNECT carries, or for an
+/// empty one a new, unique `$GEN/<uuid>`, the form AWS IoT Core assigns (§1.3).
+/// The second value is true when the id was assigned (MQTT 5 clients are told
+/// it in CONNACK's Assigned Client Identifier).
+///
+/// MQTT 3.1.1 allows an empty id only with CleanSession=1 (the server session
+/// refuses the other case with CONNACK 0x02); MQTT 5 allows it with either
+/// Clean Start, and the session then belongs to the assigned id, which no
+/// client can send back: AWS refuses `$`-prefixed ids, so it cannot be resumed.
+pub(crate) fn effective_client_id(requested: &str) -> (String, bool) {
+    if requested.is_empty() {
+        (
+            format!("{ASSIGNED_CLIENT_ID_PREFIX}{}", crate::ids::new_uuid()),
+            true,
+        )
+    } else {
+        (requested.to_owned(), false)
+    }
+}
+
 /// Checks a client id against AWS's rules (§1.3: at most 128 bytes, no `$` prefix).
 pub(crate) fn check_client_id(client_id: &str, limits: &Limits) -> Result<(), ClientIdError> {
     if client_id.len() > limits.max_client_id_bytes {
@@ -126,6 +150,21 @@ mod tests {
         assert_eq!(
             check_client_id("$GEN/abc", &limits),
             Err(ClientIdError::Reserved)
+        );
+    }
+
+    #[test]
+    fn an_empty_client_id_is_given_a_unique_gen_id_and_others_are_kept() {
+        assert_eq!(effective_client_id("dev1"), ("dev1".to_owned(), false));
+        let (first, assigned) = effective_client_id("");
+        assert!(assigned);
+        let uuid = first.strip_prefix("$GEN/").expect("AWS's $GEN/ prefix");
+        assert_eq!(uuid.len(), 36, "{first}");
+        assert_ne!(effective_client_id("").0, first, "each one is new");
+        assert_eq!(
+            check_client_id(&first, &Limits::default()),
+            Err(ClientIdError::Reserved),
+            "a client cannot send an assigned id back"
         );
     }
 

@@ -216,6 +216,7 @@ pub(crate) fn restored_session(
                 retain: q.retain,
                 qos: QoS::AtLeastOnce,
                 message: Arc::new(message),
+                group: None,
             }),
         }
     }
@@ -231,12 +232,18 @@ pub(crate) fn restored_session(
 }
 
 /// A delivery for a publish a connection handed back unacknowledged after its
-/// session was taken over (it is sent again as a new delivery).
-pub(crate) fn delivery_from_publish(publish: &Publish, now: SystemTime) -> Delivery {
+/// session was taken over (it is sent again as a new delivery), or that came
+/// through the shared subscription `group` (another member gets it).
+pub(crate) fn delivery_from_publish(
+    publish: &Publish,
+    group: Option<Arc<str>>,
+    now: SystemTime,
+) -> Delivery {
     Delivery {
         message: Arc::new(Message::from_publish(publish, now)),
         qos: publish.qos,
         retain: publish.retain,
+        group,
     }
 }
 
@@ -296,6 +303,7 @@ mod tests {
                 message: Arc::new(queued),
                 qos: QoS::AtLeastOnce,
                 retain: false,
+                group: None,
             },
             &Limits::default(),
         );

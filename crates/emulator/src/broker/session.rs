@@ -39,6 +39,10 @@ pub(crate) struct Delivery {
     pub(crate) qos: QoS,
     /// RETAIN as sent to this subscriber.
     pub(crate) retain: bool,
+    /// The shared subscription (`$share/<share-name>/<filter>`) it was routed
+    /// through, if any: should this session not take it, another member of
+    /// that group gets it (see [`super::shared`]).
+    pub(crate) group: Option<Arc<str>>,
 }
 
 /// Why the broker tells an attached connection to go.
@@ -170,6 +174,23 @@ impl Session {
         }
         pushed
     }
+
+    /// Pushes a delivery only while a connection is attached (`None`
+    /// otherwise): how a shared subscription's group hands a message to one
+    /// of its connected members.
+    pub(crate) fn push_if_attached(&self, delivery: Delivery, limits: &Limits) -> Option<Pushed> {
+        let pushed = {
+            let mut state = self.lock();
+            if !state.is_attached() {
+                return None;
+            }
+            state.push(delivery, limits)
+        };
+        if pushed != Pushed::Dropped {
+            self.wake();
+        }
+        Some(pushed)
+    }
 }
 
 impl SessionState {
@@ -237,6 +258,26 @@ impl SessionState {
         self.queue.push_back(delivery);
         self.queued_qos1 += 1;
         outcome
+    }
+
+    /// Removes and returns the QoS 1 deliveries waiting that came through a
+    /// shared subscription, for their groups to give to other members; QoS 0
+    /// ones are dropped (AWS does not retry them).
+    pub(crate) fn take_shared(&mut self) -> Vec<Delivery> {
+        let mut shared = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for delivery in self.queue.drain(..) {
+            match (&delivery.group, delivery.qos) {
+                (None, _) => kept.push_back(delivery),
+                (Some(_), QoS::AtMostOnce) => {}
+                (Some(_), _) => {
+                    self.queued_qos1 -= 1;
+                    shared.push(delivery);
+                }
+            }
+        }
+        self.queue = kept;
+        shared
     }
 
     /// Puts back, in front of the queue and in their order, QoS 1 deliveries a
@@ -314,6 +355,7 @@ mod tests {
             message: Arc::new(message),
             qos,
             retain: false,
+            group: None,
         }
     }
 
@@ -452,6 +494,7 @@ mod tests {
                 message: Arc::new(expiring),
                 qos: QoS::AtLeastOnce,
                 retain: false,
+                group: None,
             },
             &limits,
         );
@@ -479,6 +522,44 @@ mod tests {
         assert!(second.try_recv().is_err());
         assert!(session.lock().detach(8, SystemTime::UNIX_EPOCH));
         assert!(!session.lock().is_attached());
+    }
+
+    #[test]
+    fn shared_deliveries_are_taken_out_of_the_queue_and_the_others_stay() {
+        let limits = Limits::default();
+        let (session, _kick) = attached_session();
+        let shared = |n, qos| Delivery {
+            group: Some("$share/g/t/+".into()),
+            ..delivery(n, qos)
+        };
+        session.push(delivery(0, QoS::AtLeastOnce), &limits);
+        session.push(shared(1, QoS::AtLeastOnce), &limits);
+        session.push(shared(2, QoS::AtMostOnce), &limits);
+        session.push(delivery(3, QoS::AtMostOnce), &limits);
+        session.push(shared(4, QoS::AtLeastOnce), &limits);
+        let mut state = session.lock();
+        assert_eq!(topics(&state.take_shared()), ["t/1", "t/4"]);
+        assert_eq!(
+            topics(&state.take(10, 10, SystemTime::UNIX_EPOCH)),
+            ["t/0", "t/3"]
+        );
+        assert_eq!(state.queue_len(), 0);
+    }
+
+    #[test]
+    fn push_if_attached_refuses_a_detached_session() {
+        let limits = Limits::default();
+        let (session, _kick) = attached_session();
+        assert_eq!(
+            session.push_if_attached(delivery(0, QoS::AtLeastOnce), &limits),
+            Some(Pushed::Queued)
+        );
+        assert!(session.lock().detach(7, SystemTime::UNIX_EPOCH));
+        assert_eq!(
+            session.push_if_attached(delivery(1, QoS::AtLeastOnce), &limits),
+            None
+        );
+        assert_eq!(session.lock().queue_len(), 1);
     }
 
     #[test]

@@ -335,6 +335,7 @@ async fn a_restored_session_keeps_its_subscriptions_queue_and_unacknowledged_mes
         message: Arc::new(message("t", QoS::AtLeastOnce, false, b"q")),
         qos: QoS::AtLeastOnce,
         retain: false,
+        group: None,
     };
     let mut unacked = queued
         .message
@@ -397,4 +398,139 @@ async fn a_detached_session_keeps_the_unacknowledged_messages_for_the_next_conne
     );
     let second = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 2);
     assert_eq!(second.resume, [unacked]);
+}
+
+// ----- Shared subscriptions -----
+
+const SHARED: &str = "$share/workers/jobs/#";
+
+fn payloads(session: &Session) -> Vec<Bytes> {
+    session
+        .lock()
+        .take(usize::MAX, usize::MAX, SystemTime::now())
+        .into_iter()
+        .map(|d| d.message.payload.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shared_subscription_gets_no_retained_message_and_each_live_one_goes_to_one_member() {
+    let f = fixture();
+    f.broker.publish(
+        message("jobs/old", QoS::AtLeastOnce, true, b"retained"),
+        None,
+    );
+    let a = f.broker.attach("a", ProtocolVersion::V5, true, CLEAN, 1);
+    let b = f.broker.attach("b", ProtocolVersion::V311, true, CLEAN, 2);
+    for member in [&a.session, &b.session] {
+        let subscribed = f
+            .broker
+            .subscribe(member, SHARED, options(QoS::AtLeastOnce));
+        assert!(subscribed.retained.is_none());
+    }
+    let watcher = f.broker.attach("w", ProtocolVersion::V5, true, CLEAN, 3);
+    f.broker
+        .subscribe(&watcher.session, "jobs/#", options(QoS::AtLeastOnce));
+    for _ in 0..20 {
+        assert_eq!(
+            f.broker
+                .publish(message("jobs/new", QoS::AtLeastOnce, false, b"j"), None),
+            2,
+            "the watcher and one member"
+        );
+    }
+    assert_eq!(payloads(&a.session).len() + payloads(&b.session).len(), 20);
+    assert_eq!(payloads(&watcher.session).len(), 20);
+}
+
+#[tokio::test]
+async fn a_member_that_disconnects_hands_its_waiting_shared_messages_to_another_member() {
+    let f = fixture();
+    let a = f.broker.attach("a", ProtocolVersion::V5, true, CLEAN, 1);
+    let b = f.broker.attach("b", ProtocolVersion::V5, false, HOUR, 2);
+    f.broker
+        .subscribe(&a.session, SHARED, options(QoS::AtLeastOnce));
+    f.broker
+        .subscribe(&b.session, SHARED, options(QoS::AtLeastOnce));
+    f.broker
+        .subscribe(&b.session, "own", options(QoS::AtLeastOnce));
+    for _ in 0..10 {
+        f.broker
+            .publish(message("jobs/x", QoS::AtLeastOnce, false, b"j"), None);
+    }
+    f.broker
+        .publish(message("own", QoS::AtLeastOnce, false, b"mine"), None);
+    // b's persistent session keeps its own message and its subscription, not
+    // the group's messages.
+    f.broker
+        .detach(&b.session, 2, Vec::new(), None, SystemTime::now());
+    let got = payloads(&a.session);
+    assert_eq!(got.len(), 10, "{got:?}");
+    assert_eq!(payloads(&b.session), [Bytes::from_static(b"mine")]);
+    assert!(f.broker.is_subscribed(&b.session, SHARED));
+}
+
+#[tokio::test]
+async fn with_no_member_connected_the_group_keeps_qos1_for_the_first_to_come_back() {
+    let f = fixture();
+    let a = f.broker.attach("a", ProtocolVersion::V5, false, HOUR, 1);
+    f.broker
+        .subscribe(&a.session, SHARED, options(QoS::AtLeastOnce));
+    f.broker
+        .detach(&a.session, 1, Vec::new(), None, SystemTime::now());
+    f.broker
+        .publish(message("jobs/x", QoS::AtMostOnce, false, b"0"), None);
+    f.broker
+        .publish(message("jobs/x", QoS::AtLeastOnce, false, b"1"), None);
+    assert!(
+        payloads(&a.session).is_empty(),
+        "not queued in the offline member's session"
+    );
+    let back = f.broker.attach("a", ProtocolVersion::V5, false, HOUR, 2);
+    assert!(back.session_present);
+    assert_eq!(payloads(&back.session), [Bytes::from_static(b"1")]);
+}
+
+#[tokio::test]
+async fn unsubscribing_or_ending_the_session_leaves_the_group() {
+    let f = fixture();
+    let a = f.broker.attach("a", ProtocolVersion::V5, true, CLEAN, 1);
+    let b = f.broker.attach("b", ProtocolVersion::V5, true, CLEAN, 2);
+    f.broker
+        .subscribe(&a.session, SHARED, options(QoS::AtLeastOnce));
+    f.broker
+        .subscribe(&b.session, SHARED, options(QoS::AtLeastOnce));
+    assert!(f.broker.unsubscribe(&a.session, SHARED));
+    f.broker
+        .detach(&b.session, 2, Vec::new(), None, SystemTime::now());
+    assert_eq!(
+        f.broker
+            .publish(message("jobs/x", QoS::AtLeastOnce, false, b"j"), None),
+        0,
+        "no group is left"
+    );
+    assert!(payloads(&a.session).is_empty());
+}
+
+#[tokio::test]
+async fn a_restored_session_rejoins_its_shared_subscriptions() {
+    use super::records::RestoredSession;
+    let f = fixture();
+    let now = SystemTime::now();
+    f.broker.restore_session(
+        RestoredSession {
+            client_id: "dev1".into(),
+            protocol: ProtocolVersion::V5,
+            expiry: HOUR,
+            detached_at: Some(now),
+            subscriptions: vec![(SHARED.into(), options(QoS::AtLeastOnce))],
+            unacked: Vec::new(),
+            queued: Vec::new(),
+        },
+        now,
+    );
+    f.broker
+        .publish(message("jobs/x", QoS::AtLeastOnce, false, b"kept"), None);
+    let resumed = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 1);
+    assert_eq!(payloads(&resumed.session), [Bytes::from_static(b"kept")]);
 }

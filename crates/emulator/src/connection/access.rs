@@ -11,14 +11,15 @@ use crate::lifecycle::DisconnectReason;
 use crate::policy::{Action, LoadError};
 
 impl Connection {
-    /// Authorizes a CONNECT: the certificate must be `ACTIVE`, and its policies
-    /// must allow `iot:Connect` on the client id and publishing the will. A
+    /// Authorizes a CONNECT as `client_id` (the one it sent, or the one
+    /// assigned for an empty one): the certificate must be `ACTIVE`, and its
+    /// policies must allow `iot:Connect` on that id and publishing the will. A
     /// policy refusal is published as a `connect_failed` lifecycle event.
     pub(super) async fn authorize_connect(
         &mut self,
         connect: &Connect,
+        client_id: &str,
     ) -> Result<Grant, (ReasonCode, String)> {
-        let client_id = connect.client_id.as_str();
         let grant = self
             .shared
             .authz

@@ -60,6 +60,7 @@ pub(crate) fn reply_to_session(
         message: Arc::new(message),
         qos: qos.min(QoS::AtLeastOnce),
         retain: false,
+        group: None,
     };
     match session.push(delivery, &broker.config().limits) {
         Pushed::Queued => true,

@@ -449,6 +449,23 @@ impl RawClient {
     }
 }
 
+/// The arguments a Python peer of `tests/peers/` takes to reach the emulator
+/// over mutual TLS as `device`, followed by `more` (flag, value) pairs.
+pub fn peer_args(setup: &Setup, device: &Device, more: &[(&str, &str)]) -> Vec<std::ffi::OsString> {
+    let files = &device.files;
+    let port = setup.addr().port().to_string();
+    [
+        ("--port", port.as_str().as_ref()),
+        ("--ca", files.root_ca.as_os_str()),
+        ("--cert", files.certificate.as_os_str()),
+        ("--key", files.private_key.as_os_str()),
+    ]
+    .into_iter()
+    .chain(more.iter().map(|(flag, value)| (*flag, value.as_ref())))
+    .flat_map(|(flag, value): (&str, &std::ffi::OsStr)| [flag.into(), value.to_owned()])
+    .collect()
+}
+
 /// True when the emulator refuses `device`'s TLS handshake.
 pub async fn tls_refused(setup: &Setup, device: &Device) -> bool {
     match RawClient::open(setup.addr(), device).await {

@@ -26,8 +26,14 @@ pub struct ClientConfig {
     /// Protocol level spoken on every connection. Default: MQTT 5.
     pub protocol: ProtocolVersion,
     /// Client identifier. May be empty with MQTT 5: the server then assigns
-    /// one, which the session uses on later connections.
+    /// one (see [`reuse_assigned_client_id`](Self::reuse_assigned_client_id)).
     pub client_id: String,
+    /// With an empty `client_id`: whether later connections send the id an
+    /// MQTT 5 server assigned (the specification's model, so that the session
+    /// can be resumed) or an empty one again, to be assigned a new id. AWS
+    /// IoT Core assigns `$GEN/<uuid>` ids and refuses client ids starting with
+    /// `$`, so a client of AWS must not send it back. Default: true.
+    pub reuse_assigned_client_id: bool,
     /// Keep-alive in seconds; 0 disables it. An MQTT 5 server may replace it
     /// with its Server Keep Alive. Default: 1200 (AWS IoT Core's maximum).
     pub keep_alive: u16,
@@ -66,6 +72,7 @@ impl ClientConfig {
         ClientConfig {
             protocol: ProtocolVersion::V5,
             client_id: client_id.into(),
+            reuse_assigned_client_id: true,
             keep_alive: AWS_KEEP_ALIVE_SECS,
             clean_start: true,
             session_expiry_interval: None,

@@ -157,7 +157,7 @@ impl Default for ServerLimits {
 pub struct ClientSession {
     config: ClientConfig,
     state: ConnectionState,
-    /// Client identifier assigned by an MQTT 5 server, used on later connections.
+    /// Client identifier assigned by an MQTT 5 server.
     assigned_client_id: Option<String>,
     ids: PacketIds,
     publishes: PublishQueue,
@@ -219,7 +219,9 @@ impl ClientSession {
         self.state == ConnectionState::Connected
     }
 
-    /// The client identifier an MQTT 5 server assigned (sent on later connections).
+    /// The client identifier an MQTT 5 server assigned on the latest
+    /// connection that had one assigned (sent on later connections unless
+    /// [`ClientConfig::reuse_assigned_client_id`] is false).
     pub fn assigned_client_id(&self) -> Option<&str> {
         self.assigned_client_id.as_deref()
     }
@@ -532,8 +534,12 @@ impl ClientSession {
                     u32::try_from(self.config.max_incoming_packet_size).ok();
             }
         }
-        let client_id = match (&self.assigned_client_id, self.config.client_id.is_empty()) {
-            (Some(assigned), true) => assigned.clone(),
+        let client_id = match &self.assigned_client_id {
+            Some(assigned)
+                if self.config.client_id.is_empty() && self.config.reuse_assigned_client_id =>
+            {
+                assigned.clone()
+            }
             _ => self.config.client_id.clone(),
         };
         Connect {

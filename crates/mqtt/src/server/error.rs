@@ -39,6 +39,11 @@ pub enum ServerError {
         /// Number of reason codes given.
         got: usize,
     },
+    /// `accept` of an MQTT 5 client that sent an empty client id, without an
+    /// Assigned Client Identifier in the CONNACK properties: the server must
+    /// give the client the id it assigned [MQTT-3.1.3-7].
+    #[error("the client sent an empty client id: accept needs the Assigned Client Identifier")]
+    AssignedClientIdRequired,
     /// The packet cannot be encoded (a property string longer than 65,535 bytes…).
     #[error("cannot encode the packet: {0}")]
     Encode(#[from] EncodeError),

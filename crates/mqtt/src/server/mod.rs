@@ -55,6 +55,21 @@
 //!   CONNACK and the client is disconnected after 1.5 × keep-alive without a
 //!   packet (MQTT 5: DISCONNECT 0x8D). MQTT 5 clients are told the value in
 //!   the CONNACK Server Keep Alive whenever it differs from their request.
+//! * Enhanced authentication: AWS lists the MQTT 5 AUTH packet as not
+//!   supported (`docs/aws-iot-core-behaviour.md` §1.2). A CONNECT with an Authentication Method gets CONNACK 0x8C (bad
+//!   authentication method) and is closed, as the specification allows for a
+//!   method the server does not support [MQTT-4.12.0-1]; an AUTH packet later
+//!   is a protocol error (DISCONNECT 0x82).
+//!
+//! # What the specification refuses before the broker decides
+//!
+//! * MQTT 3.1.1: an empty client id with CleanSession=0 gets CONNACK 0x02
+//!   (identifier rejected) [MQTT-3.1.3-8]. An empty client id otherwise, in
+//!   both versions, reaches the broker, which must assign one (MQTT 5: and
+//!   return it in the CONNACK, see [`ServerSession::accept`]).
+//! * A client PUBLISH with a Subscription Identifier [MQTT-3.3.4-6] and a
+//!   SUBSCRIBE setting No Local on a shared subscription [MQTT-3.8.3-4] are
+//!   protocol errors ([`ProtocolError::Forbidden`], DISCONNECT 0x82).
 
 mod config;
 mod error;
@@ -71,10 +86,11 @@ pub use error::ServerError;
 pub use event::{DropReason, Event};
 
 use crate::packet::{
-    self, Ack, ConnAck, Disconnect, MAX_PACKET_SIZE, PacketType, Publish, SubAck, Subscribe,
-    UnsubAck,
+    self, Ack, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, PacketType, Publish, SubAck,
+    Subscribe, UnsubAck,
 };
 use crate::session::{InboundAliases, Outbox, PacketIds, PublishQueue, PushError};
+use crate::topic::SHARED_PREFIX;
 use crate::{DecodeError, Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 
 /// Where a server session stands.
@@ -104,6 +120,8 @@ impl ServerState {
 /// What the session learned from the client's CONNECT.
 #[derive(Debug)]
 struct ClientInfo {
+    /// MQTT 5: the broker must assign an id in CONNACK [MQTT-3.1.3-7].
+    empty_client_id: bool,
     protocol: ProtocolVersion,
     requested_keep_alive: u16,
     keep_alive: u16,
@@ -209,8 +227,9 @@ impl ServerSession {
     ///
     /// On a protocol violation the session queues what the protocol asks for
     /// (MQTT 5: DISCONNECT with [`ProtocolError::reason_code`]; a CONNECT with
-    /// an unsupported protocol level: CONNACK 0x01), closes, and returns the
-    /// error. Input after the session closed is ignored; input after CONNECT
+    /// an unsupported protocol level: CONNACK 0x01; a CONNECT the protocol
+    /// refuses, see the [module documentation](self): CONNACK with the
+    /// refusal), closes, and returns the error. Input after the session closed is ignored; input after CONNECT
     /// is held until [`accept`](Self::accept).
     pub fn handle_input(&mut self, data: &[u8], now: Instant) -> Result<(), ProtocolError> {
         if self.state == ServerState::Closed {
@@ -252,7 +271,10 @@ impl ServerSession {
     /// Maximum, Maximum Packet Size, Topic Alias Maximum and Maximum QoS (1)
     /// from the configuration, and Server Keep Alive when the keep-alive in
     /// force differs from the client's request. A Server Keep Alive set by the
-    /// broker becomes the keep-alive in force.
+    /// broker becomes the keep-alive in force. An MQTT 5 client that sent an
+    /// empty client id must be told the one the broker assigned it:
+    /// `properties` carries it as Assigned Client Identifier, or the call fails
+    /// with [`ServerError::AssignedClientIdRequired`].
     pub fn accept(
         &mut self,
         session_present: bool,
@@ -265,6 +287,12 @@ impl ServerSession {
             client.requested_keep_alive,
             client.keep_alive,
         );
+        if protocol == ProtocolVersion::V5
+            && client.empty_client_id
+            && properties.assigned_client_identifier.is_none()
+        {
+            return Err(ServerError::AssignedClientIdRequired);
+        }
         if protocol == ProtocolVersion::V5 {
             let config = &self.config;
             properties
@@ -676,26 +704,23 @@ impl ServerSession {
                 context: "before CONNECT",
             });
         };
-        if connect
-            .will
-            .as_ref()
-            .is_some_and(|will| will.qos == QoS::ExactlyOnce)
-        {
-            if connect.protocol == ProtocolVersion::V5 {
+        if let Some((error, answer)) = refuse_connect(&connect) {
+            if answer {
                 self.push_internal(
                     &Packet::ConnAck(ConnAck {
                         session_present: false,
-                        reason: ReasonCode::QOS_NOT_SUPPORTED,
+                        reason: error.reason_code(),
                         properties: Properties::default(),
                     }),
-                    ProtocolVersion::V5,
+                    connect.protocol,
                 );
             }
             self.close();
-            return Err(ProtocolError::QoSNotSupported(QoS::ExactlyOnce));
+            return Err(error);
         }
         let properties = &connect.properties;
         self.client = Some(ClientInfo {
+            empty_client_id: connect.client_id.is_empty(),
             protocol: connect.protocol,
             requested_keep_alive: connect.keep_alive,
             keep_alive: self.config.effective_keep_alive(connect.keep_alive),
@@ -747,6 +772,13 @@ impl ServerSession {
     }
 
     fn handle_publish(&mut self, mut publish: Publish) -> Result<(), ProtocolError> {
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: only the server puts them in a PUBLISH.
+            return Err(ProtocolError::Forbidden {
+                packet_type: PacketType::Publish,
+                rule: "carries a Subscription Identifier",
+            });
+        }
         self.aliases.resolve(&mut publish)?;
         match (publish.qos, publish.packet_id) {
             (QoS::ExactlyOnce, _) => return Err(ProtocolError::QoSNotSupported(QoS::ExactlyOnce)),
@@ -767,6 +799,17 @@ impl ServerSession {
     }
 
     fn handle_subscribe(&mut self, mut subscribe: Subscribe) -> Result<(), ProtocolError> {
+        if subscribe
+            .subscriptions
+            .iter()
+            .any(|s| s.options.no_local && s.filter.starts_with(SHARED_PREFIX))
+        {
+            // [MQTT-3.8.3-4]
+            return Err(ProtocolError::Forbidden {
+                packet_type: PacketType::Subscribe,
+                rule: "sets No Local on a shared subscription",
+            });
+        }
         let asks_qos2 = subscribe
             .subscriptions
             .iter()
@@ -843,6 +886,35 @@ impl ServerSession {
             }
         }
     }
+}
+
+/// The protocol's refusal of a CONNECT, if it must be refused before the
+/// broker sees it, and whether a CONNACK carries the refusal:
+///
+/// * a QoS 2 will: MQTT 5 CONNACK 0x9B; MQTT 3.1.1 no CONNACK, as AWS IoT Core;
+/// * MQTT 3.1.1, an empty client id with CleanSession=0: CONNACK return code
+///   0x02, identifier rejected [MQTT-3.1.3-8];
+/// * MQTT 5, an Authentication Method (enhanced authentication, which neither
+///   this session nor AWS IoT Core supports): CONNACK 0x8C [MQTT-4.12.0-1].
+fn refuse_connect(connect: &Connect) -> Option<(ProtocolError, bool)> {
+    let v5 = connect.protocol == ProtocolVersion::V5;
+    if connect
+        .will
+        .as_ref()
+        .is_some_and(|will| will.qos == QoS::ExactlyOnce)
+    {
+        return Some((ProtocolError::QoSNotSupported(QoS::ExactlyOnce), v5));
+    }
+    if !v5 && connect.client_id.is_empty() && !connect.clean_start {
+        return Some((ProtocolError::ClientIdRejected, true));
+    }
+    if let Some(method) = &connect.properties.authentication_method {
+        return Some((
+            ProtocolError::AuthenticationMethodNotSupported(method.clone()),
+            true,
+        ));
+    }
+    None
 }
 
 fn push_error(error: PushError) -> ServerError {

@@ -59,10 +59,29 @@ pub enum ProtocolError {
         /// Our Receive Maximum.
         max: u16,
     },
+    /// A packet whose content the specification forbids from this peer (a
+    /// client PUBLISH carrying a Subscription Identifier, No Local on a shared
+    /// subscription…).
+    #[error("{packet_type:?} from the peer {rule}")]
+    Forbidden {
+        /// The packet received.
+        packet_type: PacketType,
+        /// What it did that it must not, e.g. "carries a Subscription Identifier".
+        rule: &'static str,
+    },
+    /// An MQTT 3.1.1 CONNECT with an empty client id and CleanSession=0: a
+    /// session the client could never resume [MQTT-3.1.3-8].
+    #[error("empty client id with CleanSession=0 (a persistent session needs a client id)")]
+    ClientIdRejected,
+    /// An MQTT 5 CONNECT asking for enhanced authentication (an Authentication
+    /// Method), which this side does not support [MQTT-4.12.0-1].
+    #[error("enhanced authentication (method {0:?}) is not supported")]
+    AuthenticationMethodNotSupported(String),
 }
 
 impl ProtocolError {
-    /// The MQTT 5 reason code to send in the DISCONNECT for this violation.
+    /// The MQTT 5 reason code to send in the DISCONNECT for this violation
+    /// (in the CONNACK for a CONNECT refused by the protocol).
     pub fn reason_code(&self) -> ReasonCode {
         match self {
             ProtocolError::Decode(e) => e.reason_code(),
@@ -72,6 +91,11 @@ impl ProtocolError {
             ProtocolError::TopicAliasInvalid(_) => ReasonCode::TOPIC_ALIAS_INVALID,
             ProtocolError::QoSNotSupported(_) => ReasonCode::QOS_NOT_SUPPORTED,
             ProtocolError::ReceiveMaximumExceeded { .. } => ReasonCode::RECEIVE_MAXIMUM_EXCEEDED,
+            ProtocolError::Forbidden { .. } => ReasonCode::PROTOCOL_ERROR,
+            ProtocolError::ClientIdRejected => ReasonCode::CLIENT_IDENTIFIER_NOT_VALID,
+            ProtocolError::AuthenticationMethodNotSupported(_) => {
+                ReasonCode::BAD_AUTHENTICATION_METHOD
+            }
         }
     }
 }
