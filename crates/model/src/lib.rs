@@ -6,9 +6,11 @@
 //! * [`topics`]: the Device Shadow topics ([`topics::ShadowTopic`]).
 //! * [`shadow`]: shadow requests, replies and the document algebra.
 //! * [`provisioning`]: fleet provisioning's topics, messages and errors.
+//! * [`jobs`]: the Jobs device API's topics, requests, replies, notifications
+//!   and errors.
 //!
-//! Nothing here reads a clock or a socket: time is a parameter. The other
-//! services (jobs, Greengrass discovery, …) are not modelled yet.
+//! Nothing here reads a clock or a socket: time is a parameter. Greengrass
+//! discovery is not modelled yet.
 //!
 //! # Where to start
 //!
@@ -39,6 +41,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod jobs;
 pub mod names;
 pub mod provisioning;
 pub mod shadow;

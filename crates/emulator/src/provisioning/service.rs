@@ -103,7 +103,7 @@ impl ProvisioningService {
             Operation::CreateKeys => {
                 parse_create_keys_request(payload)?;
                 let (issued, token) = self
-                    .issue_pending(&requester.certificate_id, |pki| {
+                    .issue_pending(&requester.principal, |pki| {
                         pki.issue_device_certificate(
                             CREATED_CERTIFICATE_NAME,
                             KeyAlgorithm::Rsa2048,
@@ -121,7 +121,7 @@ impl ProvisioningService {
             Operation::CreateFromCsr => {
                 let request = CreateCertificateFromCsrRequest::parse(payload)?;
                 let (issued, token) = self
-                    .issue_pending(&requester.certificate_id, move |pki| {
+                    .issue_pending(&requester.principal, move |pki| {
                         pki.sign_csr(&request.certificate_signing_request)
                             .map(|c| (c.certificate_id.clone(), c.certificate_pem.clone(), c))
                     })
@@ -194,7 +194,7 @@ impl ProvisioningService {
         let mut parameters = request.parameters;
         if let Some(command) = hook {
             let input = HookInput {
-                claim_certificate_id: requester.certificate_id.clone(),
+                claim_certificate_id: requester.principal.clone(),
                 certificate_id: token.certificate_id.clone(),
                 certificate_pem,
                 template_arn: format!(

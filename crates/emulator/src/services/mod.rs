@@ -33,8 +33,9 @@ pub(crate) struct Requester {
     pub(crate) client_id: String,
     /// Its session: where replies to the requester alone go.
     pub(crate) session: Arc<Session>,
-    /// Its principal: the id of the certificate it connected with.
-    pub(crate) certificate_id: String,
+    /// Its principal's identifier: the id of the certificate it connected
+    /// with, or what another door authenticated.
+    pub(crate) principal: String,
     /// The MQTT version it speaks.
     pub(crate) protocol: ProtocolVersion,
 }
