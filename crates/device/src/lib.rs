@@ -87,6 +87,7 @@ mod client;
 mod credentials;
 mod driver;
 mod error;
+pub mod jobs;
 mod limits;
 mod mailbox;
 mod message;
