@@ -1,5 +1,7 @@
-//! One client connection: TLS handshake, then one tokio task driving the
-//! sans-IO [`ServerSession`] and talking to the shared [`Broker`].
+//! Serving one accepted connection's MQTT session: one tokio task driving the
+//! sans-IO [`ServerSession`] and talking to the shared [`Broker`]. The byte
+//! stream, the door and the principal come from [`crate::accept`]; the AWS
+//! rules each request is held to are the functions of [`rules`].
 //!
 //! The task reads from the socket and handles events; a second task writes
 //! (so a client that does not read never stops us from reading). Between them
@@ -20,15 +22,13 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use iotcore_mqtt::packet::{Connect, Publish, Subscribe, Unsubscribe, Will};
 use iotcore_mqtt::server::{Event, ProtocolError, ServerConfig, ServerSession, ServerState};
-use iotcore_mqtt::topic::{validate_aws_topic_filter, validate_aws_topic_name};
+use iotcore_mqtt::topic::validate_aws_topic_filter;
 use iotcore_mqtt::{Properties, ProtocolVersion, QoS, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-use tokio_rustls::server::TlsStream;
 
-use crate::api::server::HttpOverTls;
+use crate::accept::{Accepted, BoxedStream, Door, Doors, Principal};
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::message::Message;
@@ -36,20 +36,19 @@ use crate::broker::negotiate::{check_client_id, effective_client_id, sdk_metrics
 use crate::broker::records::delivery_from_publish;
 use crate::broker::session::{ConnectionId, Kick, Session};
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
-use crate::pki::certificate_id;
-use crate::policy::Action;
 use crate::provisioning::{ProvisioningService, Requester};
 use crate::registry_watch::changed;
 use crate::shadow::ShadowService;
-use crate::tls::ALPN_HTTP_CA;
-use crate::tls::TlsConfigs;
 use read_buffer::ReadBuffer;
+use rules::{
+    ConnectRefusal, PublishOutcome, SubscriptionCheck, SubscriptionVerdict, check_publish,
+    check_subscription, connect_refusal, publish_outcome,
+};
 
 mod access;
 mod read_buffer;
+mod rules;
 
-/// How long a TLS handshake may take.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long the last bytes (a DISCONNECT) may take to leave once the session closed.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// Byte chunks waiting for the writer task.
@@ -62,8 +61,8 @@ const FILL_BATCH: usize = 64;
 pub(crate) struct Shared {
     /// The broker.
     pub(crate) broker: Arc<Broker>,
-    /// TLS server configurations.
-    pub(crate) tls: TlsConfigs,
+    /// What accepting a connection needs (TLS, the doors).
+    pub(crate) doors: Doors,
     /// The server session configuration (AWS limits).
     pub(crate) server_config: ServerConfig,
     /// Becomes `true` when the emulator stops.
@@ -76,22 +75,21 @@ pub(crate) struct Shared {
     pub(crate) authz: Authorizer,
     /// Publishes lifecycle events.
     pub(crate) lifecycle: Lifecycle,
-    /// Serves HTTPS to clients that chose ALPN `x-amzn-http-ca`.
-    pub(crate) http: HttpOverTls,
 }
 
-type Stream = TlsStream<TcpStream>;
-
-/// Serves one accepted TCP connection until it ends.
-pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, id: ConnectionId) {
-    if let Err(e) = tcp.set_nodelay(true) {
-        tracing::debug!(%peer, "cannot set TCP_NODELAY: {e}");
-    }
-    // Boxed: the handshake's state is freed once it is done instead of sizing
-    // the task of every idle connection.
-    let Some((certificate_id, reader, writer)) = Box::pin(open(&shared, tcp, peer)).await else {
-        return;
-    };
+/// Serves the MQTT session of an accepted connection until it ends.
+pub(crate) async fn serve(
+    shared: Arc<Shared>,
+    accepted: Accepted,
+    peer: SocketAddr,
+    id: ConnectionId,
+) {
+    let Accepted {
+        stream,
+        door,
+        principal,
+    } = accepted;
+    let (reader, writer) = tokio::io::split(stream);
     let (out, out_rx) = mpsc::channel(OUT_CHUNKS);
     let mut writer = tokio::spawn(write_loop(writer, out_rx, peer));
 
@@ -99,7 +97,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr,
     let mut connection = Connection {
         id,
         peer,
-        certificate_id,
+        door,
+        principal,
         server: ServerSession::new(shared.server_config.clone(), now),
         shared,
         client: None,
@@ -117,54 +116,8 @@ pub(crate) async fn serve(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr,
     }
 }
 
-/// The TLS handshake, then the client certificate's id and the stream's halves.
-async fn open(
-    shared: &Shared,
-    tcp: TcpStream,
-    peer: SocketAddr,
-) -> Option<(String, ReadHalf<Stream>, WriteHalf<Stream>)> {
-    let stream = handshake(shared, tcp, peer).await?;
-    if stream.get_ref().1.alpn_protocol() == Some(ALPN_HTTP_CA) {
-        shared.http.serve(stream, peer).await;
-        return None;
-    }
-    let Some(certificate_id) = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map(|cert| certificate_id(cert))
-    else {
-        // Unreachable with mandatory client authentication; refuse anyway.
-        tracing::warn!(%peer, "TLS client without a certificate refused");
-        return None;
-    };
-    let (reader, writer) = tokio::io::split(stream);
-    Some((certificate_id, reader, writer))
-}
-
-async fn handshake(shared: &Shared, tcp: TcpStream, peer: SocketAddr) -> Option<Stream> {
-    let tls = async {
-        let start =
-            tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), tcp).await?;
-        let config = shared.tls.for_client(&start.client_hello());
-        start.into_stream(config).await
-    };
-    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls).await {
-        Ok(Ok(stream)) => Some(stream),
-        Ok(Err(e)) => {
-            tracing::info!(%peer, "TLS handshake failed: {e}");
-            None
-        }
-        Err(_) => {
-            tracing::info!(%peer, "TLS handshake did not complete within {HANDSHAKE_TIMEOUT:?}");
-            None
-        }
-    }
-}
-
 async fn write_loop(
-    mut writer: WriteHalf<Stream>,
+    mut writer: WriteHalf<BoxedStream>,
     mut chunks: mpsc::Receiver<Bytes>,
     peer: SocketAddr,
 ) {
@@ -220,7 +173,10 @@ struct Client {
 struct Connection {
     id: ConnectionId,
     peer: SocketAddr,
-    certificate_id: String,
+    /// The way the connection came in.
+    door: Door,
+    /// Who it authenticated as.
+    principal: Principal,
     server: ServerSession,
     shared: Arc<Shared>,
     client: Option<Client>,
@@ -243,7 +199,7 @@ impl Connection {
         self.end.get_or_insert(end);
     }
 
-    async fn run(&mut self, mut reader: ReadHalf<Stream>, out: mpsc::Sender<Bytes>) {
+    async fn run(&mut self, mut reader: ReadHalf<BoxedStream>, out: mpsc::Sender<Bytes>) {
         let mut buf = ReadBuffer::new();
         let mut closing = self.shared.closing.clone();
         let mut registry = self.shared.authz.changes();
@@ -477,14 +433,15 @@ impl Connection {
     /// connection without CONNACK, as AWS does for an unauthorized 3.1.1 client
     /// (§1.3, §1.8).
     fn refuse(&mut self, client_id: &str, reason: ReasonCode, why: String) {
-        tracing::warn!(client_id, peer = %self.peer, certificate_id = %self.certificate_id, "connection refused: {why}");
+        tracing::warn!(client_id, peer = %self.peer, door = %self.door, principal = %self.principal, "connection refused: {why}");
         self.end_with(End::Closed(DisconnectReason::ClientError, why));
-        if self.protocol() == ProtocolVersion::V5 {
-            if self.server.reject(reason, Properties::default()).is_err() {
-                self.server.disconnect(reason);
+        match connect_refusal(self.protocol(), reason) {
+            ConnectRefusal::Connack(reason) => {
+                if self.server.reject(reason, Properties::default()).is_err() {
+                    self.server.disconnect(reason);
+                }
             }
-        } else {
-            self.server.disconnect(reason);
+            ConnectRefusal::Close => self.server.disconnect(reason),
         }
     }
 
@@ -537,7 +494,8 @@ impl Connection {
         tracing::info!(
             client_id,
             peer = %self.peer,
-            certificate_id = %self.certificate_id,
+            door = %self.door,
+            principal = %self.principal,
             protocol = ?connect.protocol,
             clean_start = connect.clean_start,
             assigned,
@@ -550,7 +508,7 @@ impl Connection {
         let presence = self.shared.lifecycle.connected(
             self.broker(),
             &client_id,
-            &self.certificate_id,
+            self.principal.identifier(),
             attached.session.key(),
             self.peer.ip(),
         );
@@ -567,57 +525,26 @@ impl Connection {
         });
     }
 
-    /// The will must be a valid AWS topic the client may publish to (`grant`),
-    /// its payload within the limit, and not retained on a reserved topic.
-    fn check_will(&self, grant: &Grant, will: &Will) -> Result<(), (ReasonCode, String)> {
-        let limits = &self.broker().config().limits;
-        if let Err(e) = validate_aws_topic_name(&will.topic) {
-            return Err((
-                ReasonCode::TOPIC_NAME_INVALID,
-                format!("will topic '{}': {e}", will.topic),
-            ));
-        }
-        if will.payload.len() > limits.max_payload {
-            let why = format!(
-                "will payload of {} bytes exceeds {} bytes",
-                will.payload.len(),
-                limits.max_payload
-            );
-            return Err((ReasonCode::QUOTA_EXCEEDED, why));
-        }
-        if will.retain && will.topic.starts_with('$') {
-            return Err((
-                ReasonCode::NOT_AUTHORIZED,
-                format!("retained will on reserved topic '{}'", will.topic),
-            ));
-        }
-        grant
-            .check_publish(&will.topic, will.retain)
-            .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, format!("will: {denied}")))
-    }
-
-    /// Refuses a PUBLISH the AWS way (§1.8): MQTT 3.1.1 closes the connection;
-    /// MQTT 5 answers a QoS 1 publish with PUBACK `reason` and drops a QoS 0
-    /// one, or closes with DISCONNECT `reason` when `fatal` (malformed topic, size).
-    fn refuse_publish(&mut self, publish: &Publish, reason: ReasonCode, fatal: bool, why: String) {
+    /// Refuses a PUBLISH the AWS way ([`publish_outcome`], §1.8).
+    fn refuse_publish(&mut self, publish: &Publish, refused: &rules::PublishRefusal) {
+        let why = &refused.refusal.why;
         tracing::warn!(
             client_id = self.client_id(),
             action = "publish",
             topic = %publish.topic,
             "refused: {why}"
         );
-        if self.protocol() == ProtocolVersion::V311 || fatal {
-            let kind = if reason == ReasonCode::NOT_AUTHORIZED {
-                DisconnectReason::AuthError
-            } else {
-                DisconnectReason::ClientError
-            };
-            self.end_with(End::Closed(kind, format!("publish refused: {why}")));
-            self.server.disconnect(reason);
-        } else if let Some(packet_id) = publish.packet_id {
-            if let Err(e) = self.server.puback(packet_id, reason) {
-                tracing::debug!("cannot answer PUBLISH {packet_id}: {e}");
+        match publish_outcome(self.protocol(), refused, publish.packet_id) {
+            PublishOutcome::Disconnect(reason, kind) => {
+                self.end_with(End::Closed(kind, format!("publish refused: {why}")));
+                self.server.disconnect(reason);
             }
+            PublishOutcome::Puback(packet_id, reason) => {
+                if let Err(e) = self.server.puback(packet_id, reason) {
+                    tracing::debug!("cannot answer PUBLISH {packet_id}: {e}");
+                }
+            }
+            PublishOutcome::Drop => {}
         }
     }
 
@@ -627,38 +554,10 @@ impl Connection {
     /// returned for that.
     fn on_publish(&mut self, publish: Publish) -> Option<u16> {
         let client = self.client.as_ref()?;
-        let authorized = client.grant.check_publish(&publish.topic, publish.retain);
         let key = client.session.key();
-        let max_payload = self.broker().config().limits.max_payload;
-        if let Err(e) = validate_aws_topic_name(&publish.topic) {
-            self.refuse_publish(
-                &publish,
-                ReasonCode::TOPIC_NAME_INVALID,
-                true,
-                e.to_string(),
-            );
-            return None;
-        }
-        if publish.payload.len() > max_payload {
-            let why = format!(
-                "payload of {} bytes exceeds the {max_payload}-byte limit (PAYLOAD_LIMIT_EXCEEDED)",
-                publish.payload.len()
-            );
-            self.refuse_publish(&publish, ReasonCode::PACKET_TOO_LARGE, true, why);
-            return None;
-        }
-        if publish.retain && publish.topic.starts_with('$') {
-            let why = "RETAIN is not allowed on reserved topics".to_string();
-            self.refuse_publish(&publish, ReasonCode::NOT_AUTHORIZED, false, why);
-            return None;
-        }
-        if let Err(denied) = authorized {
-            self.refuse_publish(
-                &publish,
-                ReasonCode::NOT_AUTHORIZED,
-                false,
-                denied.to_string(),
-            );
+        if let Err(refused) = check_publish(&self.broker().config().limits, &client.grant, &publish)
+        {
+            self.refuse_publish(&publish, &refused);
             return None;
         }
         let message = Message::from_publish(&publish, SystemTime::now());
@@ -690,7 +589,7 @@ impl Connection {
         self.shared.provisioning.intercept(message, || Requester {
             session: Arc::clone(&client.session),
             client_id: client.client_id.clone(),
-            certificate_id: self.certificate_id.clone(),
+            certificate_id: self.principal.identifier().to_owned(),
         })
     }
 
@@ -716,64 +615,48 @@ impl Connection {
                 .disconnect(ReasonCode::SUBSCRIPTION_IDENTIFIERS_NOT_SUPPORTED);
         }
         let limits = self.broker().config().limits.clone();
-        let v5_or = |v5: ReasonCode| {
-            if protocol == ProtocolVersion::V5 {
-                v5
-            } else {
-                ReasonCode::UNSPECIFIED_ERROR
-            }
-        };
         let mut reasons = Vec::with_capacity(subscribe.subscriptions.len());
         let mut retained = Vec::new();
         for (index, subscription) in subscribe.subscriptions.iter().enumerate() {
             let filter = subscription.filter.as_str();
-            let refused = |reason: ReasonCode, why: String| {
-                tracing::warn!(
-                    client_id,
-                    action = "subscribe",
-                    topic = filter,
-                    "refused: {why}"
-                );
-                reason
+            let check = SubscriptionCheck {
+                filter,
+                index,
+                already_subscribed: self.broker().is_subscribed(&session, filter),
+                subscriptions: self.broker().subscription_count(&session),
             };
-            let reason = if index >= limits.max_filters_per_subscribe {
-                let why = format!(
-                    "more than {} topic filters in one SUBSCRIBE",
-                    limits.max_filters_per_subscribe
-                );
-                refused(v5_or(ReasonCode::QUOTA_EXCEEDED), why)
-            } else if let Err(e) = validate_aws_topic_filter(filter) {
-                refused(v5_or(ReasonCode::TOPIC_FILTER_INVALID), e.to_string())
-            } else if let Err(denied) = grant.check(Action::Subscribe, filter) {
-                if protocol == ProtocolVersion::V311 {
+            let reason = match check_subscription(&limits, &grant, protocol, check) {
+                SubscriptionVerdict::Granted => {
+                    let mut options = subscription.options;
+                    options.qos = options.qos.min(QoS::AtLeastOnce);
+                    retained.extend(self.broker().subscribe(&session, filter, options).retained);
+                    tracing::debug!(client_id, filter, qos = options.qos as u8, "subscribed");
+                    ReasonCode(options.qos as u8)
+                }
+                SubscriptionVerdict::Refused(refusal) => {
                     tracing::warn!(
                         client_id,
                         action = "subscribe",
                         topic = filter,
-                        "refused: {denied}; disconnecting (MQTT 3.1.1)"
+                        "refused: {}",
+                        refusal.why
+                    );
+                    refusal.reason
+                }
+                SubscriptionVerdict::Disconnect(refusal) => {
+                    tracing::warn!(
+                        client_id,
+                        action = "subscribe",
+                        topic = filter,
+                        "refused: {}; disconnecting (MQTT 3.1.1)",
+                        refusal.why
                     );
                     self.end_with(End::Closed(
                         DisconnectReason::AuthError,
-                        format!("subscribe refused: {denied}"),
+                        format!("subscribe refused: {}", refusal.why),
                     ));
-                    return self.server.disconnect(ReasonCode::NOT_AUTHORIZED);
+                    return self.server.disconnect(refusal.reason);
                 }
-                refused(ReasonCode::NOT_AUTHORIZED, denied.to_string())
-            } else if !self.broker().is_subscribed(&session, filter)
-                && self.broker().subscription_count(&session)
-                    >= limits.max_subscriptions_per_session
-            {
-                let why = format!(
-                    "more than {} subscriptions on one connection",
-                    limits.max_subscriptions_per_session
-                );
-                refused(v5_or(ReasonCode::QUOTA_EXCEEDED), why)
-            } else {
-                let mut options = subscription.options;
-                options.qos = options.qos.min(QoS::AtLeastOnce);
-                retained.extend(self.broker().subscribe(&session, filter, options).retained);
-                tracing::debug!(client_id, filter, qos = options.qos as u8, "subscribed");
-                ReasonCode(options.qos as u8)
             };
             reasons.push(reason);
         }

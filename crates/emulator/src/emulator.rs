@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::accept::Doors;
 use crate::api::handler::Operations;
 use crate::api::server::{ApiServerConfig, HttpOverTls, http_over_tls};
 use crate::api::sigv4::{SigV4Policy, StoredCredential};
@@ -141,14 +142,16 @@ impl Emulator {
         let http_api = Api::new(&pki, &store, &control, &data_plane, &closing)?;
         let shared = Arc::new(Shared {
             broker: Arc::clone(&broker),
-            tls,
+            doors: Doors {
+                tls,
+                http: http_api.http_over_tls(),
+            },
             server_config,
             closing: closing.clone(),
             shadows: shadows.clone(),
             provisioning,
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
             lifecycle: Lifecycle::default(),
-            http: http_api.http_over_tls(),
         });
         let api_addr = match api {
             Some((api_listener, api_addr)) => {
@@ -161,7 +164,12 @@ impl Emulator {
             }
             None => None,
         };
-        let listener = tokio::spawn(crate::listener::run(listener, shared));
+        let listener = tokio::spawn(crate::listener::run(
+            listener,
+            closing.clone(),
+            "mqtt",
+            move |tcp, peer, id| crate::accept::accept(Arc::clone(&shared), tcp, peer, id),
+        ));
         tracing::info!(%local_addr, data_dir = %data_dir.display(), "emulator listening (MQTT over TLS, 3.1.1 and 5)");
         Ok(Emulator {
             local_addr,

@@ -33,14 +33,13 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 use super::error::AwsError;
 use super::query::parse_query;
 use super::sigv4::{Claim, RequestParts, SigV4Policy, StoredCredential};
 use super::{ApiResponse, REQUEST_ID_HEADER};
+use crate::accept::BoxedStream;
 use crate::connection::stopped;
 use crate::pki::certificate_id;
 
@@ -69,9 +68,6 @@ const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// How long a refused request's body may take to drain.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Pause after a failed `accept`, so that the loop does not spin.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Who made an authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -205,41 +201,16 @@ pub(crate) async fn serve<H: Handler>(
 ) {
     let shared = Arc::new(Shared { config, handler });
     let acceptor = TlsAcceptor::from(Arc::clone(&shared.config.tls));
-    let mut connections = JoinSet::new();
-    let mut stop = closing.clone();
-    loop {
-        tokio::select! {
-            () = stopped(&mut stop) => break,
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
-                    connections.spawn(serve_connection(
-                        Arc::clone(&shared),
-                        acceptor.clone(),
-                        tcp,
-                        peer,
-                        closing.clone(),
-                    ));
-                }
-                Err(e) => {
-                    tracing::warn!("API: accepting a connection failed: {e}");
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
-            },
-            Some(done) = connections.join_next(), if !connections.is_empty() => report(done),
-        }
-    }
-    drop(listener);
-    while let Some(done) = connections.join_next().await {
-        report(done);
-    }
-}
-
-fn report(done: Result<(), tokio::task::JoinError>) {
-    if let Err(e) = done {
-        if e.is_panic() {
-            tracing::error!("an API connection task panicked: {e}");
-        }
-    }
+    crate::listener::run(listener, closing.clone(), "api", move |tcp, peer, _| {
+        serve_connection(
+            Arc::clone(&shared),
+            acceptor.clone(),
+            tcp,
+            peer,
+            closing.clone(),
+        )
+    })
+    .await;
 }
 
 async fn serve_connection<H: Handler>(
@@ -263,25 +234,27 @@ async fn serve_connection<H: Handler>(
             }
         },
     };
-    serve_http(shared, tls, peer, closing).await;
-}
-
-/// Serves HTTP on an established TLS connection until it ends or the
-/// emulator stops; the client certificate, if any, authenticates it.
-async fn serve_http<H: Handler, S>(
-    shared: Arc<Shared<H>>,
-    tls: TlsStream<S>,
-    peer: SocketAddr,
-    mut closing: watch::Receiver<bool>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
     let certificate = tls
         .get_ref()
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|der| certificate_id(der));
+    serve_http(shared, tls, certificate, peer, closing).await;
+}
+
+/// Serves HTTP on an established TLS connection until it ends or the
+/// emulator stops; `certificate`, the id of the client certificate if one was
+/// presented, authenticates it.
+async fn serve_http<H: Handler, S>(
+    shared: Arc<Shared<H>>,
+    io: S,
+    certificate: Option<String>,
+    peer: SocketAddr,
+    mut closing: watch::Receiver<bool>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let service = service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let certificate = certificate.clone();
@@ -292,7 +265,7 @@ async fn serve_http<H: Handler, S>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    let connection = builder.serve_connection(TokioIo::new(tls), service);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(connection);
     let finished = tokio::select! {
         result = connection.as_mut() => Some(result),
@@ -321,15 +294,22 @@ async fn serve_http<H: Handler, S>(
 #[derive(Clone)]
 pub(crate) struct HttpOverTls(Arc<ServeTls>);
 
-/// Serves one TLS connection until it ends.
-type ServeTls = dyn Fn(TlsStream<TcpStream>, SocketAddr) -> Pin<Box<dyn Future<Output = ()> + Send>>
+/// Serves one TLS connection (its stream, the client certificate's id if
+/// any, the peer) until it ends.
+type ServeTls = dyn Fn(BoxedStream, Option<String>, SocketAddr) -> Pin<Box<dyn Future<Output = ()> + Send>>
     + Send
     + Sync;
 
 impl HttpOverTls {
-    /// Serves HTTP on `tls` (from `peer`) until the connection ends.
-    pub(crate) async fn serve(&self, tls: TlsStream<TcpStream>, peer: SocketAddr) {
-        (self.0)(tls, peer).await;
+    /// Serves HTTP on `tls` (from `peer`, with the client certificate
+    /// `certificate` if one was presented) until the connection ends.
+    pub(crate) async fn serve(
+        &self,
+        tls: BoxedStream,
+        certificate: Option<String>,
+        peer: SocketAddr,
+    ) {
+        (self.0)(tls, certificate, peer).await;
     }
 }
 
@@ -348,8 +328,14 @@ pub(crate) fn http_over_tls<H: Handler>(
     closing: watch::Receiver<bool>,
 ) -> HttpOverTls {
     let shared = Arc::new(Shared { config, handler });
-    HttpOverTls(Arc::new(move |tls, peer| {
-        Box::pin(serve_http(Arc::clone(&shared), tls, peer, closing.clone()))
+    HttpOverTls(Arc::new(move |tls, certificate, peer| {
+        Box::pin(serve_http(
+            Arc::clone(&shared),
+            tls,
+            certificate,
+            peer,
+            closing.clone(),
+        ))
     }))
 }
 

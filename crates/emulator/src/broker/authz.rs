@@ -71,9 +71,23 @@ impl Authorizer {
         self.watch.subscribe()
     }
 
-    /// The policies of a connection with certificate `certificate_id` and
-    /// `client_id` from `ip`, or why the certificate may not be used.
+    /// The policies of a connection authenticated as `principal` with
+    /// `client_id` from `ip`, or why the principal may not be used.
     pub(crate) async fn grant(
+        &self,
+        principal: &crate::accept::Principal,
+        client_id: &str,
+        ip: IpAddr,
+    ) -> Result<Grant, Refused> {
+        match principal {
+            crate::accept::Principal::Certificate { id } => {
+                self.certificate_grant(id, client_id, ip).await
+            }
+        }
+    }
+
+    /// The policies of certificate `certificate_id` (which must be `ACTIVE`).
+    async fn certificate_grant(
         &self,
         certificate_id: &str,
         client_id: &str,
@@ -103,6 +117,32 @@ pub(crate) struct Grant {
 }
 
 impl Grant {
+    #[cfg(test)]
+    /// The policy documents `documents` (named `policy-0`, `policy-1`, …) for
+    /// a connection as `client_id`, in the default ARN scope.
+    pub(crate) fn for_documents(client_id: &str, documents: &[&str]) -> Grant {
+        use crate::policy::{AttachedPolicy, PolicyDocument, RequestContext};
+        let policies: Vec<AttachedPolicy> = documents
+            .iter()
+            .enumerate()
+            .map(|(i, text)| AttachedPolicy {
+                name: format!("policy-{i}"),
+                version: 1,
+                document: PolicyDocument::parse(text).expect("a valid policy document"),
+            })
+            .collect();
+        let context = RequestContext {
+            client_id: client_id.to_owned(),
+            source_ip: None,
+            certificate_id: String::new(),
+            certificate: Default::default(),
+            thing: None,
+        };
+        Grant {
+            principal: Principal::new(context, &policies, ArnScope::default()),
+        }
+    }
+
     /// Allows `action` on `name` (client id, topic or filter), or says which
     /// statement (or the lack of one) denied it.
     pub(crate) fn check(&self, action: Action, name: &str) -> Result<(), Denied> {

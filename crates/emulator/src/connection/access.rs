@@ -5,6 +5,7 @@
 use iotcore_mqtt::ReasonCode;
 use iotcore_mqtt::packet::Connect;
 
+use super::rules::check_will;
 use super::{Connection, End};
 use crate::broker::authz::{Grant, Refused};
 use crate::lifecycle::DisconnectReason;
@@ -12,8 +13,8 @@ use crate::policy::{Action, LoadError};
 
 impl Connection {
     /// Authorizes a CONNECT as `client_id` (the one it sent, or the one
-    /// assigned for an empty one): the certificate must be `ACTIVE`, and its
-    /// policies must allow `iot:Connect` on that id and publishing the will. A
+    /// assigned for an empty one): the principal must be usable (a certificate
+    /// `ACTIVE`), and its policies must allow `iot:Connect` on that id and publishing the will. A
     /// policy refusal is published as a `connect_failed` lifecycle event.
     pub(super) async fn authorize_connect(
         &mut self,
@@ -23,21 +24,22 @@ impl Connection {
         let grant = self
             .shared
             .authz
-            .grant(&self.certificate_id, client_id, self.peer.ip())
+            .grant(&self.principal, client_id, self.peer.ip())
             .await
             .map_err(|refused| (ReasonCode::NOT_AUTHORIZED, refused.to_string()))?;
         let mut checked = grant
             .check(Action::Connect, client_id)
             .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, denied.to_string()));
         if let (Ok(()), Some(will)) = (&checked, &connect.will) {
-            checked = self.check_will(&grant, will);
+            let limits = &self.broker().config().limits;
+            checked = check_will(limits, &grant, will).map_err(|r| (r.reason, r.why));
         }
         if let Err((reason, why)) = checked {
             if reason == ReasonCode::NOT_AUTHORIZED {
                 self.shared.lifecycle.connect_failed(
                     self.broker(),
                     client_id,
-                    &self.certificate_id,
+                    self.principal.identifier(),
                     self.peer.ip(),
                 );
             }
@@ -66,7 +68,7 @@ impl Connection {
         }
     }
 
-    /// The registry changed: re-reads the certificate's status and policies.
+    /// The registry changed: re-reads the principal's status and policies.
     /// A certificate no longer `ACTIVE` (or deleted) ends the connection
     /// (MQTT 5: DISCONNECT 0x87); new policies apply to the next request.
     pub(super) async fn on_registry_change(&mut self) {
@@ -75,7 +77,7 @@ impl Connection {
         let reloaded = self
             .shared
             .authz
-            .grant(&self.certificate_id, &client_id, self.peer.ip())
+            .grant(&self.principal, &client_id, self.peer.ip())
             .await;
         match reloaded {
             Ok(grant) => {
@@ -91,7 +93,7 @@ impl Connection {
                 tracing::warn!(
                     client_id,
                     peer = %self.peer,
-                    certificate_id = %self.certificate_id,
+                    principal = %self.principal,
                     "disconnected: {refused}"
                 );
                 self.end_with(End::Closed(

@@ -299,6 +299,10 @@ fn describe(c: &RequestContext) -> String {
         Some(t) => format!("thing \"{}\" (attached)", t.name),
         None => "no attached thing of that name".to_owned(),
     };
+    if c.certificate_id.is_empty() {
+        // An access key's or a custom authorizer's connection.
+        return format!("client id \"{}\", no certificate", c.client_id);
+    }
     format!(
         "client id \"{}\", certificate {}…, {thing}",
         c.client_id,
