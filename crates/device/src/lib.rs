@@ -91,10 +91,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aws_credentials;
 mod backoff;
 mod builder;
 mod client;
 mod credentials;
+mod custom_authorizer;
 mod driver;
 mod error;
 pub mod jobs;
@@ -112,12 +114,14 @@ mod transport;
 pub use backoff::ReconnectPolicy;
 pub use builder::{ALPN_PORT, ClientBuilder, DEFAULT_PORT, LastWill};
 pub use client::Client;
+pub use custom_authorizer::CustomAuthorizer;
 pub use error::{ConfigError, Error, ErrorKind};
 pub use limits::AWS_MAX_PAYLOAD_BYTES;
 pub use message::{CloudToDeviceMessage, Message};
 pub use offline_queue::OfflineQueueLimits;
 pub use status::{ConnectionState, DisconnectReason, Operation};
 pub use streams::{CloudToDevice, Messages, StatusEvents, Subscription};
+pub use transport::Door;
 pub use transport::tls::AWS_MQTT_ALPN;
 
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};
