@@ -12,12 +12,13 @@ use iotcore::provisioning::{
 };
 use iotcore::service::{ServiceError, ServiceErrorKind};
 use iotcore::{Client, ClientBuilder, ErrorKind, ProtocolVersion, QoS};
+use iotcore_emulator::clock::{Clock, ManualClock};
 use iotcore_emulator::control::{
     CertificateDescription, DescribeCertificateRequest, ErrorCode, ListPrincipalThingsRequest,
     TemplateNameRequest, UpdateCertificateRequest,
 };
 use iotcore_emulator::pki::DeviceCredentials;
-use iotcore_emulator::provisioning::{Clock, ManualClock, TOKEN_LIFETIME};
+use iotcore_emulator::provisioning::TOKEN_LIFETIME;
 use iotcore_emulator::{Emulator, EmulatorConfig};
 use iotcore_test_support::init_tracing;
 use serde_json::json;

@@ -45,10 +45,10 @@ pub struct EmulatorConfig {
     /// Where the HTTPS API (AWS's control plane and HTTP data plane, for the
     /// AWS CLI, boto3 and the AWS SDKs) listens; `None` (the default): no API.
     pub api_bind: Option<SocketAddr>,
-    /// The clock fleet provisioning reads (ownership tokens expire after one
-    /// hour of it). The system's by default; tests move a
-    /// [`Clock::manual`](crate::provisioning::Clock::manual) one.
-    pub clock: crate::provisioning::Clock,
+    /// The clock every timed rule reads (ownership tokens expire after one
+    /// hour of it; job executions time out on it). The system's by default;
+    /// tests move a [`Clock::manual`](crate::clock::Clock::manual) one.
+    pub clock: crate::clock::Clock,
 }
 
 impl EmulatorConfig {
@@ -64,7 +64,7 @@ impl EmulatorConfig {
             region: crate::policy::DEFAULT_REGION.to_owned(),
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
             api_bind: None,
-            clock: crate::provisioning::Clock::system(),
+            clock: crate::clock::Clock::system(),
         }
     }
 
@@ -112,7 +112,7 @@ impl EmulatorConfig {
     }
 
     /// Sets [`EmulatorConfig::clock`].
-    pub fn with_clock(mut self, clock: crate::provisioning::Clock) -> Self {
+    pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
         self.clock = clock;
         self
     }

@@ -36,9 +36,8 @@ use crate::broker::negotiate::{check_client_id, effective_client_id, sdk_metrics
 use crate::broker::records::delivery_from_publish;
 use crate::broker::session::{ConnectionId, Kick, Session};
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
-use crate::provisioning::{ProvisioningService, Requester};
 use crate::registry_watch::changed;
-use crate::shadow::ShadowService;
+use crate::services::{Requester, Services};
 use read_buffer::ReadBuffer;
 use rules::{
     ConnectRefusal, PublishOutcome, SubscriptionCheck, SubscriptionVerdict, check_publish,
@@ -67,10 +66,8 @@ pub(crate) struct Shared {
     pub(crate) server_config: ServerConfig,
     /// Becomes `true` when the emulator stops.
     pub(crate) closing: watch::Receiver<bool>,
-    /// The Device Shadow service, which takes requests on its reserved topics.
-    pub(crate) shadows: ShadowService,
-    /// Fleet provisioning, which takes requests on its reserved topics.
-    pub(crate) provisioning: ProvisioningService,
+    /// The services that take requests on reserved topics.
+    pub(crate) services: Services,
     /// Decides what a client may do (its certificate's AWS IoT policies).
     pub(crate) authz: Authorizer,
     /// Publishes lifecycle events.
@@ -561,8 +558,7 @@ impl Connection {
             return None;
         }
         let message = Message::from_publish(&publish, SystemTime::now());
-        if !self.shared.shadows.intercept(self.id, &message) && !self.provisioning_request(&message)
-        {
+        if !self.service_request(&message) {
             self.broker().publish(message, Some(key));
         }
         let packet_id = publish.packet_id?;
@@ -580,16 +576,17 @@ impl Connection {
         }
     }
 
-    /// Hands `message` to fleet provisioning if it is one of its requests; the
-    /// reply goes to this client's session only.
-    fn provisioning_request(&self, message: &Message) -> bool {
+    /// Hands `message` to the service that claims its topic, if one does.
+    fn service_request(&self, message: &Message) -> bool {
         let Some(client) = &self.client else {
             return false;
         };
-        self.shared.provisioning.intercept(message, || Requester {
-            session: Arc::clone(&client.session),
+        self.shared.services.dispatch(message, || Requester {
+            connection: self.id,
             client_id: client.client_id.clone(),
-            certificate_id: self.principal.identifier().to_owned(),
+            session: Arc::clone(&client.session),
+            principal: self.principal.identifier().to_owned(),
+            protocol: client.protocol,
         })
     }
 

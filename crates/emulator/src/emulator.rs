@@ -30,6 +30,7 @@ use crate::pki::{Pki, PkiOptions};
 use crate::policy::ArnScope;
 use crate::provisioning::ProvisioningService;
 use crate::registry_watch::RegistryWatch;
+use crate::services::Services;
 use crate::shadow::{ShadowService, Shadows};
 use crate::store::{CertificateStatus, Store, StoreError};
 use crate::tls::{Admission, TlsConfigs};
@@ -116,7 +117,7 @@ impl Emulator {
             Arc::clone(&pki),
             Arc::clone(&broker),
             scope.clone(),
-            clock,
+            clock.clone(),
             closing.clone(),
         );
 
@@ -133,6 +134,7 @@ impl Emulator {
                 endpoint,
                 Some(Arc::new(move || registry.poke())),
             )
+            .with_clock(clock)
         };
         let data_plane = DataPlane::new(
             Arc::clone(&broker),
@@ -153,8 +155,9 @@ impl Emulator {
             },
             server_config,
             closing: closing.clone(),
-            shadows: shadows.clone(),
-            provisioning,
+            services: Services::new()
+                .with(Arc::new(shadows.clone()))
+                .with(Arc::new(provisioning)),
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
             lifecycle: Lifecycle::default(),
         });

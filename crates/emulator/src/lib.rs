@@ -17,6 +17,7 @@
 //! * [`data_plane`]: AWS's HTTP data plane on a running emulator: publish, retained
 //!   messages, shadows.
 //! * [`things`]: writing a device's certificate, key and root CA to files.
+//! * [`clock`]: the one clock every timed rule reads; tests move a manual one.
 //! * [`config`]: where the emulator listens and keeps its state, and its limits.
 //!
 //! How the broker works (one task per connection, a subscription trie shared by
@@ -47,6 +48,7 @@
 
 mod accept;
 pub mod api;
+pub mod clock;
 pub mod control;
 mod fsutil;
 pub mod pki;
@@ -65,6 +67,7 @@ mod ids;
 mod lifecycle;
 mod listener;
 mod registry_watch;
+mod services;
 mod shadow;
 mod tls;
 

@@ -28,6 +28,7 @@ use serde::Serialize;
 use crate::broker::Broker;
 use crate::broker::session::SessionKey;
 use crate::ids::new_uuid;
+use crate::services::reply::publish_json;
 
 /// Why a connection ended, in AWS's `disconnectReason` words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +203,8 @@ impl Lifecycle {
                 ip_address: ip.to_string(),
                 version_number: version,
             };
-            broker.publish_json(
+            publish_json(
+                broker,
                 format!("$aws/events/presence/connected/{client_id}"),
                 &event,
             );
@@ -231,7 +233,7 @@ impl Lifecycle {
             version_number: presence.version,
         };
         let topic = format!("$aws/events/presence/disconnected/{}", presence.client_id);
-        broker.publish_json(topic, &event);
+        publish_json(broker, topic, &event);
     }
 
     /// Publishes `connect_failed` for a CONNECT the policy refused.
@@ -255,7 +257,7 @@ impl Lifecycle {
             ip_address: ip.to_string(),
         };
         let topic = format!("$aws/events/presence/connect_failed/{client_id}");
-        broker.publish_json(topic, &event);
+        publish_json(broker, topic, &event);
     }
 
     /// Publishes `subscribed` or `unsubscribed` with `topics`, the filters of one
@@ -283,7 +285,7 @@ impl Lifecycle {
             topics,
         };
         let topic = format!("$aws/events/subscriptions/{name}/{}", presence.client_id);
-        broker.publish_json(topic, &event);
+        publish_json(broker, topic, &event);
     }
 }
 

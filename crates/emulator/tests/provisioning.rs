@@ -10,11 +10,12 @@ mod support;
 
 use std::time::{Duration, SystemTime};
 
+use iotcore_emulator::clock::Clock;
 use iotcore_emulator::control::{
     DescribeThingRequest, ListAttachedPoliciesRequest, ListThingPrincipalsRequest,
     TemplateNameRequest,
 };
-use iotcore_emulator::provisioning::{Clock, TOKEN_LIFETIME};
+use iotcore_emulator::provisioning::TOKEN_LIFETIME;
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use provisioning_support::*;
 use serde_json::{Value, json};

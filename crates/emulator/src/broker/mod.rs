@@ -478,28 +478,6 @@ impl Broker {
         }
     }
 
-    /// Publishes `body` as JSON on `topic` at QoS 1, as the service itself (no
-    /// publishing session): how the shadow service and lifecycle events speak.
-    /// A body that cannot be encoded is logged and dropped.
-    pub(crate) fn publish_json(&self, topic: String, body: &impl serde::Serialize) {
-        let payload = match serde_json::to_vec(body) {
-            Ok(bytes) => bytes::Bytes::from(bytes),
-            Err(e) => {
-                tracing::error!(topic, "cannot encode a service message: {e}");
-                return;
-            }
-        };
-        let message = Message::new(
-            topic,
-            payload,
-            iotcore_mqtt::QoS::AtLeastOnce,
-            false,
-            &iotcore_mqtt::Properties::default(),
-            SystemTime::now(),
-        );
-        self.publish(message, None);
-    }
-
     /// Routes a message: updates the retained store if it is retained, then
     /// queues it for every session with a matching subscription (once per
     /// session, at the highest matching QoS, and not back to `from` when its

@@ -20,9 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::jobs::{Target, keyed};
 use super::page::paginate;
 use super::{Control, ControlError, ErrorCode, lenient};
-use crate::store::{
-    ExecutionRecord, ExecutionStatus, JobRecord, JobStatus, TargetSelection, now_unix,
-};
+use crate::store::{ExecutionRecord, ExecutionStatus, JobRecord, JobStatus, TargetSelection};
 
 /// AWS's `JobExecutionStatusDetails`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -404,7 +402,7 @@ impl Control {
                 ));
             }
         }
-        let now = now_unix();
+        let now = self.now();
         e.status = ExecutionStatus::Canceled;
         e.version_number += 1;
         e.last_updated_at = now;
@@ -447,7 +445,7 @@ impl Control {
         self.store
             .delete_execution(&e.job_id, &e.thing_name, e.execution_number)?;
         let rest = self.store.executions_of_job(&job.job_id)?;
-        if settle(&mut job, &rest, now_unix()) {
+        if settle(&mut job, &rest, self.now()) {
             self.store.save_job(Some(&job), &[])?;
         }
         self.changed();
@@ -490,7 +488,7 @@ impl Control {
         before: &BTreeSet<String>,
     ) -> Result<(), ControlError> {
         let after = self.continuous_jobs_of(thing)?;
-        let now = now_unix();
+        let now = self.now();
         let mut changed = Vec::new();
         let executions = self.store.executions_of_thing(thing)?;
         for job_id in after.difference(before) {

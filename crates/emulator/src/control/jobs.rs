@@ -29,8 +29,7 @@ use super::job_configs::{
 use super::page::paginate;
 use super::{Control, ControlError, ErrorCode, lenient};
 use crate::store::{
-    ExecutionRecord, ExecutionStatus, JobConfigs, JobRecord, JobStatus, StoreError,
-    TargetSelection, now_unix,
+    ExecutionRecord, ExecutionStatus, JobConfigs, JobRecord, JobStatus, StoreError, TargetSelection,
 };
 
 /// Longest job document (AWS's quota), in bytes.
@@ -441,7 +440,7 @@ impl Control {
                 }
             }
         }
-        let now = now_unix();
+        let now = self.now();
         let job = JobRecord {
             job_id: request.job_id.clone(),
             document,
@@ -628,7 +627,7 @@ impl Control {
         if request.presigned_url_config.is_some() {
             c.presigned_url = stored(&request.presigned_url_config)?;
         }
-        job.last_updated_at = now_unix();
+        job.last_updated_at = self.now();
         self.store.save_job(Some(&job), &[])?;
         self.changed();
         Ok(())
@@ -661,7 +660,7 @@ impl Control {
                 job.job_id
             )));
         }
-        let now = now_unix();
+        let now = self.now();
         let mut changed = Vec::new();
         for mut e in self.store.executions_of_job(&job.job_id)? {
             let cancel = match e.status {

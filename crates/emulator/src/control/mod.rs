@@ -73,6 +73,7 @@ pub use crate::store::{
     UnknownCertificateStatus, UnknownJobValue,
 };
 
+use crate::clock::Clock;
 use crate::pki::Pki;
 use crate::policy::ArnScope;
 use crate::registry_watch::notify_running_emulator;
@@ -93,6 +94,8 @@ pub struct Control {
     on_change: Option<OnChange>,
     /// Serializes the read-check-write steps of job operations.
     jobs_lock: Arc<Mutex<()>>,
+    /// What job timestamps and timers read.
+    clock: Clock,
 }
 
 impl fmt::Debug for Control {
@@ -101,6 +104,7 @@ impl fmt::Debug for Control {
             .field("store", &self.store)
             .field("scope", &self.scope)
             .field("data_endpoint", &self.data_endpoint)
+            .field("clock", &self.clock)
             .finish_non_exhaustive()
     }
 }
@@ -142,7 +146,25 @@ impl Control {
             data_endpoint,
             on_change,
             jobs_lock: Arc::new(Mutex::new(())),
+            clock: Clock::system(),
         }
+    }
+
+    /// This control plane reading `clock` for job timestamps and timers
+    /// (the system's by default).
+    pub fn with_clock(mut self, clock: Clock) -> Control {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock job timestamps and timers read.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The current time in unix seconds, on [`Control::clock`].
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.unix_now()
     }
 
     /// The region and account resources are named in.

@@ -24,7 +24,7 @@
 //!   (subject `CN=AWS IoT Certificate`, as AWS's), CreateCertificateFromCsr
 //!   signs the device's CSR with the emulator's CA. Either registers the
 //!   certificate `PENDING_ACTIVATION` with an ownership token valid for one
-//!   hour of the emulator's [`Clock`].
+//!   hour of the emulator's [`Clock`](crate::clock::Clock).
 //! * RegisterThing checks the token (it works once), runs the template's
 //!   pre-provisioning hook if it has one ([`hook`]: a local command that gets
 //!   AWS's Lambda input on stdin and answers `{"allowProvisioning": …,
@@ -37,10 +37,8 @@
 //!   does not answer it.
 
 mod claim;
-mod clock;
 pub mod hook;
 mod intrinsics;
-mod reply;
 mod service;
 pub mod template;
 
@@ -48,10 +46,9 @@ pub(crate) use claim::create_claim;
 pub use claim::{
     ClaimCredentials, ClaimError, claim_policy_document, claim_policy_name, write_claim_files,
 };
-pub use clock::{Clock, ManualClock};
 pub use template::{ProvisioningTemplate, Rendered, TemplateProblem};
 
-pub(crate) use service::{ProvisioningService, Requester};
+pub(crate) use service::ProvisioningService;
 
 /// How long an ownership token lets RegisterThing use its certificate.
 pub const TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);

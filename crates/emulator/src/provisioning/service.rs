@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use iotcore_model::provisioning::{
     CreateCertificateFromCsrAccepted, CreateCertificateFromCsrRequest,
     CreateKeysAndCertificateAccepted, PayloadFormat, ProvisioningApi, ProvisioningError,
@@ -13,16 +14,16 @@ use iotcore_model::provisioning::{
 use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 
+use super::TOKEN_LIFETIME;
 use super::hook::{HookInput, run_hook};
-use super::reply::reply_to_session;
 use super::template::ProvisioningTemplate;
-use super::{Clock, TOKEN_LIFETIME};
 use crate::broker::Broker;
-use crate::broker::message::Message;
-use crate::broker::session::Session;
+use crate::clock::Clock;
 use crate::connection::stopped;
 use crate::pki::{KeyAlgorithm, Pki, PkiError};
 use crate::policy::ArnScope;
+use crate::services::reply::{self, Audience};
+use crate::services::{Request, Requester, Service};
 use crate::store::{Store, StoreError, TemplateError};
 
 /// How often expired ownership tokens are looked for.
@@ -33,16 +34,6 @@ const CONCURRENT_REQUESTS: usize = 16;
 const TOKEN_BYTES: usize = 48;
 /// The subject of the certificates CreateKeysAndCertificate makes (AWS's).
 const CREATED_CERTIFICATE_NAME: &str = "AWS IoT Certificate";
-
-/// The client a request came from.
-pub(crate) struct Requester {
-    /// Its session: where the reply goes.
-    pub(crate) session: Arc<Session>,
-    /// Its client id (the hook's `clientId`).
-    pub(crate) client_id: String,
-    /// Its certificate (the hook's `claimCertificateId`).
-    pub(crate) certificate_id: String,
-}
 
 /// Which API, owned.
 #[derive(Debug, Clone)]
@@ -102,75 +93,7 @@ impl ProvisioningService {
         service
     }
 
-    /// Takes `message` if it is a provisioning request (the caller checked
-    /// that the client may publish it): serves it in the background and
-    /// answers `requester()`'s session. Returns `false` for any other message,
-    /// which the caller routes as usual. CBOR requests are taken and not
-    /// answered (logged).
-    pub(crate) fn intercept(
-        &self,
-        message: &Message,
-        requester: impl FnOnce() -> Requester,
-    ) -> bool {
-        if !ProvisioningTopic::is_reserved(&message.topic) {
-            return false;
-        }
-        let Ok(topic) = ProvisioningTopic::parse(&message.topic) else {
-            return false;
-        };
-        if topic.kind() != ProvisioningTopicKind::Request {
-            return false;
-        }
-        if topic.format() == PayloadFormat::Cbor {
-            tracing::warn!(
-                topic = %message.topic,
-                "fleet provisioning request in CBOR not answered: the emulator serves the json topics only"
-            );
-            return true;
-        }
-        let operation = match topic.api() {
-            ProvisioningApi::CreateKeysAndCertificate => Operation::CreateKeys,
-            ProvisioningApi::CreateCertificateFromCsr => Operation::CreateFromCsr,
-            ProvisioningApi::RegisterThing { template } => Operation::Register {
-                template: template.to_owned(),
-            },
-        };
-        let accepted = topic.with_kind(ProvisioningTopicKind::Accepted).to_topic();
-        let rejected = topic.with_kind(ProvisioningTopicKind::Rejected).to_topic();
-        let requester = requester();
-        let payload = message.payload.clone();
-        let service = self.clone();
-        tokio::spawn(async move {
-            let result = match service.inner.places.acquire().await {
-                Ok(_place) => service.serve(&operation, &payload, &requester).await,
-                Err(_) => Err(ProvisioningError::InternalFailure),
-            };
-            let (topic, body) = match result {
-                Ok(body) => {
-                    tracing::info!(
-                        client_id = requester.client_id,
-                        ?operation,
-                        "provisioning request accepted"
-                    );
-                    (accepted, body)
-                }
-                Err(error) => {
-                    tracing::info!(
-                        client_id = requester.client_id,
-                        ?operation,
-                        status = error.status_code(),
-                        code = error.error_code(),
-                        "provisioning request rejected: {error}"
-                    );
-                    (rejected, error.to_response().to_json())
-                }
-            };
-            reply_to_session(&service.inner.broker, &requester.session, topic, body);
-        });
-        true
-    }
-
-    async fn serve(
+    async fn run(
         &self,
         operation: &Operation,
         payload: &[u8],
@@ -180,7 +103,7 @@ impl ProvisioningService {
             Operation::CreateKeys => {
                 parse_create_keys_request(payload)?;
                 let (issued, token) = self
-                    .issue_pending(&requester.certificate_id, |pki| {
+                    .issue_pending(&requester.principal, |pki| {
                         pki.issue_device_certificate(
                             CREATED_CERTIFICATE_NAME,
                             KeyAlgorithm::Rsa2048,
@@ -198,7 +121,7 @@ impl ProvisioningService {
             Operation::CreateFromCsr => {
                 let request = CreateCertificateFromCsrRequest::parse(payload)?;
                 let (issued, token) = self
-                    .issue_pending(&requester.certificate_id, move |pki| {
+                    .issue_pending(&requester.principal, move |pki| {
                         pki.sign_csr(&request.certificate_signing_request)
                             .map(|c| (c.certificate_id.clone(), c.certificate_pem.clone(), c))
                     })
@@ -271,7 +194,7 @@ impl ProvisioningService {
         let mut parameters = request.parameters;
         if let Some(command) = hook {
             let input = HookInput {
-                claim_certificate_id: requester.certificate_id.clone(),
+                claim_certificate_id: requester.principal.clone(),
                 certificate_id: token.certificate_id.clone(),
                 certificate_pem,
                 template_arn: format!(
@@ -321,6 +244,86 @@ impl ProvisioningService {
             Ok(Err(e)) => tracing::warn!("cannot drop expired ownership tokens: {e}"),
             Err(e) => tracing::warn!("the expired-token sweep did not run: {e}"),
         }
+    }
+}
+
+/// The provisioning request topic `topic` names, if it is one.
+fn request_topic(topic: &str) -> Option<ProvisioningTopic<'_>> {
+    if !ProvisioningTopic::is_reserved(topic) {
+        return None;
+    }
+    ProvisioningTopic::parse(topic)
+        .ok()
+        .filter(|t| t.kind() == ProvisioningTopicKind::Request)
+}
+
+impl Service for ProvisioningService {
+    /// `$aws/certificates/create[-from-csr]/{json,cbor}` and
+    /// `$aws/provisioning-templates/{template}/provision/{json,cbor}`.
+    fn claims(&self, topic: &str) -> bool {
+        request_topic(topic).is_some()
+    }
+
+    /// Serves the request in the background and answers the requester's
+    /// session, if it subscribed to the reply topic. CBOR requests are taken
+    /// and not answered (logged).
+    fn serve(&self, request: Request) {
+        let Some(topic) = request_topic(&request.topic) else {
+            return;
+        };
+        if topic.format() == PayloadFormat::Cbor {
+            tracing::warn!(
+                topic = %request.topic,
+                "fleet provisioning request in CBOR not answered: the emulator serves the json topics only"
+            );
+            return;
+        }
+        let operation = match topic.api() {
+            ProvisioningApi::CreateKeysAndCertificate => Operation::CreateKeys,
+            ProvisioningApi::CreateCertificateFromCsr => Operation::CreateFromCsr,
+            ProvisioningApi::RegisterThing { template } => Operation::Register {
+                template: template.to_owned(),
+            },
+        };
+        let accepted = topic.with_kind(ProvisioningTopicKind::Accepted).to_topic();
+        let rejected = topic.with_kind(ProvisioningTopicKind::Rejected).to_topic();
+        let Request {
+            payload, requester, ..
+        } = request;
+        let service = self.clone();
+        tokio::spawn(async move {
+            let result = match service.inner.places.acquire().await {
+                Ok(_place) => service.run(&operation, &payload, &requester).await,
+                Err(_) => Err(ProvisioningError::InternalFailure),
+            };
+            let (topic, body) = match result {
+                Ok(body) => {
+                    tracing::info!(
+                        client_id = requester.client_id,
+                        ?operation,
+                        "provisioning request accepted"
+                    );
+                    (accepted, body)
+                }
+                Err(error) => {
+                    tracing::info!(
+                        client_id = requester.client_id,
+                        ?operation,
+                        status = error.status_code(),
+                        code = error.error_code(),
+                        "provisioning request rejected: {error}"
+                    );
+                    (rejected, error.to_response().to_json())
+                }
+            };
+            reply::send(
+                &service.inner.broker,
+                Some(&requester.session),
+                Audience::SubscribedRequester,
+                topic,
+                Bytes::from(body),
+            );
+        });
     }
 }
 

@@ -8,9 +8,9 @@
 //! How a request flows:
 //!
 //! 1. A connection that receives an authorized PUBLISH on a request topic hands
-//!    it to [`ShadowService::intercept`] instead of routing it; the connection
-//!    acknowledges it as usual.
-//! 2. `intercept` counts the connection's requests in flight. AWS allows 10 per
+//!    it to the service ([`crate::services`]) instead of routing it; the
+//!    connection acknowledges it as usual.
+//! 2. The service counts the connection's requests in flight. AWS allows 10 per
 //!    connection; the 11th is answered at once with 429 on its `/rejected`
 //!    topic. The others are queued for the worker.
 //! 3. One worker task serves the queue in order, so requests on one shadow
@@ -30,7 +30,6 @@
 //! accepted, delta and documents messages; its errors are returned, not published.
 
 mod api;
-mod inflight;
 mod worker;
 
 use std::sync::Arc;
@@ -42,11 +41,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use api::{ShadowApiError, Shadows};
 
-use self::inflight::InFlight;
 use self::worker::{Accepted, Job, Origin, Worker, publish_reply};
 use crate::broker::Broker;
-use crate::broker::message::Message;
-use crate::broker::session::ConnectionId;
+use crate::services::inflight::InFlight;
+use crate::services::{Request, Service};
 use crate::store::Store;
 
 /// Requests one connection may have in flight (AWS: "more than 10 in-flight
@@ -98,7 +96,7 @@ impl ShadowService {
         closing: watch::Receiver<bool>,
     ) -> ShadowService {
         let (jobs, queue) = mpsc::unbounded_channel();
-        let in_flight = Arc::new(InFlight::default());
+        let in_flight = Arc::new(InFlight::new(MAX_IN_FLIGHT_PER_CONNECTION));
         let worker = Worker::new(store, Arc::clone(&broker), Arc::clone(&in_flight));
         tokio::spawn(worker.run(queue, closing));
         ShadowService {
@@ -106,49 +104,6 @@ impl ShadowService {
             in_flight,
             broker,
         }
-    }
-
-    /// Takes `message`, published by `connection`, if it is a shadow request
-    /// (`…/get`, `…/update`, `…/delete`): queues it for the worker, or answers
-    /// 429 when the connection has too many in flight. Returns `false` for any
-    /// other message, which the caller routes as usual. The caller has checked
-    /// that the client may publish to the topic.
-    pub(crate) fn intercept(&self, connection: ConnectionId, message: &Message) -> bool {
-        if !message.topic.starts_with("$aws/things/") {
-            return false;
-        }
-        let Ok(topic) = ShadowTopic::parse(&message.topic) else {
-            return false;
-        };
-        if topic.kind() != ShadowTopicKind::Request {
-            return false;
-        }
-        let key = ShadowKey::of(&topic);
-        let operation = topic.operation();
-        if !self.in_flight.try_acquire(connection) {
-            tracing::info!(
-                connection,
-                topic = %message.topic,
-                "shadow request refused: more than {MAX_IN_FLIGHT_PER_CONNECTION} in flight on this connection (429)"
-            );
-            let token = client_token_of(&message.payload);
-            let reply = ShadowError::TooManyRequests.to_response(token, worker::unix_now());
-            publish_reply(
-                &self.broker,
-                &key,
-                operation,
-                ShadowTopicKind::Rejected,
-                &reply,
-            );
-            return true;
-        }
-        self.send(Job {
-            key,
-            operation,
-            payload: message.payload.clone(),
-            origin: Origin::Mqtt(connection),
-        });
-        true
     }
 
     fn send(&self, job: Job) {
@@ -181,5 +136,56 @@ impl ShadowService {
             .await
             .map_err(|_| ShadowApiError::Stopped)?
             .map_err(ShadowApiError::Rejected)
+    }
+}
+
+/// The shadow request topic `topic` names, if it is one.
+fn request_topic(topic: &str) -> Option<ShadowTopic<'_>> {
+    if !topic.starts_with("$aws/things/") {
+        return None;
+    }
+    ShadowTopic::parse(topic)
+        .ok()
+        .filter(|t| t.kind() == ShadowTopicKind::Request)
+}
+
+impl Service for ShadowService {
+    /// `…/shadow[/name/{shadow}]/{get,update,delete}`.
+    fn claims(&self, topic: &str) -> bool {
+        request_topic(topic).is_some()
+    }
+
+    /// Queues the request for the worker, or answers 429 at once when the
+    /// connection has too many in flight.
+    fn serve(&self, request: Request) {
+        let Some(topic) = request_topic(&request.topic) else {
+            return;
+        };
+        let connection = request.requester.connection;
+        let key = ShadowKey::of(&topic);
+        let operation = topic.operation();
+        if !self.in_flight.try_acquire(connection) {
+            tracing::info!(
+                connection,
+                topic = %request.topic,
+                "shadow request refused: more than {MAX_IN_FLIGHT_PER_CONNECTION} in flight on this connection (429)"
+            );
+            let token = client_token_of(&request.payload);
+            let reply = ShadowError::TooManyRequests.to_response(token, worker::unix_now());
+            publish_reply(
+                &self.broker,
+                &key,
+                operation,
+                ShadowTopicKind::Rejected,
+                &reply,
+            );
+            return;
+        }
+        self.send(Job {
+            key,
+            operation,
+            payload: request.payload,
+            origin: Origin::Mqtt(connection),
+        });
     }
 }

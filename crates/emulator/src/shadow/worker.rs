@@ -15,10 +15,11 @@ use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::ShadowKey;
-use super::inflight::InFlight;
 use crate::broker::Broker;
 use crate::broker::session::ConnectionId;
 use crate::connection::stopped;
+use crate::services::inflight::InFlight;
+use crate::services::reply::publish_json;
 use crate::store::{ShadowRecord, Store};
 
 /// One request for the worker.
@@ -94,7 +95,7 @@ pub(crate) fn publish_reply(
         tracing::error!(?key, "no {operation} topic for this shadow");
         return;
     };
-    broker.publish_json(topic, body);
+    publish_json(broker, topic, body);
 }
 
 /// The worker's state.

@@ -1,20 +1,29 @@
-//! Counts each connection's shadow requests in flight (received, not yet
-//! answered). A connection's entry exists only while its count is above zero,
-//! so nothing is left behind by connections that come and go.
+//! Counts each connection's requests to a service in flight (received, not
+//! yet answered), up to a maximum. A connection's entry exists only while its
+//! count is above zero, so nothing is left behind by connections that come
+//! and go.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use super::MAX_IN_FLIGHT_PER_CONNECTION;
 use crate::broker::session::ConnectionId;
 
 /// Requests in flight, per connection.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct InFlight {
+    max: usize,
     counts: Mutex<HashMap<ConnectionId, usize>>,
 }
 
 impl InFlight {
+    /// At most `max` requests in flight per connection.
+    pub(crate) fn new(max: usize) -> InFlight {
+        InFlight {
+            max,
+            counts: Mutex::new(HashMap::new()),
+        }
+    }
+
     fn counts(&self) -> MutexGuard<'_, HashMap<ConnectionId, usize>> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -24,7 +33,7 @@ impl InFlight {
     pub(crate) fn try_acquire(&self, connection: ConnectionId) -> bool {
         let mut counts = self.counts();
         let count = counts.entry(connection).or_insert(0);
-        if *count >= MAX_IN_FLIGHT_PER_CONNECTION {
+        if *count >= self.max {
             return false;
         }
         *count += 1;
@@ -54,9 +63,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn at_most_ten_per_connection_and_no_entry_left_behind() {
-        let in_flight = InFlight::default();
-        for _ in 0..MAX_IN_FLIGHT_PER_CONNECTION {
+    fn at_most_the_maximum_per_connection_and_no_entry_left_behind() {
+        const MAX: usize = 10;
+        let in_flight = InFlight::new(MAX);
+        for _ in 0..MAX {
             assert!(in_flight.try_acquire(1));
         }
         assert!(!in_flight.try_acquire(1));
@@ -66,7 +76,7 @@ mod tests {
         );
         in_flight.release(1);
         assert!(in_flight.try_acquire(1));
-        for _ in 0..MAX_IN_FLIGHT_PER_CONNECTION {
+        for _ in 0..MAX {
             in_flight.release(1);
         }
         in_flight.release(2);
