@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::builder::{ClientBuilder, Config};
 use crate::driver::{Command, Driver, Listeners, Request};
 use crate::error::Error;
+use crate::jobs::JobsClient;
 use crate::limits::Limits;
 use crate::service::Services;
 use crate::shadow::ShadowClient;
@@ -251,6 +252,12 @@ impl Client {
     /// application working on its devices' shadows; the policy must allow it.
     pub fn thing_shadow(&self, thing: impl Into<String>, name: Option<&str>) -> ShadowClient {
         ShadowClient::new(self.clone(), thing.into(), name.map(str::to_owned))
+    }
+
+    /// The thing's jobs (`$aws/things/{thing}/jobs`): the Jobs device API and
+    /// a [`JobRunner`](crate::jobs::JobRunner); see [`crate::jobs`].
+    pub fn jobs(&self) -> JobsClient {
+        JobsClient::new(self.clone(), self.inner.thing_name.clone())
     }
 
     /// The service framework's state (see [`crate::service`]).

@@ -62,6 +62,16 @@
 //! [`shadow::ShadowManager`] keeps a device's local copy in step, across
 //! reconnects. See the [`shadow`] module.
 //!
+//! # Jobs
+//!
+//! [`Client::jobs`] gives a [`jobs::JobsClient`] for the Jobs device API
+//! (pending executions, start next, describe, update, the `notify-next` and
+//! `notify` streams), and [`jobs::JobRunner`] runs the cloud's jobs with the
+//! application's async handler: fetched at start, on notifications and after
+//! reconnects, progress and outcome reported across lost connections,
+//! cancellations passed on, a job in progress resumed after a restart. See
+//! the [`jobs`] module.
+//!
 //! # Fleet provisioning
 //!
 //! [`provisioning::FleetProvisioner`] turns a shared claim certificate into
@@ -71,7 +81,7 @@
 //!
 //! # Service framework
 //!
-//! Both are thin typed layers over the [`service`] module: one
+//! All three are thin typed layers over the [`service`] module: one
 //! request/response correlator (subscribe to the reply topics first, match
 //! replies by `clientToken` or, where the service has none, by topic; a
 //! timeout per request; cancellation on drop; a typed answer when a
@@ -87,6 +97,7 @@ mod client;
 mod credentials;
 mod driver;
 mod error;
+pub mod jobs;
 mod limits;
 mod mailbox;
 mod message;

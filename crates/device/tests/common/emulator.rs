@@ -58,6 +58,11 @@ impl EmulatorBroker {
         self.emulator = Some(start_at(&self.data, self.addr).await);
     }
 
+    /// The emulator's control layer (things, policies, jobs).
+    pub fn control(&self) -> &Control {
+        self.emulator.as_ref().expect("running").control()
+    }
+
     /// The CA that signed the emulator's server certificate, as a PEM file.
     pub fn ca(&self) -> &std::path::Path {
         &self.ca
