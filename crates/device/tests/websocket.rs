@@ -153,7 +153,10 @@ async fn a_wrong_secret_is_refused_with_the_servers_403_and_not_retried() {
     let text = error.to_string();
     assert!(text.contains("403") && text.contains("signature"), "{text}");
     // The server's own explanation is kept.
-    assert!(text.contains("The request signature we calculated does not match"), "{text}");
+    assert!(
+        text.contains("The request signature we calculated does not match"),
+        "{text}"
+    );
     assert_eq!(
         attempts.load(Ordering::SeqCst),
         1,
