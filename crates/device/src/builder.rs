@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use iotcore_mqtt::{ProtocolVersion, QoS};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::CertificateDer;
 
 use crate::backoff::ReconnectPolicy;
 use crate::credentials::{self, Identity};
 use crate::error::ConfigError;
 use crate::limits::{Limits, Violation};
 use crate::offline_queue::OfflineQueueLimits;
-use crate::tls::{self, AWS_MQTT_ALPN};
+use crate::transport::tls::{self, AWS_MQTT_ALPN, TlsSetup};
+use crate::transport::{Connector, Door};
 
 /// The MQTT port of AWS IoT Core with client certificates.
 pub const DEFAULT_PORT: u16 = 8883;
@@ -441,20 +442,20 @@ impl ClientBuilder {
             Alpn::Auto => (self.port == ALPN_PORT).then(|| AWS_MQTT_ALPN.to_vec()),
             Alpn::Explicit(choice) => choice,
         };
-        let tls = tls::client_config(&identity, &roots, alpn.as_deref())?;
+        let tls = TlsSetup {
+            config: tls::client_config(&identity, &roots, alpn.as_deref())?,
+            server_name,
+        };
+        let connector = Connector::new(host, self.port, Door::MutualTls(tls), self.username, None);
 
         Ok(Config {
             thing_name: self.thing_name,
             client_id,
-            host,
-            port: self.port,
-            server_name,
-            tls,
+            connector: Arc::new(connector),
             protocol: self.protocol,
             keep_alive,
             session: self.session,
             will: self.will,
-            username: self.username,
             reconnect: self.reconnect,
             connect_timeout: self.connect_timeout,
             initial_connect: self.initial_connect,
@@ -500,16 +501,13 @@ fn check_assigned_client_id(
 pub(crate) struct Config {
     pub(crate) thing_name: String,
     pub(crate) client_id: String,
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) server_name: ServerName<'static>,
-    pub(crate) tls: Arc<rustls::ClientConfig>,
+    /// Opens the byte stream of every connection attempt.
+    pub(crate) connector: Arc<Connector>,
     pub(crate) protocol: ProtocolVersion,
     /// Whole seconds, within MQTT's u16 range.
     pub(crate) keep_alive: u16,
     pub(crate) session: SessionMode,
     pub(crate) will: Option<LastWill>,
-    pub(crate) username: Option<String>,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) connect_timeout: Duration,
     pub(crate) initial_connect: InitialConnect,
@@ -612,17 +610,23 @@ mod tests {
             .unwrap()
     }
 
+    fn tls_of(config: &Config) -> &rustls::ClientConfig {
+        match config.connector.door() {
+            Door::MutualTls(setup) => &setup.config,
+        }
+    }
+
     #[test]
     fn port_443_offers_the_aws_alpn_and_8883_offers_none() {
         let on_443 = with_identity(ALPN_PORT).into_config().unwrap();
-        assert_eq!(on_443.tls.alpn_protocols, [AWS_MQTT_ALPN.to_vec()]);
+        assert_eq!(tls_of(&on_443).alpn_protocols, [AWS_MQTT_ALPN.to_vec()]);
         let on_8883 = with_identity(DEFAULT_PORT).into_config().unwrap();
-        assert!(on_8883.tls.alpn_protocols.is_empty());
+        assert!(tls_of(&on_8883).alpn_protocols.is_empty());
         let explicit = with_identity(DEFAULT_PORT)
             .alpn(Some(b"mqtt"))
             .into_config()
             .unwrap();
-        assert_eq!(explicit.tls.alpn_protocols, [b"mqtt".to_vec()]);
+        assert_eq!(tls_of(&explicit).alpn_protocols, [b"mqtt".to_vec()]);
     }
 
     #[test]
@@ -635,7 +639,7 @@ mod tests {
             config.cloud_to_device_filter,
             "device/thing/messages/devicebound/#"
         );
-        assert!(config.tls.enable_sni);
+        assert!(tls_of(&config).enable_sni);
         let custom = with_identity(DEFAULT_PORT)
             .topic_prefix("fleet")
             .into_config()

@@ -14,7 +14,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 
 use crate::error::ConfigError;
-use crate::tls::crypto_provider;
+use crate::transport::tls::crypto_provider;
 
 /// Amazon Root CA 1 (RSA 2048), SHA-256 fingerprint
 /// 8E:CD:E6:88:4F:3D:87:B1:12:5B:A3:1A:C3:FC:B1:3D:70:16:DE:7F:57:CC:90:4F:E1:CB:97:C6:AE:98:19:6E.

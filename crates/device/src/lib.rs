@@ -107,7 +107,7 @@ pub mod service;
 pub mod shadow;
 mod status;
 mod streams;
-mod tls;
+mod transport;
 
 pub use backoff::ReconnectPolicy;
 pub use builder::{ALPN_PORT, ClientBuilder, DEFAULT_PORT, LastWill};
@@ -118,7 +118,7 @@ pub use message::{CloudToDeviceMessage, Message};
 pub use offline_queue::OfflineQueueLimits;
 pub use status::{ConnectionState, DisconnectReason, Operation};
 pub use streams::{CloudToDevice, Messages, StatusEvents, Subscription};
-pub use tls::AWS_MQTT_ALPN;
+pub use transport::tls::AWS_MQTT_ALPN;
 
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};
 

@@ -66,6 +66,32 @@ fn connect_sends_the_configured_connect() {
 }
 
 #[test]
+fn set_login_sets_the_credentials_of_the_next_connect() {
+    let logins = |packets: Vec<Packet>| -> Vec<(Option<String>, Option<bytes::Bytes>)> {
+        packets
+            .into_iter()
+            .filter_map(|p| match p {
+                Packet::Connect(c) => Some((c.username, c.password)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut client = ScriptedClient::new(client_config(ProtocolVersion::V311));
+    client
+        .session
+        .set_login(Some("first".into()), Some("p1".into()));
+    client.session.connect(client.clock.now()).unwrap();
+    assert_eq!(
+        logins(client.sent()),
+        [(Some("first".to_owned()), Some("p1".into()))]
+    );
+    client.session.connection_lost(client.clock.now());
+    client.session.set_login(Some("second".into()), None);
+    client.session.connect(client.clock.now()).unwrap();
+    assert_eq!(logins(client.sent()), [(Some("second".to_owned()), None)]);
+}
+
+#[test]
 fn connack_reports_connected_with_session_present_and_properties() {
     let mut client = ScriptedClient::new(client_config(ProtocolVersion::V5));
     let properties = Properties {

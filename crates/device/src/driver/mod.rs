@@ -2,7 +2,8 @@
 //! and the sans-IO [`ClientSession`], and that the [`crate::Client`] handles
 //! talk to over a channel.
 //!
-//! Its life is a loop of connection attempts: TCP and TLS, CONNECT, then
+//! Its life is a loop of connection attempts: the connector's byte stream
+//! (see [`crate::transport`]), CONNECT, then
 //! serving the connection (reading, timers, commands) until it ends, then a
 //! jittered backoff before the next attempt — forever, until the client is
 //! closed. Requests made while not connected wait in the bounded offline
@@ -35,7 +36,7 @@ use crate::message::Message;
 use crate::offline_queue::OfflineQueue;
 use crate::status::{ConnectionState, DisconnectReason, Operation, Sessions};
 use crate::streams::Subscription;
-use crate::tls::{self, Transport, classify_io_error};
+use crate::transport::{Connected, Stream, io_error_reason};
 
 use alarm::Alarm;
 pub(crate) use command::{Command, Request, Responder};
@@ -463,16 +464,16 @@ impl Driver {
         }
         // Boxed: the handshake's state (~1.3 KiB, a rustls connection
         // inline) is needed only while connecting, not in every idle task.
-        let mut connect = Box::pin(tls::connect(
-            self.config.host.clone(),
-            self.config.port,
-            self.config.server_name.clone(),
-            self.config.tls.clone(),
-        ));
-        let transport = loop {
+        let connector = self.config.connector.clone();
+        let mut connect = Box::pin(async move { connector.connect().await });
+        let Connected {
+            stream,
+            username,
+            password,
+        } = loop {
             tokio::select! {
                 result = &mut connect => match result {
-                    Ok(transport) => break transport,
+                    Ok(connected) => break connected,
                     Err(reason) => return End::Lost { reason, uptime: None },
                 },
                 _ = sleep_until(deadline) => {
@@ -486,9 +487,10 @@ impl Driver {
             }
         };
         drop(connect);
-        // Split here rather than in `serve`: a transport passed by value
+        self.session.set_login(username, password);
+        // Split here rather than in `serve`: a stream passed by value
         // would stay in the task's state (twice) while the connection lasts.
-        let (reader, writer) = tokio::io::split(transport);
+        let (reader, writer) = tokio::io::split(stream);
         self.serve(reader, Writer::new(writer), deadline).await
     }
 
@@ -501,7 +503,7 @@ impl Driver {
     /// Runs MQTT on an established transport until the connection ends.
     async fn serve(
         &mut self,
-        mut reader: ReadHalf<Transport>,
+        mut reader: ReadHalf<Stream>,
         mut writer: Writer,
         connect_deadline: Instant,
     ) -> End {
@@ -565,7 +567,7 @@ impl Driver {
                 },
                 written = writer.write_some(), if writer.is_busy() => {
                     if let Err(e) = written {
-                        let failed = classify_io_error(&e);
+                        let failed = io_error_reason(&e);
                         let reason = self
                             .explain_failure(&mut reader, &mut buf, connected_at.is_some(), failed)
                             .await;
@@ -616,7 +618,7 @@ impl Driver {
     /// The orderly end of a connection on close: DISCONNECT, then close the transport.
     async fn disconnect(
         &mut self,
-        reader: ReadHalf<Transport>,
+        reader: ReadHalf<Stream>,
         mut writer: Writer,
         deadline: Instant,
     ) -> End {
@@ -860,7 +862,7 @@ impl Driver {
     }
 
     fn read_error_reason(&self, e: &io::Error, connected: bool) -> DisconnectReason {
-        let reason = tls::classify_io_error(e);
+        let reason = io_error_reason(e);
         let abrupt_close = matches!(
             e.kind(),
             io::ErrorKind::UnexpectedEof
@@ -878,7 +880,7 @@ impl Driver {
     /// refusing our certificate, or the server's close), so give it a moment.
     async fn explain_failure(
         &self,
-        reader: &mut ReadHalf<Transport>,
+        reader: &mut ReadHalf<Stream>,
         buf: &mut BytesMut,
         connected: bool,
         write_failure: DisconnectReason,
@@ -923,7 +925,6 @@ fn session_config(config: &Config) -> ClientConfig {
     session.protocol = config.protocol;
     session.keep_alive = config.keep_alive;
     session.will = config.mqtt_will();
-    session.username = config.username.clone();
     match config.session {
         SessionMode::Clean => session.clean_start = true,
         SessionMode::Persistent { expiry } => {

@@ -9,17 +9,17 @@
 //! rather than in a task of its own, saves two thread hand-offs per request,
 //! which is most of the cost of a publish that is awaited before the next.
 
-use std::io::{self, Write};
+use std::io;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 
-use crate::tls::Transport;
+use crate::transport::Stream;
 
 /// Bytes queued for the transport, and how far writing has got.
 pub(crate) struct Writer {
-    half: WriteHalf<Transport>,
+    half: WriteHalf<Stream>,
     buf: BytesMut,
     /// Stream offset at the end of everything queued.
     queued: u64,
@@ -30,7 +30,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(half: WriteHalf<Transport>) -> Writer {
+    pub(crate) fn new(half: WriteHalf<Stream>) -> Writer {
         Writer {
             half,
             buf: BytesMut::new(),
@@ -91,16 +91,15 @@ impl Writer {
     /// Writes what is queued, then closes the connection (TLS close_notify,
     /// TCP FIN); gives up and drops the connection after `grace`.
     ///
-    /// The queued bytes are first encrypted into rustls's send buffer
-    /// without being written, so that they and the close_notify leave in
-    /// one write (a DISCONNECT and a close_notify used to take two).
-    pub(crate) async fn finish_within(mut self, reader: ReadHalf<Transport>, grace: Duration) {
+    /// The queued bytes are first handed to the stream's own send buffer
+    /// (TLS: encrypted, not yet written), so that they and the closing bytes
+    /// leave in one write (a DISCONNECT and a close_notify used to take two).
+    pub(crate) async fn finish_within(mut self, reader: ReadHalf<Stream>, grace: Duration) {
         let mut stream = reader.unsplit(self.half);
-        let (_, tls) = stream.get_mut();
         while !self.buf.is_empty() {
-            match tls.writer().write(&self.buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => self.buf.advance(n),
+            match stream.buffer_final(&self.buf) {
+                0 => break,
+                n => self.buf.advance(n),
             }
         }
         let _ = tokio::time::timeout(grace, async {

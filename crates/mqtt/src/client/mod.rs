@@ -326,6 +326,14 @@ impl ClientSession {
 
     // ----- Commands -----
 
+    /// Sets the user name and password the next CONNECT carries, replacing
+    /// the configured ones: a transport may compute them for each connection
+    /// (a custom authorizer's fresh token, an SDK's metrics in the user name).
+    pub fn set_login(&mut self, username: Option<String>, password: Option<bytes::Bytes>) {
+        self.config.username = username;
+        self.config.password = password;
+    }
+
     /// Starts a connection on a fresh transport: forgets everything about the
     /// previous one (unsent bytes, buffered input, server limits, topic
     /// aliases) and queues CONNECT. Publishes, requests and subscriptions are

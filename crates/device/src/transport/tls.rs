@@ -1,10 +1,8 @@
-//! TCP and TLS: the transport under MQTT.
+//! TLS: what every door runs over TCP (or a proxy's tunnel).
 //!
 //! rustls with the aws-lc-rs provider (always passed explicitly, never the
 //! process default), TLS 1.2 and 1.3, SNI on, the server's name verified
-//! against the configured roots, a client certificate for mutual TLS, and
-//! `TCP_NODELAY` so small MQTT packets are not held back by Nagle's
-//! algorithm waiting for delayed ACKs.
+//! against the configured roots, and a client certificate for mutual TLS.
 
 use std::io;
 use std::sync::{Arc, OnceLock};
@@ -14,22 +12,20 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::SingleCertAndKey;
 use rustls::{AlertDescription, ClientConfig, RootCertStore};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::credentials::Identity;
 use crate::error::ConfigError;
 use crate::status::DisconnectReason;
+use crate::transport::ByteStream;
 
 /// The ALPN protocol AWS IoT Core expects for MQTT with client certificates on port 443.
 pub const AWS_MQTT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
 
 /// TLS sessions kept for resumption: the one server a client connects to.
 const SESSION_CACHE_ENTRIES: usize = 1;
-
-/// An established connection to the broker.
-pub(crate) type Transport = TlsStream<TcpStream>;
 
 /// The aws-lc-rs crypto provider, built once.
 pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
@@ -85,27 +81,33 @@ pub(crate) fn server_name(name: &str) -> Result<ServerName<'static>, ConfigError
     })
 }
 
-/// Opens TCP to `host:port` (every resolved address in turn) and runs the
-/// TLS handshake.
-pub(crate) async fn connect(
-    host: String,
-    port: u16,
-    server_name: ServerName<'static>,
-    config: Arc<ClientConfig>,
-) -> Result<Transport, DisconnectReason> {
-    let tcp = TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| DisconnectReason::Network {
-            detail: format!("TCP connect to {host}:{port} failed: {e}"),
-        })?;
-    tcp.set_nodelay(true)
-        .map_err(|e| DisconnectReason::Network {
-            detail: format!("cannot set TCP_NODELAY: {e}"),
-        })?;
-    TlsConnector::from(config)
-        .connect(server_name, tcp)
-        .await
-        .map_err(|e| classify_io_error(&e))
+/// A TLS client configuration and the server name to verify.
+#[derive(Debug)]
+pub(crate) struct TlsSetup {
+    pub(crate) config: Arc<ClientConfig>,
+    pub(crate) server_name: ServerName<'static>,
+}
+
+impl TlsSetup {
+    /// Runs the TLS handshake over `io`.
+    pub(crate) async fn handshake<IO>(&self, io: IO) -> Result<TlsStream<IO>, DisconnectReason>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        TlsConnector::from(self.config.clone())
+            .connect(self.server_name.clone(), io)
+            .await
+            .map_err(|e| classify_io_error(&e))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Send + Unpin> ByteStream for TlsStream<IO> {
+    /// Encrypts into rustls's send buffer: the close_notify then leaves in
+    /// the same write.
+    fn buffer_final(&mut self, bytes: &[u8]) -> usize {
+        let (_, tls) = self.get_mut();
+        io::Write::write(&mut tls.writer(), bytes).unwrap_or(0)
+    }
 }
 
 /// Turns an I/O error from the TLS stream into a reason, telling apart
