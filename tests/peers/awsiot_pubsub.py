@@ -5,9 +5,23 @@ Used by the Rust integration tests (through iotcore-test-support's `run_peer` / 
 check that a client we did not write can talk to the broker under test (Mosquitto, or the
 iotcore emulator).
 
-Connects over mutual TLS, with `awsiot.mqtt_connection_builder.mtls_from_path` for MQTT 3.1.1
-(`--protocol 3`) or `awsiot.mqtt5_client_builder.mtls_from_path` for MQTT 5 (`--protocol 5`);
-then:
+Connects with `awsiot.mqtt_connection_builder` for MQTT 3.1.1 (`--protocol 3`) or
+`awsiot.mqtt5_client_builder` for MQTT 5 (`--protocol 5`), through the door `--door` names:
+
+  mtls                   `mtls_from_path`: mutual TLS with `--cert` and `--key` (the default);
+  websocket-sigv4        `websockets_with_default_aws_signing`: MQTT over WebSocket, the handshake
+                         presigned with `--access-key-id`, `--secret-access-key` and, for temporary
+                         credentials, `--session-token` (region `--region`);
+  custom-auth            `direct_with_custom_authorizer`: ALPN `mqtt`, the authorizer's name, the
+                         token and its signature in the username (`--authorizer-name`,
+                         `--token-key-name`, `--token`, `--token-signature`, `--auth-username`,
+                         `--auth-password`);
+  websocket-custom-auth  `websockets_with_custom_authorizer`: the same over an unsigned WebSocket.
+
+The MQTT 3.1.1 `direct_with_custom_authorizer` always connects to port 443; this script puts
+`--port` back (and changes nothing else the builder does), so that it can reach a test server.
+
+Then:
 
   1. with `--subscribe-first`, subscribes to `--subscribe-topic` (default: `--topic`);
   2. publishes `--publish-count` messages to `--topic` (payload `--payload`, where `{i}` is the
@@ -39,7 +53,7 @@ import sys
 import threading
 import time
 
-from awscrt import mqtt, mqtt5
+from awscrt import auth, mqtt, mqtt5
 from awsiot import mqtt5_client_builder, mqtt_connection_builder
 
 EXIT_FAILED = 1
@@ -115,22 +129,65 @@ class Inbox:
                              f"messages; received {self.count}", EXIT_TIMEOUT)
 
 
+def door_builder(builders, args):
+    """The builder function of `builders` (mqtt_connection_builder or mqtt5_client_builder) for
+    `args.door` (mutual TLS for scripts without that option), and the arguments it takes besides
+    the common ones."""
+    door = getattr(args, "door", "mtls")
+    if door == "mtls":
+        return builders.mtls_from_path, dict(cert_filepath=args.cert, pri_key_filepath=args.key)
+    if door == "websocket-sigv4":
+        credentials = auth.AwsCredentialsProvider.new_static(
+            args.access_key_id, args.secret_access_key, args.session_token)
+        return builders.websockets_with_default_aws_signing, dict(
+            region=args.region, credentials_provider=credentials)
+    custom = dict(
+        auth_username=args.auth_username,
+        auth_authorizer_name=args.authorizer_name,
+        auth_authorizer_signature=args.token_signature,
+        auth_password=args.auth_password,
+        auth_token_key_name=args.token_key_name,
+        auth_token_value=args.token,
+    )
+    if door == "custom-auth":
+        return builders.direct_with_custom_authorizer, custom
+    return builders.websockets_with_custom_authorizer, custom
+
+
+def keep_port(port):
+    """The MQTT 3.1.1 direct_with_custom_authorizer sets port 443 before calling the builder's
+    `_builder`; this puts `port` back for the one call and changes nothing else."""
+    original = mqtt_connection_builder._builder
+
+    def with_port(**kwargs):
+        kwargs["port"] = port
+        return original(**kwargs)
+
+    mqtt_connection_builder._builder = with_port
+    return original
+
+
 class Mqtt3Peer:
     """MQTT 3.1.1 through awscrt.mqtt.Connection."""
 
     def __init__(self, args, inbox, deadline):
         self.deadline = deadline
-        self.connection = mqtt_connection_builder.mtls_from_path(
-            endpoint=args.endpoint,
-            port=args.port,
-            cert_filepath=args.cert,
-            pri_key_filepath=args.key,
-            ca_filepath=args.ca,
-            client_id=args.client_id,
-            clean_session=not args.persistent,
-            keep_alive_secs=args.keep_alive,
-            on_connection_interrupted=self._on_interrupted,
-        )
+        build, door_args = door_builder(mqtt_connection_builder, args)
+        original = keep_port(args.port) if getattr(args, "door", "mtls") == "custom-auth" else None
+        try:
+            self.connection = build(
+                **door_args,
+                endpoint=args.endpoint,
+                port=args.port,
+                ca_filepath=args.ca,
+                client_id=args.client_id,
+                clean_session=not args.persistent,
+                keep_alive_secs=args.keep_alive,
+                on_connection_interrupted=self._on_interrupted,
+            )
+        finally:
+            if original is not None:
+                mqtt_connection_builder._builder = original
         # Every incoming PUBLISH, including those of a resumed session that has no callback.
         self.connection.on_message(
             lambda topic, payload, dup, qos, retain, **_: inbox.add(topic, payload, qos, retain, dup))
@@ -167,11 +224,11 @@ class Mqtt5Peer:
         self.stopped = threading.Event()
         self.connack = None
         self.connect_error = None
-        self.client = mqtt5_client_builder.mtls_from_path(
+        build, door_args = door_builder(mqtt5_client_builder, args)
+        self.client = build(
+            **door_args,
             endpoint=args.endpoint,
             port=args.port,
-            cert_filepath=args.cert,
-            pri_key_filepath=args.key,
             ca_filepath=args.ca,
             client_id=args.client_id,
             keep_alive_interval_sec=args.keep_alive,
@@ -244,9 +301,22 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--endpoint", default="127.0.0.1", help="host to connect to")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cert", required=True, help="client certificate (PEM file)")
-    p.add_argument("--key", required=True, help="client private key (PEM file)")
+    p.add_argument("--door", default="mtls",
+                   choices=("mtls", "websocket-sigv4", "custom-auth", "websocket-custom-auth"),
+                   help="how to connect and authenticate (see above)")
+    p.add_argument("--cert", help="client certificate (PEM file), for --door mtls")
+    p.add_argument("--key", help="client private key (PEM file), for --door mtls")
     p.add_argument("--ca", required=True, help="CA certificate to trust (PEM file)")
+    p.add_argument("--access-key-id", help="for --door websocket-sigv4")
+    p.add_argument("--secret-access-key", help="for --door websocket-sigv4")
+    p.add_argument("--session-token", help="temporary credentials' token (websocket-sigv4)")
+    p.add_argument("--region", default="us-east-1", help="signing region (websocket-sigv4)")
+    p.add_argument("--authorizer-name", help="custom authorizer (custom-auth doors)")
+    p.add_argument("--token-key-name", help="the authorizer's token key name")
+    p.add_argument("--token", help="the token")
+    p.add_argument("--token-signature", help="the token's signature (base64)")
+    p.add_argument("--auth-username", help="username passed to the authorizer")
+    p.add_argument("--auth-password", help="password passed to the authorizer")
     p.add_argument("--client-id", required=True)
     p.add_argument("--protocol", type=int, choices=(3, 5), default=3,
                    help="3 = MQTT 3.1.1, 5 = MQTT 5")

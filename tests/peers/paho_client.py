@@ -5,7 +5,11 @@ Used by the Rust integration tests (through iotcore-test-support's `run_peer` / 
 check that the emulator serves a widely used client the way the MQTT specification and AWS IoT
 Core say: empty client ids (the server assigns one), shared subscriptions (`$share/<group>/...`).
 
-Connects over mutual TLS with MQTT 3.1.1 (`--protocol 3`) or MQTT 5 (`--protocol 5`), then:
+Connects over mutual TLS (`--cert`, `--key`) or, with `--access-key-id` and
+`--secret-access-key` (and `--session-token` for temporary credentials), over WebSocket to
+`/mqtt` with a presigned SigV4 URL (signed by awscrt's signer as AWS's SDKs sign it: service
+`iotdevicegateway`, the session token appended after signing; the `Host` paho sends, with the
+port), with MQTT 3.1.1 (`--protocol 3`) or MQTT 5 (`--protocol 5`), then:
 
   1. subscribes to every `--subscribe` filter (at `--qos`) and waits for the SUBACK;
   2. publishes `--publish-count` messages to `--publish` (payload `--payload`, where `{i}` is the
@@ -38,10 +42,28 @@ import sys
 import threading
 
 import paho.mqtt.client as mqtt
+from awscrt import auth, http
 from paho.mqtt.enums import CallbackAPIVersion
 
 # The JSON-lines output and exit statuses every peer shares (emit is thread-safe).
 from awsiot_pubsub import EXIT_FAILED, EXIT_TIMEOUT, Deadline, emit, payload_fields
+
+
+def presigned_path(args):
+    """`/mqtt?X-Amz-…`: the upgrade's path presigned for the Host paho sends."""
+    host = args.host if args.port == 443 else f"{args.host}:{args.port}"
+    request = http.HttpRequest("GET", "/mqtt", http.HttpHeaders([("host", host)]))
+    config = auth.AwsSigningConfig(
+        algorithm=auth.AwsSigningAlgorithm.V4,
+        signature_type=auth.AwsSignatureType.HTTP_REQUEST_QUERY_PARAMS,
+        credentials_provider=auth.AwsCredentialsProvider.new_static(
+            args.access_key_id, args.secret_access_key, args.session_token),
+        region=args.region,
+        service="iotdevicegateway",
+        omit_session_token=True,
+    )
+    auth.aws_sign_request(request, config).result(timeout=args.timeout)
+    return request.path
 
 
 def reason_value(reason):
@@ -67,12 +89,16 @@ class Peer:
             # MQTT 3.1.1 sets CleanSession here (paho itself refuses an empty client id
             # with CleanSession=0); MQTT 5 sets Clean Start in connect().
             kwargs["clean_session"] = not args.no_clean
+        if args.access_key_id:
+            kwargs["transport"] = "websockets"
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=args.client_id,
             protocol=protocol,
             **kwargs,
         )
+        if args.access_key_id:
+            self.client.ws_set_options(path=presigned_path(args))
         self.client.on_connect = self.on_connect
         self.client.on_disconnect = self.on_disconnect
         self.client.on_subscribe = self.on_subscribe
@@ -150,8 +176,8 @@ class Peer:
         try:
             self.client.tls_set(
                 ca_certs=args.ca,
-                certfile=args.cert,
-                keyfile=args.key,
+                certfile=None if args.access_key_id else args.cert,
+                keyfile=None if args.access_key_id else args.key,
                 cert_reqs=ssl.CERT_REQUIRED,
                 tls_version=ssl.PROTOCOL_TLS_CLIENT,
             )
@@ -201,8 +227,12 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--host", default="127.0.0.1", help="host to connect to")
     p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cert", required=True, help="client certificate (PEM file)")
-    p.add_argument("--key", required=True, help="client private key (PEM file)")
+    p.add_argument("--cert", help="client certificate (PEM file), for mutual TLS")
+    p.add_argument("--key", help="client private key (PEM file), for mutual TLS")
+    p.add_argument("--access-key-id", help="connect over WebSocket, presigned with this key")
+    p.add_argument("--secret-access-key")
+    p.add_argument("--session-token", help="temporary credentials' token")
+    p.add_argument("--region", default="us-east-1")
     p.add_argument("--ca", required=True, help="CA certificate to trust (PEM file)")
     p.add_argument("--client-id", default="", help="client id (default: empty, assigned)")
     p.add_argument("--protocol", type=int, choices=(3, 5), default=5)

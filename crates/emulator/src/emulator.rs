@@ -12,9 +12,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::accept::Doors;
+use crate::accept::{Doors, WebSocketAuth};
 use crate::api::handler::Operations;
-use crate::api::server::{ApiServerConfig, HttpOverTls, http_over_tls};
+use crate::api::server::{ApiServerConfig, CredentialLookup, HttpOverTls, http_over_tls};
 use crate::api::sigv4::{SigV4Policy, StoredCredential};
 use crate::broker::Broker;
 use crate::broker::authz::Authorizer;
@@ -147,6 +147,11 @@ impl Emulator {
             doors: Doors {
                 tls,
                 http: http_api.http_over_tls(),
+                websocket: Arc::new(WebSocketAuth {
+                    credentials: credential_lookup(store.clone()),
+                    policy: SigV4Policy::websocket().with_region(scope.region()),
+                    clock: Arc::new(SystemTime::now),
+                }),
             },
             server_config,
             closing: closing.clone(),
@@ -309,24 +314,7 @@ impl Api {
         closing: &watch::Receiver<bool>,
     ) -> Result<Api, EmulatorError> {
         let tls = crate::api::tls::server_config_from_pki(pki)?;
-        let store = store.clone();
-        let lookup = Arc::new(move |access_key_id: &str| {
-            let record = match store.credential(access_key_id) {
-                Ok(record) => record?,
-                Err(e) => {
-                    tracing::error!("cannot read access key {access_key_id}: {e}");
-                    return None;
-                }
-            };
-            Some(StoredCredential {
-                secret_access_key: record.secret_access_key,
-                session_token: record.session_token,
-                expires_at: record
-                    .expires_at
-                    .map(|at| UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0))),
-            })
-        });
-        let mut config = ApiServerConfig::new(tls, lookup);
+        let mut config = ApiServerConfig::new(tls, credential_lookup(store.clone()));
         config.policy = SigV4Policy::api().with_region(control.arn_scope().region());
         Ok(Api {
             config,
@@ -353,6 +341,27 @@ impl Api {
             self.closing.clone(),
         )
     }
+}
+
+/// Looks access keys up in `store`, for SigV4 verification (the HTTPS API's
+/// and the WebSocket door's).
+fn credential_lookup(store: Store) -> CredentialLookup {
+    Arc::new(move |access_key_id: &str| {
+        let record = match store.credential(access_key_id) {
+            Ok(record) => record?,
+            Err(e) => {
+                tracing::error!("cannot read access key {access_key_id}: {e}");
+                return None;
+            }
+        };
+        Some(StoredCredential {
+            secret_access_key: record.secret_access_key,
+            session_token: record.session_token,
+            expires_at: record
+                .expires_at
+                .map(|at| UNIX_EPOCH + Duration::from_secs(u64::try_from(at).unwrap_or(0))),
+        })
+    })
 }
 
 /// Only certificates registered and ACTIVE may complete the TLS handshake.

@@ -1,10 +1,12 @@
-//! TLS for the MQTT listener: TLS 1.2 and 1.3 with mandatory client certificates,
-//! as AWS IoT Core's data endpoint (docs/aws-iot-core-behaviour.md §1.1).
+//! TLS for the MQTT listener: TLS 1.2 and 1.3, client certificates asked for
+//! but optional, as AWS IoT Core's data endpoint, whose WebSocket door needs
+//! none (docs/aws-iot-core-behaviour.md §1.1): MQTT over TLS without one is
+//! refused once the connection shows it is MQTT ([`crate::accept`]).
 //!
-//! A client certificate must chain to the emulator's CA *and* be registered and
-//! allowed in the registry: the check runs inside the handshake
-//! ([`RegisteredClientVerifier`]), so a refused client gets a TLS alert and the
-//! emulator's log says why.
+//! A client certificate, when presented, must chain to the emulator's CA *and*
+//! be registered and allowed in the registry: the check runs inside the
+//! handshake ([`RegisteredClientVerifier`]), so a refused client gets a TLS
+//! alert and the emulator's log says why.
 //!
 //! ALPN: a client offering `x-amzn-mqtt-ca` (the AWS SDKs' MQTT-over-443 mode) has
 //! it selected; a client offering `x-amzn-http-ca` gets the HTTPS API (a device's
@@ -156,7 +158,8 @@ impl ClientCertVerifier for RegisteredClientVerifier {
     }
 
     fn client_auth_mandatory(&self) -> bool {
-        true
+        // A WebSocket client authenticates with SigV4 or a custom authorizer.
+        false
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {

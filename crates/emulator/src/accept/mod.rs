@@ -4,17 +4,21 @@
 //! [`crate::connection::serve`], which serves the MQTT session and knows
 //! nothing of TLS.
 //!
-//! The doors (docs/aws-iot-core-behaviour.md §1.1):
+//! The doors (docs/aws-iot-core-behaviour.md §1.1, §1.11), chosen per
+//! connection after the handshake:
 //! * ALPN `x-amzn-http-ca`: the HTTPS API (a device's HTTPS publish);
-//! * ALPN `x-amzn-mqtt-ca` or none, with a client certificate: MQTT over
-//!   mutual TLS; the principal is the certificate.
+//! * otherwise the first byte decides ([`what_arrived`]): an MQTT CONNECT
+//!   (0x10) is MQTT over mutual TLS, which needs a client certificate (the
+//!   principal); an HTTP request is the WebSocket door ([`websocket`]: `GET
+//!   /mqtt`, SigV4, the access key is the principal); anything else is
+//!   refused with a log line that says what arrived.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
@@ -22,9 +26,18 @@ use crate::api::server::HttpOverTls;
 use crate::connection::{Shared, serve};
 use crate::pki::certificate_id;
 use crate::tls::{ALPN_HTTP_CA, TlsConfigs};
+pub(crate) use websocket::WebSocketAuth;
+
+pub(crate) mod websocket;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send its first bytes after the handshake.
+const FIRST_BYTES_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many of the first bytes a refusal's log line shows.
+const SHOWN_BYTES: usize = 16;
 
 /// A byte stream in both directions: what a session is served over.
 pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -41,6 +54,8 @@ pub(crate) struct Doors {
     pub(crate) tls: TlsConfigs,
     /// Serves HTTPS to clients that chose ALPN `x-amzn-http-ca`.
     pub(crate) http: HttpOverTls,
+    /// Checks the signatures of WebSocket upgrades.
+    pub(crate) websocket: Arc<WebSocketAuth>,
 }
 
 /// The way a connection came in.
@@ -48,12 +63,15 @@ pub(crate) struct Doors {
 pub(crate) enum Door {
     /// MQTT over TLS with a client certificate (ALPN `x-amzn-mqtt-ca` or none).
     MqttCertificate,
+    /// MQTT over WebSocket (`GET /mqtt`), the upgrade signed with SigV4.
+    WebSocketSigV4,
 }
 
 impl fmt::Display for Door {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Door::MqttCertificate => "MQTT over mutual TLS",
+            Door::WebSocketSigV4 => "MQTT over WebSocket with SigV4",
         })
     }
 }
@@ -66,13 +84,21 @@ pub(crate) enum Principal {
         /// The certificate id (lowercase hex SHA-256 of its DER).
         id: String,
     },
+    /// An access key from `iotcore credentials create` (what an IAM
+    /// identity's keys are on AWS) that signed a WebSocket upgrade.
+    AccessKey {
+        /// The access key id.
+        access_key_id: String,
+    },
 }
 
 impl Principal {
-    /// What lifecycle events call `principalIdentifier`: the certificate id.
+    /// What lifecycle events call `principalIdentifier`: the certificate id,
+    /// or the access key id.
     pub(crate) fn identifier(&self) -> &str {
         match self {
             Principal::Certificate { id } => id,
+            Principal::AccessKey { access_key_id } => access_key_id,
         }
     }
 }
@@ -81,6 +107,7 @@ impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Principal::Certificate { id } => write!(f, "certificate {id}"),
+            Principal::AccessKey { access_key_id } => write!(f, "access key {access_key_id}"),
         }
     }
 }
@@ -131,19 +158,94 @@ pub(crate) async fn accept(
             .await;
         return;
     }
-    let Some(id_of_certificate) = certificate else {
-        // Unreachable while client authentication is mandatory; refuse anyway.
-        tracing::warn!(%peer, "TLS client without a certificate refused");
+    let Some(accepted) = Box::pin(choose_door(&shared.doors, tls, certificate, peer)).await else {
         return;
     };
-    let accepted = Accepted {
-        stream: Box::new(tls),
-        door: Door::MqttCertificate,
-        principal: Principal::Certificate {
-            id: id_of_certificate,
-        },
-    };
+    tracing::debug!(%peer, door = %accepted.door, principal = %accepted.principal, "connection accepted");
     serve(shared, accepted, peer, id).await;
+}
+
+/// What the first byte of a connection says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// An MQTT CONNECT (fixed header 0x10).
+    Mqtt,
+    /// An HTTP request: its method starts with an uppercase ASCII letter.
+    Http,
+    /// Neither.
+    Other,
+}
+
+/// Tells MQTT from HTTP by the first byte, as AWS's port 443 must.
+pub(crate) fn what_arrived(first: u8) -> Arrival {
+    match first {
+        0x10 => Arrival::Mqtt,
+        b'A'..=b'Z' => Arrival::Http,
+        _ => Arrival::Other,
+    }
+}
+
+/// Peeks at the first bytes and serves the door they ask for (the WebSocket
+/// upgrade happens here); `None` when the connection is refused or ends.
+async fn choose_door(
+    doors: &Doors,
+    tls: TlsStream<TcpStream>,
+    certificate: Option<String>,
+    peer: SocketAddr,
+) -> Option<Accepted> {
+    let mut stream = BufReader::new(tls);
+    let first = match tokio::time::timeout(FIRST_BYTES_TIMEOUT, stream.fill_buf()).await {
+        Ok(Ok([])) => {
+            tracing::debug!(%peer, "the client closed the connection before sending anything");
+            return None;
+        }
+        Ok(Ok(bytes)) => bytes[0],
+        Ok(Err(e)) => {
+            tracing::info!(%peer, "reading the first bytes failed: {e}");
+            return None;
+        }
+        Err(_) => {
+            tracing::info!(%peer, "closed: nothing received within {FIRST_BYTES_TIMEOUT:?} of the TLS handshake");
+            return None;
+        }
+    };
+    match what_arrived(first) {
+        Arrival::Mqtt => match certificate {
+            Some(id) => Some(Accepted {
+                stream: Box::new(stream),
+                door: Door::MqttCertificate,
+                principal: Principal::Certificate { id },
+            }),
+            None => {
+                tracing::warn!(
+                    %peer,
+                    "refused: MQTT over TLS without a client certificate; present a certificate \
+                     issued by this emulator (`iotcore thing create`), or use MQTT over \
+                     WebSocket (GET /mqtt, signed with SigV4)"
+                );
+                None
+            }
+        },
+        Arrival::Http => {
+            let (stream, door, principal) =
+                websocket::upgrade(stream, peer, Arc::clone(&doors.websocket)).await?;
+            Some(Accepted {
+                stream,
+                door,
+                principal,
+            })
+        }
+        Arrival::Other => {
+            let shown = stream.buffer();
+            let shown = &shown[..shown.len().min(SHOWN_BYTES)];
+            tracing::warn!(
+                %peer,
+                first_bytes = %hex::encode(shown),
+                "refused: neither an MQTT CONNECT (first byte 0x10) nor an HTTP request arrived"
+            );
+            None
+        }
+    }
 }
 
 async fn handshake(
@@ -166,6 +268,23 @@ async fn handshake(
         Err(_) => {
             tracing::info!(%peer, "TLS handshake did not complete within {HANDSHAKE_TIMEOUT:?}");
             None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_byte_tells_mqtt_from_http_from_anything_else() {
+        assert_eq!(what_arrived(0x10), Arrival::Mqtt);
+        for request in [&b"GET /mqtt"[..], b"POST /topics/t", b"PUT /x"] {
+            assert_eq!(what_arrived(request[0]), Arrival::Http);
+        }
+        // A PUBLISH before CONNECT, a TLS record (a second handshake), text.
+        for other in [0x30, 0x16, b'g', 0] {
+            assert_eq!(what_arrived(other), Arrival::Other, "{other:#04x}");
         }
     }
 }

@@ -1,5 +1,5 @@
-//! SigV4 verification of requests to the emulator's HTTPS API (and, later, of
-//! MQTT-over-WebSocket handshakes).
+//! SigV4 verification of requests to the emulator's HTTPS API and of
+//! MQTT-over-WebSocket handshakes (`crate::accept::websocket`).
 //!
 //! Two forms are accepted (research: wave2-protocols.md §1.1–1.2, §5.1):
 //!
@@ -144,13 +144,6 @@ impl SigV4Policy {
         }
     }
 
-    #[cfg_attr(
-        not(test),
-        expect(
-            dead_code,
-            reason = "MQTT over WebSocket (issue 12) verifies its presigned handshakes with this"
-        )
-    )]
     /// The MQTT WebSocket policy: [`WEBSOCKET_SIGNING_NAMES`], any region,
     /// ±5 minutes.
     pub(crate) fn websocket() -> SigV4Policy {
@@ -228,13 +221,6 @@ pub(crate) struct Admitted {
     secret_access_key: String,
 }
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "MQTT over WebSocket (issue 12) verifies its presigned handshakes with this"
-    )
-)]
 /// Verifies a request in one call: `Ok(None)` when it carries no SigV4 at all
 /// (neither an `Authorization` header nor presigned parameters).
 pub(crate) fn authenticate(
@@ -300,18 +286,27 @@ impl Claim {
             }
         }
         self.check_time(policy.max_skew, now)?;
-        let Some(stored) = lookup(&self.access_key_id) else {
+        let id = &self.access_key_id;
+        let Some(stored) = lookup(id) else {
+            tracing::info!(access_key_id = %id, "SigV4 refused: unknown access key (never issued by `iotcore credentials create`, or deleted)");
             return Err(AwsError::unrecognized_client());
         };
         if stored.expires_at.is_some_and(|at| at <= now) {
+            tracing::info!(access_key_id = %id, "SigV4 refused: the temporary credentials have expired");
             return Err(AwsError::expired_token());
         }
-        let token_matches = match (&stored.session_token, &self.session_token) {
-            (None, None) => true,
-            (Some(issued), Some(presented)) => same_bytes(issued, presented),
-            _ => false,
+        let token_problem = match (&stored.session_token, &self.session_token) {
+            (None, None) => None,
+            (Some(issued), Some(presented)) => (!same_bytes(issued, presented))
+                .then_some("the session token is not the one issued with the key"),
+            (Some(_), None) => Some(
+                "temporary credentials need their session token (X-Amz-Security-Token), \
+                 which is missing",
+            ),
+            (None, Some(_)) => Some("a session token was sent with a long-term key"),
         };
-        if !token_matches {
+        if let Some(problem) = token_problem {
+            tracing::info!(access_key_id = %id, "SigV4 refused: {problem}");
             return Err(AwsError::unrecognized_client());
         }
         Ok(Admitted {

@@ -1,7 +1,9 @@
 //! Authorization: the one authorizer the connections call.
 //!
-//! A connection's certificate must be registered and `ACTIVE`; then the AWS IoT
-//! policies attached to it decide each action ([`crate::policy`]):
+//! A connection's principal ([`crate::accept::Principal`]) must be usable: a
+//! certificate registered and `ACTIVE`, an access key issued and not expired.
+//! Then the AWS IoT policies attached to the certificate, or the policy the
+//! access key was issued with, decide each action ([`crate::policy`]):
 //! `iot:Connect` on the client id at CONNECT (and `iot:Publish`, plus
 //! `iot:RetainPublish` if retained, on the will topic), `iot:Publish` and
 //! `iot:RetainPublish` on each PUBLISH, `iot:Subscribe` on each filter, and
@@ -33,6 +35,12 @@ pub(crate) enum Refused {
         /// Its status.
         status: CertificateStatus,
     },
+    /// The access key was deleted (or never issued).
+    #[error("access key {0} does not exist (deleted?)")]
+    UnknownAccessKey(String),
+    /// Temporary credentials past their expiry.
+    #[error("the temporary credentials of access key {0} have expired")]
+    AccessKeyExpired(String),
     /// The lookup task failed.
     #[error("registry lookup failed: {0}")]
     Task(String),
@@ -83,7 +91,47 @@ impl Authorizer {
             crate::accept::Principal::Certificate { id } => {
                 self.certificate_grant(id, client_id, ip).await
             }
+            crate::accept::Principal::AccessKey { access_key_id } => {
+                self.access_key_grant(access_key_id, client_id, ip).await
+            }
         }
+    }
+
+    /// The policy of access key `access_key_id`; a key issued without one
+    /// may do everything (as its HTTPS API calls may).
+    async fn access_key_grant(
+        &self,
+        access_key_id: &str,
+        client_id: &str,
+        ip: IpAddr,
+    ) -> Result<Grant, Refused> {
+        let (store, scope) = (self.store.clone(), self.scope.clone());
+        let (id, client) = (access_key_id.to_owned(), client_id.to_owned());
+        tokio::task::spawn_blocking(move || {
+            let record = store
+                .credential(&id)
+                .map_err(LoadError::from)?
+                .ok_or_else(|| Refused::UnknownAccessKey(id.clone()))?;
+            if record
+                .expires_at
+                .is_some_and(|at| at <= crate::store::now_unix())
+            {
+                return Err(Refused::AccessKeyExpired(id));
+            }
+            let principal = match &record.policy {
+                Some(name) => Some(Principal::load_named(
+                    &store,
+                    &scope,
+                    name,
+                    &client,
+                    Some(ip),
+                )?),
+                None => None,
+            };
+            Ok(Grant { principal })
+        })
+        .await
+        .map_err(|e| Refused::Task(e.to_string()))?
     }
 
     /// The policies of certificate `certificate_id` (which must be `ACTIVE`).
@@ -106,14 +154,17 @@ impl Authorizer {
                 status,
             });
         }
-        Ok(Grant { principal })
+        Ok(Grant {
+            principal: Some(principal),
+        })
     }
 }
 
-/// The compiled policies of one connection.
+/// The compiled policies of one connection; none for an access key issued
+/// without a policy, which may do everything.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
-    principal: Principal,
+    principal: Option<Principal>,
 }
 
 impl Grant {
@@ -139,14 +190,17 @@ impl Grant {
             thing: None,
         };
         Grant {
-            principal: Principal::new(context, &policies, ArnScope::default()),
+            principal: Some(Principal::new(context, &policies, ArnScope::default())),
         }
     }
 
     /// Allows `action` on `name` (client id, topic or filter), or says which
     /// statement (or the lack of one) denied it.
     pub(crate) fn check(&self, action: Action, name: &str) -> Result<(), Denied> {
-        let decision = self.principal.evaluate_name(action, name);
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        let decision = principal.evaluate_name(action, name);
         if decision.is_allowed() {
             Ok(())
         } else {

@@ -5,11 +5,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::{Control, ControlError, ErrorCode};
+use super::{Control, ControlError};
 use crate::ids::random_string;
-use crate::policy::{
-    AttachedPolicy, CertificateAttributes, PolicyDocument, Principal, RequestContext,
-};
+use crate::policy::Principal;
 use crate::store::CredentialRecord;
 
 const KEY_ID_ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -91,30 +89,9 @@ impl Control {
         let Some(name) = &record.policy else {
             return Ok(None);
         };
-        let policy = self.require_policy(name)?;
-        let document = PolicyDocument::parse(policy.default_document()).map_err(|e| {
-            ControlError::new(
-                ErrorCode::InternalFailure,
-                format!("the stored policy {name} no longer parses: {e}"),
-            )
-        })?;
-        let context = RequestContext {
-            client_id: record.name.clone(),
-            source_ip,
-            certificate_id: String::new(),
-            certificate: CertificateAttributes::default(),
-            thing: None,
-        };
-        let attached = AttachedPolicy {
-            name: name.clone(),
-            version: policy.default_version,
-            document,
-        };
-        Ok(Some(Principal::new(
-            context,
-            &[attached],
-            self.scope.clone(),
-        )))
+        Principal::load_named(&self.store, &self.scope, name, &record.name, source_ip)
+            .map(Some)
+            .map_err(ControlError::from)
     }
 
     /// Deletes an access key; requests signed with it are refused from then on.

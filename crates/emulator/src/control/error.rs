@@ -204,6 +204,18 @@ impl From<StoreError> for ControlError {
     }
 }
 
+impl From<crate::policy::LoadError> for ControlError {
+    /// A missing certificate or policy is a `ResourceNotFoundException`.
+    fn from(e: crate::policy::LoadError) -> Self {
+        use crate::policy::LoadError as L;
+        match e {
+            L::UnknownCertificate(id) => StoreError::CertificateNotFound(id).into(),
+            L::UnknownPolicy(name) => StoreError::PolicyNotFound(name).into(),
+            L::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<PkiError> for ControlError {
     fn from(e: PkiError) -> Self {
         ControlError::new(ErrorCode::CertificateValidation, e.to_string())

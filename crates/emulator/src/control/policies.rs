@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page::paginate;
 use super::{Control, ControlError, lenient};
-use crate::policy::{LoadError, Principal};
+use crate::policy::Principal;
 use crate::store::{CertificateStatus, PolicyRecord, StoreError};
 
 /// A request naming one policy (GetPolicy, DeletePolicy, ListPolicyVersions).
@@ -465,10 +465,7 @@ impl Control {
             client_id,
             source_ip,
         )
-        .map_err(|e| match e {
-            LoadError::UnknownCertificate(id) => StoreError::CertificateNotFound(id).into(),
-            LoadError::Store(e) => e.into(),
-        })
+        .map_err(ControlError::from)
     }
 
     fn policy_page(

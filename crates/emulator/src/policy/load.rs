@@ -16,6 +16,9 @@ pub enum LoadError {
     /// The certificate is not registered.
     #[error("unknown certificate id {0}: it is not registered")]
     UnknownCertificate(String),
+    /// A policy named by an access key is not in the registry.
+    #[error("policy {0} does not exist")]
+    UnknownPolicy(String),
     /// The registry could not be read.
     #[error("registry lookup failed: {0}")]
     Store(#[from] StoreError),
@@ -79,5 +82,41 @@ impl Principal {
             Principal::new(context, &policies, scope.clone()),
             certificate.status,
         ))
+    }
+}
+
+impl Principal {
+    /// Compiles policy `policy_name` (its default version) for a connection
+    /// without a certificate (an access key's) as `client_id` from
+    /// `source_ip`.
+    pub(crate) fn load_named(
+        store: &Store,
+        scope: &ArnScope,
+        policy_name: &str,
+        client_id: &str,
+        source_ip: Option<IpAddr>,
+    ) -> Result<Principal, LoadError> {
+        let policy = store
+            .policy(policy_name)?
+            .ok_or_else(|| LoadError::UnknownPolicy(policy_name.to_owned()))?;
+        let policies: Vec<AttachedPolicy> = match PolicyDocument::parse(policy.default_document()) {
+            Ok(document) => vec![AttachedPolicy {
+                name: policy_name.to_owned(),
+                version: policy.default_version,
+                document,
+            }],
+            Err(e) => {
+                tracing::error!(policy = policy_name, "stored policy document ignored: {e}");
+                Vec::new()
+            }
+        };
+        let context = RequestContext {
+            client_id: client_id.to_owned(),
+            source_ip,
+            certificate_id: String::new(),
+            certificate: CertificateAttributes::default(),
+            thing: None,
+        };
+        Ok(Principal::new(context, &policies, scope.clone()))
     }
 }
