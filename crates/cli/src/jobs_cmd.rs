@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use iotcore_emulator::control::{
-    CancelJobRequest, Control, CreateJobRequest, DeleteJobRequest, JobExecutionsRolloutConfig,
-    JobIdRequest, TargetSelection, TimeoutConfig,
+    CancelJobRequest, Control, CreateJobRequest, DeleteJobRequest, JobExecutionSummary,
+    JobExecutionsRolloutConfig, JobIdRequest, TargetSelection, TimeoutConfig,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -287,19 +287,12 @@ pub fn run(data_dir: &DataDir, args: JobsArgs) -> CliResult {
                 if json {
                     return print_json(&serde_json::json!({ "executionSummaries": executions }));
                 }
-                println!("JOB ID\tSTATUS\tEXECUTION\tQUEUED\tSTARTED\tLAST UPDATED");
-                for e in executions {
-                    let s = &e.job_execution_summary;
-                    println!(
-                        "{}\t{}\t{}\t{}\t{}\t{}",
-                        e.job_id,
-                        wire(&s.status),
-                        s.execution_number,
-                        s.queued_at,
-                        time(s.started_at),
-                        s.last_updated_at
-                    );
-                }
+                print_executions(
+                    "JOB ID",
+                    executions
+                        .iter()
+                        .map(|e| (e.job_id.as_str(), &e.job_execution_summary)),
+                );
                 Ok(())
             }
             (None, Some(job)) => {
@@ -316,12 +309,26 @@ pub fn run(data_dir: &DataDir, args: JobsArgs) -> CliResult {
 
 /// The table of a job's executions.
 fn print_executions_of_job(control: &Control, job: &str) -> CliResult {
-    println!("THING\tSTATUS\tEXECUTION\tQUEUED\tSTARTED\tLAST UPDATED");
-    for e in registry::job_executions(control, job)? {
-        let s = &e.job_execution_summary;
+    let executions = registry::job_executions(control, job)?;
+    print_executions(
+        "THING",
+        executions
+            .iter()
+            .map(|e| (arn_name(&e.thing_arn), &e.job_execution_summary)),
+    );
+    Ok(())
+}
+
+/// A table of executions, each named by its first column (`first`: the
+/// column's title).
+fn print_executions<'a>(
+    first: &str,
+    rows: impl Iterator<Item = (&'a str, &'a JobExecutionSummary)>,
+) {
+    println!("{first}\tSTATUS\tEXECUTION\tQUEUED\tSTARTED\tLAST UPDATED");
+    for (name, s) in rows {
         println!(
-            "{}\t{}\t{}\t{}\t{}\t{}",
-            arn_name(&e.thing_arn),
+            "{name}\t{}\t{}\t{}\t{}\t{}",
             wire(&s.status),
             s.execution_number,
             s.queued_at,
@@ -329,7 +336,6 @@ fn print_executions_of_job(control: &Control, job: &str) -> CliResult {
             s.last_updated_at
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -167,62 +167,30 @@ fn cancel_and_delete_follow_aws_rules() {
 fn bad_input_is_refused_with_a_clear_error() {
     let (data, document) = setup();
     let d = data.path();
-    let missing = d.join("missing.json");
-    let e = fails(
-        d,
-        &[
+    // `jobs create ID --targets thing/dev1 --document DOCUMENT EXTRA…`, refused.
+    let create_fails = |id: &str, document: &Path, extra: &[&str]| {
+        let mut args = vec![
             "jobs",
             "create",
-            "j1",
+            id,
             "--targets",
             "thing/dev1",
             "--document",
-            missing.to_str().unwrap(),
-        ],
-    );
+        ];
+        args.push(document.to_str().unwrap());
+        args.extend_from_slice(extra);
+        fails(d, &args)
+    };
+    let e = create_fails("j1", &d.join("missing.json"), &[]);
     assert!(e.contains("cannot read the job document"), "{e}");
     let not_json = d.join("bad.json");
     std::fs::write(&not_json, "{not json").unwrap();
-    let e = fails(
-        d,
-        &[
-            "jobs",
-            "create",
-            "j1",
-            "--targets",
-            "thing/dev1",
-            "--document",
-            not_json.to_str().unwrap(),
-        ],
-    );
+    let e = create_fails("j1", &not_json, &[]);
     assert!(e.contains("is not JSON"), "{e}");
-    let e = fails(
-        d,
-        &[
-            "jobs",
-            "create",
-            "j1",
-            "--targets",
-            "thing/dev1",
-            "--document",
-            &document,
-            "--timeout",
-            "soon",
-        ],
-    );
+    let document = Path::new(&document);
+    let e = create_fails("j1", document, &["--timeout", "soon"]);
     assert!(e.contains("invalid timeout"), "{e}");
-    let e = fails(
-        d,
-        &[
-            "jobs",
-            "create",
-            "bad.id",
-            "--targets",
-            "thing/dev1",
-            "--document",
-            &document,
-        ],
-    );
+    let e = create_fails("bad.id", document, &[]);
     assert!(e.contains("error:"), "{e}");
     let e = fails(d, &["jobs", "executions"]);
     assert!(e.contains("--thing"), "{e}");
