@@ -515,7 +515,7 @@ impl Control {
     }
 
     /// The execution `number` of the job on the thing, or the latest.
-    fn find_execution(
+    pub(crate) fn find_execution(
         &self,
         job_id: &str,
         thing: &str,
