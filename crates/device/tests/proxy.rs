@@ -3,8 +3,8 @@
 mod common;
 
 use common::emulator::EmulatorBroker;
-use common::{next, within};
-use iotcore::{DisconnectReason, ErrorKind, QoS};
+use common::{connect_refused, next, within};
+use iotcore::{DisconnectReason, QoS};
 use iotcore_test_support::ConnectProxy;
 
 /// The device publishes through the proxy; a subscriber connected directly gets it.
@@ -73,17 +73,7 @@ async fn wrong_proxy_credentials_fail_fast_with_the_proxy_refusal() {
         ),
         ("dev-no-auth", proxy.url()),
     ] {
-        let error = within(
-            "a refused connect",
-            broker
-                .client(thing)
-                .proxy(&url)
-                .expect("proxy url")
-                .connect(),
-        )
-        .await
-        .expect_err("the proxy refuses");
-        assert_eq!(error.kind(), ErrorKind::ConnectRefused, "{error}");
+        let error = connect_refused(broker.client(thing).proxy(&url).expect("proxy url")).await;
         let reason = error.disconnect_reason().expect("a reason");
         assert!(
             matches!(reason, DisconnectReason::ProxyRefused { status: 407, .. }),

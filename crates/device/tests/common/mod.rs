@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};
-use iotcore::{Client, ClientBuilder, ConnectionState, ReconnectPolicy};
+use iotcore::{Client, ClientBuilder, ConnectionState, ErrorKind, ReconnectPolicy};
 use tokio::sync::watch;
 
 /// How long a test waits for something that should happen promptly before
@@ -84,6 +84,16 @@ pub async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
         Ok(v) => v,
         Err(_) => panic!("hung waiting for {what}"),
     }
+}
+
+/// Connects with `builder`, expecting `connect()` to fail at once with
+/// [`ErrorKind::ConnectRefused`]; returns the error.
+pub async fn connect_refused(builder: ClientBuilder) -> iotcore::Error {
+    let error = within("a refused connect", builder.connect())
+        .await
+        .expect_err("the connection is refused");
+    assert_eq!(error.kind(), ErrorKind::ConnectRefused, "{error}");
+    error
 }
 
 /// The next item of `stream`, failing the test if it hangs or ends.
