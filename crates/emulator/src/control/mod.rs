@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod authorizers;
 mod certificates;
 mod credentials;
 mod endpoint;
@@ -51,6 +52,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use authorizers::*;
 pub use certificates::*;
 pub use credentials::*;
 pub use endpoint::*;
