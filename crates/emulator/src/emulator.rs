@@ -25,6 +25,7 @@ use crate::connection::Shared;
 use crate::control::Control;
 use crate::data_plane::DataPlane;
 use crate::error::EmulatorError;
+use crate::jobs::JobsService;
 use crate::lifecycle::Lifecycle;
 use crate::pki::{Pki, PkiOptions};
 use crate::policy::ArnScope;
@@ -141,6 +142,12 @@ impl Emulator {
             Shadows::new(shadows.clone()),
             store.clone(),
         );
+        let jobs = JobsService::start(
+            control.clone(),
+            Arc::clone(&broker),
+            registry.subscribe(),
+            closing.clone(),
+        );
         let http_api = Api::new(&pki, &store, &control, &data_plane, &closing)?;
         let shared = Arc::new(Shared {
             broker: Arc::clone(&broker),
@@ -165,7 +172,8 @@ impl Emulator {
             closing: closing.clone(),
             services: Services::new()
                 .with(Arc::new(shadows.clone()))
-                .with(Arc::new(provisioning)),
+                .with(Arc::new(provisioning))
+                .with(Arc::new(jobs)),
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
             lifecycle: Lifecycle::default(),
         });

@@ -65,6 +65,7 @@ pub mod data_plane;
 mod emulator;
 mod error;
 mod ids;
+mod jobs;
 mod lifecycle;
 mod listener;
 mod registry_watch;

@@ -1,11 +1,9 @@
 //! The configurations CreateJob and UpdateJob take (timeout, rollout, abort,
 //! retry, presigned URL, scheduling), with the ranges AWS's model gives.
 //!
-//! They are checked, stored and returned. None of them is acted on yet: no
-//! timer moves an execution to TIMED_OUT, executions are queued all at once
-//! whatever the rollout rate, no abort criterion cancels a job, no retry
-//! requeues an execution, no presigned URL is made and scheduled jobs start
-//! at once.
+//! They are checked, stored and returned. The timeout, rollout, abort and
+//! retry configurations act (the emulator's jobs service runs them); no
+//! presigned URL is made and scheduled jobs start at once.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

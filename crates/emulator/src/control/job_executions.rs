@@ -11,7 +11,7 @@
 //! Every change of an execution's status adds one to its `versionNumber`
 //! (AWS's docs confirm this for device updates; for service-side changes it
 //! is the emulator's choice). `approximateSecondsBeforeTimedOut` is never
-//! returned: no timer runs yet.
+//! returned.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::jobs::{Target, keyed};
 use super::page::paginate;
 use super::{Control, ControlError, ErrorCode, lenient};
+use crate::jobs::state::service_move;
 use crate::store::{ExecutionRecord, ExecutionStatus, JobRecord, JobStatus, TargetSelection};
 
 /// AWS's `JobExecutionStatusDetails`.
@@ -230,7 +231,7 @@ fn execution_not_found(job_id: &str, thing: &str, number: Option<i64>) -> Contro
 }
 
 /// Whether a status-details map follows AWS's `DetailsMap` rules.
-fn validate_details(details: &BTreeMap<String, String>) -> Result<(), ControlError> {
+pub(crate) fn validate_details(details: &BTreeMap<String, String>) -> Result<(), ControlError> {
     for (k, v) in details {
         let key_ok = (1..=128).contains(&k.len())
             && k.chars()
@@ -403,9 +404,7 @@ impl Control {
             }
         }
         let now = self.now();
-        e.status = ExecutionStatus::Canceled;
-        e.version_number += 1;
-        e.last_updated_at = now;
+        service_move(&mut e, ExecutionStatus::Canceled, now);
         if let Some(details) = request.status_details {
             e.status_details = details;
         }
@@ -504,9 +503,7 @@ impl Control {
             for e in executions.iter().filter(|e| &e.job_id == job_id) {
                 if !e.status.is_terminal() {
                     let mut e = e.clone();
-                    e.status = ExecutionStatus::Removed;
-                    e.version_number += 1;
-                    e.last_updated_at = now;
+                    service_move(&mut e, ExecutionStatus::Removed, now);
                     changed.push(e);
                 }
             }

@@ -9,13 +9,11 @@
 //! [`job_executions`](super::job_executions)). A SNAPSHOT job whose
 //! executions all reached a terminal status is COMPLETED.
 //!
-//! What the emulator does not do yet: the timeout, rollout, abort, retry,
+//! The timeout, rollout (`maximumPerMinute`; an exponential rate runs at its
+//! base rate), abort and retry configurations act (the jobs service runs its timers);
 //! presigned URL and scheduling configurations are checked, stored and
-//! returned, but no timer runs, every execution is queued at once, no
-//! criterion aborts a job, nothing is retried, and scheduled jobs start at
-//! once. Devices cannot move executions yet either (the jobs MQTT API comes
-//! with the device side). DeleteJob deletes at once, where AWS passes through
-//! DELETION_IN_PROGRESS.
+//! returned, and scheduled jobs start at once. DeleteJob deletes at once,
+//! where AWS passes through DELETION_IN_PROGRESS.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +26,7 @@ use super::job_configs::{
 };
 use super::page::paginate;
 use super::{Control, ControlError, ErrorCode, lenient};
+use crate::jobs::state::service_move;
 use crate::store::{
     ExecutionRecord, ExecutionStatus, JobConfigs, JobRecord, JobStatus, StoreError, TargetSelection,
 };
@@ -54,11 +53,11 @@ pub struct CreateJobRequest {
     pub target_selection: Option<TargetSelection>,
     /// Stored, not acted on.
     pub presigned_url_config: Option<PresignedUrlConfig>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub job_executions_rollout_config: Option<JobExecutionsRolloutConfig>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub abort_config: Option<AbortConfig>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub timeout_config: Option<TimeoutConfig>,
     /// Accepted; tags are not emulated.
     pub tags: Option<Value>,
@@ -66,7 +65,7 @@ pub struct CreateJobRequest {
     pub namespace_id: Option<String>,
     /// Job templates are not emulated: refused.
     pub job_template_arn: Option<String>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
     /// Only for job templates: refused.
     pub document_parameters: Option<Value>,
@@ -290,15 +289,15 @@ pub struct UpdateJobRequest {
     pub description: Option<String>,
     /// Stored, not acted on.
     pub presigned_url_config: Option<PresignedUrlConfig>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub job_executions_rollout_config: Option<JobExecutionsRolloutConfig>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub abort_config: Option<AbortConfig>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub timeout_config: Option<TimeoutConfig>,
     /// Accepted.
     pub namespace_id: Option<String>,
-    /// Stored, not acted on.
+    /// Stored and acted on.
     pub job_executions_retry_config: Option<JobExecutionsRetryConfig>,
 }
 
@@ -467,6 +466,13 @@ impl Control {
             last_updated_at: now,
             completed_at: None,
         };
+        // A rollout rate holds back the things past its first minute's
+        // allowance; the jobs service queues them as the minutes pass.
+        let mut things: Vec<String> = things.into_iter().collect();
+        let held_back = match crate::jobs::state::rollout_allowance(&job, now) {
+            Some((allowed, _)) if things.len() > allowed => things.split_off(allowed),
+            _ => Vec::new(),
+        };
         let executions: Vec<ExecutionRecord> = things
             .iter()
             .map(|thing| ExecutionRecord::queued(&job.job_id, thing, 1, now))
@@ -481,6 +487,9 @@ impl Control {
                 }
                 e => e.into(),
             })?;
+        if !held_back.is_empty() {
+            self.store.set_rollout_pending(&job.job_id, &held_back)?;
+        }
         self.changed();
         Ok(self.job_identity(&job))
     }
@@ -670,9 +679,7 @@ impl Control {
             };
             if cancel {
                 e.force_canceled = e.status == ExecutionStatus::InProgress;
-                e.status = ExecutionStatus::Canceled;
-                e.version_number += 1;
-                e.last_updated_at = now;
+                service_move(&mut e, ExecutionStatus::Canceled, now);
                 changed.push(e);
             }
         }
@@ -687,6 +694,7 @@ impl Control {
         job.last_updated_at = now;
         job.completed_at.get_or_insert(now);
         self.store.save_job(Some(&job), &changed)?;
+        self.store.set_rollout_pending(&job.job_id, &[])?;
         self.changed();
         Ok(self.job_identity(&job))
     }

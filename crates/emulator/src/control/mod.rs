@@ -52,6 +52,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+pub use crate::jobs::{JobsDataError, PendingJobExecutions, UpdatedJobExecution};
 pub use authorizers::*;
 pub use certificates::*;
 pub use credentials::*;
@@ -59,6 +60,7 @@ pub use endpoint::*;
 pub use error::{ControlError, ErrorCode};
 pub use job_configs::*;
 pub use job_executions::*;
+pub(crate) use job_executions::{settle, validate_details};
 pub use jobs::*;
 pub(crate) use page::paginate;
 pub use policies::*;
@@ -89,7 +91,7 @@ type OnChange = Arc<dyn Fn() + Send + Sync>;
 /// Cheap to clone; clones share the store and the PKI.
 #[derive(Clone)]
 pub struct Control {
-    store: Store,
+    pub(crate) store: Store,
     pki: Arc<Pki>,
     scope: ArnScope,
     data_endpoint: String,
@@ -182,14 +184,14 @@ impl Control {
     /// Holds off other job changes of this process until dropped. A panic
     /// while it was held cannot leave a half-done change (each store write
     /// is one transaction), so a poisoned lock is used as is.
-    fn lock_jobs(&self) -> MutexGuard<'_, ()> {
+    pub(crate) fn lock_jobs(&self) -> MutexGuard<'_, ()> {
         self.jobs_lock
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Tells live connections that the registry changed.
-    fn changed(&self) {
+    pub(crate) fn changed(&self) {
         if let Some(on_change) = &self.on_change {
             on_change();
         }

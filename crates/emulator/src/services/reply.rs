@@ -9,6 +9,9 @@
 //!   the same MQTT connection used to publish the API request", and "if you do
 //!   not subscribe to the response topics before you publish a request, you
 //!   might not receive the results", §4).
+//! * [`Audience::Requester`]: the requesting client alone, whether or not it
+//!   subscribed (AWS IoT Jobs: replies reach the requesting client without a
+//!   subscription, and other clients cannot subscribe to them, §5.1).
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -28,6 +31,8 @@ pub(crate) enum Audience {
     Subscribers,
     /// The requester only, and only if it subscribed to the topic.
     SubscribedRequester,
+    /// The requester only, whether or not it subscribed.
+    Requester,
 }
 
 /// Sends `payload` on `topic` to `audience`, from the service itself (QoS 1,
@@ -51,7 +56,7 @@ pub(crate) fn send(
     );
     match (audience, requester) {
         (Audience::Subscribers, _) => broker.publish(message, None) > 0,
-        (Audience::SubscribedRequester, None) => false,
+        (Audience::SubscribedRequester | Audience::Requester, None) => false,
         (Audience::SubscribedRequester, Some(session)) => {
             match subscribed_qos(session, &message.topic) {
                 Some(qos) => push(broker, session, message, qos),
@@ -65,6 +70,10 @@ pub(crate) fn send(
                     false
                 }
             }
+        }
+        (Audience::Requester, Some(session)) => {
+            let qos = subscribed_qos(session, &message.topic).unwrap_or(QoS::AtLeastOnce);
+            push(broker, session, message, qos)
         }
     }
 }

@@ -216,6 +216,15 @@ pub struct ExecutionRecord {
     pub force_canceled: bool,
     /// How many times it was retried.
     pub retry_attempt: i64,
+    /// When the in-progress timer (the job's `timeoutConfig`) runs out, unix
+    /// seconds; set when the execution goes IN_PROGRESS.
+    pub in_progress_deadline: Option<i64>,
+    /// When the step timer (the device's `stepTimeoutInMinutes`) runs out,
+    /// unix seconds.
+    pub step_deadline: Option<i64>,
+    /// The order executions were queued in, across all jobs and things:
+    /// assigned by the store when it first writes the execution (0 until then).
+    pub queue_seq: i64,
 }
 
 impl ExecutionRecord {
@@ -233,6 +242,17 @@ impl ExecutionRecord {
             last_updated_at: now,
             force_canceled: false,
             retry_attempt: 0,
+            in_progress_deadline: None,
+            step_deadline: None,
+            queue_seq: 0,
+        }
+    }
+
+    /// When the first of its timers runs out, if one runs.
+    pub fn deadline(&self) -> Option<i64> {
+        match (self.in_progress_deadline, self.step_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 }
@@ -243,7 +263,8 @@ const JOB_COLUMNS: &str = "job_id, document, document_source, description, targe
     created_at, last_updated_at, completed_at";
 
 const EXECUTION_COLUMNS: &str = "job_id, thing_name, execution_number, status, status_details, \
-    version_number, queued_at, started_at, last_updated_at, force_canceled, retry_attempt";
+    version_number, queued_at, started_at, last_updated_at, force_canceled, retry_attempt, \
+    in_progress_deadline, step_deadline, queue_seq";
 
 fn json_column<T: serde::de::DeserializeOwned>(
     row: &Row<'_>,
@@ -299,6 +320,9 @@ fn execution_from_row(row: &Row<'_>) -> rusqlite::Result<ExecutionRecord> {
         last_updated_at: row.get(8)?,
         force_canceled: row.get(9)?,
         retry_attempt: row.get(10)?,
+        in_progress_deadline: row.get(11)?,
+        step_deadline: row.get(12)?,
+        queue_seq: row.get(13)?,
     })
 }
 
@@ -359,7 +383,10 @@ fn write_execution(conn: &Connection, e: &ExecutionRecord) -> Result<(), StoreEr
     conn.execute(
         &format!(
             "INSERT OR REPLACE INTO job_executions ({EXECUTION_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,
+                     COALESCE((SELECT queue_seq FROM job_executions
+                               WHERE job_id = ?1 AND thing_name = ?2 AND execution_number = ?3),
+                              (SELECT COALESCE(MAX(queue_seq), 0) + 1 FROM job_executions)))"
         ),
         params![
             e.job_id,
@@ -373,6 +400,8 @@ fn write_execution(conn: &Connection, e: &ExecutionRecord) -> Result<(), StoreEr
             e.last_updated_at,
             e.force_canceled,
             e.retry_attempt,
+            e.in_progress_deadline,
+            e.step_deadline,
         ],
     )?;
     Ok(())
@@ -489,5 +518,55 @@ impl Store {
             params![job_id, thing_name, execution_number],
         )?;
         Ok(deleted > 0)
+    }
+
+    /// Every execution in one of `statuses`, by job id, thing and number.
+    pub fn executions_in(
+        &self,
+        statuses: &[ExecutionStatus],
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let conn = self.conn();
+        let list: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM job_executions WHERE status IN ({})
+             ORDER BY job_id, thing_name, execution_number",
+            list.join(", ")
+        );
+        let rows = conn
+            .prepare(&sql)?
+            .query_map([], execution_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    /// Sets the things job `job_id` has yet to queue an execution for, in
+    /// the order they are to be queued (its rollout rate holds them back).
+    pub fn set_rollout_pending(&self, job_id: &str, things: &[String]) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM job_rollout_pending WHERE job_id = ?1",
+            [job_id],
+        )?;
+        for (position, thing) in things.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO job_rollout_pending (job_id, thing_name, position) VALUES (?1, ?2, ?3)",
+                params![job_id, thing, i64::try_from(position).unwrap_or(i64::MAX)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The things job `job_id` has yet to queue an execution for, in order.
+    pub fn rollout_pending(&self, job_id: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let things = conn
+            .prepare(
+                "SELECT thing_name FROM job_rollout_pending WHERE job_id = ?1 ORDER BY position",
+            )?
+            .query_map([job_id], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(things)
     }
 }

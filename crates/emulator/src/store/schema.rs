@@ -299,7 +299,23 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX job_executions_by_thing ON job_executions (thing_name);
     "#,
-    // Version 7: custom authorizers, and which one is the account's default.
+    // Version 7: the device side of jobs. An execution's timers are kept as
+    // absolute deadlines, so that they survive a restart; a job with a rollout
+    // rate keeps the things it has not queued an execution for yet.
+    r#"
+    ALTER TABLE job_executions ADD COLUMN in_progress_deadline INTEGER;  -- unix seconds
+    ALTER TABLE job_executions ADD COLUMN step_deadline INTEGER;         -- unix seconds
+    ALTER TABLE job_executions ADD COLUMN queue_seq INTEGER NOT NULL DEFAULT 0;  -- queueing order
+    CREATE INDEX job_executions_by_status ON job_executions (status);
+
+    CREATE TABLE job_rollout_pending (
+        job_id      TEXT NOT NULL REFERENCES jobs (job_id) ON DELETE CASCADE,
+        thing_name  TEXT NOT NULL,
+        position    INTEGER NOT NULL,                -- the order things are queued in
+        PRIMARY KEY (job_id, thing_name)
+    ) WITHOUT ROWID;
+    "#,
+    // Version 8: custom authorizers, and which one is the account's default.
     r#"
     CREATE TABLE authorizers (
         name                       TEXT PRIMARY KEY NOT NULL,
@@ -381,15 +397,15 @@ mod tests {
     }
 
     #[test]
-    fn a_version_6_database_gains_the_authorizer_table_and_keeps_its_jobs() {
+    fn a_version_7_database_gains_the_authorizer_table_and_keeps_its_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("iotcore.db");
         {
             let conn = Connection::open(&path).unwrap();
-            for sql in &MIGRATIONS[..6] {
+            for sql in &MIGRATIONS[..7] {
                 conn.execute_batch(sql).unwrap();
             }
-            conn.pragma_update(None, "user_version", 6).unwrap();
+            conn.pragma_update(None, "user_version", 7).unwrap();
             conn.execute(
                 "INSERT INTO jobs (job_id, document, targets, target_selection, status, created_at,
                                    last_updated_at)
@@ -403,7 +419,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 7);
+        assert_eq!(version, 8);
         let jobs: i64 = conn
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap();
@@ -462,6 +478,69 @@ mod tests {
         assert!(
             bad_status.is_err(),
             "the status CHECK refuses unknown values"
+        );
+    }
+
+    #[test]
+    fn a_version_6_database_keeps_its_jobs_and_gains_execution_deadlines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iotcore.db");
+        version_5_database(&path);
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[5]).unwrap();
+            tx.pragma_update(None, "user_version", 6).unwrap();
+            tx.execute(
+                "INSERT INTO jobs (job_id, document, targets, target_selection, status,
+                                   timeout_config, created_at, last_updated_at)
+                 VALUES ('j', '{}', '[]', 'SNAPSHOT', 'IN_PROGRESS',
+                         '{\"inProgressTimeoutInMinutes\":5}', 1, 1)",
+                [],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO job_executions (job_id, thing_name, execution_number, status,
+                     status_details, version_number, queued_at, started_at, last_updated_at)
+                 VALUES ('j', 'dev1', 1, 'IN_PROGRESS', '{}', 2, 1, 2, 2)",
+                [],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, current_version());
+        let (status, version, deadline): (String, i64, Option<i64>) = conn
+            .query_row(
+                "SELECT status, version_number, in_progress_deadline FROM job_executions",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), version, deadline),
+            ("IN_PROGRESS", 2, None)
+        );
+        conn.execute(
+            "INSERT INTO job_rollout_pending (job_id, thing_name, position) VALUES ('j', 'dev2', 0)",
+            [],
+        )
+        .unwrap();
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        conn.execute("DELETE FROM jobs WHERE job_id = 'j'", [])
+            .unwrap();
+        let pending: i64 = conn
+            .query_row("SELECT count(*) FROM job_rollout_pending", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            pending, 0,
+            "a deleted job takes its pending rollout with it"
         );
     }
 }
