@@ -11,7 +11,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use aws_lc_rs::encoding::AsDer;
@@ -25,7 +24,7 @@ use iotcore_emulator::control::{
     AuthorizerNameRequest, CreateAuthorizerRequest, TestInvokeAuthorizerRequest, TestMqttContext,
 };
 use iotcore_mqtt::{Packet, ProtocolVersion, ReasonCode};
-use iotcore_test_support::{PeerOutput, peer_script, python, run_peer};
+use iotcore_test_support::{PeerOutput, peer_script, python};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
@@ -59,12 +58,6 @@ fn create(setup: &Setup, name: &str, command: &str, keys: Option<(&str, String)>
         .expect("authorizer created");
 }
 
-fn ca_file(setup: &Setup) -> PathBuf {
-    let path = setup.dir.path().join("root-ca.pem");
-    std::fs::write(&path, setup.emulator.ca_pem()).expect("CA written");
-    path
-}
-
 /// `awsiot_pubsub.py` through `door` as a custom authorizer's device:
 /// subscribes to `topic`, publishes three messages and waits for them.
 async fn awsiot(
@@ -74,32 +67,9 @@ async fn awsiot(
     topic: &str,
     auth: &[&str],
 ) -> PeerOutput {
-    let port = setup.addr().port().to_string();
-    let mut args: Vec<OsString> = [
-        "--door",
-        door,
-        "--port",
-        &port,
-        "--client-id",
-        &format!("custom-{protocol}"),
-        "--protocol",
-        protocol,
-        "--topic",
-        topic,
-        "--subscribe-first",
-        "--publish-count",
-        "3",
-        "--expect",
-        "3",
-        "--timeout",
-        "20",
-    ]
-    .iter()
-    .chain(auth)
-    .map(OsString::from)
-    .collect();
-    args.extend(["--ca".into(), ca_file(setup).into()]);
-    run_peer("awsiot_pubsub.py", &args).await
+    let auth: Vec<OsString> = auth.iter().map(OsString::from).collect();
+    let client_id = format!("custom-{protocol}");
+    support::awsiot_loop(setup, door, &client_id, protocol, topic, &auth).await
 }
 
 fn payloads(output: &PeerOutput) -> Vec<String> {
