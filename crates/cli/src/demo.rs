@@ -14,14 +14,19 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use iotcore::jobs::{Job, JobOutcome, JobsError};
 use iotcore::shadow::ShadowManager;
 use iotcore::{Client, ClientBuilder, QoS};
-use iotcore_emulator::control::{ThingOptions, ThingPolicy};
+use iotcore_emulator::control::{
+    CreateJobRequest, DescribeJobExecutionRequest, ThingOptions, ThingPolicy,
+};
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::{Emulator, EmulatorConfig};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tempfile::TempDir;
+use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 
 use self::external::External;
@@ -80,6 +85,11 @@ pub fn run(args: DemoArgs) -> CliResult {
             Some(external) => Clients::external(external).await?,
         };
         exchange(&clients.device, &clients.cloud).await?;
+        if let Some((emulator, _)) = &clients.emulator {
+            // Queuing a job is a control-plane call, which only the embedded
+            // emulator gives the demo.
+            firmware_job(emulator, &clients.device).await?;
+        }
         clients.close().await?;
         println!("\ndemo finished: every step succeeded");
         Ok(())
@@ -380,6 +390,93 @@ async fn exchange(device: &Client, cloud: &Client) -> Result<(), StepFailed> {
     })
     .await?;
     Ok(())
+}
+
+/// The firmware update job's document, as the device reads it.
+#[derive(Deserialize)]
+struct FirmwareUpdate {
+    version: String,
+    url: String,
+}
+
+/// The Jobs steps: the cloud queues a firmware-update job for the device,
+/// whose JobRunner takes it, reports progress and SUCCEEDED.
+async fn firmware_job(emulator: &Emulator, device: &Client) -> Result<(), StepFailed> {
+    const JOB: &str = "demo-firmware-1-3";
+    let (ran_tx, mut ran) = mpsc::unbounded_channel();
+    let runner = tokio::spawn(device.jobs().runner::<FirmwareUpdate>().run(
+        move |job: Job<FirmwareUpdate>| {
+            let ran_tx = ran_tx.clone();
+            async move {
+                job.progress([("step", "downloading")]).await?;
+                // A real device downloads, verifies and installs here.
+                job.progress([("step", "installing")]).await?;
+                let update = job.document();
+                ran_tx
+                    .send(format!(
+                        "{} {} from {}",
+                        job.id(),
+                        update.version,
+                        update.url
+                    ))
+                    .ok();
+                Ok::<_, JobsError>(
+                    JobOutcome::succeeded().with_detail("firmware", update.version.clone()),
+                )
+            }
+        },
+    ));
+    let result = async {
+        step("cloud queues a firmware-update job for the device", async {
+            let control = emulator.control();
+            let target = format!("{}thing/{DEVICE}", control.arn_scope().prefix());
+            let document = json!({
+                "operation": "firmware-update",
+                "version": "1.3",
+                "url": "https://example.com/firmware-1.3.bin",
+            });
+            control
+                .create_job(CreateJobRequest::new(
+                    JOB,
+                    vec![target],
+                    &document.to_string(),
+                ))
+                .map(|created| ((), created.job_arn))
+                .map_err(|e| e.to_string())
+        })
+        .await?;
+        step("device's job runner takes the job and installs it", async {
+            match ran.recv().await {
+                Some(detail) => Ok(((), detail)),
+                None => Err("the job runner stopped".to_owned()),
+            }
+        })
+        .await?;
+        step("the job execution is SUCCEEDED", async {
+            loop {
+                let execution = emulator
+                    .control()
+                    .describe_job_execution(DescribeJobExecutionRequest {
+                        job_id: JOB.to_owned(),
+                        thing_name: DEVICE.to_owned(),
+                        execution_number: None,
+                    })
+                    .map_err(|e| e.to_string())?
+                    .execution;
+                let status = serde_json::to_value(execution.status).map_err(|e| e.to_string())?;
+                if status == "SUCCEEDED" {
+                    let details = serde_json::to_value(&execution.status_details)
+                        .map_err(|e| e.to_string())?;
+                    return Ok(((), format!("status details {}", details["detailsMap"])));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+    }
+    .await;
+    runner.abort();
+    result
 }
 
 /// Runs one step with a timeout and prints `[ ok ] what — detail` or `[FAIL] what`.

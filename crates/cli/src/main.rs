@@ -8,6 +8,7 @@ mod credentials_cmd;
 mod data_dir;
 mod demo;
 mod emulator_cmd;
+mod jobs_cmd;
 mod policy_cmd;
 mod provision_cmd;
 mod registry;
@@ -76,6 +77,8 @@ enum Command {
     /// CSR made here signed, register the thing with a template, save its
     /// credentials.
     Provision(provision_cmd::ProvisionArgs),
+    /// Create, list, describe, cancel and delete jobs; list job executions.
+    Jobs(jobs_cmd::JobsArgs),
     /// Get, update, delete or watch a thing's Device Shadow on a running emulator.
     #[command(subcommand)]
     Shadow(shadow_cmd::ShadowCommand),
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy_cmd::run(&data_dir, cmd),
         Command::Template(cmd) => template_cmd::run(&data_dir, cmd),
         Command::Provision(args) => provision_cmd::run(data_dir.path(), args),
+        Command::Jobs(args) => jobs_cmd::run(&data_dir, args),
         Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
         Command::Simulate(args) => simulate::run(&data_dir, args),
         Command::Bench(args) => bench_cmd::run(args),

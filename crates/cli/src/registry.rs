@@ -6,9 +6,10 @@
 //! next token to the end.
 
 use iotcore_emulator::control::{
-    CertificateSummary, Control, ControlError, ErrorCode, ListAttachedPoliciesRequest,
-    ListCertificatesRequest, ListPrincipalThingsRequest, ListThingPrincipalsRequest,
-    ListThingsRequest, ThingAttribute,
+    CertificateSummary, Control, ControlError, ErrorCode, JobExecutionSummaryForJob,
+    JobExecutionSummaryForThing, JobSummary, ListAttachedPoliciesRequest, ListCertificatesRequest,
+    ListJobExecutionsForJobRequest, ListJobExecutionsForThingRequest, ListJobsRequest,
+    ListPrincipalThingsRequest, ListThingPrincipalsRequest, ListThingsRequest, ThingAttribute,
 };
 
 /// The largest page AWS's List operations return.
@@ -40,6 +41,50 @@ pub fn things(control: &Control) -> Result<Vec<ThingAttribute>, ControlError> {
             ..ListThingsRequest::default()
         })?;
         Ok((page.things, page.next_token))
+    })
+}
+
+/// Every job (ListJobs).
+pub fn jobs(control: &Control) -> Result<Vec<JobSummary>, ControlError> {
+    all_pages(|next_token| {
+        let page = control.list_jobs(ListJobsRequest {
+            next_token,
+            max_results: Some(MAX_PAGE),
+            ..ListJobsRequest::default()
+        })?;
+        Ok((page.jobs, page.next_token))
+    })
+}
+
+/// Every execution of job `job_id` (ListJobExecutionsForJob).
+pub fn job_executions(
+    control: &Control,
+    job_id: &str,
+) -> Result<Vec<JobExecutionSummaryForJob>, ControlError> {
+    all_pages(|next_token| {
+        let page = control.list_job_executions_for_job(ListJobExecutionsForJobRequest {
+            job_id: job_id.to_owned(),
+            next_token,
+            max_results: Some(MAX_PAGE),
+            ..ListJobExecutionsForJobRequest::default()
+        })?;
+        Ok((page.execution_summaries, page.next_token))
+    })
+}
+
+/// Every job execution on thing `thing` (ListJobExecutionsForThing).
+pub fn thing_job_executions(
+    control: &Control,
+    thing: &str,
+) -> Result<Vec<JobExecutionSummaryForThing>, ControlError> {
+    all_pages(|next_token| {
+        let page = control.list_job_executions_for_thing(ListJobExecutionsForThingRequest {
+            thing_name: thing.to_owned(),
+            next_token,
+            max_results: Some(MAX_PAGE),
+            ..ListJobExecutionsForThingRequest::default()
+        })?;
+        Ok((page.execution_summaries, page.next_token))
     })
 }
 

@@ -42,6 +42,8 @@ fn demo_runs_every_step_and_exits_zero() {
     for step in [
         "device receives the command",
         "cloud receives the telemetry",
+        "device's job runner takes the job and installs it",
+        "the job execution is SUCCEEDED",
     ] {
         assert!(
             stdout.contains(&format!("[ ok ] {step}")),

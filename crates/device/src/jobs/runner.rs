@@ -20,6 +20,7 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::{JobsClient, JobsError};
 use crate::client::Client;
+use crate::service::ServiceErrorKind;
 use crate::status::ConnectionState;
 
 /// How often the runner asks for pending jobs when no notification came,
@@ -33,6 +34,9 @@ pub const REASON_KEY: &str = "reason";
 
 /// Longest `reason` the runner reports, in characters.
 const MAX_REASON_CHARS: usize = 1024;
+
+/// The shortest wait before trying a request again.
+const RETRY_FLOOR: Duration = Duration::from_millis(100);
 
 /// The longest wait between two attempts at a request that failed for a
 /// passing reason.
@@ -397,8 +401,7 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                     }
                     Err(e) if e.is_closed() => return Ok(()),
                     Err(e) => {
-                        failures += 1;
-                        let delay = retry_delay(failures);
+                        let delay = retry_delay(&e, &mut failures);
                         tracing::warn!(error = %e, retry_in = ?delay, "Jobs runner: will retry");
                         fetch_at = Some(Instant::now() + delay);
                     }
@@ -421,7 +424,7 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                         // only the jobs whose tasks still run.
                         running.jobs.retain(|_, signal| signal.receiver_count() > 0);
                     }
-                    fetch_at.get_or_insert(Instant::now());
+                    fetch_at = Some(Instant::now());
                 }
                 changed = next_changes.next() => {
                     let Some(changed) = changed else { return Ok(()) };
@@ -429,7 +432,7 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                     suspects.extend(
                         running.jobs.keys().filter(|id| Some(*id) != next.as_ref()).cloned(),
                     );
-                    fetch_at.get_or_insert(Instant::now());
+                    fetch_at = Some(Instant::now());
                 }
                 changed = list_changes.next() => {
                     let Some(changed) = changed else { return Ok(()) };
@@ -443,7 +446,7 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                     suspects.extend(
                         running.jobs.keys().filter(|id| !in_progress.contains(*id)).cloned(),
                     );
-                    fetch_at.get_or_insert(Instant::now());
+                    fetch_at = Some(Instant::now());
                 }
                 changed = status.changed() => {
                     if changed.is_err() {
@@ -455,7 +458,7 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                         ConnectionState::Connected { .. } => {
                             // Notifications sent while offline are lost.
                             suspects.extend(running.jobs.keys().cloned());
-                            fetch_at.get_or_insert(Instant::now());
+                            fetch_at = Some(Instant::now());
                         }
                         _ => {}
                     }
@@ -465,7 +468,7 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                     if let (Some(interval), Some(at)) = (self.poll_interval, poll_at) {
                         if at <= now {
                             poll_at = Some(now + interval);
-                            fetch_at.get_or_insert(now);
+                            fetch_at = Some(fetch_at.map_or(now, |at| at.min(now)));
                         }
                     }
                 }
@@ -737,12 +740,12 @@ async fn update_until_answered(
         match jobs.update::<Value>(job_id, request.clone()).await {
             Ok(_) => return Ok(()),
             Err(e) if e.is_retryable() && !e.is_closed() => {
-                failures += 1;
                 tracing::debug!(job = job_id, error = %e, "job update: will retry");
+                let delay = retry_delay(&e, &mut failures);
                 if !connected(jobs.client()).await {
                     return Err(e);
                 }
-                sleep(retry_delay(failures)).await;
+                sleep(delay).await;
             }
             Err(e) => return Err(e),
         }
@@ -761,10 +764,16 @@ async fn connected(client: &Client) -> bool {
     }
 }
 
-/// The delay before attempt `failures + 1`: 100 ms doubling up to
-/// [`MAX_RETRY_DELAY`].
-fn retry_delay(failures: u32) -> Duration {
-    Duration::from_millis(100)
+/// The delay before trying again after `e`, counting it in `failures`: a
+/// reply lost to a reconnect is tried again soon (the reconnect was the
+/// trouble, and it is over), any other failure after 100 ms doubling with
+/// each failure in a row, up to [`MAX_RETRY_DELAY`].
+fn retry_delay(e: &JobsError, failures: &mut u32) -> Duration {
+    if e.kind() == ServiceErrorKind::ConnectionLost {
+        return RETRY_FLOOR;
+    }
+    *failures += 1;
+    RETRY_FLOOR
         .saturating_mul(1 << failures.saturating_sub(1).min(10))
         .min(MAX_RETRY_DELAY)
 }
@@ -820,10 +829,38 @@ mod tests {
     }
 
     #[test]
-    fn retries_wait_longer_each_time_up_to_a_bound() {
-        assert_eq!(retry_delay(1), Duration::from_millis(100));
-        assert_eq!(retry_delay(2), Duration::from_millis(200));
-        assert_eq!(retry_delay(4), Duration::from_millis(800));
-        assert_eq!(retry_delay(40), MAX_RETRY_DELAY);
+    fn retries_wait_longer_each_time_up_to_a_bound_unless_a_reconnect_lost_the_reply() {
+        use iotcore_model::jobs::JobsTopicError;
+        let invalid = JobsError::topic(
+            "UpdateJobExecution",
+            "t",
+            None,
+            JobsTopicError::Unknown { topic: "x".into() },
+        );
+        let mut failures = 0;
+        let delays: Vec<Duration> = (0..4)
+            .map(|_| retry_delay(&invalid, &mut failures))
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(delays, [ms(100), ms(200), ms(400), ms(800)]);
+        for _ in 0..40 {
+            retry_delay(&invalid, &mut failures);
+        }
+        assert_eq!(retry_delay(&invalid, &mut failures), MAX_RETRY_DELAY);
+
+        let lost = JobsError::service(
+            "UpdateJobExecution",
+            "t",
+            Some("j"),
+            crate::service::ServiceError::new(
+                "Jobs",
+                "UpdateJobExecution",
+                "$aws/things/t/jobs/j/update",
+                crate::service::Detail::ConnectionLost(crate::service::Lost::FreshSession),
+            ),
+        );
+        let before = failures;
+        assert_eq!(retry_delay(&lost, &mut failures), RETRY_FLOOR);
+        assert_eq!(failures, before, "a lost reply is not a failure in a row");
     }
 }
