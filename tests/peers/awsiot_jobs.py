@@ -42,7 +42,6 @@ Events, one JSON object per line on stdout:
 Exit status: 0 when every step got the reply above, 1 otherwise, 2 when `--timeout` runs out.
 """
 
-import argparse
 import queue
 import sys
 import threading
@@ -52,14 +51,30 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotjobs
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, emit, main, open_peer,
-                           protocol_client)
+from awsiot_pubsub import (EXIT_TIMEOUT, Failed, emit, main, open_service_peer,
+                           parse_service_peer_args, service_peer_parser)
 from awsiot_shadow import Replies
 
 QOS = mqtt.QoS.AT_LEAST_ONCE
 
 
-class JobsV1:
+class JobsRequests:
+    """The scenario's requests, made with the client's own `_request(op, class, **fields)`."""
+
+    def get_pending(self):
+        return self._request("get_pending_job_executions", iotjobs.GetPendingJobExecutionsRequest)
+
+    def describe_next(self):
+        return self._request("describe_job_execution", iotjobs.DescribeJobExecutionRequest,
+                             job_id="$next", include_job_document=True)
+
+    def start_next(self):
+        return self._request("start_next_pending_job_execution",
+                             iotjobs.StartNextPendingJobExecutionRequest,
+                             step_timeout_in_minutes=5)
+
+
+class JobsV1(JobsRequests):
     """`IotJobsClient`: exact subscriptions, requests matched by clientToken."""
 
     def __init__(self, protocol_client, args, deadline, nexts):
@@ -99,18 +114,6 @@ class JobsV1:
         outcome, response = self.replies.wait(token, op)
         return outcome, response, response.client_token == token
 
-    def get_pending(self):
-        return self._request("get_pending_job_executions", iotjobs.GetPendingJobExecutionsRequest)
-
-    def describe_next(self):
-        return self._request("describe_job_execution", iotjobs.DescribeJobExecutionRequest,
-                             job_id="$next", include_job_document=True)
-
-    def start_next(self):
-        return self._request("start_next_pending_job_execution",
-                             iotjobs.StartNextPendingJobExecutionRequest,
-                             step_timeout_in_minutes=5)
-
     def update(self, job_id, **fields):
         if self.update_subscribed != job_id:
             self._subscribe("update_job_execution",
@@ -121,7 +124,7 @@ class JobsV1:
                              job_id=job_id, **fields)
 
 
-class JobsV2:
+class JobsV2(JobsRequests):
     """`IotJobsClientV2`: the request-response client and a notify-next stream."""
 
     def __init__(self, protocol_client, args, deadline, nexts):
@@ -161,18 +164,6 @@ class JobsV2:
         except TimeoutError as e:
             raise Failed(op, "no reply in time", EXIT_TIMEOUT) from e
         return "accepted", response, True
-
-    def get_pending(self):
-        return self._request("get_pending_job_executions", iotjobs.GetPendingJobExecutionsRequest)
-
-    def describe_next(self):
-        return self._request("describe_job_execution", iotjobs.DescribeJobExecutionRequest,
-                             job_id="$next", include_job_document=True)
-
-    def start_next(self):
-        return self._request("start_next_pending_job_execution",
-                             iotjobs.StartNextPendingJobExecutionRequest,
-                             step_timeout_in_minutes=5)
 
     def update(self, job_id, **fields):
         return self._request("update_job_execution", iotjobs.UpdateJobExecutionRequest,
@@ -235,33 +226,16 @@ def scenario(jobs, nexts, deadline):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--endpoint", default="127.0.0.1", help="host to connect to")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cert", required=True, help="client certificate (PEM file)")
-    p.add_argument("--key", required=True, help="client private key (PEM file)")
-    p.add_argument("--ca", required=True, help="CA certificate to trust (PEM file)")
-    p.add_argument("--client-id", required=True)
+    p = service_peer_parser(__doc__.split("\n\n")[0],
+                            "v1 = IotJobsClient, v2 = IotJobsClientV2")
     p.add_argument("--thing", help="the thing whose jobs to run (default: --client-id)")
-    p.add_argument("--protocol", type=int, choices=(3, 5), default=3,
-                   help="3 = MQTT 3.1.1, 5 = MQTT 5")
-    p.add_argument("--client", choices=("v1", "v2"), default="v2",
-                   help="v1 = IotJobsClient, v2 = IotJobsClientV2")
-    p.add_argument("--keep-alive", type=int, default=30, metavar="S")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="time limit for the whole run")
-    args = p.parse_args(argv)
+    args = parse_service_peer_args(p, argv)
     args.thing = args.thing or args.client_id
-    # What awsiot_pubsub's peers read: a clean session.
-    args.persistent = False
-    args.session_expiry = None
     return args
 
 
 def run(args):
-    deadline = Deadline(args.timeout)
-    peer = open_peer(args, Inbox(), deadline)
-    client = protocol_client(peer, args)
+    deadline, peer, client = open_service_peer(args)
     nexts = queue.Queue()
     jobs_class = JobsV2 if args.client == "v2" else JobsV1
     scenario(jobs_class(client, args, deadline, nexts), nexts, deadline)

@@ -41,8 +41,8 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotidentity
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, emit, main, open_peer,
-                           protocol_client)
+from awsiot_pubsub import (EXIT_TIMEOUT, Failed, emit, main, open_service_peer,
+                           parse_service_peer_args, service_peer_parser)
 
 
 class Rejected(Exception):
@@ -185,37 +185,20 @@ def parse_param(text):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--endpoint", default="127.0.0.1", help="host to connect to")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cert", required=True, help="claim certificate (PEM file)")
-    p.add_argument("--key", required=True, help="claim private key (PEM file)")
-    p.add_argument("--ca", required=True, help="CA certificate to trust (PEM file)")
-    p.add_argument("--client-id", required=True)
+    p = service_peer_parser(__doc__.split("\n\n")[0],
+                            "v1 = IotIdentityClient, v2 = IotIdentityClientV2",
+                            certificate="claim")
     p.add_argument("--template", required=True, help="the provisioning template")
     p.add_argument("--param", type=parse_param, action="append", default=[],
                    metavar="NAME=VALUE", help="a template parameter")
     p.add_argument("--csr", help="a PEM CSR file: use CreateCertificateFromCsr")
     p.add_argument("--out-cert", required=True, help="where to write the new certificate")
     p.add_argument("--out-key", help="where to write the key CreateKeysAndCertificate returns")
-    p.add_argument("--protocol", type=int, choices=(3, 5), default=3,
-                   help="3 = MQTT 3.1.1, 5 = MQTT 5")
-    p.add_argument("--client", choices=("v1", "v2"), default="v2",
-                   help="v1 = IotIdentityClient, v2 = IotIdentityClientV2")
-    p.add_argument("--keep-alive", type=int, default=30, metavar="S")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="time limit for the whole run")
-    args = p.parse_args(argv)
-    # What awsiot_pubsub's peers read: a clean session.
-    args.persistent = False
-    args.session_expiry = None
-    return args
+    return parse_service_peer_args(p, argv)
 
 
 def run(args):
-    deadline = Deadline(args.timeout)
-    peer = open_peer(args, Inbox(), deadline)
-    client = protocol_client(peer, args)
+    deadline, peer, client = open_service_peer(args)
     identity_class = IdentityV2 if args.client == "v2" else IdentityV1
     scenario(identity_class(client, args.template, deadline), args)
     peer.disconnect()

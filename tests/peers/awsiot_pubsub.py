@@ -357,6 +357,42 @@ def protocol_client(peer, args):
     return peer.client if args.protocol == 5 else peer.connection
 
 
+def service_peer_parser(description, client_help, certificate="client"):
+    """The arguments of the peers built on AWS's service clients (shadow, jobs, provisioning):
+    where to connect, as whom, which MQTT version and which of the SDK's two clients
+    (`client_help` says which); the caller adds its own."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--endpoint", default="127.0.0.1", help="host to connect to")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--cert", required=True, help=f"{certificate} certificate (PEM file)")
+    p.add_argument("--key", required=True, help=f"{certificate} private key (PEM file)")
+    p.add_argument("--ca", required=True, help="CA certificate to trust (PEM file)")
+    p.add_argument("--client-id", required=True)
+    p.add_argument("--protocol", type=int, choices=(3, 5), default=3,
+                   help="3 = MQTT 3.1.1, 5 = MQTT 5")
+    p.add_argument("--client", choices=("v1", "v2"), default="v2", help=client_help)
+    p.add_argument("--keep-alive", type=int, default=30, metavar="S")
+    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
+                   help="time limit for the whole run")
+    return p
+
+
+def parse_service_peer_args(parser, argv):
+    """Parses `argv`; a service peer uses a clean session."""
+    args = parser.parse_args(argv)
+    args.persistent = False
+    args.session_expiry = None
+    return args
+
+
+def open_service_peer(args):
+    """Connects as `args` say; returns the deadline of the run, the peer and what the
+    service clients are built on."""
+    deadline = Deadline(args.timeout)
+    peer = open_peer(args, Inbox(), deadline)
+    return deadline, peer, protocol_client(peer, args)
+
+
 def run(args):
     deadline = Deadline(args.timeout)
     inbox = Inbox()

@@ -42,7 +42,6 @@ Events, one JSON object per line on stdout:
 Exit status: 0 when every step got the reply above, 1 otherwise, 2 when `--timeout` runs out.
 """
 
-import argparse
 import queue
 import sys
 import threading
@@ -52,8 +51,8 @@ from awscrt import mqtt, mqtt_request_response
 import awsiot
 from awsiot import iotshadow
 
-from awsiot_pubsub import (EXIT_TIMEOUT, Deadline, Failed, Inbox, emit, main, open_peer,
-                           protocol_client)
+from awsiot_pubsub import (EXIT_TIMEOUT, Failed, emit, main, open_service_peer,
+                           parse_service_peer_args, service_peer_parser)
 
 
 def state_of(state):
@@ -239,34 +238,17 @@ def scenario(shadow, deltas, deadline):
 
 
 def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--endpoint", default="127.0.0.1", help="host to connect to")
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--cert", required=True, help="client certificate (PEM file)")
-    p.add_argument("--key", required=True, help="client private key (PEM file)")
-    p.add_argument("--ca", required=True, help="CA certificate to trust (PEM file)")
-    p.add_argument("--client-id", required=True)
+    p = service_peer_parser(__doc__.split("\n\n")[0],
+                            "v1 = IotShadowClient, v2 = IotShadowClientV2")
     p.add_argument("--thing", help="the thing whose shadow to use (default: --client-id)")
     p.add_argument("--shadow", help="a named shadow (default: the classic shadow)")
-    p.add_argument("--protocol", type=int, choices=(3, 5), default=3,
-                   help="3 = MQTT 3.1.1, 5 = MQTT 5")
-    p.add_argument("--client", choices=("v1", "v2"), default="v2",
-                   help="v1 = IotShadowClient, v2 = IotShadowClientV2")
-    p.add_argument("--keep-alive", type=int, default=30, metavar="S")
-    p.add_argument("--timeout", type=float, default=30.0, metavar="S",
-                   help="time limit for the whole run")
-    args = p.parse_args(argv)
+    args = parse_service_peer_args(p, argv)
     args.thing = args.thing or args.client_id
-    # What awsiot_pubsub's peers read: a clean session.
-    args.persistent = False
-    args.session_expiry = None
     return args
 
 
 def run(args):
-    deadline = Deadline(args.timeout)
-    peer = open_peer(args, Inbox(), deadline)
-    client = protocol_client(peer, args)
+    deadline, peer, client = open_service_peer(args)
     deltas = queue.Queue()
     shadow_class = ShadowV2 if args.client == "v2" else ShadowV1
     scenario(shadow_class(client, args, deadline, deltas), deltas, deadline)

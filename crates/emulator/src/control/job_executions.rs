@@ -10,8 +10,8 @@
 //!
 //! Every change of an execution's status adds one to its `versionNumber`
 //! (AWS's docs confirm this for device updates; for service-side changes it
-//! is the emulator's choice). `approximateSecondsBeforeTimedOut` is never
-//! returned.
+//! is the emulator's choice). `approximateSecondsBeforeTimedOut` is the time
+//! left on the first of an IN_PROGRESS execution's timers.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -56,6 +56,10 @@ pub struct JobExecution {
     pub execution_number: i64,
     /// 1 when queued, one more at each change.
     pub version_number: i64,
+    /// Seconds until a timer moves an IN_PROGRESS execution to TIMED_OUT, if
+    /// one runs (absent once terminal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approximate_seconds_before_timed_out: Option<i64>,
 }
 
 /// AWS's `JobExecutionSummary`.
@@ -515,7 +519,7 @@ impl Control {
     }
 
     /// The execution `number` of the job on the thing, or the latest.
-    fn find_execution(
+    pub(crate) fn find_execution(
         &self,
         job_id: &str,
         thing: &str,
@@ -531,7 +535,13 @@ impl Control {
     }
 
     fn job_execution(&self, e: ExecutionRecord) -> JobExecution {
+        let now = self.now();
+        let approximate_seconds_before_timed_out = (e.status == ExecutionStatus::InProgress)
+            .then(|| e.deadline())
+            .flatten()
+            .map(|deadline| (deadline - now).max(0));
         JobExecution {
+            approximate_seconds_before_timed_out,
             thing_arn: self.arn("thing", &e.thing_name),
             job_id: e.job_id,
             status: e.status,

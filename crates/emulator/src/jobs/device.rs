@@ -266,7 +266,7 @@ impl Control {
                 None => return Ok(None),
             }
         } else {
-            let e = self.thing_execution(thing_name, job_id, execution_number)?;
+            let e = self.find_execution(job_id, thing_name, execution_number)?;
             if e.status.is_terminal() {
                 return Err(JobsDataError::new(
                     ErrorCode::TerminalStateReached,
@@ -303,7 +303,7 @@ impl Control {
         }
         let _guard = self.lock_jobs();
         self.require_thing_for_jobs(thing_name)?;
-        let mut e = self.thing_execution(thing_name, job_id, request.execution_number)?;
+        let mut e = self.find_execution(job_id, thing_name, request.execution_number)?;
         if let Some(expected) = request.expected_version {
             if expected != e.version_number {
                 return Err(JobsDataError::new(
@@ -338,27 +338,6 @@ impl Control {
                 .then(|| execution_state(&e)),
             job_document: (request.include_job_document == Some(true)).then(|| document(&job)),
         })
-    }
-
-    /// The execution `number` of `job_id` on the thing, or its latest.
-    fn thing_execution(
-        &self,
-        thing_name: &str,
-        job_id: &str,
-        number: Option<i64>,
-    ) -> Result<ExecutionRecord, JobsDataError> {
-        self.store
-            .executions_of_thing(thing_name)?
-            .into_iter()
-            .filter(|e| e.job_id == job_id)
-            .filter(|e| number.is_none_or(|n| e.execution_number == n))
-            .max_by_key(|e| e.execution_number)
-            .ok_or_else(|| {
-                JobsDataError::new(
-                    ErrorCode::ResourceNotFound,
-                    format!("thing {thing_name:?} has no execution of job {job_id:?}"),
-                )
-            })
     }
 
     /// What follows executions of `job` that changed (`changed`, some of

@@ -172,6 +172,16 @@ fn the_in_progress_timer_runs_from_the_start_and_no_update_moves_it() {
     assert_eq!(jobs.status("fw", "dev"), Queued, "QUEUED has no timer");
     jobs.start_next("dev", None);
     jobs.minutes(6);
+    let described = jobs
+        .control
+        .describe_job_execution(DescribeJobExecutionRequest {
+            job_id: "fw".into(),
+            thing_name: "dev".into(),
+            execution_number: None,
+        })
+        .unwrap()
+        .execution;
+    assert_eq!(described.approximate_seconds_before_timed_out, Some(4 * 60));
     jobs.update("dev", "fw", S::InProgress, None).unwrap();
     jobs.minutes(3);
     assert_eq!(
