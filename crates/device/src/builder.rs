@@ -8,19 +8,23 @@ use bytes::Bytes;
 use iotcore_mqtt::{ProtocolVersion, QoS};
 use rustls::pki_types::CertificateDer;
 
+use crate::aws_credentials::CredentialsProvider;
 use crate::backoff::ReconnectPolicy;
 use crate::credentials::{self, Identity};
+use crate::custom_authorizer::CustomAuthorizer;
 use crate::error::ConfigError;
 use crate::limits::{Limits, Violation};
 use crate::offline_queue::OfflineQueueLimits;
 use crate::transport::tls::{self, AWS_MQTT_ALPN, TlsSetup};
-use crate::transport::{Connector, Door};
+use crate::transport::{Connector, Door, DoorSetup, Proxy};
 
 /// The MQTT port of AWS IoT Core with client certificates.
 pub const DEFAULT_PORT: u16 = 8883;
 /// The HTTPS port, where AWS IoT Core takes MQTT with client certificates
-/// when the client offers ALPN `x-amzn-mqtt-ca`.
+/// when the client offers ALPN `x-amzn-mqtt-ca`, and every other door.
 pub const ALPN_PORT: u16 = 443;
+/// The ALPN protocol of MQTT with a custom authorizer on port 443.
+const CUSTOM_AUTHORIZER_ALPN: &[u8] = b"mqtt";
 
 /// AWS IoT Core's keep-alive range, in seconds.
 const AWS_KEEP_ALIVE: std::ops::RangeInclusive<u64> = 30..=1200;
@@ -71,6 +75,34 @@ enum Alpn {
     Explicit(Option<Vec<u8>>),
 }
 
+/// The door chosen in the builder, with what it needs.
+#[derive(Debug)]
+enum DoorChoice {
+    MutualTls,
+    WebSocketSigV4(CredentialsProvider),
+    CustomAuthorizer(CustomAuthorizer),
+    CustomAuthorizerWebSocket(CustomAuthorizer),
+}
+
+impl DoorChoice {
+    fn door(&self) -> Door {
+        match self {
+            DoorChoice::MutualTls => Door::MutualTls,
+            DoorChoice::WebSocketSigV4(_) => Door::WebSocketSigV4,
+            DoorChoice::CustomAuthorizer(_) => Door::CustomAuthorizer,
+            DoorChoice::CustomAuthorizerWebSocket(_) => Door::CustomAuthorizerWebSocket,
+        }
+    }
+}
+
+/// Whether and how to go through an HTTP proxy.
+#[derive(Debug)]
+enum ProxyChoice {
+    Direct,
+    Url(Proxy),
+    FromEnvironment,
+}
+
 /// How hard the first [`ClientBuilder::connect`] tries before giving up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct InitialConnect {
@@ -87,7 +119,11 @@ pub(crate) struct InitialConnect {
 pub struct ClientBuilder {
     thing_name: String,
     endpoint: Option<String>,
-    port: u16,
+    port: Option<u16>,
+    door: DoorChoice,
+    region: Option<String>,
+    proxy: ProxyChoice,
+    metrics: bool,
     alpn: Alpn,
     server_name: Option<String>,
     client_id: Option<String>,
@@ -116,7 +152,11 @@ impl ClientBuilder {
         ClientBuilder {
             thing_name,
             endpoint: None,
-            port: DEFAULT_PORT,
+            port: None,
+            door: DoorChoice::MutualTls,
+            region: None,
+            proxy: ProxyChoice::Direct,
+            metrics: true,
             alpn: Alpn::Auto,
             server_name: None,
             client_id: None,
@@ -151,15 +191,115 @@ impl ClientBuilder {
         self
     }
 
-    /// The TCP port: 8883 by default. On 443 the client offers ALPN
-    /// `x-amzn-mqtt-ca`, as AWS IoT Core requires there (see [`alpn`](Self::alpn)).
+    /// The TCP port: by default 8883 for mutual TLS and 443 for the other
+    /// doors ([`Door::default_port`]). With mutual TLS on 443 the client
+    /// offers ALPN `x-amzn-mqtt-ca`, as AWS IoT Core requires there (see
+    /// [`alpn`](Self::alpn)).
     pub fn port(mut self, port: u16) -> Self {
-        self.port = port;
+        self.port = Some(port);
+        self
+    }
+
+    /// Connects over WebSocket (`wss://<endpoint>/mqtt`, subprotocol
+    /// `mqtt`) instead of mutual TLS, the upgrade signed with SigV4
+    /// (service `iotdevicegateway`) with credentials from `credentials`,
+    /// asked again on every connection attempt. No client certificate is
+    /// needed; the region comes from [`region`](Self::region) or the endpoint.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), iotcore::Error> {
+    /// use iotcore::Client;
+    /// use iotcore::aws_credentials::CredentialsProvider;
+    ///
+    /// let client = Client::builder("my-thing")
+    ///     .endpoint("xxxx-ats.iot.eu-west-1.amazonaws.com")
+    ///     .websocket(CredentialsProvider::environment())
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn websocket(mut self, credentials: CredentialsProvider) -> Self {
+        self.door = DoorChoice::WebSocketSigV4(credentials);
+        self
+    }
+
+    /// The AWS region SigV4 signs for. Read from endpoints of the form
+    /// `…iot.<region>.amazonaws.com` when not set.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// Connects with a custom authorizer over MQTT: port 443, ALPN `mqtt`,
+    /// the authorizer's name, the token and its signature in the query of
+    /// the CONNECT user name, the password passed through. No client
+    /// certificate is needed.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), iotcore::Error> {
+    /// use iotcore::{Client, CustomAuthorizer};
+    ///
+    /// let client = Client::builder("my-thing")
+    ///     .endpoint("xxxx-ats.iot.eu-west-1.amazonaws.com")
+    ///     .custom_authorizer(CustomAuthorizer::new("my-authorizer").token("token", "abc"))
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn custom_authorizer(mut self, authorizer: CustomAuthorizer) -> Self {
+        self.door = DoorChoice::CustomAuthorizer(authorizer);
+        self
+    }
+
+    /// Connects with a custom authorizer over WebSocket (`wss://…/mqtt`):
+    /// the authorizer's name, the token and its signature travel as headers
+    /// of the upgrade; the user name and password in CONNECT.
+    pub fn custom_authorizer_over_websocket(mut self, authorizer: CustomAuthorizer) -> Self {
+        self.door = DoorChoice::CustomAuthorizerWebSocket(authorizer);
+        self
+    }
+
+    /// Goes through an HTTP proxy with `CONNECT`, on every door:
+    /// `http://[user:password@]host[:port]` (the port defaults to 80; a
+    /// user name and password, percent-encoded if need be, are sent as
+    /// basic authentication). Fails on a URL that cannot be used.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), iotcore::Error> {
+    /// let client = iotcore::Client::builder("my-thing")
+    ///     .endpoint("xxxx-ats.iot.eu-west-1.amazonaws.com")
+    ///     .client_cert_pem_files("cert.pem", "key.pem")?
+    ///     .proxy("http://user:password@proxy.corp.example:3128")?
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn proxy(mut self, url: &str) -> Result<Self, ConfigError> {
+        self.proxy = ProxyChoice::Url(Proxy::parse(url)?);
+        Ok(self)
+    }
+
+    /// Takes the proxy from the environment when connecting: `HTTPS_PROXY`
+    /// (or `https_proxy`), unless `NO_PROXY` (or `no_proxy`) lists the
+    /// endpoint (a host, a domain, or `*`). The environment is never read
+    /// unless this is called.
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxyChoice::FromEnvironment;
+        self
+    }
+
+    /// Whether to add `?SDK=IoTCoreRust&Version=<version>` to the CONNECT
+    /// user name, as AWS's SDKs add theirs (default true). The pairs join
+    /// a query already there (a custom authorizer's) with `&`.
+    pub fn metrics(mut self, enabled: bool) -> Self {
+        self.metrics = enabled;
         self
     }
 
     /// Overrides the TLS ALPN protocol (`None`: offer no ALPN). By default
-    /// `x-amzn-mqtt-ca` is offered on port 443 and nothing on other ports.
+    /// mutual TLS offers `x-amzn-mqtt-ca` on port 443 and nothing on other
+    /// ports, a custom authorizer over MQTT offers `mqtt`, and the WebSocket
+    /// doors offer nothing.
     pub fn alpn(mut self, protocol: Option<&[u8]>) -> Self {
         self.alpn = Alpn::Explicit(protocol.map(<[u8]>::to_vec));
         self
@@ -374,7 +514,12 @@ impl ClientBuilder {
     /// Checks every setting and builds the configuration the driver runs on.
     pub(crate) fn into_config(self) -> Result<Config, ConfigError> {
         let host = self.endpoint.ok_or(ConfigError::MissingEndpoint)?;
-        let identity = self.identity.ok_or(ConfigError::MissingClientCertificate)?;
+        let door = self.door.door();
+        let identity = match door {
+            Door::MutualTls => Some(self.identity.ok_or(ConfigError::MissingClientCertificate)?),
+            _ => None,
+        };
+        let port = self.port.unwrap_or(door.default_port());
         let server_name = tls::server_name(self.server_name.as_deref().unwrap_or(&host))?;
         let client_id = self.client_id.unwrap_or_else(|| self.thing_name.clone());
         check_client_id(&client_id, self.aws_limits)?;
@@ -439,14 +584,48 @@ impl ClientBuilder {
         };
         roots.extend(self.extra_roots);
         let alpn = match self.alpn {
-            Alpn::Auto => (self.port == ALPN_PORT).then(|| AWS_MQTT_ALPN.to_vec()),
+            Alpn::Auto => match door {
+                Door::MutualTls => (port == ALPN_PORT).then(|| AWS_MQTT_ALPN.to_vec()),
+                Door::CustomAuthorizer => Some(CUSTOM_AUTHORIZER_ALPN.to_vec()),
+                _ => None,
+            },
             Alpn::Explicit(choice) => choice,
         };
         let tls = TlsSetup {
-            config: tls::client_config(&identity, &roots, alpn.as_deref())?,
+            config: tls::client_config(identity.as_ref(), &roots, alpn.as_deref())?,
             server_name,
         };
-        let connector = Connector::new(host, self.port, Door::MutualTls(tls), self.username, None);
+        let setup = match self.door {
+            DoorChoice::MutualTls => DoorSetup::MutualTls(tls),
+            DoorChoice::WebSocketSigV4(credentials) => DoorSetup::WebSocketSigV4 {
+                tls,
+                region: match self.region {
+                    Some(region) => region,
+                    None => region_of(&host).ok_or(ConfigError::MissingRegion)?,
+                },
+                credentials,
+            },
+            DoorChoice::CustomAuthorizer(authorizer) => {
+                DoorSetup::CustomAuthorizer { tls, authorizer }
+            }
+            DoorChoice::CustomAuthorizerWebSocket(authorizer) => {
+                DoorSetup::CustomAuthorizerWebSocket { tls, authorizer }
+            }
+        };
+        let proxy = match self.proxy {
+            ProxyChoice::Direct => None,
+            ProxyChoice::Url(proxy) => Some(proxy),
+            ProxyChoice::FromEnvironment => Proxy::from_env(&host)?,
+        };
+        let connector = Connector {
+            host,
+            port,
+            proxy,
+            setup,
+            username: self.username,
+            password: None,
+            metrics: self.metrics,
+        };
 
         Ok(Config {
             thing_name: self.thing_name,
@@ -467,6 +646,15 @@ impl ClientBuilder {
             close_timeout: self.close_timeout,
         })
     }
+}
+
+/// The region of an AWS IoT endpoint, `…iot.<region>.amazonaws.com[.cn]`.
+fn region_of(host: &str) -> Option<String> {
+    let labels: Vec<&str> = host.split('.').collect();
+    labels
+        .windows(3)
+        .find(|w| w[0] == "iot" && w[2] == "amazonaws")
+        .map(|w| w[1].to_owned())
 }
 
 /// An empty client id (the broker assigns one) needs MQTT 5, whose CONNACK
@@ -611,9 +799,48 @@ mod tests {
     }
 
     fn tls_of(config: &Config) -> &rustls::ClientConfig {
-        match config.connector.door() {
-            Door::MutualTls(setup) => &setup.config,
-        }
+        &config.connector.setup().tls().config
+    }
+
+    #[test]
+    fn the_region_is_read_from_aws_endpoints() {
+        assert_eq!(
+            region_of("abc-ats.iot.eu-west-1.amazonaws.com").as_deref(),
+            Some("eu-west-1")
+        );
+        assert_eq!(
+            region_of("abc-ats.iot.cn-north-1.amazonaws.com.cn").as_deref(),
+            Some("cn-north-1")
+        );
+        assert_eq!(region_of("127.0.0.1"), None);
+        assert_eq!(region_of("localhost"), None);
+    }
+
+    #[test]
+    fn the_other_doors_need_no_certificate_and_default_to_443() {
+        let base = || ClientBuilder::new("thing".into()).endpoint("127.0.0.1");
+        let credentials = CredentialsProvider::fixed(crate::aws_credentials::AwsCredentials::new(
+            "AKID", "secret", None,
+        ));
+        let ws = base().websocket(credentials.clone()).region("us-east-1");
+        let ws = ws.into_config().unwrap();
+        assert_eq!(ws.connector.door(), Door::WebSocketSigV4);
+        assert_eq!(ws.connector.port, 443);
+        assert!(tls_of(&ws).alpn_protocols.is_empty());
+        assert!(matches!(
+            base().websocket(credentials).into_config(),
+            Err(ConfigError::MissingRegion)
+        ));
+        let authorizer = base()
+            .custom_authorizer(CustomAuthorizer::new("auth"))
+            .into_config()
+            .unwrap();
+        assert_eq!(authorizer.connector.port, 443);
+        assert_eq!(tls_of(&authorizer).alpn_protocols, [b"mqtt".to_vec()]);
+        assert!(matches!(
+            base().into_config(),
+            Err(ConfigError::MissingClientCertificate)
+        ));
     }
 
     #[test]

@@ -110,7 +110,8 @@ pub enum ConfigError {
     /// `connect()` was called without a client certificate.
     #[error(
         "no client certificate set: call .client_cert_pem_files(cert, key) or \
-         .client_cert_pem(cert, key)"
+         .client_cert_pem(cert, key), or choose another door: .websocket(credentials) or \
+         .custom_authorizer(authorizer)"
     )]
     MissingClientCertificate,
     /// The keep-alive is outside what AWS IoT Core accepts.
@@ -149,6 +150,20 @@ pub enum ConfigError {
         /// What was asked for.
         requested: Duration,
     },
+    /// The proxy URL cannot be used.
+    #[error("the proxy URL {url:?} cannot be used: {why}")]
+    InvalidProxy {
+        /// The URL, its password hidden.
+        url: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+    /// The WebSocket door with SigV4 needs the endpoint's region.
+    #[error(
+        "no region to sign for: call .region(\"<region>\") (it is read from endpoints of the \
+         form …iot.<region>.amazonaws.com)"
+    )]
+    MissingRegion,
     /// A reconnect, queue or buffer setting is out of range.
     #[error("invalid setting {setting}: {why}")]
     InvalidSetting {

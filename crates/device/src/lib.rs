@@ -1,7 +1,9 @@
 //! iotcore: a device SDK for AWS IoT Core.
 //!
-//! A [`Client`] holds one MQTT connection over mutual TLS to AWS IoT Core
-//! (or the `iotcore-emulator`, or any MQTT broker) and keeps it up by itself.
+//! A [`Client`] holds one MQTT connection to AWS IoT Core (or the
+//! `iotcore-emulator`, or any MQTT broker) — over mutual TLS, WebSocket
+//! with SigV4 or a custom authorizer, directly or through an HTTP proxy (see
+//! [Doors](#doors)) — and keeps it up by itself.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), iotcore::Error> {
@@ -37,6 +39,82 @@
 //! [`Client::status_events`] report every step with a [`DisconnectReason`]
 //! that says what to check — including the hang-up AWS IoT Core uses to
 //! answer a publish or subscribe its policy denies.
+//!
+//! # Doors
+//!
+//! AWS IoT Core takes devices through several doors; the builder picks one
+//! and the client opens it again on every connection attempt ([`Door`]):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), iotcore::Error> {
+//! use iotcore::aws_credentials::{AwsCredentials, CredentialsProvider};
+//! use iotcore::{Client, CustomAuthorizer};
+//!
+//! let endpoint = "xxxx-ats.iot.eu-west-1.amazonaws.com";
+//!
+//! // MQTT over mutual TLS: port 8883, or .port(443) with ALPN x-amzn-mqtt-ca.
+//! let mtls = Client::builder("my-thing")
+//!     .endpoint(endpoint)
+//!     .client_cert_pem_files("cert.pem", "key.pem")?
+//!     .connect()
+//!     .await?;
+//!
+//! // MQTT over WebSocket on 443, the upgrade signed with SigV4. Credentials
+//! // are asked for on every attempt: fixed, the environment, the shared
+//! // files (CredentialsProvider::profile), or your own async closure.
+//! let websocket = Client::builder("my-thing")
+//!     .endpoint(endpoint)                           // region read from it, or .region(..)
+//!     .websocket(CredentialsProvider::from_fn(|| async {
+//!         // e.g. Cognito or the AWS IoT credentials provider
+//!         Ok(AwsCredentials::new("ASIA…", "secret", Some("session-token".into())))
+//!     }))
+//!     .connect()
+//!     .await?;
+//!
+//! // A custom authorizer: MQTT on 443 with ALPN mqtt (or over WebSocket
+//! // with .custom_authorizer_over_websocket).
+//! let authorized = Client::builder("my-thing")
+//!     .endpoint(endpoint)
+//!     .custom_authorizer(
+//!         CustomAuthorizer::new("my-authorizer")
+//!             .token("token", "eyJ…")
+//!             .signature("base64 RSA-SHA256 of the token"),
+//!     )
+//!     .connect()
+//!     .await?;
+//!
+//! // Any door through an HTTP CONNECT proxy (or .proxy_from_env() for
+//! // HTTPS_PROXY and NO_PROXY).
+//! let proxied = Client::builder("my-thing")
+//!     .endpoint(endpoint)
+//!     .websocket(CredentialsProvider::environment())
+//!     .proxy("http://user:password@proxy.corp.example:3128")?
+//!     .connect()
+//!     .await?;
+//! # let _ = (mtls, websocket, authorized, proxied); Ok(()) }
+//! ```
+//!
+//! The CONNECT user name carries `?SDK=IoTCoreRust&Version=…`, as AWS's
+//! SDKs add theirs, joined to a custom authorizer's query with `&`
+//! ([`ClientBuilder::metrics`] turns it off).
+//!
+//! When a door fails, the [`DisconnectReason`] says which and why:
+//! [`DisconnectReason::ProxyRefused`] (407: the proxy wants credentials),
+//! [`DisconnectReason::UpgradeRefused`] (AWS's 403 and its message: a bad
+//! signature, an expired date, an unknown key, a token missing, or an
+//! authorizer's refusal), [`DisconnectReason::CredentialsUnavailable`],
+//! [`DisconnectReason::LoginRefused`] (CONNACK refusal or hang-up on a
+//! SigV4 or authorizer door), or the TLS and certificate reasons of mutual
+//! TLS. Reconnecting follows AWS's SDKs: the first
+//! [`connect`](ClientBuilder::connect) fails at once on a refusal that
+//! retrying cannot fix (those reasons, where
+//! [`DisconnectReason::needs_configuration_change`] holds); a running client
+//! keeps trying every door with full-jitter exponential backoff whose delay
+//! grows with each failed attempt up to [`ReconnectPolicy::max_delay`]
+//! (120 s by default) and only starts again from the first delay after a
+//! connection stayed up for [`ReconnectPolicy::reset_after`] (30 s, the
+//! CRT's default too), so a door that refuses is never hammered. Each
+//! attempt asks the credentials provider again and signs afresh.
 //!
 //! # Delivery
 //!
@@ -91,10 +169,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod aws_credentials;
 mod backoff;
 mod builder;
 mod client;
 mod credentials;
+mod custom_authorizer;
 mod driver;
 mod error;
 pub mod jobs;
@@ -112,12 +192,14 @@ mod transport;
 pub use backoff::ReconnectPolicy;
 pub use builder::{ALPN_PORT, ClientBuilder, DEFAULT_PORT, LastWill};
 pub use client::Client;
+pub use custom_authorizer::CustomAuthorizer;
 pub use error::{ConfigError, Error, ErrorKind};
 pub use limits::AWS_MAX_PAYLOAD_BYTES;
 pub use message::{CloudToDeviceMessage, Message};
 pub use offline_queue::OfflineQueueLimits;
 pub use status::{ConnectionState, DisconnectReason, Operation};
 pub use streams::{CloudToDevice, Messages, StatusEvents, Subscription};
+pub use transport::Door;
 pub use transport::tls::AWS_MQTT_ALPN;
 
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use iotcore_mqtt::ReasonCode;
 
+use crate::aws_credentials::CredentialsError;
+use crate::transport::Door;
+
 /// The state of the client's connection, as published by [`crate::Client::status`].
 ///
 /// A connection that drops goes `Connected` → `Disconnected { reason }` →
@@ -193,12 +196,93 @@ pub enum DisconnectReason {
         /// The negotiated keep-alive.
         keep_alive: Duration,
     },
+    /// The HTTP proxy could not be reached or broke the tunnel.
+    #[error("the HTTP proxy {proxy} failed: {detail}")]
+    Proxy {
+        /// The proxy's `host:port`.
+        proxy: String,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The HTTP proxy answered CONNECT with an error status.
+    #[error(
+        "the HTTP proxy {proxy} refused the tunnel ({detail}){}",
+        proxy_hint(*status)
+    )]
+    ProxyRefused {
+        /// The proxy's `host:port`.
+        proxy: String,
+        /// The HTTP status (407: the proxy wants other credentials).
+        status: u16,
+        /// The status line and the start of the proxy's answer.
+        detail: String,
+    },
+    /// The server refused the WebSocket upgrade (AWS IoT Core: 403 with
+    /// its reason when the signature or the authorizer's token is refused).
+    #[error("the server refused the WebSocket upgrade of {door} ({detail}){}", upgrade_hint(*door, *status))]
+    UpgradeRefused {
+        /// The door tried.
+        door: Door,
+        /// The HTTP status.
+        status: u16,
+        /// The status line and the start of the server's answer.
+        detail: String,
+    },
+    /// The WebSocket upgrade failed otherwise.
+    #[error("{door}: the WebSocket upgrade failed: {detail}")]
+    WebSocket {
+        /// The door tried.
+        door: Door,
+        /// What went wrong.
+        detail: String,
+    },
+    /// The credentials provider gave no credentials for the SigV4 signature.
+    #[error("no AWS credentials to sign the WebSocket upgrade: {source}")]
+    CredentialsUnavailable {
+        /// The provider's error.
+        #[source]
+        source: CredentialsError,
+    },
+    /// The server refused the login of a door other than mutual TLS: a
+    /// CONNACK failure code, or (`reason: None`) a hang-up before CONNACK.
+    #[error(
+        "the server refused the connection through {door}{}: {}",
+        reason.map(|r| format!(" with CONNACK {r}")).unwrap_or_else(|| " by closing it before CONNACK".into()),
+        door.credentials_hint()
+    )]
+    LoginRefused {
+        /// The door tried.
+        door: Door,
+        /// The CONNACK reason code, if the server sent one.
+        reason: Option<ReasonCode>,
+    },
     /// The server sent bytes that break MQTT.
     #[error("the server broke the MQTT protocol: {detail}")]
     Protocol {
         /// What was wrong.
         detail: String,
     },
+}
+
+fn proxy_hint(status: u16) -> &'static str {
+    match status {
+        407 => {
+            ": pass the proxy's user name and password in its URL, http://user:password@host:port"
+        }
+        403 => ": the proxy does not allow tunnels to this endpoint and port",
+        _ => "",
+    }
+}
+
+fn upgrade_hint(door: Door, status: u16) -> &'static str {
+    match (door, status) {
+        (Door::WebSocketSigV4, 401 | 403) => {
+            ": the signature was refused: check the access key, its secret, the session token of \
+             temporary credentials, the region and the clock (SigV4 allows about 5 minutes of skew)"
+        }
+        (_, 401 | 403) => ": the custom authorizer refused the token or its signature",
+        _ => "",
+    }
 }
 
 fn connack_hint(reason: ReasonCode) -> &'static str {
@@ -223,6 +307,19 @@ impl DisconnectReason {
         match self {
             DisconnectReason::ServerCertificateUntrusted { .. }
             | DisconnectReason::ClientCertificateRejected { .. } => true,
+            DisconnectReason::ProxyRefused { status, .. }
+            | DisconnectReason::UpgradeRefused { status, .. } => {
+                matches!(status, 400 | 401 | 403 | 404 | 407)
+            }
+            DisconnectReason::CredentialsUnavailable { source } => {
+                !matches!(source, CredentialsError::Provider(_))
+            }
+            DisconnectReason::LoginRefused { reason, .. } => reason.is_none_or(|r| {
+                matches!(
+                    r,
+                    ReasonCode::NOT_AUTHORIZED | ReasonCode::BAD_USER_NAME_OR_PASSWORD
+                )
+            }),
             DisconnectReason::ConnectionRefused { reason } => matches!(
                 *reason,
                 ReasonCode::NOT_AUTHORIZED

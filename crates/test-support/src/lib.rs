@@ -3,6 +3,7 @@
 //! - [`TestPki`]: a throw-away CA with server and client certificates on disk;
 //! - [`Mosquitto`]: a real Mosquitto broker with mutual TLS on a free loopback port;
 //! - [`FaultProxy`]: a TCP proxy that cuts, stalls or refuses connections on demand;
+//! - [`ConnectProxy`]: an HTTP CONNECT proxy, with or without basic authentication;
 //! - [`python`], [`run_peer`], [`spawn_peer`]: run the Python peers in `tests/peers/` (AWS IoT
 //!   Device SDK v2 for Python) from the venv that `scripts/setup-peers` creates;
 //! - [`free_port`], [`init_tracing`].
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod connect_proxy;
 mod error;
 mod fault_proxy;
 mod logging;
@@ -30,6 +32,7 @@ mod peer;
 mod pki;
 mod program;
 
+pub use connect_proxy::ConnectProxy;
 pub use error::{Error, Result};
 pub use fault_proxy::FaultProxy;
 pub use logging::init_tracing;

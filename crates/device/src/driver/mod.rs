@@ -36,7 +36,7 @@ use crate::message::Message;
 use crate::offline_queue::OfflineQueue;
 use crate::status::{ConnectionState, DisconnectReason, Operation, Sessions};
 use crate::streams::Subscription;
-use crate::transport::{Connected, Stream, io_error_reason};
+use crate::transport::{self, Connected, Stream, io_error_reason};
 
 use alarm::Alarm;
 pub(crate) use command::{Command, Request, Responder};
@@ -670,7 +670,7 @@ impl Driver {
                     None
                 }
                 Event::ConnectionRefused { reason, .. } => {
-                    Some(DisconnectReason::ConnectionRefused { reason })
+                    Some(transport::refusal(self.config.connector.door(), reason))
                 }
                 Event::PublishAcked {
                     packet_id, reason, ..
@@ -846,9 +846,10 @@ impl Driver {
     /// The server closed the connection.
     fn hangup_reason(&self, connected: bool) -> DisconnectReason {
         if !connected {
-            return DisconnectReason::ClosedBeforeConnAck {
-                client_id: self.config.client_id.clone(),
-            };
+            return transport::closed_before_connack(
+                self.config.connector.door(),
+                &self.config.client_id,
+            );
         }
         match &self.last_request {
             Some(last) if last.at.elapsed() <= POLICY_DENIAL_WINDOW => {

@@ -2,22 +2,37 @@
 //!
 //! The builder picks a [`Connector`]; the driver calls
 //! [`Connector::connect`] on every connection attempt and gets a
-//! [`Connected`]: a boxed byte stream and the login its CONNECT carries.
-//! Everything about TCP, TLS (and, on other doors, proxies, WebSocket
-//! upgrades and credentials) lives here; the driver only moves MQTT bytes
-//! over the stream, and asks [`io_error_reason`] what a failed read or write
-//! means. Calling the connector again for each attempt is what lets a door
-//! fetch fresh credentials and sign again on every reconnect.
+//! [`Connected`]: a boxed byte stream, the login its CONNECT carries and
+//! the [`Door`] it came through. Everything about TCP, proxies, TLS,
+//! WebSocket upgrades and credentials lives here; the driver only moves
+//! MQTT bytes over the stream, and asks [`io_error_reason`] what a failed
+//! read or write means. Calling the connector again for each attempt is
+//! what makes a reconnect fetch fresh credentials and sign again.
+//!
+//! The layers, bottom up: TCP ([`tcp`]) or a proxy's tunnel ([`proxy`]);
+//! TLS ([`tls`]); for the WebSocket doors the upgrade ([`websocket`]),
+//! signed with SigV4 ([`sigv4`]); the CONNECT user name ([`login`]).
 
+mod login;
+mod proxy;
+mod sigv4;
 mod tcp;
 pub(crate) mod tls;
+mod websocket;
 
+use std::fmt;
 use std::io;
+use std::time::SystemTime;
 
 use bytes::Bytes;
+use iotcore_mqtt::ReasonCode;
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::aws_credentials::CredentialsProvider;
+use crate::custom_authorizer::CustomAuthorizer;
 use crate::status::DisconnectReason;
+
+pub(crate) use proxy::Proxy;
 
 /// A byte stream under the door's protocol: TCP, or a proxy's tunnel.
 pub(crate) trait RawIo: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -42,6 +57,61 @@ pub(crate) trait ByteStream: AsyncRead + AsyncWrite + Send + Unpin {
 /// An established stream, whatever the door.
 pub(crate) type Stream = Box<dyn ByteStream>;
 
+/// How a connection is authenticated: the doors of AWS IoT Core.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Door {
+    /// MQTT over TLS with a client certificate: port 8883, or 443 with ALPN
+    /// `x-amzn-mqtt-ca`.
+    MutualTls,
+    /// MQTT over WebSocket (`wss://…/mqtt`), the upgrade signed with SigV4.
+    WebSocketSigV4,
+    /// MQTT over TLS on 443 with ALPN `mqtt`, authenticated by a custom
+    /// authorizer (the token in the user name's query).
+    CustomAuthorizer,
+    /// MQTT over WebSocket, authenticated by a custom authorizer (the token
+    /// in the upgrade's headers).
+    CustomAuthorizerWebSocket,
+}
+
+impl Door {
+    /// The port AWS IoT Core takes this door on.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Door::MutualTls => crate::DEFAULT_PORT,
+            _ => crate::ALPN_PORT,
+        }
+    }
+
+    /// What the server checks on this door, for messages.
+    pub(crate) fn credentials_hint(self) -> &'static str {
+        match self {
+            Door::MutualTls => {
+                "check that the certificate is ACTIVE and its policy allows iot:Connect for this client id"
+            }
+            Door::WebSocketSigV4 => {
+                "check that the credentials' policy (IAM, or the IoT policy attached to the \
+                 emulator's access key) allows iot:Connect for this client id"
+            }
+            Door::CustomAuthorizer | Door::CustomAuthorizerWebSocket => {
+                "the custom authorizer denied the token, or the policy it returned does not \
+                 allow iot:Connect for this client id"
+            }
+        }
+    }
+}
+
+impl fmt::Display for Door {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Door::MutualTls => "MQTT over mutual TLS",
+            Door::WebSocketSigV4 => "MQTT over WebSocket with SigV4",
+            Door::CustomAuthorizer => "MQTT with a custom authorizer",
+            Door::CustomAuthorizerWebSocket => "MQTT over WebSocket with a custom authorizer",
+        })
+    }
+}
+
 /// What one successful [`Connector::connect`] gives the driver.
 pub(crate) struct Connected {
     /// The stream MQTT runs on.
@@ -52,60 +122,131 @@ pub(crate) struct Connected {
     pub(crate) password: Option<Bytes>,
 }
 
-/// How the connection is authenticated, and so what runs over TCP.
+/// A door's settings.
 #[derive(Debug)]
-pub(crate) enum Door {
-    /// MQTT over TLS with a client certificate: port 8883, or 443 with ALPN
-    /// `x-amzn-mqtt-ca`.
+pub(crate) enum DoorSetup {
+    /// See [`Door::MutualTls`].
     MutualTls(tls::TlsSetup),
+    /// See [`Door::WebSocketSigV4`].
+    WebSocketSigV4 {
+        tls: tls::TlsSetup,
+        region: String,
+        credentials: CredentialsProvider,
+    },
+    /// See [`Door::CustomAuthorizer`].
+    CustomAuthorizer {
+        tls: tls::TlsSetup,
+        authorizer: CustomAuthorizer,
+    },
+    /// See [`Door::CustomAuthorizerWebSocket`].
+    CustomAuthorizerWebSocket {
+        tls: tls::TlsSetup,
+        authorizer: CustomAuthorizer,
+    },
+}
+
+impl DoorSetup {
+    fn door(&self) -> Door {
+        match self {
+            DoorSetup::MutualTls(_) => Door::MutualTls,
+            DoorSetup::WebSocketSigV4 { .. } => Door::WebSocketSigV4,
+            DoorSetup::CustomAuthorizer { .. } => Door::CustomAuthorizer,
+            DoorSetup::CustomAuthorizerWebSocket { .. } => Door::CustomAuthorizerWebSocket,
+        }
+    }
+
+    /// The TLS settings every door has.
+    #[cfg(test)]
+    pub(crate) fn tls(&self) -> &tls::TlsSetup {
+        match self {
+            DoorSetup::MutualTls(tls)
+            | DoorSetup::WebSocketSigV4 { tls, .. }
+            | DoorSetup::CustomAuthorizer { tls, .. }
+            | DoorSetup::CustomAuthorizerWebSocket { tls, .. } => tls,
+        }
+    }
 }
 
 /// Opens connections to the broker: chosen by the builder, called by the
 /// driver on every attempt.
 #[derive(Debug)]
 pub(crate) struct Connector {
-    host: String,
-    port: u16,
-    door: Door,
-    username: Option<String>,
-    password: Option<Bytes>,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) proxy: Option<Proxy>,
+    pub(crate) setup: DoorSetup,
+    /// The application's user name and password.
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<Bytes>,
+    /// Whether to add the SDK metrics to the user name.
+    pub(crate) metrics: bool,
 }
 
 impl Connector {
-    /// A connector to `host:port` through `door`, logging in with the
-    /// application's user name and password (if any).
-    pub(crate) fn new(
-        host: String,
-        port: u16,
-        door: Door,
-        username: Option<String>,
-        password: Option<Bytes>,
-    ) -> Connector {
-        Connector {
-            host,
-            port,
-            door,
-            username,
-            password,
+    /// The door this connector opens.
+    pub(crate) fn door(&self) -> Door {
+        self.setup.door()
+    }
+
+    /// The door's settings.
+    #[cfg(test)]
+    pub(crate) fn setup(&self) -> &DoorSetup {
+        &self.setup
+    }
+
+    /// TCP, or a tunnel through the proxy.
+    async fn open(&self) -> Result<Raw, DisconnectReason> {
+        match &self.proxy {
+            Some(proxy) => proxy.tunnel(&self.host, self.port).await,
+            None => Ok(Box::new(tcp::connect(&self.host, self.port).await?)),
         }
     }
 
-    /// The door this connector opens.
-    #[cfg(test)]
-    pub(crate) fn door(&self) -> &Door {
-        &self.door
-    }
-
-    /// One connection attempt: TCP, then whatever the door runs over it.
+    /// One connection attempt: credentials (if the door needs them), TCP or
+    /// a tunnel, TLS, and the WebSocket upgrade on the WebSocket doors.
     pub(crate) async fn connect(&self) -> Result<Connected, DisconnectReason> {
-        let raw: Raw = Box::new(tcp::connect(&self.host, self.port).await?);
-        let stream: Stream = match &self.door {
-            Door::MutualTls(setup) => Box::new(setup.handshake(raw).await?),
+        let door = self.door();
+        let mut username = self.username.as_deref();
+        let mut password = self.password.clone();
+        let mut query: Vec<(&str, &str)> = Vec::new();
+        let stream: Stream = match &self.setup {
+            DoorSetup::MutualTls(tls) => Box::new(tls.handshake(self.open().await?).await?),
+            DoorSetup::WebSocketSigV4 {
+                tls,
+                region,
+                credentials,
+            } => {
+                let credentials = credentials
+                    .credentials()
+                    .await
+                    .map_err(|source| DisconnectReason::CredentialsUnavailable { source })?;
+                let tls = tls.handshake(self.open().await?).await?;
+                // Signed last, so that the date is the moment of the upgrade.
+                let target = sigv4::presign(&self.host, region, &credentials, SystemTime::now())
+                    .map_err(|detail| DisconnectReason::WebSocket { door, detail })?;
+                Box::new(websocket::upgrade(tls, &self.host, &target, &[], door).await?)
+            }
+            DoorSetup::CustomAuthorizer { tls, authorizer } => {
+                query = authorizer.query();
+                username = authorizer.username.as_deref().or(username);
+                password = authorizer.password.clone().or(password);
+                Box::new(tls.handshake(self.open().await?).await?)
+            }
+            DoorSetup::CustomAuthorizerWebSocket { tls, authorizer } => {
+                let headers: Vec<(&str, &str)> = authorizer.query();
+                username = authorizer.username.as_deref().or(username);
+                password = authorizer.password.clone().or(password);
+                let tls = tls.handshake(self.open().await?).await?;
+                Box::new(websocket::upgrade(tls, &self.host, sigv4::PATH, &headers, door).await?)
+            }
         };
+        if self.metrics {
+            query.extend(login::metrics());
+        }
         Ok(Connected {
             stream,
-            username: self.username.clone(),
-            password: self.password.clone(),
+            username: login::username_with(username, &query),
+            password,
         })
     }
 }
@@ -113,4 +254,25 @@ impl Connector {
 /// What a failed read or write on an established stream means.
 pub(crate) fn io_error_reason(e: &io::Error) -> DisconnectReason {
     tls::classify_io_error(e)
+}
+
+/// The reason for a CONNACK refusal on `door`.
+pub(crate) fn refusal(door: Door, reason: ReasonCode) -> DisconnectReason {
+    match door {
+        Door::MutualTls => DisconnectReason::ConnectionRefused { reason },
+        door => DisconnectReason::LoginRefused {
+            door,
+            reason: Some(reason),
+        },
+    }
+}
+
+/// The reason for a hang-up before CONNACK on `door`.
+pub(crate) fn closed_before_connack(door: Door, client_id: &str) -> DisconnectReason {
+    match door {
+        Door::MutualTls => DisconnectReason::ClosedBeforeConnAck {
+            client_id: client_id.to_owned(),
+        },
+        door => DisconnectReason::LoginRefused { door, reason: None },
+    }
 }

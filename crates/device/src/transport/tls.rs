@@ -37,7 +37,7 @@ pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
 
 /// Builds the TLS client configuration.
 pub(crate) fn client_config(
-    identity: &Identity,
+    identity: Option<&Identity>,
     roots: &[CertificateDer<'static>],
     alpn: Option<&[u8]>,
 ) -> Result<Arc<ClientConfig>, ConfigError> {
@@ -59,8 +59,12 @@ pub(crate) fn client_config(
         .with_root_certificates(store);
     // The key was loaded and checked against the certificate when the
     // identity was read: hand it over as is rather than load it again.
-    let mut config = builder
-        .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(identity.certified.clone())));
+    let mut config = match identity {
+        Some(identity) => builder.with_client_cert_resolver(Arc::new(SingleCertAndKey::from(
+            identity.certified.clone(),
+        ))),
+        None => builder.with_no_client_auth(),
+    };
     // One client talks to one server name, so its session cache needs one
     // entry, not rustls's default 256 (a ~14 KiB table in every client).
     config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_ENTRIES);
