@@ -1,6 +1,7 @@
 //! The `iotcore` command: a local AWS IoT Core emulator, its registry, and a demo device.
 #![forbid(unsafe_code)]
 
+mod authorizer_cmd;
 mod bench_cmd;
 mod cert_cmd;
 mod credentials_cmd;
@@ -63,6 +64,9 @@ enum Command {
     /// Issue access keys for the emulator's HTTPS API (the AWS CLI, boto3, the AWS SDKs).
     #[command(subcommand)]
     Credentials(credentials_cmd::CredentialsCommand),
+    /// Manage custom authorizers: a local command decides who may connect.
+    #[command(subcommand)]
+    Authorizer(authorizer_cmd::AuthorizerCommand),
     /// Manage AWS IoT policies, attach them to certificates, explain decisions.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Thing(cmd) => thing_cmd::run(&data_dir, cmd),
         Command::Cert(cmd) => cert_cmd::run(&data_dir, cmd),
         Command::Credentials(cmd) => credentials_cmd::run(&data_dir, cmd),
+        Command::Authorizer(cmd) => authorizer_cmd::run(&data_dir, cmd),
         Command::Policy(cmd) => policy_cmd::run(&data_dir, cmd),
         Command::Template(cmd) => template_cmd::run(&data_dir, cmd),
         Command::Provision(args) => provision_cmd::run(data_dir.path(), args),

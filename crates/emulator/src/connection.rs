@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::accept::{Accepted, BoxedStream, Door, Doors, Principal};
+use crate::accept::{Accepted, BoxedStream, Door, Doors, Identity, Principal};
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::message::Message;
@@ -84,7 +84,7 @@ pub(crate) async fn serve(
     let Accepted {
         stream,
         door,
-        principal,
+        identity,
     } = accepted;
     let (reader, writer) = tokio::io::split(stream);
     let (out, out_rx) = mpsc::channel(OUT_CHUNKS);
@@ -95,7 +95,7 @@ pub(crate) async fn serve(
         id,
         peer,
         door,
-        principal,
+        identity,
         server: ServerSession::new(shared.server_config.clone(), now),
         shared,
         client: None,
@@ -161,10 +161,12 @@ struct Client {
     /// shared subscription: packet id → group. Unacknowledged when the
     /// connection ends, they go to another member of the group.
     shared_in_flight: HashMap<u16, Arc<str>>,
-    /// Its certificate's policies.
+    /// Its principal's policies.
     grant: Grant,
     /// What its lifecycle events share.
     presence: Presence,
+    /// When a custom authorizer's `disconnectAfterInSeconds` ends it.
+    ends_at: Option<Instant>,
 }
 
 struct Connection {
@@ -172,8 +174,8 @@ struct Connection {
     peer: SocketAddr,
     /// The way the connection came in.
     door: Door,
-    /// Who it authenticated as.
-    principal: Principal,
+    /// Who it authenticated as (or that a custom authorizer decides at CONNECT).
+    identity: Identity,
     server: ServerSession,
     shared: Arc<Shared>,
     client: Option<Client>,
@@ -232,6 +234,7 @@ impl Connection {
             let timer = self.server.poll_timeout().map(Instant::from_std);
             let close_deadline = self.closed_at.map(|at| at + CLOSE_GRACE);
             let connected = self.client.is_some();
+            let ends_at = self.client.as_ref().and_then(|c| c.ends_at);
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             tokio::select! {
@@ -282,6 +285,7 @@ impl Connection {
                 }
                 () = woken(session.as_deref()), if pending.is_none() => {}
                 () = changed(&mut registry), if connected => self.on_registry_change().await,
+                () = sleep_until(ends_at), if !self.server.is_closed() => self.lifetime_over(),
             }
         }
     }
@@ -430,7 +434,7 @@ impl Connection {
     /// connection without CONNACK, as AWS does for an unauthorized 3.1.1 client
     /// (§1.3, §1.8).
     fn refuse(&mut self, client_id: &str, reason: ReasonCode, why: String) {
-        tracing::warn!(client_id, peer = %self.peer, door = %self.door, principal = %self.principal, "connection refused: {why}");
+        tracing::warn!(client_id, peer = %self.peer, door = %self.door, principal = %self.identity, "connection refused: {why}");
         self.end_with(End::Closed(DisconnectReason::ClientError, why));
         match connect_refusal(self.protocol(), reason) {
             ConnectRefusal::Connack(reason) => {
@@ -492,7 +496,7 @@ impl Connection {
             client_id,
             peer = %self.peer,
             door = %self.door,
-            principal = %self.principal,
+            principal = %self.identity,
             protocol = ?connect.protocol,
             clean_start = connect.clean_start,
             assigned,
@@ -505,7 +509,7 @@ impl Connection {
         let presence = self.shared.lifecycle.connected(
             self.broker(),
             &client_id,
-            self.principal.identifier(),
+            self.identity.identifier(),
             attached.session.key(),
             self.peer.ip(),
         );
@@ -519,7 +523,32 @@ impl Connection {
             shared_in_flight: HashMap::new(),
             grant,
             presence,
+            ends_at: self
+                .identity
+                .principal()
+                .and_then(Principal::lifetime)
+                .map(|lifetime| Instant::now() + lifetime),
         });
+    }
+
+    /// A custom authorizer's `disconnectAfterInSeconds` is over: the
+    /// connection ends (MQTT 5: DISCONNECT 0xA0 Maximum connect time), its
+    /// lifecycle event saying `CUSTOMAUTH_TTL_EXPIRATION`.
+    fn lifetime_over(&mut self) {
+        tracing::info!(
+            client_id = self.client_id(),
+            peer = %self.peer,
+            principal = %self.identity,
+            "disconnected: the custom authorizer's disconnectAfterInSeconds is over"
+        );
+        if let Some(client) = &mut self.client {
+            client.ends_at = None;
+        }
+        self.end_with(End::Closed(
+            DisconnectReason::CustomAuthTtlExpiration,
+            "custom authorizer TTL expired".into(),
+        ));
+        self.server.disconnect(ReasonCode::MAXIMUM_CONNECT_TIME);
     }
 
     /// Refuses a PUBLISH the AWS way ([`publish_outcome`], §1.8).
@@ -585,7 +614,7 @@ impl Connection {
             connection: self.id,
             client_id: client.client_id.clone(),
             session: Arc::clone(&client.session),
-            principal: self.principal.identifier().to_owned(),
+            principal: self.identity.identifier().to_owned(),
             protocol: client.protocol,
         })
     }

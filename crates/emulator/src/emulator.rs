@@ -158,6 +158,14 @@ impl Emulator {
                     credentials: credential_lookup(store.clone()),
                     policy: SigV4Policy::websocket().with_region(scope.region()),
                     clock: Arc::new(SystemTime::now),
+                    custom_authorizers: {
+                        let store = store.clone();
+                        Arc::new(move || {
+                            store
+                                .list_authorizers()
+                                .is_ok_and(|authorizers| !authorizers.is_empty())
+                        })
+                    },
                 }),
             },
             server_config,

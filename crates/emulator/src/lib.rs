@@ -48,6 +48,7 @@
 
 mod accept;
 pub mod api;
+mod authorizer;
 pub mod clock;
 pub mod control;
 mod fsutil;
@@ -76,7 +77,7 @@ pub use config::{EmulatorConfig, Limits};
 pub use emulator::Emulator;
 pub use error::EmulatorError;
 pub use shadow::{ShadowApiError, Shadows};
-pub use tls::{ALPN_HTTP_CA, ALPN_MQTT_CA, TlsSetupError};
+pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, TlsSetupError};
 
 /// The README's example, compiled and run as a doctest so that it stays true.
 #[cfg(doctest)]

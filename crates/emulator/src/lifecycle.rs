@@ -48,6 +48,8 @@ pub(crate) enum DisconnectReason {
     MqttKeepAliveTimeout,
     /// The server closed it (the emulator is stopping).
     ServerInitiatedDisconnect,
+    /// A custom authorizer's `disconnectAfterInSeconds` ran out.
+    CustomAuthTtlExpiration,
 }
 
 impl DisconnectReason {
@@ -60,6 +62,7 @@ impl DisconnectReason {
             DisconnectReason::DuplicateClientId => "DUPLICATE_CLIENTID",
             DisconnectReason::MqttKeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
             DisconnectReason::ServerInitiatedDisconnect => "SERVER_INITIATED_DISCONNECT",
+            DisconnectReason::CustomAuthTtlExpiration => "CUSTOMAUTH_TTL_EXPIRATION",
         }
     }
 }

@@ -33,6 +33,11 @@ use crate::pki::certificate_id;
 /// certificates on port 443.
 pub const ALPN_MQTT_CA: &[u8] = b"x-amzn-mqtt-ca";
 
+/// The ALPN protocol id AWS IoT Core accepts for MQTT with a custom
+/// authorizer on port 443 (the credentials in the CONNECT's username and
+/// password).
+pub const ALPN_MQTT: &[u8] = b"mqtt";
+
 /// The ALPN protocol id AWS IoT Core accepts for HTTPS with X.509 client
 /// certificates on port 443 (a device's HTTPS publish).
 pub const ALPN_HTTP_CA: &[u8] = b"x-amzn-http-ca";
@@ -59,6 +64,7 @@ pub(crate) struct TlsConfigs {
     plain: Arc<ServerConfig>,
     alpn: Arc<ServerConfig>,
     http: Arc<ServerConfig>,
+    custom_auth: Arc<ServerConfig>,
 }
 
 impl TlsConfigs {
@@ -96,18 +102,27 @@ impl TlsConfigs {
             key.clone_key(),
         )?;
         alpn.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
-        let mut http = server_config(&provider, verifier, chain, key)?;
+        let mut http = server_config(
+            &provider,
+            Arc::clone(&verifier) as _,
+            chain.clone(),
+            key.clone_key(),
+        )?;
         http.alpn_protocols = vec![ALPN_HTTP_CA.to_vec()];
+        let mut custom_auth = server_config(&provider, verifier, chain, key)?;
+        custom_auth.alpn_protocols = vec![ALPN_MQTT.to_vec()];
         Ok(TlsConfigs {
             plain: Arc::new(plain),
             alpn: Arc::new(alpn),
             http: Arc::new(http),
+            custom_auth: Arc::new(custom_auth),
         })
     }
 
     /// The configuration for a client: with ALPN `x-amzn-mqtt-ca` selected if
     /// the client offers it, else `x-amzn-http-ca` if it offers that (HTTPS
-    /// on the MQTT port), without ALPN otherwise.
+    /// on the MQTT port), else `mqtt` (a custom authorizer), without ALPN
+    /// otherwise.
     pub(crate) fn for_client(&self, hello: &ClientHello<'_>) -> Arc<ServerConfig> {
         let offers = |id: &[u8]| {
             hello
@@ -118,6 +133,8 @@ impl TlsConfigs {
             Arc::clone(&self.alpn)
         } else if offers(ALPN_HTTP_CA) {
             Arc::clone(&self.http)
+        } else if offers(ALPN_MQTT) {
+            Arc::clone(&self.custom_auth)
         } else {
             Arc::clone(&self.plain)
         }

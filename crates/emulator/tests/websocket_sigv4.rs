@@ -10,7 +10,6 @@
 mod support;
 
 use std::ffi::OsString;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -27,7 +26,7 @@ use iotcore_test_support::{PeerOutput, run_peer};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
-use support::{Setup, create_policy};
+use support::{Setup, ca_file, create_policy};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -56,12 +55,6 @@ fn issue_key(setup: &Setup, policy: Option<&str>, temporary: bool) -> Key {
     }
 }
 
-fn ca_file(setup: &Setup) -> PathBuf {
-    let path = setup.dir.path().join("root-ca.pem");
-    std::fs::write(&path, setup.emulator.ca_pem()).expect("CA written");
-    path
-}
-
 fn key_args(key: &Key) -> Vec<OsString> {
     let mut args: Vec<OsString> = vec![
         "--access-key-id".into(),
@@ -83,29 +76,16 @@ async fn awsiot_over_websocket(
     protocol: &str,
     topic: &str,
 ) -> PeerOutput {
-    let mut args: Vec<OsString> = [
-        "--door",
+    let client_id = format!("ws-{protocol}");
+    support::awsiot_loop(
+        setup,
         "websocket-sigv4",
-        "--port",
-        &setup.addr().port().to_string(),
-        "--client-id",
-        &format!("ws-{protocol}"),
-        "--protocol",
+        &client_id,
         protocol,
-        "--topic",
         topic,
-        "--subscribe-first",
-        "--publish-count",
-        "3",
-        "--expect",
-        "3",
-    ]
-    .iter()
-    .map(OsString::from)
-    .collect();
-    args.extend(["--ca".into(), ca_file(setup).into()]);
-    args.extend(key_args(key));
-    run_peer("awsiot_pubsub.py", &args).await
+        &key_args(key),
+    )
+    .await
 }
 
 fn received_payloads(output: &PeerOutput) -> Vec<String> {

@@ -7,11 +7,16 @@
 //! The doors (docs/aws-iot-core-behaviour.md §1.1, §1.11), chosen per
 //! connection after the handshake:
 //! * ALPN `x-amzn-http-ca`: the HTTPS API (a device's HTTPS publish);
+//! * ALPN `mqtt`: MQTT with a custom authorizer, which decides at CONNECT
+//!   from the username's query, the password and the TLS server name
+//!   ([`crate::authorizer`]);
 //! * otherwise the first byte decides ([`what_arrived`]): an MQTT CONNECT
 //!   (0x10) is MQTT over mutual TLS, which needs a client certificate (the
 //!   principal); an HTTP request is the WebSocket door ([`websocket`]: `GET
-//!   /mqtt`, SigV4, the access key is the principal); anything else is
-//!   refused with a log line that says what arrived.
+//!   /mqtt`, SigV4, the access key is the principal; without a signature a
+//!   custom authorizer decides at CONNECT, from the upgrade's headers and
+//!   query too); anything else is refused with a log line that says what
+//!   arrived.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -23,9 +28,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::api::server::HttpOverTls;
+use crate::authorizer::{AuthRequest, Authorization};
 use crate::connection::{Shared, serve};
 use crate::pki::certificate_id;
-use crate::tls::{ALPN_HTTP_CA, TlsConfigs};
+use crate::tls::{ALPN_HTTP_CA, ALPN_MQTT, TlsConfigs};
 pub(crate) use websocket::WebSocketAuth;
 
 pub(crate) mod websocket;
@@ -65,6 +71,10 @@ pub(crate) enum Door {
     MqttCertificate,
     /// MQTT over WebSocket (`GET /mqtt`), the upgrade signed with SigV4.
     WebSocketSigV4,
+    /// MQTT over TLS with ALPN `mqtt`: a custom authorizer.
+    MqttCustomAuth,
+    /// MQTT over WebSocket without SigV4: a custom authorizer.
+    WebSocketCustomAuth,
 }
 
 impl fmt::Display for Door {
@@ -72,6 +82,8 @@ impl fmt::Display for Door {
         f.write_str(match self {
             Door::MqttCertificate => "MQTT over mutual TLS",
             Door::WebSocketSigV4 => "MQTT over WebSocket with SigV4",
+            Door::MqttCustomAuth => "MQTT with a custom authorizer (ALPN mqtt)",
+            Door::WebSocketCustomAuth => "MQTT over WebSocket with a custom authorizer",
         })
     }
 }
@@ -90,15 +102,27 @@ pub(crate) enum Principal {
         /// The access key id.
         access_key_id: String,
     },
+    /// What a custom authorizer answered for the connection.
+    CustomAuthorizer(Arc<Authorization>),
 }
 
 impl Principal {
     /// What lifecycle events call `principalIdentifier`: the certificate id,
-    /// or the access key id.
+    /// the access key id, or the custom authorizer's `principalId`.
     pub(crate) fn identifier(&self) -> &str {
         match self {
             Principal::Certificate { id } => id,
             Principal::AccessKey { access_key_id } => access_key_id,
+            Principal::CustomAuthorizer(authorization) => &authorization.principal_id,
+        }
+    }
+
+    /// How long the connection may last: a custom authorizer's
+    /// `disconnectAfterInSeconds`.
+    pub(crate) fn lifetime(&self) -> Option<Duration> {
+        match self {
+            Principal::CustomAuthorizer(authorization) => authorization.disconnect_after,
+            _ => None,
         }
     }
 }
@@ -108,6 +132,46 @@ impl fmt::Display for Principal {
         match self {
             Principal::Certificate { id } => write!(f, "certificate {id}"),
             Principal::AccessKey { access_key_id } => write!(f, "access key {access_key_id}"),
+            Principal::CustomAuthorizer(a) => write!(
+                f,
+                "principal {} of custom authorizer {}",
+                a.principal_id, a.authorizer
+            ),
+        }
+    }
+}
+
+/// Who a connection is, as far as accepting it could tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Identity {
+    /// Authenticated while accepting (a certificate, a SigV4 signature), or
+    /// by a custom authorizer at CONNECT.
+    Known(Principal),
+    /// A custom authorizer decides at CONNECT, from what the door saw (TLS
+    /// server name, the upgrade's headers and query) and the CONNECT.
+    AtConnect(Box<AuthRequest>),
+}
+
+impl Identity {
+    /// The principal, once known.
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        match self {
+            Identity::Known(principal) => Some(principal),
+            Identity::AtConnect(_) => None,
+        }
+    }
+
+    /// The principal's identifier; empty before a custom authorizer decided.
+    pub(crate) fn identifier(&self) -> &str {
+        self.principal().map_or("", Principal::identifier)
+    }
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Identity::Known(principal) => principal.fmt(f),
+            Identity::AtConnect(_) => f.write_str("a custom authorizer's principal (at CONNECT)"),
         }
     }
 }
@@ -119,14 +183,14 @@ pub(crate) struct Accepted {
     /// The way it came in.
     pub(crate) door: Door,
     /// Who it is.
-    pub(crate) principal: Principal,
+    pub(crate) identity: Identity,
 }
 
 impl fmt::Debug for Accepted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Accepted")
             .field("door", &self.door)
-            .field("principal", &self.principal)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -150,6 +214,18 @@ pub(crate) async fn accept(
         .peer_certificates()
         .and_then(|chain| chain.first())
         .map(|cert| certificate_id(cert));
+    let server_name = tls.get_ref().1.server_name().map(str::to_owned);
+    if tls.get_ref().1.alpn_protocol() == Some(ALPN_MQTT) {
+        let accepted = Accepted {
+            stream: Box::new(tls),
+            door: Door::MqttCustomAuth,
+            identity: Identity::AtConnect(Box::new(AuthRequest {
+                server_name,
+                ..AuthRequest::default()
+            })),
+        };
+        return serve(shared, accepted, peer, id).await;
+    }
     if tls.get_ref().1.alpn_protocol() == Some(ALPN_HTTP_CA) {
         shared
             .doors
@@ -158,10 +234,18 @@ pub(crate) async fn accept(
             .await;
         return;
     }
-    let Some(accepted) = Box::pin(choose_door(&shared.doors, tls, certificate, peer)).await else {
+    let Some(accepted) = Box::pin(choose_door(
+        &shared.doors,
+        tls,
+        certificate,
+        server_name,
+        peer,
+    ))
+    .await
+    else {
         return;
     };
-    tracing::debug!(%peer, door = %accepted.door, principal = %accepted.principal, "connection accepted");
+    tracing::debug!(%peer, door = %accepted.door, principal = %accepted.identity, "connection accepted");
     serve(shared, accepted, peer, id).await;
 }
 
@@ -191,6 +275,7 @@ async fn choose_door(
     doors: &Doors,
     tls: TlsStream<TcpStream>,
     certificate: Option<String>,
+    server_name: Option<String>,
     peer: SocketAddr,
 ) -> Option<Accepted> {
     let mut stream = BufReader::new(tls);
@@ -214,7 +299,7 @@ async fn choose_door(
             Some(id) => Some(Accepted {
                 stream: Box::new(stream),
                 door: Door::MqttCertificate,
-                principal: Principal::Certificate { id },
+                identity: Identity::Known(Principal::Certificate { id }),
             }),
             None => {
                 tracing::warn!(
@@ -227,12 +312,12 @@ async fn choose_door(
             }
         },
         Arrival::Http => {
-            let (stream, door, principal) =
-                websocket::upgrade(stream, peer, Arc::clone(&doors.websocket)).await?;
+            let (stream, door, identity) =
+                websocket::upgrade(stream, peer, server_name, Arc::clone(&doors.websocket)).await?;
             Some(Accepted {
                 stream,
                 door,
-                principal,
+                identity,
             })
         }
         Arrival::Other => {

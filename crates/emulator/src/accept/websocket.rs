@@ -10,10 +10,14 @@
 //! `iotdevicegateway` (or `iotdata`, older clients), exactly the headers named
 //! in `X-Amz-SignedHeaders`, the `Host` as received, ±5 minutes of clock skew,
 //! and for temporary credentials their `X-Amz-Security-Token`, appended after
-//! signing (a presigner that signed it is refused, as AWS refuses it). Every
+//! signing (a presigner that signed it is refused, as AWS refuses it). An
+//! upgrade without a signature is for a custom authorizer (when the emulator
+//! has one), which decides at CONNECT with the upgrade's headers and query
+//! and the CONNECT's username and password. Every
 //! refusal is an HTTP 403 (404 for another path, 400 for a request that is not
 //! a WebSocket upgrade) with AWS's message, and a log line that says why.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::io;
@@ -41,11 +45,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use super::{BoxedStream, Door, Principal};
+use super::{BoxedStream, Door, Identity, Principal};
 use crate::api::error::AwsError;
 use crate::api::query::parse_query;
 use crate::api::server::{Clock, CredentialLookup};
 use crate::api::sigv4::{RequestParts, SigV4Policy, authenticate as authenticate_sigv4};
+use crate::authorizer::{AuthRequest, HttpContext};
 
 /// How long a client may take to send the upgrade request's headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -66,6 +71,9 @@ pub(crate) struct WebSocketAuth {
     pub(crate) policy: SigV4Policy,
     /// The clock `X-Amz-Date` is checked against.
     pub(crate) clock: Clock,
+    /// Whether any custom authorizer exists (an unsigned upgrade is then
+    /// for one).
+    pub(crate) custom_authorizers: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
 impl fmt::Debug for WebSocketAuth {
@@ -118,7 +126,8 @@ impl Refusal {
 struct Accepted {
     key: HeaderValue,
     subprotocol: &'static str,
-    principal: Principal,
+    door: Door,
+    identity: Identity,
 }
 
 /// Serves the upgrade request on `io` (a TLS stream whose first bytes are an
@@ -126,8 +135,9 @@ struct Accepted {
 pub(crate) async fn upgrade<S>(
     io: S,
     peer: SocketAddr,
+    server_name: Option<String>,
     auth: Arc<WebSocketAuth>,
-) -> Option<(BoxedStream, Door, Principal)>
+) -> Option<(BoxedStream, Door, Identity)>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
@@ -135,14 +145,18 @@ where
     let tx = Arc::new(Mutex::new(Some(tx)));
     let service = service_fn(move |mut request: Request<Incoming>| {
         let (tx, auth) = (Arc::clone(&tx), Arc::clone(&auth));
+        let server_name = server_name.clone();
         async move {
             let response = match check(&request, &auth) {
-                Ok(accepted) => {
+                Ok(mut accepted) => {
+                    if let Identity::AtConnect(auth_request) = &mut accepted.identity {
+                        auth_request.server_name = server_name.clone();
+                    }
                     let on_upgrade = hyper::upgrade::on(&mut request);
                     let response = switching_protocols(&accepted);
                     let sender = tx.lock().unwrap_or_else(PoisonError::into_inner).take();
                     if let Some(sender) = sender {
-                        let _ = sender.send((on_upgrade, accepted.principal));
+                        let _ = sender.send((on_upgrade, accepted.door, accepted.identity));
                     }
                     response
                 }
@@ -171,7 +185,7 @@ where
     if let Err(e) = connection.await {
         tracing::info!(%peer, "WebSocket handshake failed: {e}");
     }
-    let (on_upgrade, principal) = rx.await.ok()?;
+    let (on_upgrade, door, identity) = rx.await.ok()?;
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,
         Err(e) => {
@@ -184,11 +198,7 @@ where
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
     let ws =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    Some((
-        Box::new(WebSocketBytes::new(ws)),
-        Door::WebSocketSigV4,
-        principal,
-    ))
+    Some((Box::new(WebSocketBytes::new(ws)), door, identity))
 }
 
 /// Checks an upgrade request: path, upgrade headers, subprotocol, signature.
@@ -241,16 +251,21 @@ fn check<B>(request: &Request<B>, auth: &WebSocketAuth) -> Result<Accepted, Refu
             "Sec-WebSocket-Protocol offers {offered:?}; AWS IoT Core speaks \"mqtt\" (or \"mqttv3.1\")"
         )));
     };
-    let principal = authenticate(request, auth)?;
+    let (door, identity) = authenticate(request, auth)?;
     Ok(Accepted {
         key,
         subprotocol,
-        principal,
+        door,
+        identity,
     })
 }
 
-/// Verifies the presigned SigV4 query of the upgrade request.
-fn authenticate<B>(request: &Request<B>, auth: &WebSocketAuth) -> Result<Principal, Refusal> {
+/// Verifies the presigned SigV4 query of the upgrade request; without one,
+/// the connection is for a custom authorizer, if there is any.
+fn authenticate<B>(
+    request: &Request<B>,
+    auth: &WebSocketAuth,
+) -> Result<(Door, Identity), Refusal> {
     let forbidden = |error: AwsError, why: String| Refusal::new(StatusCode::FORBIDDEN, error, why);
     let query = parse_query(request.uri().query().unwrap_or_default())
         .map_err(|e| forbidden(e.clone(), e.to_string()))?;
@@ -266,9 +281,19 @@ fn authenticate<B>(request: &Request<B>, auth: &WebSocketAuth) -> Result<Princip
         (auth.credentials)(id)
     });
     match verified {
-        Ok(Some(verified)) => Ok(Principal::AccessKey {
-            access_key_id: verified.access_key_id,
-        }),
+        Ok(Some(verified)) => Ok((
+            Door::WebSocketSigV4,
+            Identity::Known(Principal::AccessKey {
+                access_key_id: verified.access_key_id,
+            }),
+        )),
+        Ok(None) if (auth.custom_authorizers)() => Ok((
+            Door::WebSocketCustomAuth,
+            Identity::AtConnect(Box::new(AuthRequest {
+                http: Some(http_context(request)),
+                ..AuthRequest::default()
+            })),
+        )),
         Ok(None) => Err(forbidden(
             AwsError::missing_authentication_token(),
             "the upgrade carries no SigV4 signature (X-Amz-Algorithm, X-Amz-Credential, \
@@ -285,6 +310,29 @@ fn authenticate<B>(request: &Request<B>, auth: &WebSocketAuth) -> Result<Princip
             }
             Err(forbidden(e, why))
         }
+    }
+}
+
+/// The upgrade's headers (names in lowercase, repeated ones joined with
+/// `,`) and query, for a custom authorizer's event.
+fn http_context<B>(request: &Request<B>) -> HttpContext {
+    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in request.headers() {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        headers
+            .entry(name.as_str().to_owned())
+            .and_modify(|v| {
+                v.push(',');
+                v.push_str(&value);
+            })
+            .or_insert(value);
+    }
+    HttpContext {
+        headers,
+        query_string: request
+            .uri()
+            .query()
+            .map_or_else(String::new, |q| format!("?{q}")),
     }
 }
 

@@ -220,8 +220,9 @@ impl Handler for Operations {
 /// template, job or topic (an execution's: its thing); `*` for calls that
 /// name none (the List operations).
 fn operation_resource(control: &Control, members: &Map<String, Value>) -> String {
-    const KINDS: [(&str, &str); 8] = [
+    const KINDS: [(&str, &str); 9] = [
         ("thingName", "thing"),
+        ("authorizerName", "authorizer"),
         ("jobId", "job"),
         ("thingGroupName", "thinggroup"),
         ("thingTypeName", "thingtype"),

@@ -110,6 +110,17 @@ pub(crate) static ROUTES: &[Route] = routes! {
     Iot "GetPolicy" GET "/policies/{policyName}" &[], &[];
     Iot "DeletePolicy" DELETE "/policies/{policyName}" &[], &[];
     Iot "ListPolicies" GET "/policies" MARKER, &[];
+    Iot "SetDefaultAuthorizer" POST "/default-authorizer" &[], &[];
+    Iot "DescribeDefaultAuthorizer" GET "/default-authorizer" &[], &[];
+    Iot "ListAuthorizers" GET "/authorizers/" &[
+        ("pageSize", "pageSize"), ("marker", "marker"), ("isAscendingOrder", "ascendingOrder"),
+        ("status", "status"),
+    ], &[];
+    Iot "TestInvokeAuthorizer" POST "/authorizer/{authorizerName}/test" &[], &[];
+    Iot "CreateAuthorizer" POST "/authorizer/{authorizerName}" &[], &[];
+    Iot "DescribeAuthorizer" GET "/authorizer/{authorizerName}" &[], &[];
+    Iot "UpdateAuthorizer" PUT "/authorizer/{authorizerName}" &[], &[];
+    Iot "DeleteAuthorizer" DELETE "/authorizer/{authorizerName}" &[], &[];
     Iot "CreatePolicyVersion" POST "/policies/{policyName}/version" &[("setAsDefault", "setAsDefault")], &[];
     Iot "ListPolicyVersions" GET "/policies/{policyName}/version" &[], &[];
     Iot "GetPolicyVersion" GET "/policies/{policyName}/version/{policyVersionId}" &[], &[];
@@ -239,6 +250,12 @@ pub(crate) async fn invoke(
     body: Bytes,
 ) -> Result<Reply, ControlError> {
     match route.service {
+        Service::Iot if route.operation == "TestInvokeAuthorizer" => {
+            // Async: it runs the authorizer's command.
+            let request = serde_json::from_value(json_input(members, &body)?)
+                .map_err(|e| ControlError::invalid(format!("invalid request: {e}")))?;
+            Reply::json(&control.test_invoke_authorizer(request).await?)
+        }
         Service::Iot => {
             let input = json_input(members, &body)?;
             let control = control.clone();
@@ -325,6 +342,13 @@ fn control_operation(c: &Control, operation: &str, input: Value) -> Result<Reply
         "GetPolicy" => call(input, |r| c.get_policy(r)),
         "DeletePolicy" => call_unit(input, |r| c.delete_policy(r)),
         "ListPolicies" => call(input, |r| c.list_policies(r)),
+        "CreateAuthorizer" => call(input, |r| c.create_authorizer(r)),
+        "DescribeAuthorizer" => call(input, |r| c.describe_authorizer(r)),
+        "UpdateAuthorizer" => call(input, |r| c.update_authorizer(r)),
+        "DeleteAuthorizer" => call_unit(input, |r| c.delete_authorizer(r)),
+        "ListAuthorizers" => call(input, |r| c.list_authorizers(r)),
+        "SetDefaultAuthorizer" => call(input, |r| c.set_default_authorizer(r)),
+        "DescribeDefaultAuthorizer" => call(input, |r| c.describe_default_authorizer(r)),
         "CreatePolicyVersion" => call(input, |r| c.create_policy_version(r)),
         "ListPolicyVersions" => call(input, |r| c.list_policy_versions(r)),
         "GetPolicyVersion" => call(input, |r| c.get_policy_version(r)),

@@ -94,7 +94,34 @@ impl Authorizer {
             crate::accept::Principal::AccessKey { access_key_id } => {
                 self.access_key_grant(access_key_id, client_id, ip).await
             }
+            crate::accept::Principal::CustomAuthorizer(authorization) => {
+                let documents: Vec<(String, u32, String)> = authorization
+                    .policy_documents
+                    .iter()
+                    .enumerate()
+                    .map(|(i, text)| {
+                        let name = format!("{}/policyDocuments[{i}]", authorization.authorizer);
+                        (name, 1, text.clone())
+                    })
+                    .collect();
+                Ok(Grant {
+                    principal: Some(Principal::from_documents(
+                        &self.scope,
+                        &documents,
+                        client_id,
+                        Some(ip),
+                    )),
+                })
+            }
         }
+    }
+
+    /// Runs the custom authorizer `request` names (or the default one).
+    pub(crate) async fn authenticate(
+        &self,
+        request: &crate::authorizer::AuthRequest,
+    ) -> Result<crate::authorizer::Authorization, crate::authorizer::AuthorizerError> {
+        crate::authorizer::authorize(&self.store, request).await
     }
 
     /// The policy of access key `access_key_id`; a key issued without one
@@ -172,25 +199,18 @@ impl Grant {
     /// The policy documents `documents` (named `policy-0`, `policy-1`, …) for
     /// a connection as `client_id`, in the default ARN scope.
     pub(crate) fn for_documents(client_id: &str, documents: &[&str]) -> Grant {
-        use crate::policy::{AttachedPolicy, PolicyDocument, RequestContext};
-        let policies: Vec<AttachedPolicy> = documents
+        let documents: Vec<(String, u32, String)> = documents
             .iter()
             .enumerate()
-            .map(|(i, text)| AttachedPolicy {
-                name: format!("policy-{i}"),
-                version: 1,
-                document: PolicyDocument::parse(text).expect("a valid policy document"),
-            })
+            .map(|(i, text)| (format!("policy-{i}"), 1, (*text).to_owned()))
             .collect();
-        let context = RequestContext {
-            client_id: client_id.to_owned(),
-            source_ip: None,
-            certificate_id: String::new(),
-            certificate: Default::default(),
-            thing: None,
-        };
         Grant {
-            principal: Some(Principal::new(context, &policies, ArnScope::default())),
+            principal: Some(Principal::from_documents(
+                &ArnScope::default(),
+                &documents,
+                client_id,
+                None,
+            )),
         }
     }
 

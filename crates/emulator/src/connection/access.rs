@@ -5,26 +5,58 @@
 use iotcore_mqtt::ReasonCode;
 use iotcore_mqtt::packet::Connect;
 
+use std::sync::Arc;
+
 use super::rules::check_will;
 use super::{Connection, End};
+use crate::accept::{Identity, Principal};
+use crate::authorizer::MqttContext;
 use crate::broker::authz::{Grant, Refused};
 use crate::lifecycle::DisconnectReason;
 use crate::policy::{Action, LoadError};
 
 impl Connection {
     /// Authorizes a CONNECT as `client_id` (the one it sent, or the one
-    /// assigned for an empty one): the principal must be usable (a certificate
-    /// `ACTIVE`), and its policies must allow `iot:Connect` on that id and publishing the will. A
-    /// policy refusal is published as a `connect_failed` lifecycle event.
+    /// assigned for an empty one): a custom authorizer, if the door asked for
+    /// one, authenticates it first; the principal must be usable (a
+    /// certificate `ACTIVE`, an access key not deleted), and its policies
+    /// must allow `iot:Connect` on that id and publishing the will. A policy
+    /// refusal is published as a `connect_failed` lifecycle event.
     pub(super) async fn authorize_connect(
         &mut self,
         connect: &Connect,
         client_id: &str,
     ) -> Result<Grant, (ReasonCode, String)> {
+        if let Identity::AtConnect(request) = &self.identity {
+            let mut request = (**request).clone();
+            request.mqtt = Some(MqttContext {
+                username: connect.username.clone(),
+                password: connect.password.as_ref().map(|p| p.to_vec()),
+                client_id: (!connect.client_id.is_empty()).then(|| connect.client_id.clone()),
+            });
+            let authorization = self
+                .shared
+                .authz
+                .authenticate(&request)
+                .await
+                .map_err(|refused| (ReasonCode::NOT_AUTHORIZED, refused.to_string()))?;
+            tracing::info!(
+                client_id,
+                peer = %self.peer,
+                door = %self.door,
+                authorizer = authorization.authorizer,
+                principal_id = authorization.principal_id,
+                "custom authorizer authenticated the connection"
+            );
+            self.identity = Identity::Known(Principal::CustomAuthorizer(Arc::new(authorization)));
+        }
+        let Some(principal) = self.identity.principal() else {
+            return Err((ReasonCode::NOT_AUTHORIZED, "not authenticated".into()));
+        };
         let grant = self
             .shared
             .authz
-            .grant(&self.principal, client_id, self.peer.ip())
+            .grant(principal, client_id, self.peer.ip())
             .await
             .map_err(|refused| (ReasonCode::NOT_AUTHORIZED, refused.to_string()))?;
         let mut checked = grant
@@ -39,7 +71,7 @@ impl Connection {
                 self.shared.lifecycle.connect_failed(
                     self.broker(),
                     client_id,
-                    self.principal.identifier(),
+                    self.identity.identifier(),
                     self.peer.ip(),
                 );
             }
@@ -74,10 +106,13 @@ impl Connection {
     pub(super) async fn on_registry_change(&mut self) {
         let Some(client) = &self.client else { return };
         let client_id = client.client_id.clone();
+        let Some(principal) = self.identity.principal() else {
+            return;
+        };
         let reloaded = self
             .shared
             .authz
-            .grant(&self.principal, &client_id, self.peer.ip())
+            .grant(principal, &client_id, self.peer.ip())
             .await;
         match reloaded {
             Ok(grant) => {
@@ -93,7 +128,7 @@ impl Connection {
                 tracing::warn!(
                     client_id,
                     peer = %self.peer,
-                    principal = %self.principal,
+                    principal = %self.identity,
                     "disconnected: {refused}"
                 );
                 self.end_with(End::Closed(

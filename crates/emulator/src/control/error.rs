@@ -34,6 +34,8 @@ pub enum ErrorCode {
     MalformedPolicy,
     /// The caller may not do this (401).
     Unauthorized,
+    /// TestInvokeAuthorizer: the authorizer's function answered an invalid response (400).
+    InvalidResponse,
     /// iot-data: the shadow's version did not match (409).
     Conflict,
     /// iot-data: the body is larger than the operation accepts (413).
@@ -62,6 +64,7 @@ impl ErrorCode {
             ErrorCode::CertificateValidation => "CertificateValidationException",
             ErrorCode::MalformedPolicy => "MalformedPolicyException",
             ErrorCode::Unauthorized => "UnauthorizedException",
+            ErrorCode::InvalidResponse => "InvalidResponseException",
             ErrorCode::Conflict => "ConflictException",
             ErrorCode::RequestEntityTooLarge => "RequestEntityTooLargeException",
             ErrorCode::UnsupportedDocumentEncoding => "UnsupportedDocumentEncodingException",
@@ -75,6 +78,7 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidRequest
             | ErrorCode::CertificateValidation
+            | ErrorCode::InvalidResponse
             | ErrorCode::MalformedPolicy => 400,
             ErrorCode::Unauthorized => 401,
             ErrorCode::ResourceNotFound | ErrorCode::UnknownOperation => 404,
@@ -176,12 +180,14 @@ impl From<StoreError> for ControlError {
             | S::ThingTypeExists(_)
             | S::ThingGroupExists(_)
             | S::CredentialExists(_)
+            | S::AuthorizerExists(_)
             | S::JobExists(_) => ErrorCode::ResourceAlreadyExists,
             S::ThingNotFound(_)
             | S::CertificateNotFound(_)
             | S::PolicyNotFound(_)
             | S::PolicyVersionNotFound { .. }
             | S::ThingTypeNotFound(_)
+            | S::AuthorizerNotFound(_)
             | S::ThingGroupNotFound(_) => ErrorCode::ResourceNotFound,
             S::VersionConflict { .. } => ErrorCode::VersionConflict,
             S::ThingHasPrincipals(_) => ErrorCode::InvalidRequest,

@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod authorizers;
 mod certificates;
 mod credentials;
 mod endpoint;
@@ -52,6 +53,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 pub use crate::jobs::{JobsDataError, PendingJobExecutions, UpdatedJobExecution};
+pub use authorizers::*;
 pub use certificates::*;
 pub use credentials::*;
 pub use endpoint::*;

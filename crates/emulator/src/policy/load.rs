@@ -99,17 +99,39 @@ impl Principal {
         let policy = store
             .policy(policy_name)?
             .ok_or_else(|| LoadError::UnknownPolicy(policy_name.to_owned()))?;
-        let policies: Vec<AttachedPolicy> = match PolicyDocument::parse(policy.default_document()) {
-            Ok(document) => vec![AttachedPolicy {
-                name: policy_name.to_owned(),
-                version: policy.default_version,
-                document,
-            }],
-            Err(e) => {
-                tracing::error!(policy = policy_name, "stored policy document ignored: {e}");
-                Vec::new()
-            }
-        };
+        let document = policy.default_document().to_owned();
+        Ok(Principal::from_documents(
+            scope,
+            &[(policy_name.to_owned(), policy.default_version, document)],
+            client_id,
+            source_ip,
+        ))
+    }
+
+    /// Compiles policy documents `(name, version, JSON text)` for a
+    /// connection without a certificate as `client_id` from `source_ip`: an
+    /// access key's policy, or the documents a custom authorizer returned. A
+    /// document that does not parse is skipped, and the skip logged.
+    pub(crate) fn from_documents(
+        scope: &ArnScope,
+        documents: &[(String, u32, String)],
+        client_id: &str,
+        source_ip: Option<IpAddr>,
+    ) -> Principal {
+        let policies: Vec<AttachedPolicy> = documents
+            .iter()
+            .filter_map(|(name, version, text)| match PolicyDocument::parse(text) {
+                Ok(document) => Some(AttachedPolicy {
+                    name: name.clone(),
+                    version: *version,
+                    document,
+                }),
+                Err(e) => {
+                    tracing::error!(policy = name, "policy document ignored: {e}");
+                    None
+                }
+            })
+            .collect();
         let context = RequestContext {
             client_id: client_id.to_owned(),
             source_ip,
@@ -117,6 +139,6 @@ impl Principal {
             certificate: CertificateAttributes::default(),
             thing: None,
         };
-        Ok(Principal::new(context, &policies, scope.clone()))
+        Principal::new(context, &policies, scope.clone())
     }
 }

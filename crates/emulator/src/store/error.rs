@@ -103,6 +103,12 @@ pub enum StoreError {
         "cannot delete thing {0:?}: it is still attached to one or more certificates; detach them first"
     )]
     ThingHasPrincipals(String),
+    /// An authorizer with this name already exists.
+    #[error("authorizer {0:?} already exists")]
+    AuthorizerExists(String),
+    /// No authorizer has this name.
+    #[error("authorizer {0:?} does not exist")]
+    AuthorizerNotFound(String),
     /// A thing type with this name already exists.
     #[error("thing type {0:?} already exists")]
     ThingTypeExists(String),

@@ -32,6 +32,7 @@
 //! behind a mutex. Each call is short (one statement or one small transaction), so the
 //! broker may call it from async tasks; it blocks the calling thread for that time.
 
+mod authorizers;
 mod certificates;
 mod credentials;
 mod error;
@@ -54,6 +55,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::Connection;
 use rusqlite::types::Type;
 
+pub use authorizers::AuthorizerRecord;
 pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateStatus};
 pub use credentials::CredentialRecord;
 pub use error::StoreError;

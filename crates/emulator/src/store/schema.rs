@@ -315,6 +315,22 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (job_id, thing_name)
     ) WITHOUT ROWID;
     "#,
+    // Version 8: custom authorizers, and which one is the account's default.
+    r#"
+    CREATE TABLE authorizers (
+        name                       TEXT PRIMARY KEY NOT NULL,
+        function                   TEXT NOT NULL,      -- the command run as the Lambda
+        token_key_name             TEXT,
+        token_signing_public_keys  TEXT NOT NULL,      -- JSON object: key name -> PEM
+        status                     TEXT NOT NULL CHECK (status IN ('ACTIVE', 'INACTIVE')),
+        signing_disabled           INTEGER NOT NULL,
+        enable_caching_for_http    INTEGER NOT NULL,
+        is_default                 INTEGER NOT NULL DEFAULT 0,
+        created_at                 INTEGER NOT NULL,
+        last_modified_at           INTEGER NOT NULL
+    );
+    CREATE UNIQUE INDEX authorizers_one_default ON authorizers (is_default) WHERE is_default = 1;
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -378,6 +394,48 @@ mod tests {
             [],
         )
         .unwrap();
+    }
+
+    #[test]
+    fn a_version_7_database_gains_the_authorizer_table_and_keeps_its_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iotcore.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..7] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 7).unwrap();
+            conn.execute(
+                "INSERT INTO jobs (job_id, document, targets, target_selection, status, created_at,
+                                   last_updated_at)
+                 VALUES ('j', '{}', '[]', 'SNAPSHOT', 'IN_PROGRESS', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 8);
+        let jobs: i64 = conn
+            .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(jobs, 1);
+        let insert = |name: &str, is_default: i64| {
+            conn.execute(
+                "INSERT INTO authorizers (name, function, token_signing_public_keys, status,
+                     signing_disabled, enable_caching_for_http, is_default, created_at,
+                     last_modified_at)
+                 VALUES (?1, 'true', '{}', 'ACTIVE', 1, 0, ?2, 1, 1)",
+                rusqlite::params![name, is_default],
+            )
+        };
+        insert("a", 1).unwrap();
+        insert("b", 0).unwrap();
+        assert!(insert("c", 1).is_err(), "one default authorizer at most");
     }
 
     #[test]

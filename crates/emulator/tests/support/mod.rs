@@ -466,6 +466,53 @@ pub fn peer_args(setup: &Setup, device: &Device, more: &[(&str, &str)]) -> Vec<s
     .collect()
 }
 
+/// The emulator's root CA in a file under the data directory (what the
+/// Python peers trust when they connect without a device certificate).
+pub fn ca_file(setup: &Setup) -> std::path::PathBuf {
+    let path = setup.dir.path().join("root-ca.pem");
+    std::fs::write(&path, setup.emulator.ca_pem()).expect("CA written");
+    path
+}
+
+/// `awsiot_pubsub.py` through `door` as `client_id` with MQTT `protocol`:
+/// subscribes to `topic`, publishes three messages and waits for them;
+/// `auth` are the door's own arguments (keys, authorizer, token…).
+pub async fn awsiot_loop(
+    setup: &Setup,
+    door: &str,
+    client_id: &str,
+    protocol: &str,
+    topic: &str,
+    auth: &[std::ffi::OsString],
+) -> iotcore_test_support::PeerOutput {
+    let port = setup.addr().port().to_string();
+    let mut args: Vec<std::ffi::OsString> = [
+        "--door",
+        door,
+        "--port",
+        &port,
+        "--client-id",
+        client_id,
+        "--protocol",
+        protocol,
+        "--topic",
+        topic,
+        "--subscribe-first",
+        "--publish-count",
+        "3",
+        "--expect",
+        "3",
+        "--timeout",
+        "20",
+    ]
+    .iter()
+    .map(std::ffi::OsString::from)
+    .collect();
+    args.extend(["--ca".into(), ca_file(setup).into()]);
+    args.extend(auth.iter().cloned());
+    iotcore_test_support::run_peer("awsiot_pubsub.py", &args).await
+}
+
 /// True when the emulator refuses `device`'s TLS handshake.
 pub async fn tls_refused(setup: &Setup, device: &Device) -> bool {
     match RawClient::open(setup.addr(), device).await {

@@ -39,6 +39,7 @@ fn auth(token: Option<&str>) -> WebSocketAuth {
         }),
         policy: SigV4Policy::websocket(),
         clock: Arc::new(vector_time),
+        custom_authorizers: Arc::new(|| false),
     }
 }
 
@@ -78,11 +79,12 @@ fn refused(request: &Request<()>, auth: &WebSocketAuth) -> Refusal {
 fn the_crts_handshake_is_accepted_and_names_the_access_key() {
     let accepted = check(&crt_request(), &auth(None)).unwrap();
     assert_eq!(
-        accepted.principal,
-        Principal::AccessKey {
+        accepted.identity,
+        Identity::Known(Principal::AccessKey {
             access_key_id: AKID.to_owned()
-        }
+        })
     );
+    assert_eq!(accepted.door, Door::WebSocketSigV4);
     assert_eq!(accepted.subprotocol, "mqtt");
     let response = switching_protocols(&accepted);
     assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
