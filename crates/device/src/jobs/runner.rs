@@ -343,7 +343,8 @@ struct Taken {
 
 /// The runner's state between two steps of its loop.
 struct Running {
-    /// Each running job's cancellation signal, by job id.
+    /// Each running job's cancellation signal, by job id; it has receivers
+    /// (the job's and its task's) until the handler is done.
     jobs: HashMap<String, Arc<watch::Sender<Option<JobExecutionStatus>>>>,
     /// The jobs' tasks; each returns its job id.
     tasks: JoinSet<String>,
@@ -647,7 +648,10 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
                     }
                 }
             };
-            if let Some(status) = *canceled.borrow() {
+            let ended = *canceled.borrow();
+            // No receiver left: the runner knows the handler is done.
+            drop(canceled);
+            if let Some(status) = ended {
                 tracing::info!(job = taken.job_id, %status, "job ended by the service: outcome not reported");
                 return taken.job_id;
             }
@@ -663,7 +667,9 @@ impl<D: DeserializeOwned + Send + Sync + 'static> JobRunner<D> {
             let Some(signal) = running.jobs.get(&job_id) else {
                 continue;
             };
-            if signal.borrow().is_some() {
+            if signal.borrow().is_some() || signal.receiver_count() == 0 {
+                // Known to be over, or its handler is done and the outcome
+                // being reported.
                 continue;
             }
             let request = DescribeJobExecutionRequest {
