@@ -5,44 +5,20 @@
 
 mod common;
 
-use std::sync::Arc;
-
 use iotcore::jobs::{ErrorCode, Job, JobExecutionStatus, JobsError, UpdateJobExecutionRequest};
 use iotcore::service::ServiceErrorKind;
 use iotcore::{Client, QoS, Subscription};
-use iotcore_test_support::FaultProxy;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use common::mosquitto::MosquittoBroker;
-use common::{BrokerUnderTest, next, within};
+use common::mosquitto::ProxiedMosquitto;
+use common::{next, within};
 
 const PREFIX: &str = "$aws/things/dev/jobs";
 
-/// Mosquitto, reached directly (the service) and through a proxy (the device).
-struct Setup {
-    _broker: MosquittoBroker,
-    direct: BrokerUnderTest,
-    via: BrokerUnderTest,
-    proxy: Arc<FaultProxy>,
-}
+type Setup = ProxiedMosquitto;
 
 impl Setup {
-    async fn start() -> Setup {
-        let broker = MosquittoBroker::start();
-        let proxy = Arc::new(
-            FaultProxy::start(broker.broker.addr())
-                .await
-                .expect("proxy"),
-        );
-        Setup {
-            direct: broker.under_test(broker.broker.port()),
-            via: broker.under_test(proxy.port()),
-            proxy,
-            _broker: broker,
-        }
-    }
-
     async fn device(&self) -> Client {
         within("device connect", self.via.client("dev").connect())
             .await

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
@@ -14,12 +13,11 @@ use iotcore::service::{
     Correlation, Request, Service, ServiceChannel, ServiceError, ServiceErrorKind,
 };
 use iotcore::{Client, ConnectionState, QoS, Subscription};
-use iotcore_test_support::FaultProxy;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use common::mosquitto::MosquittoBroker;
-use common::{BrokerUnderTest, next, wait_state, within};
+use common::mosquitto::ProxiedMosquitto;
+use common::{next, wait_state, within};
 
 static ECHO: Service = Service::new("Echo", Correlation::ClientToken);
 static ECHO_BY_TOPIC: Service = Service::new("Echo by topic", Correlation::Topic);
@@ -28,30 +26,9 @@ static BOUNDED: Service = Service::new("Bounded", Correlation::ClientToken).with
 /// How long a test waits to be sure something does *not* happen.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// Mosquitto, reached directly (the responder) and through a proxy (the device).
-struct Setup {
-    _broker: MosquittoBroker,
-    direct: BrokerUnderTest,
-    via: BrokerUnderTest,
-    proxy: Arc<FaultProxy>,
-}
+type Setup = ProxiedMosquitto;
 
 impl Setup {
-    async fn start() -> Setup {
-        let broker = MosquittoBroker::start();
-        let proxy = Arc::new(
-            FaultProxy::start(broker.broker.addr())
-                .await
-                .expect("proxy"),
-        );
-        Setup {
-            direct: broker.under_test(broker.broker.port()),
-            via: broker.under_test(proxy.port()),
-            proxy,
-            _broker: broker,
-        }
-    }
-
     /// The device under test, through the proxy.
     async fn device(&self, id: &str) -> Client {
         within("device connect", self.via.client(id).connect())

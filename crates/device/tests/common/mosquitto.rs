@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use iotcore_test_support::{Mosquitto, TestPki, init_tracing};
+use iotcore_test_support::{FaultProxy, Mosquitto, TestPki, init_tracing};
 
 use super::{BrokerUnderTest, Credentials};
 
@@ -45,6 +45,32 @@ impl MosquittoBroker {
             issue: Box::new(move |name| credentials(&pki, name)),
             issue_unknown: Box::new(move |name| credentials(&stranger, name)),
             wrong_ca: self.stranger.ca_path().to_owned(),
+        }
+    }
+}
+
+/// Mosquitto, reached directly (a scripted service) and through a
+/// fault-injecting proxy (the device under test, whose link a test cuts).
+pub struct ProxiedMosquitto {
+    _broker: MosquittoBroker,
+    pub direct: BrokerUnderTest,
+    pub via: BrokerUnderTest,
+    pub proxy: Arc<FaultProxy>,
+}
+
+impl ProxiedMosquitto {
+    pub async fn start() -> ProxiedMosquitto {
+        let broker = MosquittoBroker::start();
+        let proxy = Arc::new(
+            FaultProxy::start(broker.broker.addr())
+                .await
+                .expect("proxy"),
+        );
+        ProxiedMosquitto {
+            direct: broker.under_test(broker.broker.port()),
+            via: broker.under_test(proxy.port()),
+            proxy,
+            _broker: broker,
         }
     }
 }
