@@ -68,6 +68,7 @@ mod ids;
 mod jobs;
 mod lifecycle;
 mod listener;
+pub mod quotas;
 mod registry_watch;
 mod services;
 mod shadow;
@@ -76,6 +77,7 @@ mod tls;
 pub use config::{EmulatorConfig, Limits};
 pub use emulator::Emulator;
 pub use error::EmulatorError;
+pub use quotas::Quotas;
 pub use shadow::{ShadowApiError, Shadows};
 pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, TlsSetupError};
 
