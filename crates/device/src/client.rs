@@ -183,6 +183,7 @@ impl Client {
         self.request(|respond| Request::Publish {
             publish: Box::new(publish),
             respond,
+            stored: None,
         })
         .await
     }

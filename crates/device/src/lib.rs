@@ -182,6 +182,7 @@ mod limits;
 mod mailbox;
 mod message;
 mod offline_queue;
+pub mod offline_store;
 pub mod provisioning;
 pub mod service;
 pub mod shadow;
