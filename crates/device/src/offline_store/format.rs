@@ -160,7 +160,7 @@ pub fn parse(bytes: &[u8]) -> Result<StoreContents, NotAStore> {
 
 /// A record's meaning.
 enum Record {
-    Publish { seq: u64, publish: Publish },
+    Publish { seq: u64, publish: Box<Publish> },
     Ack { seq: u64 },
 }
 
@@ -200,7 +200,7 @@ fn decode_body(body: &[u8]) -> Result<Record, String> {
     match kind {
         KIND_PUBLISH => Ok(Record::Publish {
             seq,
-            publish: decode_publish(rest)?,
+            publish: Box::new(decode_publish(rest)?),
         }),
         KIND_ACK if rest.is_empty() => Ok(Record::Ack { seq }),
         KIND_ACK => Err("bytes after an acknowledgement".into()),
@@ -249,7 +249,7 @@ fn apply(
                 seq,
                 PendingPublish {
                     seq,
-                    publish,
+                    publish: *publish,
                     record: range,
                 },
             );

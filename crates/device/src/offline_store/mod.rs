@@ -32,7 +32,7 @@
 //!
 //! # Durability and files
 //!
-//! The directory holds `offline-store.log` (the format: [`format`]),
+//! The directory holds `offline-store.log` (the format: [`format`](mod@format)),
 //! `offline-store.lock` (held while a client uses the directory: one client
 //! per directory), and after damage was found `offline-store.damaged` (the
 //! bytes that could not be read, for inspection). Records are written to
