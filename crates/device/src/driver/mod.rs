@@ -156,8 +156,8 @@ pub(crate) struct Driver {
     sessions: Arc<Sessions>,
     router: Router,
     offline: OfflineQueue<Request>,
-    /// The durable offline queue, when configured.
-    store: Option<OfflineStore>,
+    /// The durable offline queue, when configured (boxed: most clients have none).
+    store: Option<Box<OfflineStore>>,
     /// The outcomes of the publishes recovered from the store at start,
     /// until `run` hands them to the task that logs them.
     recovered: Vec<oneshot::Receiver<Result<(), Error>>>,
@@ -212,7 +212,7 @@ impl Driver {
                 };
                 offline.restore(request, size);
             }
-            store
+            Box::new(store)
         });
         Ok(Driver {
             router: Router::new(listeners.clone(), mode, config.stream_buffer),
