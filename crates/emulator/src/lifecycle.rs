@@ -53,6 +53,8 @@ pub(crate) enum DisconnectReason {
     /// The client exceeded a quota the emulator closes the connection for
     /// (more unacknowledged QoS 1 publishes than the Receive Maximum).
     Throttled,
+    /// A WebSocket connection reached AWS's 24-hour limit.
+    WebSocketTtlExpiration,
 }
 
 impl DisconnectReason {
@@ -67,6 +69,7 @@ impl DisconnectReason {
             DisconnectReason::ServerInitiatedDisconnect => "SERVER_INITIATED_DISCONNECT",
             DisconnectReason::CustomAuthTtlExpiration => "CUSTOMAUTH_TTL_EXPIRATION",
             DisconnectReason::Throttled => "THROTTLED",
+            DisconnectReason::WebSocketTtlExpiration => "WEBSOCKET_TTL_EXPIRATION",
         }
     }
 }
