@@ -132,7 +132,10 @@ fn emulator_takes_quota_overrides_and_refuses_bad_ones_saying_why() {
     for (arg, says) in [
         ("publishes=1", "no quota is named 'publishes'"),
         ("publish-per-second=0", "use publish-per-second=off"),
-        ("inbound-in-flight=70000", "inbound-in-flight is at most 65535"),
+        (
+            "inbound-in-flight=70000",
+            "inbound-in-flight is at most 65535",
+        ),
         ("publish-per-second", "is not NAME=VALUE"),
     ] {
         let out = iotcore(data.path(), &["emulator", "--port", "0", "--quota", arg]);
