@@ -153,14 +153,14 @@ fn raw_update(payload: &[u8]) -> Result<UpdateRequest, ShadowError> {
 
 #[test]
 fn invalid_update_requests_get_aws_codes_and_messages() {
-    // Levels: state 1, desired 2, then four more.
-    let deep_ok = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": 1}}}}}}});
-    let too_deep = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}});
-    let deep_array = json!({"state": {"desired": {"a": {"b": {"c": [[[1]]]}}}}});
+    // Levels: the section's object 1, then five more (AWS's maximum, 6).
+    let deep_ok = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}});
+    let too_deep = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}});
+    let deep_array = json!({"state": {"desired": {"a": {"b": {"c": [[[[1]]]]}}}}});
     assert!(raw_update(deep_ok.to_string().as_bytes()).is_ok());
     assert!(
         raw_update(
-            json!({"state": {"reported": {"a": {"b": {"c": [[1]]}}}}})
+            json!({"state": {"reported": {"a": {"b": {"c": [[[1]]]}}}}})
                 .to_string()
                 .as_bytes()
         )
@@ -233,7 +233,7 @@ fn invalid_update_requests_get_aws_codes_and_messages() {
             "State contains an invalid node",
         ),
         (
-            "nested deeper than 6",
+            "nested deeper than 6 in a section",
             too_deep.to_string().into_bytes(),
             400,
             "JSON contains too many levels of nesting; maximum is 6",
