@@ -155,7 +155,8 @@ fn raw_update(payload: &[u8]) -> Result<UpdateRequest, ShadowError> {
 fn invalid_update_requests_get_aws_codes_and_messages() {
     // Levels: the section's object 1, then five more (AWS's maximum, 6).
     let deep_ok = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}});
-    let too_deep = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}});
+    let too_deep =
+        json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}});
     let deep_array = json!({"state": {"desired": {"a": {"b": {"c": [[[[1]]]]}}}}});
     assert!(raw_update(deep_ok.to_string().as_bytes()).is_ok());
     assert!(
