@@ -794,3 +794,19 @@ fn replies_as_aws_sends_them_deserialize() {
     .unwrap();
     assert_eq!((error.code, error.timestamp), (404, None));
 }
+
+#[test]
+fn a_stored_document_reads_back_the_same_numbers() {
+    // Found by fuzzing: without exact float parsing, 9.9000000000009e+33 read
+    // back from the store was 9.900000000000901e+33.
+    let mut shadow = StoredShadow::default();
+    let request = raw_update(
+        br#"{"state":{"reported":{"f":9900000000000900632337040368467957,"g":5e-324,"h":0.1}}}"#,
+    )
+    .unwrap();
+    shadow.update(&request, 1).unwrap();
+    let stored = shadow.document().unwrap().to_json();
+    let back = ShadowDocument::from_json(&stored).unwrap();
+    assert_eq!(back.to_json(), stored);
+    assert_eq!(&back, shadow.document().unwrap());
+}
