@@ -328,25 +328,28 @@ impl Connection {
         let session = Arc::clone(&client.session);
         let deliveries = session.take(budget, FILL_BATCH, now);
         for delivery in deliveries {
-            if !self.receivable(&delivery.message.topic) {
-                continue;
-            }
-            let Some(publish) = delivery
-                .message
-                .to_publish(delivery.qos, delivery.retain, now)
-            else {
-                continue;
+            let sent = if self.receivable(&delivery.message.topic) {
+                delivery
+                    .message
+                    .to_publish(delivery.qos, delivery.retain, now)
+                    .and_then(|publish| self.server.send_publish(publish))
+            } else {
+                None
             };
-            let Some(packet_id) = self.server.send_publish(publish) else {
+            let Some(packet_id) = sent else {
+                // Not for this client (refused, expired, too large, or QoS 0).
+                if let Some(seq) = delivery.seq {
+                    session.forget(seq);
+                }
                 continue;
             };
             if let Some(seq) = delivery.seq {
                 session.sent(seq, packet_id);
             }
-            if let (true, Some(client)) = (
-                delivery.group.is_some() || delivery.seq.is_some(),
-                &mut self.client,
-            ) {
+            if delivery.group.is_none() && delivery.seq.is_none() {
+                continue;
+            }
+            if let Some(client) = &mut self.client {
                 let tracked = Tracked {
                     group: delivery.group,
                     seq: delivery.seq,
@@ -409,7 +412,7 @@ impl Connection {
                     if let Some(client) = &mut self.client {
                         let seq = client.in_flight.remove(&packet_id).and_then(|t| t.seq);
                         if let Some(seq) = seq {
-                            client.session.acknowledged(seq);
+                            client.session.forget(seq);
                         }
                     }
                     if reason.is_error() {

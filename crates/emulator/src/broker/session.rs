@@ -243,8 +243,9 @@ impl Session {
         }
     }
 
-    /// Journals that the delivery stored as `seq` was acknowledged.
-    pub(crate) fn acknowledged(&self, seq: u64) {
+    /// Journals that the delivery stored as `seq` is done with: acknowledged,
+    /// or not to be delivered after all.
+    pub(crate) fn forget(&self, seq: u64) {
         if let Some(log) = &self.log {
             log.remove(seq);
         }

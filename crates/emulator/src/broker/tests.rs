@@ -610,7 +610,7 @@ async fn only_what_reaches_a_persistent_session_or_the_retained_store_waits_for_
         panic!("one delivery journaled: {seqs:?}")
     };
     durable.session.sent(seq, 1);
-    durable.session.acknowledged(seq);
+    durable.session.forget(seq);
     assert_eq!(kinds(&mut f.ops), ["in flight", "remove"]);
     let expiring = Properties {
         message_expiry_interval: Some(1),

@@ -481,7 +481,9 @@ fn retained_messages_are_replaced_per_topic_and_deleted() {
     assert_eq!(store.retained("b").unwrap(), Some(plain.clone()));
     assert_eq!(store.all_retained().unwrap(), [retained("a", b"2"), plain]);
     let delete = BrokerChange::DeleteRetained("a".into());
-    store.apply_broker_changes(std::slice::from_ref(&delete)).unwrap();
+    store
+        .apply_broker_changes(std::slice::from_ref(&delete))
+        .unwrap();
     store.apply_broker_changes(&[delete]).unwrap();
     assert_eq!(store.retained("a").unwrap(), None);
     assert_eq!(store.all_retained().unwrap().len(), 1);
