@@ -6,7 +6,9 @@ crates/bench/src/clients/python.rs).
 `--client` picks the client; both connect over mutual TLS (MQTT 3.1.1, clean session,
 keep-alive 60 s) with the given certificate, key and CA:
   * `awscrt`: AWS's IoT Device SDK v2 for Python, `mqtt_connection_builder.mtls_from_path`
-    (awsiotsdk on awscrt);
+    (awsiotsdk on awscrt); with `--door websocket-sigv4` instead, MQTT over WebSocket signed
+    with SigV4 (`websockets_with_default_aws_signing`, static credentials from
+    `--access-key-id` and `--secret-access-key`, region us-east-1);
   * `paho`: paho-mqtt's `Client` (callback API version 2), TLS from an `ssl.SSLContext`,
     network thread started with `loop_start()`, at most `--window` QoS 1 publishes in flight
     (`max_inflight_messages_set`).
@@ -72,11 +74,20 @@ class Awscrt:
 
     def connect(self):
         args = self.args
-        self.connection = self.builder.mtls_from_path(
+        if args.door == "websocket-sigv4":
+            from awscrt import auth
+
+            credentials = auth.AwsCredentialsProvider.new_static(
+                args.access_key_id, args.secret_access_key)
+            build = self.builder.websockets_with_default_aws_signing
+            door = dict(region="us-east-1", credentials_provider=credentials)
+        else:
+            build = self.builder.mtls_from_path
+            door = dict(cert_filepath=args.cert, pri_key_filepath=args.key)
+        self.connection = build(
             endpoint=args.endpoint,
             port=args.port,
-            cert_filepath=args.cert,
-            pri_key_filepath=args.key,
+            **door,
             ca_filepath=args.ca,
             client_id=args.client_id,
             clean_session=True,
@@ -157,6 +168,8 @@ class Paho:
 
     def connect(self):
         args, paho = self.args, self.paho
+        if args.door != "mtls":
+            raise ValueError(f"the paho client here connects over mutual TLS only, not {args.door}")
         context = self.ssl.create_default_context(cafile=args.ca)
         context.load_cert_chain(args.cert, args.key)
         client = paho.Client(
@@ -294,6 +307,9 @@ def main():
     parser.add_argument("--key", required=True, help="client private key (PEM file)")
     parser.add_argument("--ca", required=True, help="root CA of the server (PEM file)")
     parser.add_argument("--client-id", required=True)
+    parser.add_argument("--door", choices=("mtls", "websocket-sigv4"), default="mtls")
+    parser.add_argument("--access-key-id", help="for --door websocket-sigv4")
+    parser.add_argument("--secret-access-key", help="for --door websocket-sigv4")
     parser.add_argument("--topic", default="bench/python")
     parser.add_argument("--window", type=int, default=100, help="publishes in flight (pipelined)")
     parser.add_argument("--warm-up", type=int, default=0,

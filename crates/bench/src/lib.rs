@@ -7,6 +7,8 @@
 //! * broker throughput: `iotcore emulator` against Mosquitto, fan-in and fan-out;
 //! * latency: publish → receive, shadow update → accepted;
 //! * connect cost: mTLS handshakes + CONNECT per second, ECDSA P-256 and RSA 2048;
+//! * MQTT over WebSocket with SigV4: QoS 1 throughput and connect cost against the
+//!   SDK's own mutual TLS and AWS's Python SDK v2 over WebSocket;
 //! * footprint: memory per idle connection in the client and in the broker, the
 //!   stripped binary, CPU of an idle client.
 //!
@@ -54,6 +56,7 @@ pub async fn run(options: Options) -> BenchResult<Report> {
             Group::Latency => scenarios::latency::run(&suite).await,
             Group::BrokerThroughput => scenarios::brokers::run(&suite).await,
             Group::ConnectCost => scenarios::connect::run(&suite).await,
+            Group::WebSocket => scenarios::doors::run(&suite).await,
             Group::Footprint => scenarios::footprint::run(&suite).await,
         };
         match measured {

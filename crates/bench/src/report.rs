@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::stats::median;
 
-/// The five parts of the suite, in report order.
+/// The six parts of the suite, in report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Group {
@@ -17,17 +17,21 @@ pub enum Group {
     Latency,
     /// mTLS handshakes + CONNECT per second.
     ConnectCost,
+    /// MQTT over WebSocket signed with SigV4 against mutual TLS: throughput and
+    /// connect cost.
+    WebSocket,
     /// Memory, binary size and idle CPU.
     Footprint,
 }
 
 impl Group {
     /// Every group, in report order.
-    pub const ALL: [Group; 5] = [
+    pub const ALL: [Group; 6] = [
         Group::ClientThroughput,
         Group::BrokerThroughput,
         Group::Latency,
         Group::ConnectCost,
+        Group::WebSocket,
         Group::Footprint,
     ];
 
@@ -38,6 +42,7 @@ impl Group {
             Group::BrokerThroughput => "broker-throughput",
             Group::Latency => "latency",
             Group::ConnectCost => "connect-cost",
+            Group::WebSocket => "websocket",
             Group::Footprint => "footprint",
         }
     }
@@ -49,6 +54,7 @@ impl Group {
             Group::BrokerThroughput => "Broker throughput",
             Group::Latency => "Latency",
             Group::ConnectCost => "Connect cost",
+            Group::WebSocket => "MQTT over WebSocket with SigV4",
             Group::Footprint => "Footprint",
         }
     }

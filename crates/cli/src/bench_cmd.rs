@@ -16,7 +16,7 @@ pub struct BenchArgs {
     #[arg(long)]
     quick: bool,
     /// Run only these parts (repeatable): client-throughput, broker-throughput,
-    /// latency, connect-cost, footprint. BENCHMARKS.md is then left alone.
+    /// latency, connect-cost, websocket, footprint. BENCHMARKS.md is then left alone.
     #[arg(long, value_parser = parse_group)]
     only: Vec<Group>,
     /// Runs per figure; the tables report the median.

@@ -8,30 +8,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use common::{iotcore, text};
-
-/// Runs `iotcore ARGS` in `data`, expecting success; its stdout.
-fn ok(data: &Path, args: &[&str]) -> String {
-    let out = iotcore(data, args);
-    assert!(
-        out.status.success(),
-        "iotcore {args:?} failed:\n{}\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    text(&out.stdout)
-}
-
-/// Runs `iotcore ARGS` in `data`, expecting failure; its stderr.
-fn fails(data: &Path, args: &[&str]) -> String {
-    let out = iotcore(data, args);
-    assert!(
-        !out.status.success(),
-        "iotcore {args:?} succeeded:\n{}",
-        text(&out.stdout)
-    );
-    text(&out.stderr)
-}
+use common::{fails, ok};
 
 fn json(data: &Path, args: &[&str]) -> Value {
     serde_json::from_str(&ok(data, args)).expect("JSON output")

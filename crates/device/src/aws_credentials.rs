@@ -19,7 +19,20 @@
 //! let own = CredentialsProvider::from_fn(|| async {
 //!     Ok(AwsCredentials::new("ASIA…", "secret", Some("token".into())))
 //! });
+//! // Any provider of the AWS SDK for Rust (here its static one).
+//! let sdk = CredentialsProvider::from_aws_sdk(aws_credential_types::Credentials::new(
+//!     "AKIDEXAMPLE",
+//!     "secret",
+//!     None,
+//!     None,
+//!     "example",
+//! ));
 //! ```
+//!
+//! With the cargo feature `aws-config` (off by default),
+//! `CredentialsProvider::aws_default_chain()` is the AWS SDK's whole default
+//! chain: the environment, the shared files with SSO, roles and
+//! `credential_process`, web identity tokens, ECS and EC2 instance metadata.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,6 +40,8 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+
+use aws_credential_types::provider::ProvideCredentials;
 
 /// An access key, its secret, and for temporary credentials the session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -155,7 +170,8 @@ impl CredentialsProvider {
     /// `None` picks `AWS_PROFILE`, else `default`. Only static keys
     /// (`aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`)
     /// are read here; SSO, roles and `credential_process` need the full AWS
-    /// chain: call the AWS SDK's `aws-config` from [`from_fn`](Self::from_fn).
+    /// chain: `aws_default_chain` (cargo feature `aws-config`) or any AWS SDK
+    /// provider through [`from_aws_sdk`](Self::from_aws_sdk).
     pub fn profile(name: Option<&str>) -> CredentialsProvider {
         let name = name.map(str::to_owned);
         CredentialsProvider::named("profile", move || {
@@ -174,6 +190,42 @@ impl CredentialsProvider {
         CredentialsProvider::named("application", fetch)
     }
 
+    /// Any credentials provider of the AWS SDK for Rust
+    /// (`aws_credential_types::provider::ProvideCredentials`), asked on every
+    /// connection attempt: `SdkConfig::credentials_provider()` from
+    /// `aws_config::load_defaults`, an `AssumeRoleProvider`, a
+    /// `ProfileFileCredentialsProvider`…
+    pub fn from_aws_sdk(provider: impl ProvideCredentials + 'static) -> CredentialsProvider {
+        let provider = Arc::new(provider);
+        CredentialsProvider::named("aws-sdk", move || {
+            let provider = Arc::clone(&provider);
+            async move {
+                let credentials = provider
+                    .provide_credentials()
+                    .await
+                    .map_err(|e| CredentialsError::Provider(error_chain(&e)))?;
+                Ok(AwsCredentials::new(
+                    credentials.access_key_id(),
+                    credentials.secret_access_key(),
+                    credentials.session_token().map(str::to_owned),
+                ))
+            }
+        })
+    }
+
+    /// The AWS SDK for Rust's default credentials chain (`aws-config`), in
+    /// its order: the environment, the shared config and credentials files
+    /// (profile `AWS_PROFILE`, with SSO, assumed roles and
+    /// `credential_process`), a web identity token, the ECS container and
+    /// the EC2 instance metadata service. Asked on every connection attempt.
+    #[cfg(feature = "aws-config")]
+    pub async fn aws_default_chain() -> CredentialsProvider {
+        let chain = aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
+            .build()
+            .await;
+        CredentialsProvider::from_aws_sdk(chain)
+    }
+
     fn named<F, Fut>(name: &'static str, fetch: F) -> CredentialsProvider
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -189,6 +241,19 @@ impl CredentialsProvider {
     pub async fn credentials(&self) -> Result<AwsCredentials, CredentialsError> {
         (self.fetch)().await
     }
+}
+
+/// An error and its sources, `: `-separated (the AWS SDK's errors say little
+/// at the top).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn from_environment() -> Result<AwsCredentials, CredentialsError> {
@@ -257,7 +322,7 @@ fn profile_from_files(
             hint: ["sso_session", "sso_start_url", "role_arn", "credential_process", "web_identity_token_file"]
                 .iter()
                 .any(|k| keys.contains_key(*k))
-                .then_some("it uses SSO, a role or a process: fetch credentials with the AWS SDK (aws-config) in a CredentialsProvider::from_fn closure"),
+                .then_some("it uses SSO, a role or a process: use the AWS SDK's chain, CredentialsProvider::aws_default_chain with the cargo feature aws-config"),
         }),
     }
 }
@@ -416,5 +481,48 @@ aws_access_key_id = NOTAPROFILEINCONFIG
             !text.contains("s3cr3t") && !text.contains("t0k3n"),
             "{text}"
         );
+    }
+
+    /// An AWS SDK provider that fails, with a cause underneath.
+    #[derive(Debug)]
+    struct Unreachable;
+
+    impl ProvideCredentials for Unreachable {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            let cause = std::io::Error::new(std::io::ErrorKind::TimedOut, "IMDS did not answer");
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::provider_error(cause),
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn an_aws_sdk_provider_is_asked_and_its_failure_keeps_its_cause() {
+        let sdk = aws_credential_types::Credentials::new(
+            "AKIDSDK",
+            "sdk",
+            Some("tok".into()),
+            None,
+            "test",
+        );
+        let got = CredentialsProvider::from_aws_sdk(sdk).credentials().await;
+        assert_eq!(
+            got,
+            Ok(AwsCredentials::new("AKIDSDK", "sdk", Some("tok".into())))
+        );
+        match CredentialsProvider::from_aws_sdk(Unreachable)
+            .credentials()
+            .await
+        {
+            Err(CredentialsError::Provider(why)) => {
+                assert!(why.contains("IMDS did not answer"), "{why}");
+            }
+            other => panic!("expected the provider's error, got {other:?}"),
+        }
     }
 }

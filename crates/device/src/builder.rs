@@ -1,6 +1,6 @@
 //! The client builder and the validated configuration it produces.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,6 +15,7 @@ use crate::custom_authorizer::CustomAuthorizer;
 use crate::error::ConfigError;
 use crate::limits::{Limits, Violation};
 use crate::offline_queue::OfflineQueueLimits;
+use crate::offline_store::{OfflineStore, PendingPublish};
 use crate::transport::tls::{self, AWS_MQTT_ALPN, TlsSetup};
 use crate::transport::{Connector, Door, DoorSetup, Proxy};
 
@@ -139,6 +140,8 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     initial_connect: InitialConnect,
     offline_queue: OfflineQueueLimits,
+    offline_store: Option<PathBuf>,
+    offline_store_fsync: bool,
     stream_buffer: usize,
     topic_prefix: String,
     telemetry_topic: Option<String>,
@@ -175,6 +178,8 @@ impl ClientBuilder {
                 timeout: Duration::from_secs(60),
             },
             offline_queue: OfflineQueueLimits::default(),
+            offline_store: None,
+            offline_store_fsync: false,
             stream_buffer: 1024,
             topic_prefix: "device".into(),
             telemetry_topic: None,
@@ -450,6 +455,45 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps QoS 1 publishes in a durable offline queue in `dir` (created
+    /// if need be): those queued while offline or not yet acknowledged when
+    /// the process dies are sent, in order, by the next client opened on
+    /// `dir` — see [`crate::offline_store`] for what that client sees, the
+    /// file format and its recovery from damage. Bounded by
+    /// [`offline_queue_limits`](Self::offline_queue_limits), which then
+    /// count every QoS 1 publish not yet acknowledged. One client per
+    /// directory.
+    ///
+    /// [`connect`](Self::connect) opens the store first and fails with
+    /// [`crate::ErrorKind::Config`] ([`ConfigError::OfflineStore`]) when the
+    /// directory cannot be written, is in use by another client, or holds a
+    /// file that is not a store.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), iotcore::Error> {
+    /// let client = iotcore::Client::builder("my-thing")
+    ///     .endpoint("xxxx-ats.iot.eu-west-1.amazonaws.com")
+    ///     .client_cert_pem_files("cert.pem", "key.pem")?
+    ///     .offline_store("/var/lib/my-device/outbox")
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn offline_store(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.offline_store = Some(dir.into());
+        self
+    }
+
+    /// Whether the offline store syncs each batch of records to the disk
+    /// (`fdatasync`) before the batch's packets are sent (default false).
+    /// Without it the records survive the process being killed, not a
+    /// power loss or a kernel crash; with it they survive both, at the cost
+    /// of a disk sync per batch.
+    pub fn offline_store_fsync(mut self, fsync: bool) -> Self {
+        self.offline_store_fsync = fsync;
+        self
+    }
+
     /// How many items each stream (subscription, catch-all, status events)
     /// buffers for a slow consumer before discarding the oldest (default 1024).
     pub fn stream_buffer(mut self, items: usize) -> Self {
@@ -627,6 +671,15 @@ impl ClientBuilder {
             metrics: self.metrics,
         };
 
+        let offline_store = match &self.offline_store {
+            Some(dir) => Some(OfflineStore::open(
+                dir,
+                self.offline_queue,
+                self.offline_store_fsync,
+            )?),
+            None => None,
+        };
+
         Ok(Config {
             thing_name: self.thing_name,
             client_id,
@@ -639,6 +692,7 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             initial_connect: self.initial_connect,
             offline_queue: self.offline_queue,
+            offline_store,
             stream_buffer: self.stream_buffer.max(1),
             limits,
             telemetry_topic,
@@ -700,6 +754,8 @@ pub(crate) struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) initial_connect: InitialConnect,
     pub(crate) offline_queue: OfflineQueueLimits,
+    /// The open offline store, with the publishes it held at start.
+    pub(crate) offline_store: Option<(OfflineStore, Vec<PendingPublish>)>,
     pub(crate) stream_buffer: usize,
     pub(crate) limits: Limits,
     pub(crate) telemetry_topic: String,

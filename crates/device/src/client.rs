@@ -139,6 +139,12 @@ impl Client {
     /// publish fails at once with [`crate::ErrorKind::Offline`]. A QoS 1
     /// publish sent but not acknowledged when the connection drops is sent
     /// again (DUP) after the reconnect, so it may arrive twice.
+    ///
+    /// With an [offline store](ClientBuilder::offline_store), a QoS 1 publish
+    /// is written there before it is sent; one still unacknowledged when the
+    /// client closes (this future then fails with
+    /// [`crate::ErrorKind::Closed`]) or when the process dies is sent by the
+    /// next client opened on the store.
     pub async fn publish(
         &self,
         topic: impl Into<String>,
@@ -183,6 +189,7 @@ impl Client {
         self.request(|respond| Request::Publish {
             publish: Box::new(publish),
             respond,
+            stored: None,
         })
         .await
     }

@@ -95,6 +95,9 @@ pub enum ConfigError {
         /// Where the key came from.
         key: String,
     },
+    /// The offline store ([`crate::ClientBuilder::offline_store`]) cannot be used.
+    #[error(transparent)]
+    OfflineStore(#[from] crate::offline_store::StoreError),
     /// `connect()` was called without an endpoint.
     #[error(
         "no endpoint set: call .endpoint(\"<prefix>-ats.iot.<region>.amazonaws.com\") (`aws iot \

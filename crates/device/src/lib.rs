@@ -124,6 +124,13 @@
 //!   bounded offline queue ([`OfflineQueueLimits`]; full → the new request
 //!   fails with [`ErrorKind::OfflineQueueFull`]); QoS 0 publishes fail at once
 //!   with [`ErrorKind::Offline`].
+//! * With [`ClientBuilder::offline_store`], QoS 1 publishes also outlive the
+//!   process: each is written to a checksummed log before it is sent, and
+//!   those not acknowledged when the process dies (queued or in flight) are
+//!   resent, in order and first, by the next client opened on the directory
+//!   — at least once, under the same bounds and overflow rule. See
+//!   [`offline_store`] for what the new process sees, the file format, its
+//!   recovery from a torn or damaged tail, and the fsync option.
 //! * Subscriptions are restored when the broker did not keep the session.
 //! * Each subscription has its own stream with a bounded buffer; when it is
 //!   full the oldest message is discarded (see [`Subscription::dropped_messages`]),
@@ -182,6 +189,7 @@ mod limits;
 mod mailbox;
 mod message;
 mod offline_queue;
+pub mod offline_store;
 pub mod provisioning;
 pub mod service;
 pub mod shadow;

@@ -1,10 +1,15 @@
-//! The queue of requests made while the client is not connected.
+//! The queue of requests made while the client is not connected, and the
+//! bounds it shares with the offline store.
 //!
 //! Bounded both in entries and in bytes. When a new entry would exceed
 //! either bound it is refused ([`QueueFull`]) and the queue is unchanged:
 //! older entries are never evicted, so what was accepted is what gets sent.
+//! [`OfflineQueueLimits::admit`] is that rule, for the queue and the
+//! durable offline store alike.
 
 use std::collections::VecDeque;
+
+use iotcore_mqtt::packet::Publish;
 
 /// The bounds of the offline queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +28,39 @@ impl Default for OfflineQueueLimits {
             max_bytes: 8 * 1024 * 1024,
         }
     }
+}
+
+impl OfflineQueueLimits {
+    /// Whether one more entry of `size` bytes fits beside `messages`
+    /// entries of `bytes` bytes in total; when it does not, the state that
+    /// refused it.
+    pub(crate) fn admit(
+        &self,
+        messages: usize,
+        bytes: usize,
+        size: usize,
+    ) -> Result<(), QueueFull> {
+        let fits = messages < self.max_messages
+            && bytes
+                .checked_add(size)
+                .is_some_and(|total| total <= self.max_bytes);
+        if fits {
+            Ok(())
+        } else {
+            Err(QueueFull {
+                messages,
+                max_messages: self.max_messages,
+                bytes,
+                max_bytes: self.max_bytes,
+            })
+        }
+    }
+}
+
+/// The bytes a publish counts for against [`OfflineQueueLimits::max_bytes`]:
+/// its topic and payload.
+pub(crate) fn publish_size(publish: &Publish) -> usize {
+    publish.topic.len() + publish.payload.len()
 }
 
 /// Why an entry was refused: the state of the queue at that moment.
@@ -53,23 +91,19 @@ impl<T> OfflineQueue<T> {
 
     /// Appends `item` of `size` bytes, or refuses it when a bound would be exceeded.
     pub(crate) fn push(&mut self, item: T, size: usize) -> Result<(), (T, QueueFull)> {
-        let fits = self.entries.len() < self.limits.max_messages
-            && self
-                .bytes
-                .checked_add(size)
-                .is_some_and(|total| total <= self.limits.max_bytes);
-        if !fits {
-            let full = QueueFull {
-                messages: self.entries.len(),
-                max_messages: self.limits.max_messages,
-                bytes: self.bytes,
-                max_bytes: self.limits.max_bytes,
-            };
+        if let Err(full) = self.limits.admit(self.entries.len(), self.bytes, size) {
             return Err((item, full));
         }
-        self.bytes += size;
-        self.entries.push_back((item, size));
+        self.restore(item, size);
         Ok(())
+    }
+
+    /// Appends `item` of `size` bytes whatever the bounds: for what the
+    /// offline store held at start, accepted by an earlier process (its
+    /// bounds may have been lower) and never dropped. Counts toward the bounds.
+    pub(crate) fn restore(&mut self, item: T, size: usize) {
+        self.bytes = self.bytes.saturating_add(size);
+        self.entries.push_back((item, size));
     }
 
     /// Removes the oldest entry.

@@ -117,3 +117,33 @@ async fn missing_endpoint_and_certificate_are_reported() {
     assert!(text.contains("client_cert_pem_files"), "{text}");
     config_error(valid().tls_server_name("not a name!").connect().await);
 }
+
+#[tokio::test]
+async fn an_offline_store_that_cannot_be_used_is_refused_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let text = config_error(valid().offline_store(file.join("store")).connect().await);
+    assert!(text.contains("offline store's directory"), "{text}");
+    assert!(text.contains("a-file"), "{text}");
+
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join(iotcore::offline_store::LOG_FILE), b"{}").unwrap();
+    let result = valid().offline_store(&foreign).connect().await;
+    let err = result.expect_err("a file that is not a store");
+    assert!(
+        matches!(
+            err.config_error(),
+            Some(ConfigError::OfflineStore(
+                iotcore::offline_store::StoreError::NotAStore { .. }
+            ))
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read(foreign.join(iotcore::offline_store::LOG_FILE)).unwrap(),
+        b"{}",
+        "left as it was"
+    );
+}

@@ -234,3 +234,78 @@ async fn every_reconnect_asks_the_provider_again_and_loses_nothing() {
     );
     client.close().await;
 }
+
+#[tokio::test]
+async fn a_websocket_closed_at_its_time_limit_reconnects_and_loses_nothing() {
+    // AWS closes a WebSocket connection after 24 hours; here after 1 s.
+    let mut limits = iotcore_emulator::Limits::default();
+    limits.max_websocket_connection = Duration::from_secs(1);
+    let e = EmulatorBroker::start_with_limits(limits).await;
+    let watcher = within(
+        "the watcher connects",
+        e.under_test(e.port()).client("cloud-watch").connect(),
+    )
+    .await
+    .expect("the watcher connects over mutual TLS");
+    let mut disconnects = watcher
+        .subscribe("$aws/events/presence/disconnected/ws-ttl", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe to the lifecycle events");
+    let client = within(
+        "connect",
+        ws_client(&e, "ws-ttl", CredentialsProvider::fixed(issue(&e, false))).connect(),
+    )
+    .await
+    .expect("connects over WebSocket");
+    let mut sub = client
+        .subscribe("dt/ws-ttl/#", QoS::AtLeastOnce)
+        .await
+        .expect("subscribe");
+
+    // Publishes, one at a time, until the broker has closed the connection
+    // twice at its limit; each is acknowledged, across the reconnects.
+    let mut sent = 0;
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        client
+            .publish(
+                &format!("dt/ws-ttl/{sent}"),
+                sent.to_string(),
+                QoS::AtLeastOnce,
+            )
+            .await
+            .expect("every publish is acknowledged, across the reconnects");
+        sent += 1;
+        assert!(
+            sent < 5_000,
+            "no WEBSOCKET_TTL_EXPIRATION disconnect after {sent} publishes: {reasons:?}"
+        );
+        if let Ok(Some(event)) = tokio::time::timeout(
+            Duration::from_millis(20),
+            futures_util::StreamExt::next(&mut disconnects),
+        )
+        .await
+        {
+            let event: serde_json::Value =
+                serde_json::from_slice(event.payload()).expect("a JSON lifecycle event");
+            reasons.push(
+                event["disconnectReason"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(
+        reasons,
+        ["WEBSOCKET_TTL_EXPIRATION", "WEBSOCKET_TTL_EXPIRATION"]
+    );
+    // Every message came back (at least once).
+    let mut received = std::collections::BTreeSet::new();
+    while received.len() < sent {
+        let message = next("every message back", &mut sub).await;
+        received.insert(message.payload_str().unwrap_or_default().to_owned());
+    }
+    client.close().await;
+    watcher.close().await;
+}

@@ -171,6 +171,9 @@ pub struct Limits {
     /// disconnected and persistent), or for one shared subscription group while
     /// none of its members is connected, before the oldest are dropped.
     pub max_queued_qos1: usize,
+    /// How long a connection over WebSocket may last before the broker closes
+    /// it (lifecycle reason `WEBSOCKET_TTL_EXPIRATION`). AWS: 24 hours.
+    pub max_websocket_connection: Duration,
 }
 
 impl Default for Limits {
@@ -186,6 +189,7 @@ impl Default for Limits {
             max_inflight_outbound: 100,
             outbound_queue: 1000,
             max_queued_qos1: 10_000,
+            max_websocket_connection: Duration::from_secs(24 * 3600),
         }
     }
 }

@@ -167,8 +167,9 @@ struct Client {
     grant: Grant,
     /// What its lifecycle events share.
     presence: Presence,
-    /// When a custom authorizer's `disconnectAfterInSeconds` ends it.
-    ends_at: Option<Instant>,
+    /// When it must end and why: a custom authorizer's
+    /// `disconnectAfterInSeconds`, AWS's limit on WebSocket connections.
+    ends_at: Option<(Instant, DisconnectReason)>,
 }
 
 /// What the connection remembers of a QoS 1 delivery until its PUBACK.
@@ -258,6 +259,8 @@ impl Connection {
             let close_deadline = self.closed_at.map(|at| at + CLOSE_GRACE);
             let connected = self.client.is_some();
             let ends_at = self.client.as_ref().and_then(|c| c.ends_at);
+            let end_reason = ends_at.map(|(_, reason)| reason);
+            let ends_at = ends_at.map(|(at, _)| at);
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             let stored = self.acks.front_mut().and_then(|a| a.stored.as_mut());
@@ -310,7 +313,9 @@ impl Connection {
                 () = woken(session.as_deref()), if pending.is_none() => {}
                 result = durable(stored) => self.stored(result),
                 () = changed(&mut registry), if connected => self.on_registry_change().await,
-                () = sleep_until(ends_at), if !self.server.is_closed() => self.lifetime_over(),
+                () = sleep_until(ends_at), if !self.server.is_closed() => {
+                    self.lifetime_over(end_reason.unwrap_or(DisconnectReason::CustomAuthTtlExpiration));
+                }
             }
         }
     }
@@ -578,31 +583,35 @@ impl Connection {
             in_flight,
             grant,
             presence,
-            ends_at: self
-                .identity
-                .principal()
-                .and_then(Principal::lifetime)
-                .map(|lifetime| Instant::now() + lifetime),
+            ends_at: rules::connection_deadline(
+                self.door,
+                self.identity.principal().and_then(Principal::lifetime),
+                &self.broker().config().limits,
+            )
+            .map(|(lifetime, reason)| (Instant::now() + lifetime, reason)),
         });
     }
 
-    /// A custom authorizer's `disconnectAfterInSeconds` is over: the
-    /// connection ends (MQTT 5: DISCONNECT 0xA0 Maximum connect time), its
-    /// lifecycle event saying `CUSTOMAUTH_TTL_EXPIRATION`.
-    fn lifetime_over(&mut self) {
+    /// A custom authorizer's `disconnectAfterInSeconds`, or AWS's limit on a
+    /// WebSocket connection, is over: the connection ends (MQTT 5: DISCONNECT
+    /// 0xA0 Maximum connect time), its lifecycle event saying `reason`
+    /// (`CUSTOMAUTH_TTL_EXPIRATION`, `WEBSOCKET_TTL_EXPIRATION`).
+    fn lifetime_over(&mut self, reason: DisconnectReason) {
+        let why = match reason {
+            DisconnectReason::WebSocketTtlExpiration => "the WebSocket connection's time is over",
+            _ => "the custom authorizer's disconnectAfterInSeconds is over",
+        };
         tracing::info!(
             client_id = self.client_id(),
             peer = %self.peer,
             principal = %self.identity,
-            "disconnected: the custom authorizer's disconnectAfterInSeconds is over"
+            door = %self.door,
+            "disconnected: {why}"
         );
         if let Some(client) = &mut self.client {
             client.ends_at = None;
         }
-        self.end_with(End::Closed(
-            DisconnectReason::CustomAuthTtlExpiration,
-            "custom authorizer TTL expired".into(),
-        ));
+        self.end_with(End::Closed(reason, why.into()));
         self.server.disconnect(ReasonCode::MAXIMUM_CONNECT_TIME);
     }
 

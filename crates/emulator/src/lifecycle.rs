@@ -50,6 +50,8 @@ pub(crate) enum DisconnectReason {
     ServerInitiatedDisconnect,
     /// A custom authorizer's `disconnectAfterInSeconds` ran out.
     CustomAuthTtlExpiration,
+    /// A WebSocket connection reached AWS's 24-hour limit.
+    WebSocketTtlExpiration,
 }
 
 impl DisconnectReason {
@@ -63,6 +65,7 @@ impl DisconnectReason {
             DisconnectReason::MqttKeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
             DisconnectReason::ServerInitiatedDisconnect => "SERVER_INITIATED_DISCONNECT",
             DisconnectReason::CustomAuthTtlExpiration => "CUSTOMAUTH_TTL_EXPIRATION",
+            DisconnectReason::WebSocketTtlExpiration => "WEBSOCKET_TTL_EXPIRATION",
         }
     }
 }

@@ -4,10 +4,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt, stream};
+use iotcore::aws_credentials::{AwsCredentials, CredentialsProvider};
 use iotcore::{Client, ClientBuilder, QoS};
 
 use crate::error::{BenchResult, Context};
-use crate::harness::Identity;
+use crate::harness::{AccessKey, Identity};
 use crate::scenarios::publish_case::{Case, Mode, WINDOW};
 
 /// Connects to 127.0.0.1:`port` (MQTT 3.1.1, clean session, the identity's CA only).
@@ -32,11 +33,49 @@ pub fn builder(port: u16, identity: &Identity) -> BenchResult<ClientBuilder> {
         .amazon_root_cas(false))
 }
 
+/// A builder for MQTT over WebSocket (`wss://127.0.0.1:port/mqtt`), signed with
+/// SigV4 with `key` (region us-east-1); the identity gives the client id and the CA
+/// (its certificate is not used).
+pub fn websocket_builder(
+    port: u16,
+    identity: &Identity,
+    key: &AccessKey,
+) -> BenchResult<ClientBuilder> {
+    let credentials = AwsCredentials::new(key.id.clone(), key.secret.clone(), None);
+    Ok(Client::builder(&identity.thing)
+        .endpoint("127.0.0.1")
+        .port(port)
+        .root_ca_pem_file(&identity.ca)
+        .during(format!("loading iotcore client {}'s CA", identity.thing))?
+        .amazon_root_cas(false)
+        .websocket(CredentialsProvider::fixed(credentials))
+        .region("us-east-1"))
+}
+
 /// One connection from nothing: TLS handshake (the client's first, so a full one),
 /// CONNECT → CONNACK (one attempt of at most `timeout`, no retry), then DISCONNECT
 /// and close.
 pub async fn connect_once(port: u16, identity: &Identity, timeout: Duration) -> BenchResult<()> {
-    let client = builder(port, identity)?
+    connect_once_with(builder(port, identity)?, identity, timeout).await
+}
+
+/// [`connect_once`] over WebSocket with SigV4 (the HTTP upgrade and the signature
+/// checked by the emulator come in addition).
+pub async fn connect_once_over_websocket(
+    port: u16,
+    identity: &Identity,
+    key: &AccessKey,
+    timeout: Duration,
+) -> BenchResult<()> {
+    connect_once_with(websocket_builder(port, identity, key)?, identity, timeout).await
+}
+
+async fn connect_once_with(
+    builder: ClientBuilder,
+    identity: &Identity,
+    timeout: Duration,
+) -> BenchResult<()> {
+    let client = builder
         .initial_connect(1, timeout)
         .connect_timeout(timeout)
         .connect()

@@ -12,7 +12,7 @@ use iotcore_test_support::{PeerOutput, find_python, run_peer_with_timeout};
 use serde_json::Value;
 
 use crate::error::{BenchError, BenchResult};
-use crate::harness::Identity;
+use crate::harness::{AccessKey, Identity};
 use crate::scenarios::publish_case::{Case, WINDOW};
 
 /// The peer script in `tests/peers/`.
@@ -109,6 +109,15 @@ impl Versions {
     }
 }
 
+/// How a Python peer connects.
+#[derive(Clone, Copy, Debug)]
+pub enum Door<'a> {
+    /// MQTT over mutual TLS with the identity's certificate.
+    MutualTls,
+    /// MQTT over WebSocket signed with SigV4 with this key (awscrt only).
+    WebSocket(&'a AccessKey),
+}
+
 /// What one subprocess measured.
 #[derive(Clone, Debug)]
 pub struct Round {
@@ -118,16 +127,20 @@ pub struct Round {
     pub elapsed: Vec<Duration>,
 }
 
-/// Runs every case once in a new subprocess of `client`, connected once for all of
-/// them after publishing `warm_up` QoS 1 messages (not measured).
+/// Runs every case once in a new subprocess of `client`, connected once through
+/// `door` for all of them after publishing `warm_up` QoS 1 messages (not measured).
 pub async fn round(
     client: PythonClient,
     port: u16,
     identity: &Identity,
+    door: Door<'_>,
     cases: &[Case],
     warm_up: usize,
 ) -> BenchResult<Round> {
     let mut args = connection_args(client, port, identity);
+    if let Door::WebSocket(key) = door {
+        args.extend(key.peer_args());
+    }
     args.extend(["--window".into(), WINDOW.to_string()]);
     args.extend(["--warm-up".into(), warm_up.to_string()]);
     for case in cases {

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use iotcore_emulator::control::{
-    Control, CreatePolicyRequest, ErrorCode, ThingOptions, ThingPolicy,
+    AccessKeyOptions, Control, CreatePolicyRequest, ErrorCode, ThingOptions, ThingPolicy,
 };
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::{ArnScope, PolicyTemplate};
@@ -16,7 +16,7 @@ use tempfile::TempDir;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::Identity;
+use super::{AccessKey, Identity};
 use crate::error::{BenchError, BenchResult, Context};
 
 /// How long the emulator may take to say it is listening.
@@ -26,6 +26,11 @@ const LISTENING: &str = "iotcore emulator listening on ";
 /// The policy every bench thing gets: a cloud application's, free to publish and
 /// subscribe in every device's `dt/…` namespace (fan-in and fan-out need that).
 const BENCH_POLICY: &str = "bench-policy";
+/// The policy of the suite's access keys (SigV4 over WebSocket): connect with any
+/// `bench-…` client id, publish, subscribe and receive in `dt/…`. Without the thing
+/// policy variables (a SigV4 connection has no thing), but checked on every publish
+/// as a certificate's policy is.
+const ACCESS_KEY_POLICY: &str = "bench-access-key-policy";
 
 /// A running `iotcore emulator` with a temporary data directory.
 pub struct EmulatorProcess {
@@ -84,17 +89,16 @@ impl EmulatorProcess {
         let scope = ArnScope::default();
         let control =
             Control::open(&data, scope.clone()).during("opening the emulator's registry")?;
-        let created = control.create_policy(CreatePolicyRequest {
-            policy_name: BENCH_POLICY.to_owned(),
-            policy_document: PolicyTemplate::Application.render(&scope),
-            tags: None,
-        });
-        match created {
-            Err(e) if e.code() != ErrorCode::ResourceAlreadyExists => {
-                return Err(e).during("creating the bench policy");
-            }
-            _ => {}
-        }
+        create_policy(
+            &control,
+            BENCH_POLICY,
+            PolicyTemplate::Application.render(&scope),
+        )?;
+        create_policy(
+            &control,
+            ACCESS_KEY_POLICY,
+            access_key_policy(scope.prefix()),
+        )?;
         Ok(EmulatorProcess {
             child,
             port,
@@ -142,6 +146,23 @@ impl EmulatorProcess {
         })
     }
 
+    /// Issues an access key `name` for MQTT over WebSocket with SigV4, under the
+    /// suite's access-key policy.
+    pub fn access_key(&self, name: &str) -> BenchResult<AccessKey> {
+        let options = AccessKeyOptions {
+            policy: Some(ACCESS_KEY_POLICY.to_owned()),
+            temporary: None,
+        };
+        let record = self
+            .control
+            .create_access_key(name, &options)
+            .during(format!("issuing bench access key {name}"))?;
+        Ok(AccessKey {
+            id: record.access_key_id,
+            secret: record.secret_access_key,
+        })
+    }
+
     /// The emulator's CA and server certificate, for a Mosquitto that the same
     /// clients can reach with the same files.
     pub fn broker_tls(&self) -> BrokerTls {
@@ -157,6 +178,37 @@ impl EmulatorProcess {
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }
+}
+
+/// Creates policy `name` unless it exists (the data directory is reused).
+fn create_policy(control: &Control, name: &str, document: String) -> BenchResult<()> {
+    let created = control.create_policy(CreatePolicyRequest {
+        policy_name: name.to_owned(),
+        policy_document: document,
+        tags: None,
+    });
+    match created {
+        Err(e) if e.code() != ErrorCode::ResourceAlreadyExists => {
+            Err(e).during(format!("creating policy {name}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// [`ACCESS_KEY_POLICY`]'s document, resources under `prefix` (`arn:aws:iot:REGION:ACCOUNT:`).
+fn access_key_policy(prefix: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "iot:Connect",
+             "Resource": format!("{prefix}client/bench-*")},
+            {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+             "Resource": format!("{prefix}topic/dt/*")},
+            {"Effect": "Allow", "Action": "iot:Subscribe",
+             "Resource": format!("{prefix}topicfilter/dt/*")},
+        ],
+    })
+    .to_string()
 }
 
 /// The last lines of a log file, for an error message.

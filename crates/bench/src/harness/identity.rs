@@ -37,3 +37,27 @@ impl Identity {
         ]
     }
 }
+
+/// An access key of the emulator, for MQTT over WebSocket signed with SigV4.
+#[derive(Clone, Debug)]
+pub struct AccessKey {
+    /// The access key id (`AKIA…`).
+    pub id: String,
+    /// The secret access key.
+    pub secret: String,
+}
+
+impl AccessKey {
+    /// `--door websocket-sigv4 --access-key-id I --secret-access-key S`: how
+    /// `tests/peers/bench_publish.py` takes it.
+    pub fn peer_args(&self) -> Vec<String> {
+        vec![
+            "--door".into(),
+            "websocket-sigv4".into(),
+            "--access-key-id".into(),
+            self.id.clone(),
+            "--secret-access-key".into(),
+            self.secret.clone(),
+        ]
+    }
+}

@@ -6,6 +6,6 @@ mod mosquitto;
 mod process;
 
 pub use emulator::EmulatorProcess;
-pub use identity::Identity;
+pub use identity::{AccessKey, Identity};
 pub use mosquitto::MosquittoBroker;
 pub use process::{ProcessUsage, cpu_ticks_per_second};

@@ -28,17 +28,17 @@ use tokio::task::JoinSet;
 
 use crate::clients::{iotcore, rumqttc};
 use crate::error::{BenchError, BenchResult, Context};
-use crate::harness::{Identity, MosquittoBroker};
+use crate::harness::{AccessKey, Identity, MosquittoBroker};
 use crate::report::{Better, Figure, Group, Measurement};
 use crate::suite::Suite;
 
 /// Connections in flight at a time.
-const CONCURRENCY: usize = 8;
+pub(super) const CONCURRENCY: usize = 8;
 /// Connections per run in a full run (divided by [`Suite::scale`]).
-const CONNECTIONS: usize = 400;
+pub(super) const CONNECTIONS: usize = 400;
 /// Identities per connection slot: each key algorithm has
 /// `POOL_PER_SLOT × CONCURRENCY` things.
-const POOL_PER_SLOT: usize = 4;
+pub(super) const POOL_PER_SLOT: usize = 4;
 /// TCP_NODELAY, which the emulator sets: with Nagle on (Mosquitto's default) its
 /// CONNACK waits for the client's delayed ACK, and Mosquitto manages ~5× fewer
 /// connections per second.
@@ -46,18 +46,25 @@ const MOSQUITTO_SETTINGS: [&str; 1] = ["set_tcp_nodelay true"];
 /// The most one connection (connect, CONNACK, close) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The client library a contender connects with.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Library {
+/// The client library a contender connects with, and how.
+#[derive(Clone, Debug)]
+pub(super) enum Library {
+    /// The iotcore SDK over mutual TLS.
     Iotcore,
+    /// rumqttc over mutual TLS.
     Rumqttc,
+    /// The iotcore SDK over WebSocket, signed with SigV4 with this key.
+    IotcoreWebSocket(Arc<AccessKey>),
 }
 
 impl Library {
-    async fn connect_once(self, port: u16, identity: &Identity) -> BenchResult<()> {
+    async fn connect_once(&self, port: u16, identity: &Identity) -> BenchResult<()> {
         match self {
             Library::Iotcore => iotcore::connect_once(port, identity, CONNECT_TIMEOUT).await,
             Library::Rumqttc => rumqttc::connect_once(port, identity, CONNECT_TIMEOUT).await,
+            Library::IotcoreWebSocket(key) => {
+                iotcore::connect_once_over_websocket(port, identity, key, CONNECT_TIMEOUT).await
+            }
         }
     }
 }
@@ -83,12 +90,12 @@ impl Contender {
 
 /// Identities handed out first-in first-out: one is back in line only once its
 /// connection is closed.
-struct Pool {
+pub(super) struct Pool {
     identities: Mutex<VecDeque<Identity>>,
 }
 
 impl Pool {
-    fn new(identities: Vec<Identity>) -> Pool {
+    pub(super) fn new(identities: Vec<Identity>) -> Pool {
         Pool {
             identities: Mutex::new(identities.into()),
         }
@@ -165,7 +172,7 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
     for pool in &pools {
         for contender in &contenders {
             if let Some(port) = contender.port {
-                connections_per_second(contender.library, port, pool, CONCURRENCY).await?;
+                connections_per_second(&contender.library, port, pool, CONCURRENCY).await?;
             }
         }
     }
@@ -183,7 +190,7 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
                 let contender = &contenders[index];
                 if let Some(port) = contender.port {
                     let rate =
-                        connections_per_second(contender.library, port, pool, connections).await?;
+                        connections_per_second(&contender.library, port, pool, connections).await?;
                     rates[index].push(rate);
                 }
             }
@@ -225,8 +232,8 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
 
 /// Makes `count` connections with `library` to 127.0.0.1:`port`, [`CONCURRENCY`]
 /// at a time, and returns connections per second.
-async fn connections_per_second(
-    library: Library,
+pub(super) async fn connections_per_second(
+    library: &Library,
     port: u16,
     pool: &Arc<Pool>,
     count: usize,
@@ -235,7 +242,7 @@ async fn connections_per_second(
     let start = Instant::now();
     let mut workers = JoinSet::new();
     for _ in 0..CONCURRENCY.min(count) {
-        let (pool, next) = (Arc::clone(pool), Arc::clone(&next));
+        let (pool, next, library) = (Arc::clone(pool), Arc::clone(&next), library.clone());
         workers.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < count {
                 let identity = pool.take()?;

@@ -1,5 +1,7 @@
 //! The publish cases of the client throughput figures.
 
+use std::time::Duration;
+
 /// QoS 1 publishes kept in flight when pipelining: the SDK's default in-flight
 /// limit and AWS IoT Core's limit of unacknowledged QoS 1 publishes per connection.
 pub const WINDOW: usize = 100;
@@ -78,6 +80,11 @@ impl Case {
             Mode::Sequential => "sequential (await each)".to_owned(),
         };
         format!("QoS {}, {size}, {mode}", self.qos)
+    }
+
+    /// Messages per second when the case's messages were delivered in `elapsed`.
+    pub fn per_second(&self, elapsed: Duration) -> f64 {
+        self.count as f64 / elapsed.as_secs_f64()
     }
 
     /// The argument that hands this case to the Python peer.

@@ -23,6 +23,29 @@ pub fn iotcore(data_dir: &Path, args: &[&str]) -> Output {
         .expect("run iotcore")
 }
 
+/// Runs `iotcore ARGS` in `data`, expecting success; its stdout.
+pub fn ok(data: &Path, args: &[&str]) -> String {
+    let out = iotcore(data, args);
+    assert!(
+        out.status.success(),
+        "iotcore {args:?} failed:\n{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs `iotcore ARGS` in `data`, expecting failure; its stderr.
+pub fn fails(data: &Path, args: &[&str]) -> String {
+    let out = iotcore(data, args);
+    assert!(
+        !out.status.success(),
+        "iotcore {args:?} succeeded:\n{}",
+        text(&out.stdout)
+    );
+    text(&out.stderr)
+}
+
 /// Bytes as text, for assertion messages.
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

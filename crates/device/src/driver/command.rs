@@ -24,6 +24,8 @@ pub(crate) enum Request {
         /// Boxed: a publish with its MQTT 5 properties is large.
         publish: Box<Publish>,
         respond: Responder<()>,
+        /// Its sequence number in the offline store, once written there.
+        stored: Option<u64>,
     },
     Subscribe {
         filter: String,
@@ -48,7 +50,7 @@ impl Request {
     /// The bytes it occupies in the offline queue.
     pub(crate) fn size(&self) -> usize {
         match self {
-            Request::Publish { publish, .. } => publish.topic.len() + publish.payload.len(),
+            Request::Publish { publish, .. } => crate::offline_queue::publish_size(publish),
             Request::Subscribe { filter, .. } | Request::Unsubscribe { filter, .. } => filter.len(),
         }
     }

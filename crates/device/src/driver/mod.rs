@@ -8,7 +8,10 @@
 //! jittered backoff before the next attempt — forever, until the client is
 //! closed. Requests made while not connected wait in the bounded offline
 //! queue; QoS 1 publishes the session has sent stay in the session and are
-//! resent after every reconnect.
+//! resent after every reconnect. With an offline store, every QoS 1 publish
+//! is also written there when accepted and marked done when it has an
+//! outcome; the store's records are flushed once per batch, before the
+//! batch's packets go to the writer.
 
 mod alarm;
 mod command;
@@ -33,7 +36,8 @@ use crate::backoff::Backoff;
 use crate::builder::{Config, SessionMode};
 use crate::error::{ConfigError, Error};
 use crate::message::Message;
-use crate::offline_queue::OfflineQueue;
+use crate::offline_queue::{OfflineQueue, publish_size};
+use crate::offline_store::{AppendError, OfflineStore};
 use crate::status::{ConnectionState, DisconnectReason, Operation, Sessions};
 use crate::streams::Subscription;
 use crate::transport::{self, Connected, Stream, io_error_reason};
@@ -96,10 +100,18 @@ enum End {
     },
 }
 
+/// A QoS 1 publish handed to the session, waiting for its PUBACK.
+struct SentPublish {
+    topic: String,
+    respond: Responder<()>,
+    /// Its sequence number in the offline store.
+    stored: Option<u64>,
+}
+
 /// Requests answered by the broker later.
 #[derive(Default)]
 struct Pending {
-    publishes: HashMap<u16, (String, Responder<()>)>,
+    publishes: HashMap<u16, SentPublish>,
     subscribes: HashMap<u16, (String, Responder<Subscription>)>,
     unsubscribes: HashMap<u16, (String, Responder<()>)>,
     /// QoS 0 publishes handed to the session, not yet given a stream offset.
@@ -109,9 +121,11 @@ struct Pending {
 }
 
 impl Pending {
+    /// Fails every request waiting for the broker. Stored publishes stay in
+    /// the offline store: the next client opened on it sends them.
     fn fail_all(&mut self, error: impl Fn() -> Error) {
-        for (_, (_, respond)) in self.publishes.drain() {
-            let _ = respond.send(Err(error()));
+        for (_, sent) in self.publishes.drain() {
+            let _ = sent.respond.send(Err(error()));
         }
         for (_, (_, respond)) in self.subscribes.drain() {
             let _ = respond.send(Err(error()));
@@ -142,6 +156,11 @@ pub(crate) struct Driver {
     sessions: Arc<Sessions>,
     router: Router,
     offline: OfflineQueue<Request>,
+    /// The durable offline queue, when configured (boxed: most clients have none).
+    store: Option<Box<OfflineStore>>,
+    /// The outcomes of the publishes recovered from the store at start,
+    /// until `run` hands them to the task that logs them.
+    recovered: Vec<oneshot::Receiver<Result<(), Error>>>,
     pending: Pending,
     backoff: Backoff,
     initial: Option<Initial>,
@@ -155,7 +174,7 @@ pub(crate) struct Driver {
 
 impl Driver {
     pub(crate) fn new(
-        config: Config,
+        mut config: Config,
         commands: mpsc::Receiver<Command>,
         state: watch::Sender<ConnectionState>,
         listeners: Arc<Listeners>,
@@ -178,9 +197,28 @@ impl Driver {
             MatchMode::Standard
         };
         let started = Instant::now();
+        // What the store held is sent first, whatever the queue's bounds.
+        let mut offline = OfflineQueue::new(config.offline_queue);
+        let mut recovered = Vec::new();
+        let store = config.offline_store.take().map(|(store, pending)| {
+            for p in pending {
+                let (respond, outcome) = oneshot::channel();
+                recovered.push(outcome);
+                let size = publish_size(&p.publish);
+                let request = Request::Publish {
+                    publish: Box::new(p.publish),
+                    respond,
+                    stored: Some(p.seq),
+                };
+                offline.restore(request, size);
+            }
+            Box::new(store)
+        });
         Ok(Driver {
             router: Router::new(listeners.clone(), mode, config.stream_buffer),
-            offline: OfflineQueue::new(config.offline_queue),
+            offline,
+            store,
+            recovered,
             backoff: Backoff::new(config.reconnect.clone()),
             initial: Some(Initial {
                 respond: ready,
@@ -209,6 +247,9 @@ impl Driver {
     /// locals, so a `Driver` moved in would take its ~2.5 KiB twice in every
     /// client's task for the client's whole life.
     pub(crate) async fn run(mut self: Box<Self>) {
+        if !self.recovered.is_empty() {
+            tokio::spawn(log_recovered(std::mem::take(&mut self.recovered)));
+        }
         loop {
             let end = self.connection().await;
             let (reason, uptime) = match end {
@@ -277,7 +318,9 @@ impl Driver {
             tokio::select! {
                 _ = sleep_until(until) => break,
                 command = self.commands.recv() => {
-                    if self.on_command(command) {
+                    let close = self.on_command(command);
+                    self.flush_store();
+                    if close {
                         return false;
                     }
                 }
@@ -296,8 +339,10 @@ impl Driver {
         true
     }
 
-    /// Fails everything still waiting and ends every stream.
+    /// Fails everything still waiting and ends every stream. The offline
+    /// store keeps what is still pending.
     fn shut_down(&mut self) {
+        self.flush_store();
         self.pending.fail_all(Error::closed);
         while let Some(request) = self.offline.pop() {
             request.fail(Error::closed());
@@ -346,7 +391,12 @@ impl Driver {
     fn submit(&mut self, request: Request) {
         if self.closing.is_some() {
             request.fail(Error::closed());
-        } else if self.session.is_connected() {
+            return;
+        }
+        let Some(request) = self.store_publish(request) else {
+            return;
+        };
+        if self.session.is_connected() {
             self.submit_to_session(request);
         } else if matches!(&request, Request::Publish { publish, .. } if publish.qos == QoS::AtMostOnce)
         {
@@ -355,22 +405,96 @@ impl Driver {
         } else {
             let size = request.size();
             if let Err((request, full)) = self.offline.push(request, size) {
+                if let Request::Publish {
+                    stored: Some(seq), ..
+                } = &request
+                {
+                    self.forget_stored(Some(*seq));
+                }
                 let error = Error::offline_queue_full(request.topic(), full);
                 request.fail(error);
             }
         }
     }
 
+    /// Writes a QoS 1 publish to the offline store, if there is one and it
+    /// is not there yet. `None` when the store refused it (the request has
+    /// been answered).
+    fn store_publish(&mut self, request: Request) -> Option<Request> {
+        let Some(store) = &mut self.store else {
+            return Some(request);
+        };
+        let Request::Publish {
+            publish,
+            respond,
+            stored: None,
+        } = request
+        else {
+            return Some(request);
+        };
+        if publish.qos == QoS::AtMostOnce {
+            return Some(Request::Publish {
+                publish,
+                respond,
+                stored: None,
+            });
+        }
+        match store.append(&publish) {
+            Ok(seq) => Some(Request::Publish {
+                publish,
+                respond,
+                stored: Some(seq),
+            }),
+            Err(AppendError::Full(full)) => {
+                let _ = respond.send(Err(Error::offline_queue_full(&publish.topic, full)));
+                None
+            }
+            Err(AppendError::Unencodable(e)) => {
+                let _ = respond.send(Err(Error::unsendable(&publish.topic, e)));
+                None
+            }
+        }
+    }
+
+    /// Marks a stored publish done: it has had its outcome.
+    fn forget_stored(&mut self, stored: Option<u64>) {
+        if let (Some(store), Some(seq)) = (&mut self.store, stored) {
+            store.ack(seq);
+        }
+    }
+
+    /// Writes the offline store's buffered records to its file.
+    fn flush_store(&mut self) {
+        let Some(store) = &mut self.store else {
+            return;
+        };
+        if let Err(e) = store.flush() {
+            tracing::error!(
+                target: "iotcore::offline_store",
+                client_id = %self.config.client_id,
+                error = %e,
+                "cannot write to the offline store: its records stay in memory and are written                  at the next attempt"
+            );
+        }
+    }
+
     fn submit_to_session(&mut self, request: Request) {
         let at = Instant::now();
         match request {
-            Request::Publish { publish, respond } => {
+            Request::Publish {
+                publish,
+                respond,
+                stored,
+            } => {
                 let topic = publish.topic.clone();
                 match self.session.publish(*publish, now()) {
                     Ok(Some(packet_id)) => {
-                        self.pending
-                            .publishes
-                            .insert(packet_id, (topic.clone(), respond));
+                        let sent = SentPublish {
+                            topic: topic.clone(),
+                            respond,
+                            stored,
+                        };
+                        self.pending.publishes.insert(packet_id, sent);
                         self.note_request(Operation::Publish, topic, at, Some(packet_id));
                     }
                     Ok(None) => {
@@ -378,9 +502,11 @@ impl Driver {
                         self.note_request(Operation::Publish, topic, at, None);
                     }
                     Err(ClientError::NotConnected) => {
+                        self.forget_stored(stored);
                         let _ = respond.send(Err(Error::offline(&topic)));
                     }
                     Err(e) => {
+                        self.forget_stored(stored);
                         let _ = respond.send(Err(Error::unsendable(&topic, e)));
                     }
                 }
@@ -480,7 +606,9 @@ impl Driver {
                     return End::Lost { reason: self.connect_timeout(), uptime: None };
                 }
                 command = self.commands.recv() => {
-                    if self.on_command(command) {
+                    let close = self.on_command(command);
+                    self.flush_store();
+                    if close {
                         return End::Closed;
                     }
                 }
@@ -525,6 +653,8 @@ impl Driver {
             if let Some(reason) = self.process_events(&mut connected_at) {
                 break (reason, true);
             }
+            // What the store is to hold is on file before it goes out.
+            self.flush_store();
             self.transmit(&mut writer);
             self.resolve_written(writer.flushed());
 
@@ -683,11 +813,14 @@ impl Driver {
                     size,
                     max,
                 } => {
-                    if let Some((topic, respond)) = self.pending.publishes.remove(&packet_id) {
+                    if let Some(sent) = self.pending.publishes.remove(&packet_id) {
+                        self.forget_stored(sent.stored);
                         let detail = format!(
                             "its {size} bytes exceed the server's maximum packet size of {max} bytes"
                         );
-                        let _ = respond.send(Err(Error::unsendable(&topic, detail)));
+                        let _ = sent
+                            .respond
+                            .send(Err(Error::unsendable(&sent.topic, detail)));
                     }
                     None
                 }
@@ -787,15 +920,16 @@ impl Driver {
 
     fn on_publish_acked(&mut self, packet_id: u16, reason: ReasonCode) {
         self.clear_last_request(packet_id);
-        let Some((topic, respond)) = self.pending.publishes.remove(&packet_id) else {
+        let Some(sent) = self.pending.publishes.remove(&packet_id) else {
             return;
         };
+        self.forget_stored(sent.stored);
         let result = if reason.is_error() {
-            Err(Error::rejected("publish", &topic, reason))
+            Err(Error::rejected("publish", &sent.topic, reason))
         } else {
             Ok(())
         };
-        let _ = respond.send(result);
+        let _ = sent.respond.send(result);
     }
 
     fn on_subscribed(&mut self, packet_id: u16, reasons: &[ReasonCode]) {
@@ -903,6 +1037,34 @@ impl Driver {
             Err(_) => write_failure,
         }
     }
+}
+
+/// Logs the outcome of the publishes recovered from the offline store at
+/// start: their `publish` futures ended with the process that made them.
+async fn log_recovered(outcomes: Vec<oneshot::Receiver<Result<(), Error>>>) {
+    let total = outcomes.len();
+    let mut refused = 0usize;
+    let mut unresolved = 0usize;
+    let mut outcomes: futures_util::stream::FuturesUnordered<_> = outcomes.into_iter().collect();
+    while let Some(outcome) = futures_util::StreamExt::next(&mut outcomes).await {
+        match outcome {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) if e.kind() == crate::ErrorKind::Closed => unresolved += 1,
+            Ok(Err(e)) => {
+                refused += 1;
+                tracing::warn!(target: "iotcore::offline_store", error = %e, "a publish recovered from the offline store failed");
+            }
+            Err(_) => unresolved += 1,
+        }
+    }
+    tracing::info!(
+        target: "iotcore::offline_store",
+        total,
+        acknowledged = total - refused - unresolved,
+        refused,
+        still_stored = unresolved,
+        "the publishes recovered from the offline store are done"
+    );
 }
 
 /// Empties the read buffer once its bytes are handled, doubling its capacity

@@ -8,7 +8,7 @@ use iotcore_emulator::control::{Control, CreatePolicyRequest, ThingOptions, Thin
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::things::write_device_files;
-use iotcore_emulator::{Emulator, EmulatorConfig};
+use iotcore_emulator::{Emulator, EmulatorConfig, Limits};
 use iotcore_test_support::{TestPki, init_tracing};
 use tempfile::TempDir;
 
@@ -18,6 +18,7 @@ use super::{BrokerUnderTest, Credentials};
 pub struct EmulatorBroker {
     emulator: Option<Emulator>,
     addr: SocketAddr,
+    limits: Limits,
     data: TempDir,
     files: Arc<TempDir>,
     ca: PathBuf,
@@ -26,15 +27,21 @@ pub struct EmulatorBroker {
 
 impl EmulatorBroker {
     pub async fn start() -> EmulatorBroker {
+        EmulatorBroker::start_with_limits(Limits::default()).await
+    }
+
+    /// An emulator enforcing `limits` instead of AWS's.
+    pub async fn start_with_limits(limits: Limits) -> EmulatorBroker {
         init_tracing();
         let data = tempfile::tempdir().expect("data dir");
         let files = Arc::new(tempfile::tempdir().expect("device files dir"));
-        let emulator = start_at(&data, "127.0.0.1:0".parse().expect("addr")).await;
+        let emulator = start_at(&data, "127.0.0.1:0".parse().expect("addr"), &limits).await;
         let ca = files.path().join("emulator-ca.pem");
         std::fs::write(&ca, emulator.ca_pem()).expect("write CA");
         EmulatorBroker {
             addr: emulator.local_addr(),
             emulator: Some(emulator),
+            limits,
             data,
             files,
             ca,
@@ -55,7 +62,7 @@ impl EmulatorBroker {
         if let Some(emulator) = self.emulator.take() {
             emulator.shutdown().await;
         }
-        self.emulator = Some(start_at(&self.data, self.addr).await);
+        self.emulator = Some(start_at(&self.data, self.addr, &self.limits).await);
     }
 
     /// The emulator's control layer (things, policies, jobs).
@@ -121,10 +128,11 @@ impl EmulatorBroker {
     }
 }
 
-async fn start_at(data: &TempDir, bind: SocketAddr) -> Emulator {
-    Emulator::start(EmulatorConfig::new(data.path()).with_bind(bind))
-        .await
-        .expect("start emulator")
+async fn start_at(data: &TempDir, bind: SocketAddr, limits: &Limits) -> Emulator {
+    let config = EmulatorConfig::new(data.path())
+        .with_bind(bind)
+        .with_limits(limits.clone());
+    Emulator::start(config).await.expect("start emulator")
 }
 
 /// Registers thing `name` as `iotcore thing create` does: with the default

@@ -9,6 +9,9 @@ use iotcore_mqtt::packet::{Publish, Will};
 use iotcore_mqtt::topic::{validate_aws_topic_filter, validate_aws_topic_name};
 use iotcore_mqtt::{ProtocolVersion, ReasonCode};
 
+use std::time::Duration;
+
+use crate::accept::Door;
 use crate::broker::authz::Grant;
 use crate::config::Limits;
 use crate::lifecycle::DisconnectReason;
@@ -229,6 +232,28 @@ pub(crate) fn check_subscription(
     SubscriptionVerdict::Granted
 }
 
+/// When a connection that came in by `door` must end, counted from its
+/// CONNACK, and the lifecycle reason it ends with: a custom authorizer's
+/// `disconnectAfterInSeconds` (`authorizer_lifetime`), and for WebSocket
+/// AWS's limit on a connection's duration; the earlier of the two (§1.12,
+/// §1.13).
+pub(crate) fn connection_deadline(
+    door: Door,
+    authorizer_lifetime: Option<Duration>,
+    limits: &Limits,
+) -> Option<(Duration, DisconnectReason)> {
+    let websocket = matches!(door, Door::WebSocketSigV4 | Door::WebSocketCustomAuth).then_some((
+        limits.max_websocket_connection,
+        DisconnectReason::WebSocketTtlExpiration,
+    ));
+    let authorizer =
+        authorizer_lifetime.map(|lifetime| (lifetime, DisconnectReason::CustomAuthTtlExpiration));
+    match (websocket, authorizer) {
+        (Some(w), Some(a)) => Some(if a.0 <= w.0 { a } else { w }),
+        (w, a) => w.or(a),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
@@ -425,6 +450,47 @@ mod tests {
             check_subscription(&limits, &grant, v5, again),
             SubscriptionVerdict::Granted,
             "replacing a subscription does not count against the limit"
+        );
+    }
+
+    #[test]
+    fn a_websocket_connection_ends_at_the_earlier_of_its_limit_and_its_authorizers() {
+        let limits = Limits {
+            max_websocket_connection: Duration::from_secs(100),
+            ..Limits::default()
+        };
+        let ttl = |s| Some(Duration::from_secs(s));
+        assert_eq!(
+            connection_deadline(Door::MqttCertificate, None, &limits),
+            None
+        );
+        assert_eq!(
+            connection_deadline(Door::WebSocketSigV4, None, &limits),
+            Some((
+                Duration::from_secs(100),
+                DisconnectReason::WebSocketTtlExpiration
+            ))
+        );
+        assert_eq!(
+            connection_deadline(Door::MqttCustomAuth, ttl(500), &limits),
+            Some((
+                Duration::from_secs(500),
+                DisconnectReason::CustomAuthTtlExpiration
+            ))
+        );
+        assert_eq!(
+            connection_deadline(Door::WebSocketCustomAuth, ttl(50), &limits),
+            Some((
+                Duration::from_secs(50),
+                DisconnectReason::CustomAuthTtlExpiration
+            ))
+        );
+        assert_eq!(
+            connection_deadline(Door::WebSocketCustomAuth, ttl(500), &limits),
+            Some((
+                Duration::from_secs(100),
+                DisconnectReason::WebSocketTtlExpiration
+            ))
         );
     }
 }
