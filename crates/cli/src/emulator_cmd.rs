@@ -35,6 +35,13 @@ pub struct EmulatorArgs {
     /// Serve no HTTPS API.
     #[arg(long)]
     no_api: bool,
+    /// Sync the data directory's database to disk before acknowledging, so
+    /// that acknowledged messages, subscriptions and sessions survive a power
+    /// loss (SQLite synchronous=FULL; slower). Without it they survive the
+    /// emulator's process being killed: each is written to the operating
+    /// system before its PUBACK, SUBACK or reply.
+    #[arg(long)]
+    fsync: bool,
 }
 
 /// The API port used when `--api-port` is not given and it is free.
@@ -55,7 +62,8 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .with_bind(SocketAddr::new(args.bind, args.port))
             .with_extra_server_names(args.server_names)
             .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry))
-            .with_arn_scope(scope.region(), scope.account_id());
+            .with_arn_scope(scope.region(), scope.account_id())
+            .with_fsync(args.fsync);
         let emulator = match (args.no_api, args.api_port) {
             (true, _) => Emulator::start(config).await?,
             (false, Some(port)) => {
