@@ -28,6 +28,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::authorizer::AuthRequest;
+
 use crate::accept::{Accepted, BoxedStream, Door, Doors, Identity, Principal};
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
@@ -97,6 +99,7 @@ pub(crate) async fn serve(
         peer,
         door,
         identity,
+        authorizer_request: None,
         server: ServerSession::new(shared.server_config.clone(), now),
         shared,
         client: None,
@@ -170,6 +173,8 @@ struct Client {
     /// When it must end and why: a custom authorizer's
     /// `disconnectAfterInSeconds`, AWS's limit on WebSocket connections.
     ends_at: Option<(Instant, DisconnectReason)>,
+    /// When a custom authorizer's `refreshAfterInSeconds` runs it again.
+    refresh_at: Option<Instant>,
 }
 
 /// What the connection remembers of a QoS 1 delivery until its PUBACK.
@@ -197,6 +202,9 @@ struct Connection {
     door: Door,
     /// Who it authenticated as (or that a custom authorizer decides at CONNECT).
     identity: Identity,
+    /// What a custom authorizer was asked at CONNECT, asked again at its
+    /// `refreshAfterInSeconds`.
+    authorizer_request: Option<Box<AuthRequest>>,
     server: ServerSession,
     shared: Arc<Shared>,
     client: Option<Client>,
@@ -261,6 +269,7 @@ impl Connection {
             let ends_at = self.client.as_ref().and_then(|c| c.ends_at);
             let end_reason = ends_at.map(|(_, reason)| reason);
             let ends_at = ends_at.map(|(at, _)| at);
+            let refresh_at = self.client.as_ref().and_then(|c| c.refresh_at);
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             let stored = self.acks.front_mut().and_then(|a| a.stored.as_mut());
@@ -313,6 +322,9 @@ impl Connection {
                 () = woken(session.as_deref()), if pending.is_none() => {}
                 result = durable(stored) => self.stored(result),
                 () = changed(&mut registry), if connected => self.on_registry_change().await,
+                () = sleep_until(refresh_at), if !self.server.is_closed() => {
+                    self.refresh_authorization().await;
+                }
                 () = sleep_until(ends_at), if !self.server.is_closed() => {
                     self.lifetime_over(end_reason.unwrap_or(DisconnectReason::CustomAuthTtlExpiration));
                 }
@@ -589,6 +601,11 @@ impl Connection {
                 &self.broker().config().limits,
             )
             .map(|(lifetime, reason)| (Instant::now() + lifetime, reason)),
+            refresh_at: self
+                .identity
+                .principal()
+                .and_then(Principal::refresh_after)
+                .map(|after| Instant::now() + after),
         });
     }
 

@@ -320,6 +320,52 @@ async fn disconnect_after_in_seconds_ends_the_connection_with_customauth_ttl_exp
 }
 
 #[tokio::test]
+async fn refresh_after_in_seconds_runs_the_function_again_and_its_denial_ends_the_connection() {
+    let setup = Setup::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let calls = dir.path().join("calls");
+    // Allows the first call (refresh after 1 s), denies every later one.
+    let allow = r#"{"isAuthenticated":true,"principalId":"refreshing","refreshAfterInSeconds":1,"policyDocuments":["{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\"}]}"]}"#;
+    let command = format!(
+        "cat > /dev/null; echo call >> '{calls}'; \
+         if [ \"$(wc -l < '{calls}')\" -eq 1 ]; then echo '{allow}'; \
+         else echo '{{\"isAuthenticated\":false}}'; fi",
+        calls = calls.display()
+    );
+    create(&setup, "refreshing", &command, None);
+    let observer = setup.device("observer");
+    let (mut watch, _) = RawClient::connect(
+        setup.addr(),
+        &observer,
+        connect_packet("observer", ProtocolVersion::V5),
+    )
+    .await;
+    watch
+        .send(&subscribe(
+            1,
+            &["$aws/events/presence/disconnected/+"],
+            iotcore_mqtt::QoS::AtLeastOnce,
+        ))
+        .await;
+    assert!(matches!(watch.recv().await, Some(Packet::SubAck(_))));
+
+    let (mut device, connack) = connect_custom(&setup, "refreshed", "refreshing", PASSWORD).await;
+    assert_eq!(connack.reason, ReasonCode::SUCCESS);
+    let closing = device.until_closed().await;
+    assert_eq!(
+        disconnect_reason(&closing),
+        Some(ReasonCode::NOT_AUTHORIZED),
+        "{closing:?}"
+    );
+    let event = watch.recv_publish().await;
+    let event: Value = serde_json::from_slice(&event.payload).expect("JSON event");
+    assert_eq!(event["clientId"], "refreshed");
+    assert_eq!(event["disconnectReason"], "AUTH_ERROR");
+    let calls = std::fs::read_to_string(&calls).expect("the function ran");
+    assert_eq!(calls.lines().count(), 2, "at CONNECT and at the refresh");
+}
+
+#[tokio::test]
 async fn a_function_that_crashes_or_prints_garbage_is_a_denial_and_the_emulator_carries_on() {
     let setup = Setup::start().await;
     create(&setup, "crash", "echo boom >&2; exit 7", None);
