@@ -23,16 +23,7 @@ fn read(data: &[u8]) -> Result<StoreContents, NotAStore> {
 #[test]
 fn every_offline_store_seed_reads_as_its_name_says_and_no_cut_or_flipped_bit_panics() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/offline_store");
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("a readable directory").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("a readable seed"))
-        })
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 3, "only {} seeds", seeds.len());
+    let seeds = iotcore_test_support::read_seeds(&dir);
     for (name, seed) in seeds {
         match read(&seed) {
             Err(NotAStore) => assert!(name.contains("refused"), "{name} is not a store"),

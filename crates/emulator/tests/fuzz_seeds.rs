@@ -11,7 +11,7 @@ use std::path::Path;
 use iotcore_emulator::fuzzing;
 use iotcore_emulator::pki::Pki;
 use iotcore_model::shadow::StoredShadow;
-use iotcore_test_support::Mutator;
+use iotcore_test_support::{Mutator, read_seeds};
 
 /// Mutations tried per seed.
 const MUTATIONS_PER_SEED: usize = 600;
@@ -21,17 +21,7 @@ fn seeds(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz/seeds")
         .join(target);
-    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|entry| {
-            let path = entry.expect("a readable directory").path();
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            (name, std::fs::read(&path).expect("a readable seed"))
-        })
-        .collect();
-    seeds.sort();
-    assert!(seeds.len() >= 3, "only {} seeds for {target}", seeds.len());
-    seeds
+    read_seeds(&dir)
 }
 
 /// Runs `entry` on every seed of `target`, checking it is accepted or

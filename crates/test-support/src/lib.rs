@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 pub use fault_proxy::FaultProxy;
 pub use logging::init_tracing;
 pub use mosquitto::{BrokerTls, Mosquitto, MosquittoBuilder};
-pub use mutate::Mutator;
+pub use mutate::{Mutator, read_seeds};
 pub use net::free_port;
 pub use peer::{
     PEER_TIMEOUT, PeerOutput, PeerProcess, find_python, peer_script, python, run_peer,

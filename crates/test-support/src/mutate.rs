@@ -8,6 +8,34 @@
 /// multi-byte UTF-8 character, an invalid UTF-8 byte.
 const INTERESTING: &[u8] = b"{}[]\":,\\\0/?&=%+ \r\n0123456789-.*$#\x7f\x80\xc3\xff";
 
+/// The fuzz seeds in `dir`, as `(file name, bytes)`, sorted by name; at least
+/// three, or the test is pointless.
+///
+/// # Panics
+///
+/// If the directory or a seed cannot be read, or it holds fewer than three.
+pub fn read_seeds(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.expect("a readable directory").path();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (name, std::fs::read(&path).expect("a readable seed"))
+        })
+        .collect();
+    seeds.sort();
+    assert!(
+        seeds.len() >= 3,
+        "only {} seeds in {}",
+        seeds.len(),
+        dir.display()
+    );
+    seeds
+}
+
 /// Mutates seeds deterministically (xorshift64* from a fixed state).
 ///
 /// ```
