@@ -48,6 +48,13 @@ pub struct EmulatorArgs {
     /// shadow-in-flight. Repeatable; applied after --quotas.
     #[arg(long = "quota", value_name = "NAME=VALUE")]
     quota: Vec<QuotaOverride>,
+    /// Sync the data directory's database to disk before acknowledging, so
+    /// that acknowledged messages, subscriptions and sessions survive a power
+    /// loss (SQLite synchronous=FULL; slower). Without it they survive the
+    /// emulator's process being killed: each is written to the operating
+    /// system before its PUBACK, SUBACK or reply.
+    #[arg(long)]
+    fsync: bool,
 }
 
 /// The quotas `--quotas` starts from.
@@ -93,7 +100,8 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .with_extra_server_names(args.server_names)
             .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry))
             .with_arn_scope(scope.region(), scope.account_id())
-            .with_quotas(quotas);
+            .with_quotas(quotas)
+            .with_fsync(args.fsync);
         let emulator = match (args.no_api, args.api_port) {
             (true, _) => Emulator::start(config).await?,
             (false, Some(port)) => {

@@ -34,6 +34,8 @@ pub struct CustomAuthorizer {
     pub(crate) signature: Option<String>,
     pub(crate) username: Option<String>,
     pub(crate) password: Option<Bytes>,
+    /// Over WebSocket: the pairs go in the upgrade URL's query, not in headers.
+    pub(crate) in_websocket_query: bool,
 }
 
 impl fmt::Debug for CustomAuthorizer {
@@ -44,6 +46,7 @@ impl fmt::Debug for CustomAuthorizer {
             .field("signed", &self.signature.is_some())
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "…"))
+            .field("in_websocket_query", &self.in_websocket_query)
             .finish()
     }
 }
@@ -65,6 +68,7 @@ impl CustomAuthorizer {
             signature: None,
             username: None,
             password: None,
+            in_websocket_query: false,
         }
     }
 
@@ -90,6 +94,16 @@ impl CustomAuthorizer {
     /// The password the Lambda gets (base64-encoded by AWS IoT Core).
     pub fn password(mut self, password: impl Into<Bytes>) -> Self {
         self.password = Some(password.into());
+        self
+    }
+
+    /// Over WebSocket, sends the authorizer's name, the token and its
+    /// signature in the query of the upgrade's URL
+    /// (`/mqtt?x-amz-customauthorizer-name=…&token=…`), as AWS's browser SDK
+    /// does, instead of as headers of the upgrade (the default). No effect
+    /// over MQTT, where they always travel in the user name's query.
+    pub fn in_websocket_query(mut self) -> Self {
+        self.in_websocket_query = true;
         self
     }
 

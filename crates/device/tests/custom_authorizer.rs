@@ -122,6 +122,39 @@ async fn a_custom_authorizer_over_websocket_through_a_proxy() {
 }
 
 #[tokio::test]
+async fn a_custom_authorizer_over_websocket_with_its_values_in_the_query() {
+    let e = EmulatorBroker::start().await;
+    create_authorizer(&e, "ws-query");
+    let device = within(
+        "connect",
+        client(&e, "ca-wsq")
+            .custom_authorizer_over_websocket(
+                CustomAuthorizer::new("ws-query")
+                    .token("token", TOKEN)
+                    .in_websocket_query(),
+            )
+            .connect(),
+    )
+    .await
+    .expect("the authorizer lets the device in with the query form");
+    round_trip(&device, "dt/custom/ca-wsq").await;
+    device.close().await;
+    // A wrong token in the query is refused: the values are read from there.
+    let refused = within(
+        "a refused connect",
+        client(&e, "ca-wsq2")
+            .custom_authorizer_over_websocket(
+                CustomAuthorizer::new("ws-query")
+                    .token("token", "not-the-token")
+                    .in_websocket_query(),
+            )
+            .connect(),
+    )
+    .await;
+    assert!(refused.is_err(), "a wrong token in the query is refused");
+}
+
+#[tokio::test]
 async fn a_denied_token_is_a_login_refusal_naming_the_authorizer_door() {
     let e = EmulatorBroker::start().await;
     create_authorizer(&e, "denier");

@@ -85,3 +85,87 @@ async fn wrong_proxy_credentials_fail_fast_with_the_proxy_refusal() {
     assert_eq!(proxy.refused(), 2, "one attempt each: a 407 is not retried");
     assert!(proxy.tunnels().is_empty());
 }
+
+/// Set in the child of `the_proxy_comes_from_the_environment_unless_no_proxy_names_the_endpoint`:
+/// `port|CA|certificate|key`.
+const CHILD: &str = "IOTCORE_TEST_PROXY_FROM_ENV_CHILD";
+
+/// `proxy_from_env()` reads HTTPS_PROXY and NO_PROXY, which only a process of
+/// its own can be given: the test runs itself again as a child with them.
+#[tokio::test]
+async fn the_proxy_comes_from_the_environment_unless_no_proxy_names_the_endpoint() {
+    if let Ok(target) = std::env::var(CHILD) {
+        return connect_from_env(&target).await;
+    }
+    let e = EmulatorBroker::start().await;
+    let proxy = ConnectProxy::start().await.expect("proxy");
+    let creds = e.register_with_policy(
+        "dev-env-proxied",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    );
+    let target = format!(
+        "{}|{}|{}|{}",
+        e.port(),
+        e.ca().display(),
+        creds.cert.display(),
+        creds.key.display()
+    );
+    let run_child = |no_proxy: &str| {
+        let exe = std::env::current_exe().expect("the test binary");
+        tokio::process::Command::new(exe)
+            .args([
+                "--exact",
+                "the_proxy_comes_from_the_environment_unless_no_proxy_names_the_endpoint",
+                "--nocapture",
+            ])
+            .env(CHILD, &target)
+            .env("HTTPS_PROXY", proxy.url())
+            .env("NO_PROXY", no_proxy)
+            .env_remove("https_proxy")
+            .env_remove("no_proxy")
+            .kill_on_drop(true)
+            .output()
+    };
+    for (no_proxy, tunnels) in [("example.com", 1), ("example.com,127.0.0.1", 1)] {
+        let output = within("the child", run_child(no_proxy))
+            .await
+            .expect("the child runs");
+        assert!(
+            output.status.success(),
+            "the child (NO_PROXY={no_proxy}) failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            proxy.tunnels().len(),
+            tunnels,
+            "tunnels after a child with NO_PROXY={no_proxy}"
+        );
+    }
+    assert_eq!(proxy.tunnels(), [format!("127.0.0.1:{}", e.port())]);
+}
+
+/// The child: connects with `proxy_from_env()` and publishes.
+async fn connect_from_env(target: &str) {
+    let parts: Vec<&str> = target.split('|').collect();
+    let [port, ca, cert, key] = parts[..] else {
+        panic!("port|CA|certificate|key, not {target}");
+    };
+    let creds = common::Credentials {
+        cert: cert.into(),
+        key: key.into(),
+    };
+    let port: u16 = port.parse().expect("port");
+    let device = within(
+        "connect with the environment's proxy",
+        common::builder_for(port, std::path::Path::new(ca), &creds, "dev-env-proxied")
+            .proxy_from_env()
+            .connect(),
+    )
+    .await
+    .expect("connects");
+    device
+        .publish("dt/dev-env-proxied/t", "env", QoS::AtLeastOnce)
+        .await
+        .expect("QoS 1 publish");
+    device.close().await;
+}

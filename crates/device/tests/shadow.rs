@@ -153,7 +153,8 @@ async fn invalid_requests_are_refused_with_aws_errors_or_before_sending() {
     let h = Harness::start().await;
     let device = h.device("lamp-4").await;
     let shadow = device.shadow();
-    let too_deep = json!({"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}});
+    // Seven levels in `reported`; AWS's maximum is six.
+    let too_deep = json!({"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}});
     let e = within("deep report", shadow.update_reported(too_deep))
         .await
         .unwrap_err();

@@ -54,6 +54,11 @@ pub struct EmulatorConfig {
     /// hour of it; job executions time out on it). The system's by default;
     /// tests move a [`Clock::manual`](crate::clock::Clock::manual) one.
     pub clock: crate::clock::Clock,
+    /// Sync the store to disk on every commit, so that what the emulator
+    /// acknowledged survives a power loss (SQLite `synchronous=FULL`). Off by
+    /// default: commits still reach the operating system before anything is
+    /// acknowledged, which survives the emulator's process being killed.
+    pub fsync: bool,
 }
 
 impl EmulatorConfig {
@@ -71,6 +76,7 @@ impl EmulatorConfig {
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
             api_bind: None,
             clock: crate::clock::Clock::system(),
+            fsync: false,
         }
     }
 
@@ -126,6 +132,12 @@ impl EmulatorConfig {
     /// Sets [`EmulatorConfig::clock`].
     pub fn with_clock(mut self, clock: crate::clock::Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::fsync`].
+    pub fn with_fsync(mut self, fsync: bool) -> Self {
+        self.fsync = fsync;
         self
     }
 

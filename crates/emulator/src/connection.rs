@@ -14,7 +14,7 @@
 //! ones (§1.3), takeover and sessions (§1.4), will and shared subscriptions
 //! (§1.10); where they depart from the MQTT specification, §8.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -28,13 +28,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
+use crate::authorizer::AuthRequest;
+
 use crate::accept::{Accepted, BoxedStream, Door, Doors, Identity, Principal};
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
+use crate::broker::journal::{Durable, JournalError};
 use crate::broker::message::Message;
 use crate::broker::negotiate::{check_client_id, effective_client_id, sdk_metrics, session_expiry};
 use crate::broker::records::delivery_from_publish;
-use crate::broker::session::{ConnectionId, Kick, Session};
+use crate::broker::session::{ConnectionId, InFlight, Kick, Session};
 use crate::clock::Clock;
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
 use crate::quotas::{ConnectRate, ConnectionQuotas};
@@ -102,11 +105,13 @@ pub(crate) async fn serve(
         peer,
         door,
         identity,
+        authorizer_request: None,
         server: ServerSession::new(shared.server_config.clone(), now),
         quotas,
         held_back: false,
         shared,
         client: None,
+        acks: VecDeque::new(),
         end: None,
         closed_at: None,
     };
@@ -166,9 +171,9 @@ struct Client {
     /// Expiry set by an MQTT 5 DISCONNECT.
     expiry_override: Option<Duration>,
     /// QoS 1 deliveries handed to the server session that came through a
-    /// shared subscription: packet id → group. Unacknowledged when the
-    /// connection ends, they go to another member of the group.
-    shared_in_flight: HashMap<u16, Arc<str>>,
+    /// shared subscription or are stored for the persistent session, by
+    /// packet id.
+    in_flight: HashMap<u16, Tracked>,
     /// Its principal's policies.
     grant: Grant,
     /// What its lifecycle events share.
@@ -176,6 +181,29 @@ struct Client {
     /// When it must end and why: a custom authorizer's
     /// `disconnectAfterInSeconds`, AWS's limit on WebSocket connections.
     ends_at: Option<(Instant, DisconnectReason)>,
+    /// When a custom authorizer's `refreshAfterInSeconds` runs it again.
+    refresh_at: Option<Instant>,
+}
+
+/// What the connection remembers of a QoS 1 delivery until its PUBACK.
+#[derive(Debug)]
+struct Tracked {
+    /// The shared subscription it came through: unacknowledged when the
+    /// connection ends, it goes to another member of the group.
+    group: Option<Arc<str>>,
+    /// Its `seq` in the store: removed from there once acknowledged.
+    seq: Option<u64>,
+}
+
+/// A PUBACK owed for a QoS 1 PUBLISH, in the order the PUBLISHes came.
+#[derive(Debug)]
+struct OwedAck {
+    packet_id: u16,
+    /// Set when the message changed stored state: the PUBACK waits for it.
+    stored: Option<Durable>,
+    /// The PUBACK's reason code: success, or (MQTT 5) why the PUBLISH was
+    /// refused or throttled.
+    reason: ReasonCode,
 }
 
 struct Connection {
@@ -185,6 +213,9 @@ struct Connection {
     door: Door,
     /// Who it authenticated as (or that a custom authorizer decides at CONNECT).
     identity: Identity,
+    /// What a custom authorizer was asked at CONNECT, asked again at its
+    /// `refreshAfterInSeconds`.
+    authorizer_request: Option<Box<AuthRequest>>,
     server: ServerSession,
     /// Its rate quotas.
     quotas: ConnectionQuotas,
@@ -192,6 +223,9 @@ struct Connection {
     held_back: bool,
     shared: Arc<Shared>,
     client: Option<Client>,
+    /// PUBACKs not sent yet, oldest first: each goes once its message and
+    /// every one before it is stored (MQTT: PUBACKs in the order of the PUBLISHes).
+    acks: VecDeque<OwedAck>,
     end: Option<End>,
     closed_at: Option<Instant>,
 }
@@ -268,8 +302,10 @@ impl Connection {
             let ends_at = self.client.as_ref().and_then(|c| c.ends_at);
             let end_reason = ends_at.map(|(_, reason)| reason);
             let ends_at = ends_at.map(|(at, _)| at);
+            let refresh_at = self.client.as_ref().and_then(|c| c.refresh_at);
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
+            let stored = self.acks.front_mut().and_then(|a| a.stored.as_mut());
             tokio::select! {
                 read = reader.read_buf(buf.bytes_mut()), if !self.server.is_closed() && bytes_wait.is_none() => match read {
                     Ok(0) => {
@@ -322,7 +358,11 @@ impl Connection {
                     self.server.disconnect(ReasonCode::SERVER_SHUTTING_DOWN);
                 }
                 () = woken(session.as_deref()), if pending.is_none() => {}
+                result = durable(stored) => self.stored(result),
                 () = changed(&mut registry), if connected => self.on_registry_change().await,
+                () = sleep_until(refresh_at), if !self.server.is_closed() => {
+                    self.refresh_authorization().await;
+                }
                 () = sleep_until(ends_at), if !self.server.is_closed() => {
                     self.lifetime_over(end_reason.unwrap_or(DisconnectReason::CustomAuthTtlExpiration));
                 }
@@ -345,28 +385,38 @@ impl Connection {
         let now = SystemTime::now();
         let quota_now = self.shared.broker.config().clock.now();
         let allowed = self.quotas.outbound_budget(quota_now);
-        let deliveries = {
-            let mut session = client.session.lock();
-            let deliveries = session.take(budget.min(allowed), FILL_BATCH.min(allowed), now);
-            self.held_back = deliveries.len() == allowed && session.queued().next().is_some();
-            deliveries
-        };
+        let session = Arc::clone(&client.session);
+        let deliveries = session.take(budget.min(allowed), FILL_BATCH.min(allowed), now);
+        self.held_back = deliveries.len() == allowed && session.lock().queue_len() > 0;
         self.quotas.sent(deliveries.len(), quota_now);
         for delivery in deliveries {
-            if !self.receivable(&delivery.message.topic) {
-                continue;
-            }
-            let Some(publish) = delivery
-                .message
-                .to_publish(delivery.qos, delivery.retain, now)
-            else {
+            let sent = if self.receivable(&delivery.message.topic) {
+                delivery
+                    .message
+                    .to_publish(delivery.qos, delivery.retain, now)
+                    .and_then(|publish| self.server.send_publish(publish))
+            } else {
+                None
+            };
+            let Some(packet_id) = sent else {
+                // Not for this client (refused, expired, too large, or QoS 0).
+                if let Some(seq) = delivery.seq {
+                    session.forget(seq);
+                }
                 continue;
             };
-            let packet_id = self.server.send_publish(publish);
-            if let (Some(packet_id), Some(group), Some(client)) =
-                (packet_id, delivery.group, &mut self.client)
-            {
-                client.shared_in_flight.insert(packet_id, group);
+            if let Some(seq) = delivery.seq {
+                session.sent(seq, packet_id);
+            }
+            if delivery.group.is_none() && delivery.seq.is_none() {
+                continue;
+            }
+            if let Some(client) = &mut self.client {
+                let tracked = Tracked {
+                    group: delivery.group,
+                    seq: delivery.seq,
+                };
+                client.in_flight.insert(packet_id, tracked);
             }
         }
     }
@@ -416,21 +466,20 @@ impl Connection {
             match event {
                 // Boxed, as it runs once: its state does not size the task.
                 Event::Connect(connect) => Box::pin(self.on_connect(*connect)).await,
-                Event::Publish(publish) => {
-                    // Only the packet id waits for the store: the PUBLISH does
-                    // not size the connection's task.
-                    if let Some(packet_id) = self.on_publish(publish) {
-                        self.broker().persist().flush().await;
-                        self.acknowledge(packet_id);
-                    }
+                Event::Publish(publish) => self.on_publish(publish),
+                // Boxed, as they wait for the store: the wait does not size the task.
+                Event::Subscribe(subscribe) => Box::pin(self.on_subscribe(subscribe)).await,
+                Event::Unsubscribe(unsubscribe) => {
+                    Box::pin(self.on_unsubscribe(unsubscribe)).await;
                 }
-                Event::Subscribe(subscribe) => self.on_subscribe(subscribe),
-                Event::Unsubscribe(unsubscribe) => self.on_unsubscribe(unsubscribe),
                 Event::Delivered { packet_id, reason } => {
                     // Acknowledged, even refused (MQTT 5: a refusal discards the
                     // message, it does not go to another member [MQTT-4.8.2-6]).
                     if let Some(client) = &mut self.client {
-                        client.shared_in_flight.remove(&packet_id);
+                        let seq = client.in_flight.remove(&packet_id).and_then(|t| t.seq);
+                        if let Some(seq) = seq {
+                            client.session.forget(seq);
+                        }
                     }
                     if reason.is_error() {
                         tracing::debug!(client_id = self.client_id(), packet_id, %reason, "the client refused a message");
@@ -536,9 +585,26 @@ impl Connection {
             expiry.expiry,
             self.id,
         );
-        self.server.resume(attached.resume);
+        let mut in_flight = HashMap::new();
+        let resume: Vec<Publish> = attached
+            .resume
+            .into_iter()
+            .map(|InFlight { publish, seq }| {
+                if let (Some(packet_id), Some(seq)) = (publish.packet_id, seq) {
+                    in_flight.insert(
+                        packet_id,
+                        Tracked {
+                            group: None,
+                            seq: Some(seq),
+                        },
+                    );
+                }
+                publish
+            })
+            .collect();
+        self.server.resume(resume);
         if attached.session_present {
-            let backlog = attached.session.lock().queued().count();
+            let backlog = attached.session.lock().queue_len();
             self.quotas.resumed(backlog);
         }
         let properties = Properties {
@@ -586,7 +652,7 @@ impl Connection {
             kick: Some(attached.kick),
             will: connect.will.map(Box::new),
             expiry_override: None,
-            shared_in_flight: HashMap::new(),
+            in_flight,
             grant,
             presence,
             ends_at: rules::connection_deadline(
@@ -595,6 +661,11 @@ impl Connection {
                 &self.broker().config().limits,
             )
             .map(|(lifetime, reason)| (Instant::now() + lifetime, reason)),
+            refresh_at: self
+                .identity
+                .principal()
+                .and_then(Principal::refresh_after)
+                .map(|after| Instant::now() + after),
         });
     }
 
@@ -635,42 +706,39 @@ impl Connection {
                 self.end_with(End::Closed(kind, format!("publish refused: {why}")));
                 self.server.disconnect(reason);
             }
-            PublishOutcome::Puback(packet_id, reason) => {
-                if let Err(e) = self.server.puback(packet_id, reason) {
-                    tracing::debug!("cannot answer PUBLISH {packet_id}: {e}");
-                }
-            }
+            PublishOutcome::Puback(packet_id, reason) => self.owe_ack(packet_id, None, reason),
             PublishOutcome::Drop => {}
         }
     }
 
-    /// Routes an authorized PUBLISH and acknowledges it, except a retained QoS 1
-    /// one: that is acknowledged only once the store holds it, so a PUBACKed
-    /// retained message survives the emulator being killed; its packet id is
-    /// returned for that.
-    fn on_publish(&mut self, publish: Publish) -> Option<u16> {
-        let client = self.client.as_ref()?;
+    /// Routes an authorized PUBLISH and owes its PUBACK (QoS 1): sent once
+    /// the store holds what the message changed there (it was queued for a
+    /// persistent session, or retained), so that nothing acknowledged is lost
+    /// if the emulator's process dies.
+    fn on_publish(&mut self, publish: Publish) {
+        let Some(client) = self.client.as_ref() else {
+            return;
+        };
         let key = client.session.key();
         if let Err(refused) = check_publish(&self.broker().config().limits, &client.grant, &publish)
         {
             self.refuse_publish(&publish, &refused);
-            return None;
+            return;
         }
         let now = self.clock().now();
         if !self.quotas.inbound_publish(now) {
             self.throttle_publish(&publish);
-            return None;
+            return;
         }
         let message = Message::from_publish(&publish, SystemTime::now());
-        if !self.service_request(&message) {
-            self.broker().publish(message, Some(key));
+        let stored = if self.service_request(&message) {
+            None
+        } else {
+            self.broker().publish_durably(message, Some(key))
+        };
+        if let Some(packet_id) = publish.packet_id {
+            self.owe_ack(packet_id, stored, ReasonCode::SUCCESS);
         }
-        let packet_id = publish.packet_id?;
-        if publish.retain {
-            return Some(packet_id);
-        }
-        self.acknowledge(packet_id);
-        None
     }
 
     /// Discards a PUBLISH over the publishes-per-second quota, as AWS does:
@@ -684,16 +752,89 @@ impl Connection {
             "throttled: over the publishes-per-second quota of the connection; discarded"
         );
         if let (ProtocolVersion::V5, Some(packet_id)) = (self.protocol(), publish.packet_id) {
-            if let Err(e) = self.server.puback(packet_id, ReasonCode::QUOTA_EXCEEDED) {
-                tracing::debug!("cannot answer PUBLISH {packet_id}: {e}");
-            }
+            self.owe_ack(packet_id, None, ReasonCode::QUOTA_EXCEEDED);
         }
     }
 
-    /// Sends PUBACK (success) for `packet_id`.
-    fn acknowledge(&mut self, packet_id: u16) {
-        if let Err(e) = self.server.puback(packet_id, ReasonCode::SUCCESS) {
+    /// Owes the PUBACK of `packet_id`, answered with `reason` once `stored`
+    /// (if any) and every PUBACK owed before it are done.
+    fn owe_ack(&mut self, packet_id: u16, stored: Option<Durable>, reason: ReasonCode) {
+        self.acks.push_back(OwedAck {
+            packet_id,
+            stored,
+            reason,
+        });
+        self.release_acks();
+    }
+
+    /// Sends the owed PUBACKs at the front that wait for nothing any more.
+    fn release_acks(&mut self) {
+        while let Some(front) = self.acks.front_mut() {
+            let result = match &mut front.stored {
+                None => Ok(()),
+                Some(stored) => match stored.try_result() {
+                    Some(result) => result,
+                    None => return,
+                },
+            };
+            let (packet_id, reason) = (front.packet_id, front.reason);
+            self.acks.pop_front();
+            self.answer(packet_id, reason, result);
+        }
+    }
+
+    /// The message of the oldest owed PUBACK is stored (or could not be).
+    fn stored(&mut self, result: Result<(), JournalError>) {
+        if let Some(owed) = self.acks.pop_front() {
+            self.answer(owed.packet_id, owed.reason, result);
+        }
+        self.release_acks();
+    }
+
+    /// PUBACK with `reason` for a message whose changes are stored; one that
+    /// could not be stored is not acknowledged: MQTT 5 answers 0x80 unspecified
+    /// error, and an MQTT 3.1.1 connection (whose PUBACK cannot refuse) is
+    /// closed, for the client to publish it again.
+    fn answer(&mut self, packet_id: u16, reason: ReasonCode, result: Result<(), JournalError>) {
+        let reason = match result {
+            Ok(()) => reason,
+            Err(e) => {
+                tracing::error!(
+                    client_id = self.client_id(),
+                    packet_id,
+                    "not acknowledged: {e}"
+                );
+                if self.protocol() == ProtocolVersion::V311 {
+                    self.end_with(End::Closed(
+                        DisconnectReason::ServerInitiatedDisconnect,
+                        format!("a message could not be stored: {e}"),
+                    ));
+                    self.server.disconnect(ReasonCode::UNSPECIFIED_ERROR);
+                    return;
+                }
+                ReasonCode::UNSPECIFIED_ERROR
+            }
+        };
+        if let Err(e) = self.server.puback(packet_id, reason) {
             tracing::debug!("cannot acknowledge PUBLISH {packet_id}: {e}");
+        }
+    }
+
+    /// Waits until what was sent to the journal so far is stored, when the
+    /// session is persistent; `false` (logged) if it could not be.
+    async fn session_stored(&self, session: &Session) -> bool {
+        let Some(log) = session.log() else {
+            return true;
+        };
+        match log.journal().sync().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(
+                    client_id = self.client_id(),
+                    "session change not stored: {e}"
+                );
+                false
+            }
         }
     }
 
@@ -711,7 +852,7 @@ impl Connection {
         })
     }
 
-    fn on_subscribe(&mut self, subscribe: Subscribe) {
+    async fn on_subscribe(&mut self, subscribe: Subscribe) {
         let Some(client) = &self.client else { return };
         let (client_id, session, protocol, grant) = (
             client.client_id.clone(),
@@ -779,6 +920,12 @@ impl Connection {
             };
             reasons.push(reason);
         }
+        // A persistent session's subscriptions are stored before SUBACK.
+        if reasons.iter().any(|r| !r.is_error()) && !self.session_stored(&session).await {
+            for reason in reasons.iter_mut().filter(|r| !r.is_error()) {
+                *reason = ReasonCode::UNSPECIFIED_ERROR;
+            }
+        }
         let granted: Vec<String> = subscribe
             .subscriptions
             .iter()
@@ -802,7 +949,7 @@ impl Connection {
         }
     }
 
-    fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
+    async fn on_unsubscribe(&mut self, unsubscribe: Unsubscribe) {
         let Some(client) = &self.client else { return };
         let (client_id, session, protocol) = (
             client.client_id.clone(),
@@ -825,6 +972,11 @@ impl Connection {
                 }
             };
             reasons.push(reason);
+        }
+        if !removed.is_empty() && !self.session_stored(&session).await {
+            for reason in reasons.iter_mut().filter(|r| !r.is_error()) {
+                *reason = ReasonCode::UNSPECIFIED_ERROR;
+            }
         }
         if protocol == ProtocolVersion::V311 {
             reasons.clear();
@@ -900,14 +1052,22 @@ impl Connection {
         self.shared
             .lifecycle
             .disconnected(self.broker(), &client.presence, reason);
-        let (shared, unacked): (Vec<Publish>, Vec<Publish>) = self
-            .server
-            .take_pending_publishes()
-            .into_iter()
-            .partition(|p| {
-                p.packet_id
-                    .is_some_and(|id| client.shared_in_flight.contains_key(&id))
-            });
+        let mut in_flight = client.in_flight;
+        let mut shared = Vec::new();
+        let mut unacked = Vec::new();
+        for publish in self.server.take_pending_publishes() {
+            let tracked = publish.packet_id.and_then(|id| in_flight.remove(&id));
+            match tracked {
+                Some(Tracked {
+                    group: Some(group),
+                    seq,
+                }) => shared.push(delivery_from_publish(&publish, Some(group), seq, now)),
+                tracked => unacked.push(InFlight {
+                    publish,
+                    seq: tracked.and_then(|t| t.seq),
+                }),
+            }
+        }
         self.broker().detach(
             &client.session,
             self.id,
@@ -915,13 +1075,6 @@ impl Connection {
             client.expiry_override,
             now,
         );
-        let shared = shared
-            .iter()
-            .filter_map(|p| {
-                let group = client.shared_in_flight.get(&p.packet_id?)?;
-                Some(delivery_from_publish(p, Some(Arc::clone(group)), now))
-            })
-            .collect();
         self.broker().redistribute(shared);
     }
 }
@@ -949,6 +1102,13 @@ async fn sleep_on(clock: &Clock, deadline: Option<SystemTime>) {
 async fn kicked(kick: Option<&mut oneshot::Receiver<Kick>>) -> Option<Kick> {
     match kick {
         Some(kick) => kick.await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn durable(stored: Option<&mut Durable>) -> Result<(), JournalError> {
+    match stored {
+        Some(stored) => stored.await,
         None => std::future::pending().await,
     }
 }

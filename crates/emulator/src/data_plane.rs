@@ -119,14 +119,15 @@ impl DataPlane {
         }
     }
 
-    /// Publish: routes the message to subscribers like an MQTT publish;
-    /// a retained message is stored before this returns.
+    /// Publish: routes the message to subscribers like an MQTT publish; a
+    /// retained message, and a QoS 1 message queued for persistent sessions,
+    /// is stored before this returns.
     pub async fn publish(&self, request: PublishRequest) -> Result<(), ControlError> {
         let message = self.message(request)?;
-        let retained = message.retain;
-        self.broker.publish(message, None);
-        if retained {
-            self.broker.persist().flush().await;
+        if let Some(stored) = self.broker.publish_durably(message, None) {
+            stored
+                .await
+                .map_err(|e| ControlError::new(ErrorCode::InternalFailure, e.to_string()))?;
         }
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::api::server::{ApiServerConfig, CredentialLookup, HttpOverTls, http_ov
 use crate::api::sigv4::{SigV4Policy, StoredCredential};
 use crate::broker::Broker;
 use crate::broker::authz::Authorizer;
-use crate::broker::persist::{Persist, run_writer};
+use crate::broker::journal::{Journal, run_writer};
 use crate::broker::records::{restored_session, retained_message};
 use crate::config::EmulatorConfig;
 use crate::connection::Shared;
@@ -108,13 +108,16 @@ impl Emulator {
         let max_shadow_in_flight = config.quotas.max_shadow_in_flight();
 
         let (stop, closing) = watch::channel(false);
-        let (persist, ops) = Persist::channel();
+        if config.fsync {
+            store.set_fsync(true)?;
+        }
+        let (journal, ops) = Journal::channel();
         tokio::spawn(run_writer(store.clone(), ops));
         let data_dir = config.data_dir.clone();
         let scope = config.arn_scope();
         let clock = config.clock.clone();
         let registry = RegistryWatch::start(&config.data_dir, closing.clone());
-        let broker = Arc::new(Broker::new(config, persist, closing.clone()));
+        let broker = Arc::new(Broker::new(config, journal, closing.clone()));
         restore(&broker, &store).await?;
         let shadows = ShadowService::start(
             store.clone(),
@@ -272,18 +275,19 @@ impl Emulator {
 
     /// Stops the emulator gracefully: stops accepting, tells every connected
     /// client (MQTT 5: DISCONNECT 0x8B server shutting down), publishes their
-    /// wills, saves persistent sessions, and waits until the store has them.
+    /// wills, and waits until the store has the persistent sessions' last state.
     pub async fn shutdown(mut self) {
         tracing::info!(local_addr = %self.local_addr, "emulator shutting down");
         let _ = self.stop.send(true);
         if let Err(e) = (&mut self.listener).await {
             tracing::error!("the listener task failed: {e}");
         }
-        let persist = self.broker.persist().clone();
         for session in self.broker.persistent_sessions() {
-            persist.save_session(&session);
+            session.log_settings();
         }
-        persist.flush().await;
+        if let Err(e) = self.broker.journal().sync().await {
+            tracing::error!("the last changes to the broker state may be lost: {e}");
+        }
         tracing::info!(local_addr = %self.local_addr, "emulator stopped");
     }
 
@@ -419,7 +423,7 @@ async fn restore(broker: &Arc<Broker>, store: &Store) -> Result<(), EmulatorErro
     .await
     .map_err(|e| EmulatorError::Startup(e.to_string()))??;
     let now = SystemTime::now();
-    let (mut kept, mut resumed) = (0, 0);
+    let (mut kept, mut resumed, mut queued, mut in_flight) = (0, 0, 0, 0);
     for record in retained {
         let message = retained_message(record);
         if !message.is_expired(now) {
@@ -431,6 +435,8 @@ async fn restore(broker: &Arc<Broker>, store: &Store) -> Result<(), EmulatorErro
         let client_id = record.client_id.clone();
         match restored_session(record, now) {
             Ok(session) => {
+                queued += session.queued.len();
+                in_flight += session.unacked.len();
                 broker.restore_session(session, now);
                 resumed += 1;
             }
@@ -440,7 +446,17 @@ async fn restore(broker: &Arc<Broker>, store: &Store) -> Result<(), EmulatorErro
     tracing::info!(
         retained = kept,
         sessions = resumed,
+        queued,
+        in_flight,
         "broker state restored from the store"
     );
+    if in_flight > 0 {
+        // Sent before the stop and not acknowledged: the client may hold them,
+        // or have acknowledged them after the last commit.
+        tracing::info!(
+            possible_duplicates = in_flight,
+            "messages in flight at the stop are sent again with DUP set"
+        );
+    }
     Ok(())
 }

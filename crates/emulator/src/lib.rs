@@ -52,6 +52,8 @@ mod authorizer;
 pub mod clock;
 pub mod control;
 mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod pki;
 pub mod policy;
 pub mod provisioning;

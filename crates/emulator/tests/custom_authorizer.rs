@@ -279,15 +279,8 @@ async fn connect_custom(
     (client, connack)
 }
 
-#[tokio::test]
-async fn disconnect_after_in_seconds_ends_the_connection_with_customauth_ttl_expiration() {
-    let setup = Setup::start().await;
-    create(
-        &setup,
-        "short",
-        &function(&format!("--password {PASSWORD} --disconnect-after 1")),
-        None,
-    );
+/// A certificate client subscribed to every client's disconnection event.
+async fn watch_disconnections(setup: &Setup) -> RawClient {
     let observer = setup.device("observer");
     let (mut watch, _) = RawClient::connect(
         setup.addr(),
@@ -303,6 +296,25 @@ async fn disconnect_after_in_seconds_ends_the_connection_with_customauth_ttl_exp
         ))
         .await;
     assert!(matches!(watch.recv().await, Some(Packet::SubAck(_))));
+    watch
+}
+
+/// The next lifecycle event `watch` receives.
+async fn next_event(watch: &mut RawClient) -> Value {
+    let event = watch.recv_publish().await;
+    serde_json::from_slice(&event.payload).expect("JSON event")
+}
+
+#[tokio::test]
+async fn disconnect_after_in_seconds_ends_the_connection_with_customauth_ttl_expiration() {
+    let setup = Setup::start().await;
+    create(
+        &setup,
+        "short",
+        &function(&format!("--password {PASSWORD} --disconnect-after 1")),
+        None,
+    );
+    let mut watch = watch_disconnections(&setup).await;
 
     let (mut device, connack) = connect_custom(&setup, "short-lived", "short", PASSWORD).await;
     assert_eq!(connack.reason, ReasonCode::SUCCESS);
@@ -312,11 +324,41 @@ async fn disconnect_after_in_seconds_ends_the_connection_with_customauth_ttl_exp
         Some(ReasonCode::MAXIMUM_CONNECT_TIME),
         "{closing:?}"
     );
-    let event = watch.recv_publish().await;
-    let event: Value = serde_json::from_slice(&event.payload).expect("JSON event");
+    let event = next_event(&mut watch).await;
     assert_eq!(event["clientId"], "short-lived");
     assert_eq!(event["disconnectReason"], "CUSTOMAUTH_TTL_EXPIRATION");
     assert_eq!(event["principalIdentifier"], "testdevice");
+}
+
+#[tokio::test]
+async fn refresh_after_in_seconds_runs_the_function_again_and_its_denial_ends_the_connection() {
+    let setup = Setup::start().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let calls = dir.path().join("calls");
+    // Allows the first call (refresh after 1 s), denies every later one.
+    let allow = r#"{"isAuthenticated":true,"principalId":"refreshing","refreshAfterInSeconds":1,"policyDocuments":["{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:*\",\"Resource\":\"*\"}]}"]}"#;
+    let command = format!(
+        "cat > /dev/null; echo call >> '{calls}'; \
+         if [ \"$(wc -l < '{calls}')\" -eq 1 ]; then echo '{allow}'; \
+         else echo '{{\"isAuthenticated\":false}}'; fi",
+        calls = calls.display()
+    );
+    create(&setup, "refreshing", &command, None);
+    let mut watch = watch_disconnections(&setup).await;
+
+    let (mut device, connack) = connect_custom(&setup, "refreshed", "refreshing", PASSWORD).await;
+    assert_eq!(connack.reason, ReasonCode::SUCCESS);
+    let closing = device.until_closed().await;
+    assert_eq!(
+        disconnect_reason(&closing),
+        Some(ReasonCode::NOT_AUTHORIZED),
+        "{closing:?}"
+    );
+    let event = next_event(&mut watch).await;
+    assert_eq!(event["clientId"], "refreshed");
+    assert_eq!(event["disconnectReason"], "AUTH_ERROR");
+    let calls = std::fs::read_to_string(&calls).expect("the function ran");
+    assert_eq!(calls.lines().count(), 2, "at CONNECT and at the refresh");
 }
 
 #[tokio::test]

@@ -640,7 +640,7 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
                 ),
                 raw_step(
                     "update",
-                    br#"{"state":{"reported":{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}}}"#,
+                    br#"{"state":{"reported":{"a":{"b":{"c":{"d":{"e":{"f":{"g":1}}}}}}}}}"#,
                     vec![rejected(
                         "update",
                         400,
@@ -803,6 +803,46 @@ fn cases() -> Vec<(&'static str, Vec<Step>)> {
                             json!({"current": {"state": {"reported": {"n": 2}}, "metadata": {"reported": {"n": ts()}}, "version": 2}, "timestamp": 0}),
                         ),
                     ],
+                ),
+            ],
+        ),
+        (
+            "six levels in a section are AWS's maximum: accepted, a seventh refused",
+            vec![
+                raw_step(
+                    "update",
+                    br#"{"state":{"reported":{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}}}"#,
+                    vec![
+                        (
+                            "update/accepted",
+                            json!({
+                                "state": {"reported": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}},
+                                "metadata": {"reported": {"a": {"b": {"c": {"d": {"e": {"f": ts()}}}}}}},
+                                "version": 1, "timestamp": 0
+                            }),
+                        ),
+                        (
+                            "update/documents",
+                            json!({
+                                "current": {
+                                    "state": {"reported": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}},
+                                    "metadata": {"reported": {"a": {"b": {"c": {"d": {"e": {"f": ts()}}}}}}},
+                                    "version": 1
+                                },
+                                "timestamp": 0
+                            }),
+                        ),
+                    ],
+                ),
+                raw_step(
+                    "update",
+                    br#"{"state":{"desired":{"a":{"b":{"c":{"d":{"e":{"f":[1]}}}}}}},"clientToken":"d7"}"#,
+                    vec![rejected(
+                        "update",
+                        400,
+                        "JSON contains too many levels of nesting; maximum is 6",
+                        Some("d7"),
+                    )],
                 ),
             ],
         ),

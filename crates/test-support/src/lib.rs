@@ -6,6 +6,7 @@
 //! - [`ConnectProxy`]: an HTTP CONNECT proxy, with or without basic authentication;
 //! - [`python`], [`run_peer`], [`spawn_peer`]: run the Python peers in `tests/peers/` (AWS IoT
 //!   Device SDK v2 for Python) from the venv that `scripts/setup-peers` creates;
+//! - [`Mutator`]: deterministic mutations of fuzz seeds, for the fuzz smoke of the test command;
 //! - [`free_port`], [`init_tracing`].
 //!
 //! ```no_run
@@ -27,6 +28,7 @@ mod error;
 mod fault_proxy;
 mod logging;
 mod mosquitto;
+mod mutate;
 mod net;
 mod peer;
 mod pki;
@@ -37,6 +39,7 @@ pub use error::{Error, Result};
 pub use fault_proxy::FaultProxy;
 pub use logging::init_tracing;
 pub use mosquitto::{BrokerTls, Mosquitto, MosquittoBuilder};
+pub use mutate::{Mutator, read_seeds};
 pub use net::free_port;
 pub use peer::{
     PEER_TIMEOUT, PeerOutput, PeerProcess, find_python, peer_script, python, run_peer,

@@ -17,6 +17,13 @@
 //! every subscriber holds every message; each subscriber counts what it receives
 //! per publisher, and a message that never arrives is an error, not a hang.
 //!
+//! Both shapes run twice: with clean sessions (nothing for a broker to store), and
+//! with persistent sessions for the subscribers (MQTT 3.1.1 clean session off), where
+//! the emulator stores each QoS 1 message for the subscribers' sessions before its
+//! PUBACK (see the emulator's journal). Mosquitto runs the persistent work with its
+//! persistence on ([`MOSQUITTO_PERSISTENCE`]); the emulator's clean-session figure of
+//! the same run is shown beside it: the cost of storing.
+//!
 //! QoS 0 is not measured: both brokers drop QoS 0 messages for a subscriber that
 //! falls behind (the emulator past 1,000 queued, as AWS does), so no count of them
 //! can be complete.
@@ -72,6 +79,22 @@ const MOSQUITTO_SETTINGS: [&str; 3] = [
     "set_tcp_nodelay true",
 ];
 
+/// Mosquitto's persistence for the persistent-session work: on, saved to
+/// `persistence_location` every second (its closest to the emulator's store before
+/// PUBACK is `autosave_on_changes`, saving the whole database after every change).
+const MOSQUITTO_PERSISTENCE: [&str; 2] = ["persistence true", "autosave_interval 1"];
+/// How long the subscribers' persistent sessions outlive their connections.
+const SESSION_EXPIRY: Duration = Duration::from_secs(3600);
+
+/// The sessions the subscribers keep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sessions {
+    /// Clean sessions: nothing is stored.
+    Clean,
+    /// Persistent sessions: what is queued for them is stored.
+    Persistent,
+}
+
 /// How the messages flow.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Shape {
@@ -82,10 +105,18 @@ enum Shape {
 impl Shape {
     const ALL: [Shape; 2] = [Shape::FanIn, Shape::FanOut];
 
-    fn label(self) -> String {
+    fn label(self, sessions: Sessions) -> String {
+        let persistent = match sessions {
+            Sessions::Clean => "",
+            Sessions::Persistent => " persistent-session",
+        };
         match self {
-            Shape::FanIn => format!("fan-in, {PUBLISHERS} publishers → 1 subscriber, QoS 1"),
-            Shape::FanOut => format!("fan-out, 1 publisher → {SUBSCRIBERS} subscribers, QoS 1"),
+            Shape::FanIn => {
+                format!("fan-in, {PUBLISHERS} publishers → 1{persistent} subscriber, QoS 1")
+            }
+            Shape::FanOut => {
+                format!("fan-out, 1 publisher → {SUBSCRIBERS}{persistent} subscribers, QoS 1")
+            }
         }
     }
 
@@ -309,12 +340,13 @@ struct Rig {
 
 impl Rig {
     /// Connects every client to `broker` at 127.0.0.1:`port` and subscribes (SUBACK
-    /// received).
+    /// received), the subscribers with `sessions`.
     async fn connect(
         broker: &str,
         port: u16,
         identities: &Identities,
         buffer: usize,
+        sessions: Sessions,
     ) -> BenchResult<Rig> {
         let mut counting = Vec::new();
         let mut subscribe = async |identity: &Identity,
@@ -322,8 +354,12 @@ impl Rig {
                                    topics: Vec<String>|
                -> BenchResult<(Client, Arc<Tally>)> {
             let name = format!("{} on {broker}", identity.thing);
-            let client = iotcore::builder(port, identity)?
-                .stream_buffer(buffer)
+            let builder = iotcore::builder(port, identity)?.stream_buffer(buffer);
+            let builder = match sessions {
+                Sessions::Clean => builder,
+                Sessions::Persistent => builder.persistent_session(SESSION_EXPIRY),
+            };
+            let client = builder
                 .connect()
                 .await
                 .during(format!("connecting {name}"))?;
@@ -411,30 +447,90 @@ impl Rig {
     }
 }
 
-/// Measures both shapes on both brokers, [`Suite::runs`] times, alternating which
-/// broker goes first.
+/// Measures both shapes with clean sessions, then with persistent ones, on both
+/// brokers.
 pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
-    let messages = (MESSAGES / suite.scale()).max(1);
     let identities = Identities::register(suite)?;
+    let clean = measure(suite, &identities, Sessions::Clean).await?;
+    let persistent = measure(suite, &identities, Sessions::Persistent).await?;
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let messages = (MESSAGES / suite.scale()).max(1);
+    let mut figures = Vec::new();
+    for (sessions, rates) in [
+        (Sessions::Clean, &clean),
+        (Sessions::Persistent, &persistent),
+    ] {
+        for ((shape, (subject, peer)), (clean, _)) in Shape::ALL.iter().zip(rates).zip(&clean) {
+            let mut figure = Figure::new(
+                Group::BrokerThroughput,
+                shape.label(sessions),
+                shape.unit(),
+                Better::Higher,
+                subject.clone(),
+            )
+            .peer(peer.clone());
+            if sessions == Sessions::Persistent {
+                let mut same_run = clean.clone();
+                same_run.who = "iotcore emulator, clean sessions (nothing stored), same run".into();
+                figure = figure.peer(same_run);
+            }
+            figures.push(
+                figure
+                    .target(Target::Times {
+                        peer: "Mosquitto".into(),
+                        times: 1.0,
+                    })
+                    .note(note(*shape, sessions, messages, cores)),
+            );
+        }
+    }
+    Ok(figures)
+}
+
+/// The emulator's and Mosquitto's rates for each shape with `sessions`,
+/// [`Suite::runs`] times, alternating which broker goes first.
+async fn measure(
+    suite: &Suite,
+    identities: &Identities,
+    sessions: Sessions,
+) -> BenchResult<Vec<(Measurement, Measurement)>> {
+    let messages = (MESSAGES / suite.scale()).max(1);
     // Room for a whole run in each subscriber's stream: none discarded client-side.
     let buffer = PUBLISHERS * messages;
-    let emulator =
-        Rig::connect("the emulator", suite.emulator().port(), &identities, buffer).await?;
-    let mosquitto =
-        match MosquittoBroker::start_with(suite.emulator().broker_tls(), &MOSQUITTO_SETTINGS) {
-            Ok(broker) => {
-                suite.note_peer(&broker.name);
-                let rig = Rig::connect(&broker.name, broker.port(), &identities, buffer).await?;
-                Ok((broker, rig))
-            }
-            Err(why) => Err(why.to_string()),
-        };
+    let work = match sessions {
+        Sessions::Clean => "broker throughput",
+        Sessions::Persistent => "broker throughput, persistent sessions",
+    };
+    let emulator = Rig::connect(
+        "the emulator",
+        suite.emulator().port(),
+        identities,
+        buffer,
+        sessions,
+    )
+    .await?;
+    let store = tempfile::tempdir().during("making Mosquitto's persistence directory")?;
+    let location = format!("persistence_location {}/", store.path().display());
+    let mut settings: Vec<&str> = MOSQUITTO_SETTINGS.to_vec();
+    if sessions == Sessions::Persistent {
+        settings.extend(MOSQUITTO_PERSISTENCE);
+        settings.push(&location);
+    }
+    let mosquitto = match MosquittoBroker::start_with(suite.emulator().broker_tls(), &settings) {
+        Ok(broker) => {
+            suite.note_peer(&broker.name);
+            let rig =
+                Rig::connect(&broker.name, broker.port(), identities, buffer, sessions).await?;
+            Ok((broker, rig))
+        }
+        Err(why) => Err(why.to_string()),
+    };
     let rigs: Vec<&Rig> = match &mosquitto {
         Ok((_, rig)) => vec![&emulator, rig],
         Err(_) => vec![&emulator],
     };
 
-    suite.progress("broker throughput: warming up");
+    suite.progress(&format!("{work}: warming up"));
     for rig in &rigs {
         for shape in Shape::ALL {
             rig.measure(shape, (messages / WARM_UP_SCALE).max(1))
@@ -444,11 +540,7 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
     // rates[shape][broker]: one value per run.
     let mut rates = vec![vec![Vec::new(); rigs.len()]; Shape::ALL.len()];
     for round in 0..suite.runs() {
-        suite.progress(&format!(
-            "broker throughput: run {} of {}",
-            round + 1,
-            suite.runs()
-        ));
+        suite.progress(&format!("{work}: run {} of {}", round + 1, suite.runs()));
         for (shape, rates) in Shape::ALL.iter().zip(&mut rates) {
             for turn in 0..rigs.len() {
                 let broker = (round + turn) % rigs.len();
@@ -460,40 +552,29 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
     let peer = match mosquitto {
         Ok((broker, rig)) => {
             rig.close().await;
-            Ok(broker.name)
+            let persistence = match sessions {
+                Sessions::Clean => "",
+                Sessions::Persistent => ", persistence on",
+            };
+            Ok(format!("{}{persistence}", broker.name))
         }
         Err(why) => Err(why),
     };
-
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    Ok(Shape::ALL
-        .iter()
-        .zip(rates)
-        .map(|(shape, rates)| {
+    Ok(rates
+        .into_iter()
+        .map(|rates| {
             let mut rates = rates.into_iter();
             let subject = Measurement::new("iotcore emulator", rates.next().unwrap_or_default());
             let peer = match &peer {
                 Ok(name) => Measurement::new(name, rates.next().unwrap_or_default()),
                 Err(why) => Measurement::skipped("Mosquitto", why),
             };
-            Figure::new(
-                Group::BrokerThroughput,
-                shape.label(),
-                shape.unit(),
-                Better::Higher,
-                subject,
-            )
-            .peer(peer)
-            .target(Target::Times {
-                peer: "Mosquitto".into(),
-                times: 1.0,
-            })
-            .note(note(*shape, messages, cores))
+            (subject, peer)
         })
         .collect())
 }
 
-fn note(shape: Shape, messages: usize, cores: usize) -> String {
+fn note(shape: Shape, sessions: Sessions, messages: usize, cores: usize) -> String {
     let flow = match shape {
         Shape::FanIn => format!(
             "{PUBLISHERS} publishers × {messages} messages, each to its own dt/<thing>/bench, \
@@ -511,8 +592,18 @@ fn note(shape: Shape, messages: usize, cores: usize) -> String {
          the same iotcore SDK clients, in the bench process, for both brokers. The emulator \
          runs on a multi-thread runtime (all {cores} cores) and checks its policy on every \
          publish and delivery; Mosquitto is single-threaded, without ACLs, with the \
-         emulator's in-flight window and TCP_NODELAY and no queue limit ({})",
-        MOSQUITTO_SETTINGS.join(", ")
+         emulator's in-flight window and TCP_NODELAY and no queue limit ({}){}",
+        MOSQUITTO_SETTINGS.join(", "),
+        match sessions {
+            Sessions::Clean => String::new(),
+            Sessions::Persistent => format!(
+                ". Persistent sessions: the subscribers connect with clean session off; the \
+                 emulator stores each message queued for them (SQLite, group commit, no fsync) \
+                 before its PUBACK; Mosquitto keeps them in memory with its persistence on \
+                 ({}, in a temporary directory): a crash loses up to the last second",
+                MOSQUITTO_PERSISTENCE.join(", ")
+            ),
+        }
     )
 }
 

@@ -97,8 +97,13 @@ impl Emulator {
 
     /// Like [`Emulator::start`], with more `iotcore emulator` arguments.
     pub fn start_with(data_dir: &Path, args: &[&str]) -> Emulator {
+        Emulator::start_on(data_dir, 0, args)
+    }
+
+    /// Like [`Emulator::start_with`], on `port` (0: a free one).
+    pub fn start_on(data_dir: &Path, port: u16, args: &[&str]) -> Emulator {
         let mut child = Command::new(IOTCORE)
-            .args(["emulator", "--port", "0"])
+            .args(["emulator", "--port", &port.to_string()])
             .args(args)
             .env("IOTCORE_DATA_DIR", data_dir)
             .env_remove("RUST_LOG")

@@ -233,11 +233,18 @@ impl Connector {
                 Box::new(tls.handshake(self.open().await?).await?)
             }
             DoorSetup::CustomAuthorizerWebSocket { tls, authorizer } => {
-                let headers: Vec<(&str, &str)> = authorizer.query();
+                let pairs = authorizer.query();
+                let (target, headers) = if authorizer.in_websocket_query {
+                    // The same `?key=value&…` encoding as the user name's query.
+                    let target = login::username_with(Some(sigv4::PATH), &pairs);
+                    (target.unwrap_or_else(|| sigv4::PATH.to_owned()), Vec::new())
+                } else {
+                    (sigv4::PATH.to_owned(), pairs)
+                };
                 username = authorizer.username.as_deref().or(username);
                 password = authorizer.password.clone().or(password);
                 let tls = tls.handshake(self.open().await?).await?;
-                Box::new(websocket::upgrade(tls, &self.host, sigv4::PATH, &headers, door).await?)
+                Box::new(websocket::upgrade(tls, &self.host, &target, &headers, door).await?)
             }
         };
         if self.metrics {

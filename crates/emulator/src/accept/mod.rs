@@ -117,6 +117,15 @@ impl Principal {
         }
     }
 
+    /// When a custom authorizer wants to be asked again: its
+    /// `refreshAfterInSeconds`.
+    pub(crate) fn refresh_after(&self) -> Option<Duration> {
+        match self {
+            Principal::CustomAuthorizer(authorization) => authorization.refresh_after,
+            _ => None,
+        }
+    }
+
     /// How long the connection may last: a custom authorizer's
     /// `disconnectAfterInSeconds`.
     pub(crate) fn lifetime(&self) -> Option<Duration> {

@@ -260,6 +260,14 @@ fn check<B>(request: &Request<B>, auth: &WebSocketAuth) -> Result<Accepted, Refu
     })
 }
 
+/// Whether the door takes the upgrade `request`, or why not: [`check`]
+/// without what an accepted upgrade carries (the fuzz entry point).
+pub(crate) fn check_upgrade<B>(request: &Request<B>, auth: &WebSocketAuth) -> Result<(), String> {
+    check(request, auth)
+        .map(drop)
+        .map_err(|refusal| refusal.why)
+}
+
 /// Verifies the presigned SigV4 query of the upgrade request; without one,
 /// the connection is for a custom authorizer, if there is any.
 fn authenticate<B>(

@@ -9,9 +9,9 @@
 //! queue policy) and hands the message to each group (see [`shared`]).
 
 pub(crate) mod authz;
+pub(crate) mod journal;
 pub(crate) mod message;
 pub(crate) mod negotiate;
-pub(crate) mod persist;
 pub(crate) mod records;
 pub(crate) mod retained;
 pub(crate) mod session;
@@ -23,16 +23,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime};
 
-use iotcore_mqtt::ProtocolVersion;
-use iotcore_mqtt::packet::{Publish, RetainHandling, SubscriptionOptions};
+use iotcore_mqtt::packet::{RetainHandling, SubscriptionOptions};
 use iotcore_mqtt::topic::{MatchMode, SharedFilter};
+use iotcore_mqtt::{ProtocolVersion, QoS};
 use tokio::sync::{oneshot, watch};
 
+use self::journal::{Durable, Journal, Op, SessionLog};
 use self::message::Message;
-use self::persist::Persist;
 use self::records::{RestoredSession, delivery_from_publish};
 use self::retained::{Retained, RetainedChange};
-use self::session::{ConnectionId, Delivery, Kick, Pushed, Session, SessionKey};
+use self::session::{ConnectionId, Delivery, InFlight, Kick, Pushed, Session, SessionKey};
 use self::shared::{Routed, SharedGroups};
 use self::trie::SubscriptionTrie;
 use crate::config::EmulatorConfig;
@@ -53,7 +53,7 @@ pub(crate) struct Attached {
     /// CONNACK's session-present flag.
     pub(crate) session_present: bool,
     /// Deliveries a previous connection left unacknowledged, to resume first.
-    pub(crate) resume: Vec<Publish>,
+    pub(crate) resume: Vec<InFlight>,
     /// Fires when the broker wants the connection gone (takeover).
     pub(crate) kick: oneshot::Receiver<Kick>,
 }
@@ -65,6 +65,15 @@ pub(crate) struct Subscribed {
     pub(crate) retained: Option<Delivery>,
 }
 
+/// What routing a message did.
+#[derive(Debug)]
+struct Published {
+    /// Sessions (and group backlogs) it was queued for.
+    delivered: usize,
+    /// It changed stored state: queued for a persistent session, or retained.
+    stored: bool,
+}
+
 /// The broker shared by every connection of an emulator.
 #[derive(Debug)]
 pub(crate) struct Broker {
@@ -74,7 +83,7 @@ pub(crate) struct Broker {
     /// Shared subscription groups (`$share/<share-name>/<filter>`).
     shared: RwLock<SharedGroups>,
     retained: Retained,
-    persist: Persist,
+    journal: Journal,
     next_key: AtomicU64,
     /// Flips to `true` when the emulator stops; session expiry timers end.
     stopping: watch::Receiver<bool>,
@@ -84,7 +93,7 @@ impl Broker {
     /// An empty broker.
     pub(crate) fn new(
         config: EmulatorConfig,
-        persist: Persist,
+        journal: Journal,
         stopping: watch::Receiver<bool>,
     ) -> Self {
         Broker {
@@ -93,7 +102,7 @@ impl Broker {
             subscriptions: RwLock::new(SubscriptionTrie::new(MatchMode::Aws)),
             shared: RwLock::new(SharedGroups::new(MatchMode::Aws)),
             retained: Retained::default(),
-            persist,
+            journal,
             next_key: AtomicU64::new(1),
             stopping,
         }
@@ -104,9 +113,9 @@ impl Broker {
         &self.config
     }
 
-    /// The persistence handle.
-    pub(crate) fn persist(&self) -> &Persist {
-        &self.persist
+    /// The journal: what must be stored before it is acknowledged.
+    pub(crate) fn journal(&self) -> &Journal {
+        &self.journal
     }
 
     fn sessions(&self) -> MutexGuard<'_, HashMap<String, Arc<Session>>> {
@@ -120,7 +129,10 @@ impl Broker {
         expiry: Duration,
     ) -> Arc<Session> {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        Arc::new(Session::new(key, client_id.to_owned(), protocol, expiry))
+        let client_id: Arc<str> = client_id.into();
+        let log = (!expiry.is_zero())
+            .then(|| SessionLog::new(self.journal.clone(), Arc::clone(&client_id)));
+        Arc::new(Session::new(key, client_id, protocol, expiry, log))
     }
 
     /// Attaches `connection` to the session of `client_id`: resumes it when
@@ -158,10 +170,10 @@ impl Broker {
             state.expiry = expiry;
             std::mem::take(&mut state.unacked)
         };
+        // Still under the registry lock: a session ended before is deleted
+        // from the store before this one is written.
+        session.log_settings();
         drop(sessions);
-        if !expiry.is_zero() {
-            self.persist.save_session(&session);
-        }
         // Deliveries stored while it was offline are waiting, and so may be
         // messages its shared subscriptions' groups kept while no member was on.
         session.wake();
@@ -196,7 +208,9 @@ impl Broker {
         {
             sessions.remove(session.client_id());
         }
-        self.persist.delete_session(session.client_id());
+        if let Some(log) = session.log() {
+            log.delete_session();
+        }
     }
 
     /// Detaches `connection` from `session` when the connection ends.
@@ -213,7 +227,7 @@ impl Broker {
         self: &Arc<Self>,
         session: &Arc<Session>,
         connection: ConnectionId,
-        unacked: Vec<Publish>,
+        unacked: Vec<InFlight>,
         expiry: Option<Duration>,
         now: SystemTime,
     ) {
@@ -224,7 +238,16 @@ impl Broker {
         if !state.detach(connection, now) {
             // Taken over by a connection that resumed the session and is
             // already running: it gets these as new deliveries.
-            state.requeue_front(unacked.iter().map(|p| delivery_from_publish(p, None, now)));
+            if let Some(log) = session.log() {
+                for seq in unacked.iter().filter_map(|u| u.seq) {
+                    log.in_flight(seq, None);
+                }
+            }
+            state.requeue_front(
+                unacked
+                    .iter()
+                    .map(|u| delivery_from_publish(&u.publish, None, u.seq, now)),
+            );
             drop(state);
             session.wake();
             return;
@@ -246,7 +269,7 @@ impl Broker {
         state.unacked.splice(0..0, unacked);
         let (expiry, generation) = (state.expiry, state.generation);
         drop(state);
-        self.persist.save_session(session);
+        session.log_settings();
         self.expire_later(Arc::clone(session), generation, expiry);
         self.redistribute(shared);
     }
@@ -303,9 +326,13 @@ impl Broker {
                 client_id,
                 "persistent session expired while the emulator was stopped"
             );
-            self.persist.delete_session(&client_id);
+            self.journal.send(Op::DeleteSession(client_id.into()));
             return;
         };
+        let seqs = unacked.iter().filter_map(|u| u.seq);
+        if let Some(max) = seqs.chain(queued.iter().filter_map(|d| d.seq)).max() {
+            self.journal.seq_above(max);
+        }
         let session = self.new_session(&client_id, protocol, expiry);
         let generation = {
             let mut state = session.lock();
@@ -338,13 +365,15 @@ impl Broker {
     ) -> Subscribed {
         let is_new = {
             let mut state = session.lock();
+            if let Some(log) = session.log().filter(|_| !state.ended) {
+                log.subscribe(filter, options);
+            }
             state
                 .subscriptions
                 .insert(filter.to_owned(), options)
                 .is_none()
         };
         let group = self.add_subscription(session, filter, options);
-        self.save_if_persistent(session);
         if let Some(group) = group {
             group.flush_backlog(&self.config.limits);
             return Subscribed { retained: None };
@@ -362,6 +391,7 @@ impl Broker {
                 message,
                 retain: true,
                 group: None,
+                seq: None,
             });
         Subscribed { retained }
     }
@@ -464,18 +494,18 @@ impl Broker {
 
     /// Removes `session`'s subscription to `filter`; returns whether it existed.
     pub(crate) fn unsubscribe(&self, session: &Arc<Session>, filter: &str) -> bool {
-        let existed = session.lock().subscriptions.remove(filter).is_some();
+        let existed = {
+            let mut state = session.lock();
+            let existed = state.subscriptions.remove(filter).is_some();
+            if let Some(log) = session.log().filter(|_| existed && !state.ended) {
+                log.unsubscribe(filter);
+            }
+            existed
+        };
         if existed {
             self.remove_subscription(session, filter);
-            self.save_if_persistent(session);
         }
         existed
-    }
-
-    fn save_if_persistent(&self, session: &Arc<Session>) {
-        if !session.lock().expiry.is_zero() {
-            self.persist.save_session(session);
-        }
     }
 
     /// Routes a message: updates the retained store if it is retained, then
@@ -486,11 +516,35 @@ impl Broker {
     /// `iot:Receive` when it delivers.
     /// Returns the number of sessions (and group backlogs) it was queued for.
     pub(crate) fn publish(&self, message: Message, from: Option<SessionKey>) -> usize {
+        self.route(message, from).delivered
+    }
+
+    /// [`publish`](Self::publish), for a publisher that acknowledges only what
+    /// is stored: `Some` when the message changed stored state (it was queued
+    /// for a persistent session, or retained), completing once that is stored.
+    pub(crate) fn publish_durably(
+        &self,
+        message: Message,
+        from: Option<SessionKey>,
+    ) -> Option<Durable> {
+        self.route(message, from)
+            .stored
+            .then(|| self.journal.sync())
+    }
+
+    fn route(&self, message: Message, from: Option<SessionKey>) -> Published {
         let message = Arc::new(message);
+        let mut stored = false;
         if message.retain {
             match self.retained.apply(&message) {
-                RetainedChange::Stored => self.persist.set_retained(&message),
-                RetainedChange::Deleted => self.persist.delete_retained(&message.topic),
+                RetainedChange::Stored => {
+                    self.journal.send(Op::SetRetained(Arc::clone(&message)));
+                    stored = true;
+                }
+                RetainedChange::Deleted => {
+                    self.journal.send(Op::DeleteRetained(message.topic.clone()));
+                    stored = true;
+                }
                 RetainedChange::Unchanged => {}
             }
         }
@@ -517,13 +571,13 @@ impl Broker {
                 // AWS clears RETAIN on live deliveries; MQTT 5 retain-as-published keeps it.
                 retain: message.retain && subscriber.options.retain_as_published,
                 group: None,
+                seq: None,
             };
-            match session.push(delivery, &self.config.limits) {
-                Pushed::Queued => delivered += 1,
-                Pushed::Stored => {
-                    delivered += 1;
-                    self.persist.save_session(session);
-                }
+            let qos1 = delivery.qos == QoS::AtLeastOnce;
+            let pushed = session.push(delivery, &self.config.limits);
+            stored |= qos1 && pushed != Pushed::Dropped && session.log().is_some();
+            match pushed {
+                Pushed::Queued | Pushed::Stored => delivered += 1,
                 Pushed::QueuedDroppingOldest => {
                     delivered += 1;
                     tracing::warn!(
@@ -556,7 +610,7 @@ impl Broker {
                 Routed::Delivered(_) | Routed::Backlogged(_) => delivered += 1,
             }
         }
-        delivered
+        Published { delivered, stored }
     }
 
     /// The message retained on `topic`, unless it has expired.

@@ -9,7 +9,7 @@ use iotcore_mqtt::packet::{Publish, RetainHandling, SubscriptionOptions};
 use iotcore_mqtt::{Properties, ProtocolVersion, QoS};
 
 use super::message::Message;
-use super::session::{Delivery, Session};
+use super::session::{Delivery, InFlight};
 use crate::store::{
     MessageProperties, QueuedMessage, RetainedMessage, SessionRecord, SubscriptionRecord,
 };
@@ -28,7 +28,7 @@ pub(crate) struct RestoredSession {
     /// Filters and options.
     pub(crate) subscriptions: Vec<(String, SubscriptionOptions)>,
     /// Deliveries sent to the previous connection and not acknowledged.
-    pub(crate) unacked: Vec<Publish>,
+    pub(crate) unacked: Vec<InFlight>,
     /// Deliveries not yet sent.
     pub(crate) queued: Vec<Delivery>,
 }
@@ -97,69 +97,35 @@ pub(crate) fn retained_message(record: RetainedMessage) -> Message {
     }
 }
 
-/// A snapshot of `session` for the store, or `None` if it has ended or is not
-/// persistent. Clears the session's pending-save mark.
-pub(crate) fn session_record(session: &Session, now: SystemTime) -> Option<SessionRecord> {
-    let mut state = session.lock();
-    state.save_pending = false;
-    if state.ended || state.expiry.is_zero() {
-        return None;
+/// A message queued for a persistent session, as the store keeps it: `seq`
+/// orders the queue, `packet_id` is set once it was sent.
+pub(crate) fn queued_record(
+    seq: u64,
+    message: &Message,
+    retain: bool,
+    packet_id: Option<u16>,
+) -> QueuedMessage {
+    QueuedMessage {
+        seq,
+        topic: message.topic.clone(),
+        payload: message.payload.to_vec(),
+        qos: 1,
+        retain,
+        properties: stored_properties(&message.properties),
+        expires_at: message.expires_at.map(unix),
+        packet_id,
     }
-    let mut queue: Vec<QueuedMessage> = state
-        .unacked
-        .iter()
-        .filter_map(|p| {
-            Some(QueuedMessage {
-                seq: 0,
-                topic: p.topic.clone(),
-                payload: p.payload.to_vec(),
-                qos: 1,
-                retain: p.retain,
-                properties: stored_properties(&p.properties),
-                expires_at: p
-                    .properties
-                    .message_expiry_interval
-                    .map(|s| unix(now) + i64::from(s)),
-                packet_id: Some(p.packet_id?),
-            })
-        })
-        .collect();
-    queue.extend(
-        state
-            .queued()
-            .filter(|d| d.qos != QoS::AtMostOnce)
-            .map(|d| QueuedMessage {
-                seq: 0,
-                topic: d.message.topic.clone(),
-                payload: d.message.payload.to_vec(),
-                qos: 1,
-                retain: d.retain,
-                properties: stored_properties(&d.message.properties),
-                expires_at: d.message.expires_at.map(unix),
-                packet_id: None,
-            }),
-    );
-    for (seq, queued) in (0u64..).zip(&mut queue) {
-        queued.seq = seq;
+}
+
+/// A subscription as the store keeps it.
+pub(crate) fn subscription_record(filter: String, o: &SubscriptionOptions) -> SubscriptionRecord {
+    SubscriptionRecord {
+        filter,
+        qos: o.qos as u8,
+        no_local: o.no_local,
+        retain_as_published: o.retain_as_published,
+        retain_handling: o.retain_handling as u8,
     }
-    Some(SessionRecord {
-        client_id: session.client_id().to_owned(),
-        protocol_version: session.protocol().level(),
-        session_expiry_secs: u32::try_from(state.expiry.as_secs()).unwrap_or(u32::MAX),
-        disconnected_at: state.detached_at.map(unix),
-        subscriptions: state
-            .subscriptions
-            .iter()
-            .map(|(filter, o)| SubscriptionRecord {
-                filter: filter.clone(),
-                qos: o.qos as u8,
-                no_local: o.no_local,
-                retain_as_published: o.retain_as_published,
-                retain_handling: o.retain_handling as u8,
-            })
-            .collect(),
-        queue,
-    })
 }
 
 /// A stored session in broker terms; `None` (with the reason) if the record
@@ -209,7 +175,10 @@ pub(crate) fn restored_session(
                 if let Some(mut publish) = message.to_publish(QoS::AtLeastOnce, q.retain, now) {
                     publish.packet_id = Some(packet_id);
                     publish.dup = true;
-                    unacked.push(publish);
+                    unacked.push(InFlight {
+                        publish,
+                        seq: Some(q.seq),
+                    });
                 }
             }
             None => queued.push(Delivery {
@@ -217,6 +186,7 @@ pub(crate) fn restored_session(
                 qos: QoS::AtLeastOnce,
                 message: Arc::new(message),
                 group: None,
+                seq: Some(q.seq),
             }),
         }
     }
@@ -232,11 +202,13 @@ pub(crate) fn restored_session(
 }
 
 /// A delivery for a publish a connection handed back unacknowledged after its
-/// session was taken over (it is sent again as a new delivery), or that came
-/// through the shared subscription `group` (another member gets it).
+/// session was taken over (it is sent again as a new delivery, still stored
+/// as `seq`), or that came through the shared subscription `group` (another
+/// member gets it).
 pub(crate) fn delivery_from_publish(
     publish: &Publish,
     group: Option<Arc<str>>,
+    seq: Option<u64>,
     now: SystemTime,
 ) -> Delivery {
     Delivery {
@@ -244,23 +216,17 @@ pub(crate) fn delivery_from_publish(
         qos: publish.qos,
         retain: publish.retain,
         group,
+        seq,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Limits;
 
     #[test]
-    fn a_session_survives_the_round_trip_through_its_record() {
+    fn a_stored_session_comes_back_with_its_subscriptions_queue_and_in_flight_messages() {
         let now = from_unix(1_700_000_000);
-        let session = Session::new(
-            1,
-            "dev1".into(),
-            ProtocolVersion::V5,
-            Duration::from_secs(600),
-        );
         let props = Properties {
             content_type: Some("json".into()),
             correlation_data: Some(Bytes::from_static(b"c")),
@@ -268,78 +234,64 @@ mod tests {
             message_expiry_interval: Some(100),
             ..Properties::default()
         };
-        let queued = Message::new(
-            "t/q".into(),
-            Bytes::from_static(b"q"),
-            QoS::AtLeastOnce,
-            false,
-            &props,
-            now,
-        );
-        {
-            let (tx, _rx) = tokio::sync::oneshot::channel();
-            let mut state = session.lock();
-            state.attach(1, tx);
-            let options = SubscriptionOptions {
-                qos: QoS::AtLeastOnce,
-                no_local: true,
-                retain_as_published: true,
-                retain_handling: RetainHandling::Never,
-            };
-            state.subscriptions.insert("t/#".into(), options);
-            state.detach(1, now);
-            state.unacked.push(Publish {
-                dup: false,
-                qos: QoS::AtLeastOnce,
-                retain: true,
-                topic: "t/u".into(),
-                packet_id: Some(42),
-                payload: Bytes::from_static(b"u"),
-                properties: Properties::default(),
-            });
-        }
-        session.push(
-            Delivery {
-                message: Arc::new(queued),
-                qos: QoS::AtLeastOnce,
-                retain: false,
-                group: None,
-            },
-            &Limits::default(),
-        );
-
-        let record = session_record(&session, now).unwrap();
-        assert_eq!(record.queue.len(), 2);
-        assert_eq!(record.queue[0].packet_id, Some(42));
+        let message = |topic: &str| {
+            Message::new(
+                topic.into(),
+                Bytes::from_static(b"q"),
+                QoS::AtLeastOnce,
+                false,
+                &props,
+                now,
+            )
+        };
+        let options = SubscriptionOptions {
+            qos: QoS::AtLeastOnce,
+            no_local: true,
+            retain_as_published: true,
+            retain_handling: RetainHandling::Never,
+        };
+        let record = SessionRecord {
+            client_id: "dev1".into(),
+            protocol_version: 5,
+            session_expiry_secs: 600,
+            disconnected_at: Some(unix(now)),
+            subscriptions: vec![subscription_record("t/#".into(), &options)],
+            queue: vec![
+                queued_record(7, &message("t/u"), true, Some(42)),
+                queued_record(9, &message("t/q"), false, None),
+            ],
+        };
         assert_eq!(record.queue[1].expires_at, Some(1_700_000_100));
+
         let restored = restored_session(record, now).unwrap();
         assert_eq!(restored.client_id, "dev1");
         assert_eq!(restored.protocol, ProtocolVersion::V5);
         assert_eq!(restored.expiry, Duration::from_secs(600));
         assert_eq!(restored.detached_at, Some(now));
-        assert_eq!(restored.subscriptions.len(), 1);
-        assert!(restored.subscriptions[0].1.no_local);
-        assert_eq!(
-            restored.subscriptions[0].1.retain_handling,
-            RetainHandling::Never
-        );
+        assert_eq!(restored.subscriptions, [("t/#".to_owned(), options)]);
         assert_eq!(restored.unacked.len(), 1);
+        let in_flight = &restored.unacked[0];
         assert_eq!(
-            (restored.unacked[0].packet_id, restored.unacked[0].dup),
-            (Some(42), true)
+            (
+                in_flight.publish.packet_id,
+                in_flight.publish.dup,
+                in_flight.publish.retain
+            ),
+            (Some(42), true, true)
         );
+        assert_eq!(in_flight.seq, Some(7));
         assert_eq!(restored.queued.len(), 1);
+        assert_eq!(restored.queued[0].seq, Some(9));
         let m = &restored.queued[0].message;
+        assert_eq!(m.topic, "t/q");
         assert_eq!(m.properties.content_type.as_deref(), Some("json"));
         assert_eq!(m.properties.correlation_data.as_deref(), Some(&b"c"[..]));
         assert_eq!(m.expires_at, Some(from_unix(1_700_000_100)));
     }
 
     #[test]
-    fn ended_or_clean_sessions_have_no_record_and_expired_messages_are_not_restored() {
+    fn expired_messages_and_unknown_protocols_are_not_restored() {
         let now = from_unix(1_700_000_000);
-        let clean = Session::new(1, "a".into(), ProtocolVersion::V311, Duration::ZERO);
-        assert!(session_record(&clean, now).is_none());
         let record = SessionRecord {
             client_id: "a".into(),
             protocol_version: 4,

@@ -11,6 +11,11 @@
 //!   when [`Limits::max_queued_qos1`] of them are waiting the oldest is dropped;
 //! * detached (a persistent session between connections): QoS 0 deliveries are
 //!   dropped (AWS stores QoS 1 messages only), QoS 1 ones are queued as above.
+//!
+//! A persistent session has a [`SessionLog`]: every QoS 1 delivery queued for
+//! it (but those of shared subscriptions, whose groups hand them to other
+//! members) is journaled with a `seq` as it is queued, and removed from the
+//! store once acknowledged, expired or dropped (see [`super::journal`]).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -20,6 +25,7 @@ use iotcore_mqtt::packet::{Publish, SubscriptionOptions};
 use iotcore_mqtt::{ProtocolVersion, QoS};
 use tokio::sync::{Notify, oneshot};
 
+use super::journal::SessionLog;
 use super::message::Message;
 use crate::config::Limits;
 
@@ -43,6 +49,18 @@ pub(crate) struct Delivery {
     /// through, if any: should this session not take it, another member of
     /// that group gets it (see [`super::shared`]).
     pub(crate) group: Option<Arc<str>>,
+    /// Its `seq` in the store when it is journaled for a persistent session.
+    pub(crate) seq: Option<u64>,
+}
+
+/// A QoS 1 delivery sent to a connection and not acknowledged: resent first
+/// (with its packet id and DUP) when the session is resumed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct InFlight {
+    /// The PUBLISH as sent.
+    pub(crate) publish: Publish,
+    /// Its `seq` in the store, if it is stored.
+    pub(crate) seq: Option<u64>,
 }
 
 /// Why the broker tells an attached connection to go.
@@ -69,8 +87,10 @@ pub(crate) enum Pushed {
 #[derive(Debug)]
 pub(crate) struct Session {
     key: SessionKey,
-    client_id: String,
+    client_id: Arc<str>,
     protocol: ProtocolVersion,
+    /// Present for a persistent session: where its state is journaled.
+    log: Option<SessionLog>,
     state: Mutex<SessionState>,
     wake: Notify,
 }
@@ -84,7 +104,7 @@ pub(crate) struct SessionState {
     queued_qos1: usize,
     /// QoS 1 deliveries a previous connection sent and saw no PUBACK for, with
     /// their packet ids: the next connection resumes them first.
-    pub(crate) unacked: Vec<Publish>,
+    pub(crate) unacked: Vec<InFlight>,
     link: Option<Link>,
     /// How long the session outlives its connection (zero: not at all).
     pub(crate) expiry: Duration,
@@ -94,8 +114,6 @@ pub(crate) struct SessionState {
     pub(crate) generation: u64,
     /// The session was discarded (clean start elsewhere, expiry, shutdown).
     pub(crate) ended: bool,
-    /// A save to the store is already scheduled.
-    pub(crate) save_pending: bool,
 }
 
 #[derive(Debug)]
@@ -105,17 +123,20 @@ struct Link {
 }
 
 impl Session {
-    /// A new, empty, detached session.
+    /// A new, empty, detached session; `log` is where a persistent one is
+    /// journaled (the caller stores the session itself).
     pub(crate) fn new(
         key: SessionKey,
-        client_id: String,
+        client_id: Arc<str>,
         protocol: ProtocolVersion,
         expiry: Duration,
+        log: Option<SessionLog>,
     ) -> Self {
         Session {
             key,
             client_id,
             protocol,
+            log,
             state: Mutex::new(SessionState {
                 subscriptions: BTreeMap::new(),
                 queue: VecDeque::new(),
@@ -126,7 +147,6 @@ impl Session {
                 detached_at: None,
                 generation: 0,
                 ended: false,
-                save_pending: false,
             }),
             wake: Notify::new(),
         }
@@ -140,6 +160,25 @@ impl Session {
     /// The client id (for the default authorization, also the thing name).
     pub(crate) fn client_id(&self) -> &str {
         &self.client_id
+    }
+
+    /// Where the session is journaled: `Some` for a persistent session.
+    pub(crate) fn log(&self) -> Option<&SessionLog> {
+        self.log.as_ref()
+    }
+
+    /// Journals the session's settings (not its subscriptions or queue).
+    pub(crate) fn log_settings(&self) {
+        if let Some(log) = &self.log {
+            let state = self.lock();
+            if !state.ended {
+                log.put_session(
+                    self.protocol.level(),
+                    u32::try_from(state.expiry.as_secs()).unwrap_or(u32::MAX),
+                    state.detached_at,
+                );
+            }
+        }
     }
 
     /// The protocol the session was created with; AWS does not resume a session
@@ -168,7 +207,7 @@ impl Session {
 
     /// Pushes a delivery according to the queue policy (see the module docs).
     pub(crate) fn push(&self, delivery: Delivery, limits: &Limits) -> Pushed {
-        let pushed = self.lock().push(delivery, limits);
+        let pushed = self.lock().push(delivery, limits, self.log.as_ref());
         if pushed != Pushed::Dropped {
             self.wake();
         }
@@ -184,12 +223,32 @@ impl Session {
             if !state.is_attached() {
                 return None;
             }
-            state.push(delivery, limits)
+            state.push(delivery, limits, self.log.as_ref())
         };
         if pushed != Pushed::Dropped {
             self.wake();
         }
         Some(pushed)
+    }
+
+    /// Takes deliveries from the front of the queue (see [`SessionState::take`]).
+    pub(crate) fn take(&self, qos1_budget: usize, max: usize, now: SystemTime) -> Vec<Delivery> {
+        self.lock().take(qos1_budget, max, now, self.log.as_ref())
+    }
+
+    /// Journals that the delivery stored as `seq` was sent with `packet_id`.
+    pub(crate) fn sent(&self, seq: u64, packet_id: u16) {
+        if let Some(log) = &self.log {
+            log.in_flight(seq, Some(packet_id));
+        }
+    }
+
+    /// Journals that the delivery stored as `seq` is done with: acknowledged,
+    /// or not to be delivered after all.
+    pub(crate) fn forget(&self, seq: u64) {
+        if let Some(log) = &self.log {
+            log.remove(seq);
+        }
     }
 }
 
@@ -234,7 +293,12 @@ impl SessionState {
         true
     }
 
-    fn push(&mut self, delivery: Delivery, limits: &Limits) -> Pushed {
+    fn push(
+        &mut self,
+        mut delivery: Delivery,
+        limits: &Limits,
+        log: Option<&SessionLog>,
+    ) -> Pushed {
         let attached = self.link.is_some();
         if delivery.qos == QoS::AtMostOnce {
             if !attached || self.queue.len() >= limits.outbound_queue {
@@ -248,12 +312,19 @@ impl SessionState {
         } else {
             Pushed::Stored
         };
+        let log = log.filter(|_| !self.ended);
         if self.queued_qos1 >= limits.max_queued_qos1 {
             if let Some(oldest) = self.queue.iter().position(|d| d.qos != QoS::AtMostOnce) {
-                self.queue.remove(oldest);
+                let dropped = self.queue.remove(oldest);
+                if let (Some(log), Some(seq)) = (log, dropped.and_then(|d| d.seq)) {
+                    log.remove(seq);
+                }
                 self.queued_qos1 -= 1;
                 outcome = Pushed::QueuedDroppingOldest;
             }
+        }
+        if let Some(log) = log.filter(|_| delivery.group.is_none() && delivery.seq.is_none()) {
+            delivery.seq = Some(log.enqueue(&delivery.message, delivery.retain));
         }
         self.queue.push_back(delivery);
         self.queued_qos1 += 1;
@@ -291,12 +362,14 @@ impl SessionState {
 
     /// Takes deliveries from the front of the queue: any number of QoS 0 ones,
     /// at most `qos1_budget` QoS 1 ones, `max` in all, stopping (to keep order) at
-    /// the first QoS 1 delivery over budget. Expired messages are discarded.
-    pub(crate) fn take(
+    /// the first QoS 1 delivery over budget. Expired messages are discarded
+    /// (and removed from `log`).
+    fn take(
         &mut self,
         mut qos1_budget: usize,
         max: usize,
         now: SystemTime,
+        log: Option<&SessionLog>,
     ) -> Vec<Delivery> {
         let mut taken = Vec::new();
         while taken.len() < max {
@@ -314,6 +387,9 @@ impl SessionState {
                 self.queued_qos1 -= 1;
             }
             if delivery.message.is_expired(now) {
+                if let (Some(log), Some(seq)) = (log, delivery.seq) {
+                    log.remove(seq);
+                }
                 continue;
             }
             if qos1 {
@@ -324,13 +400,7 @@ impl SessionState {
         taken
     }
 
-    /// The deliveries waiting, front first.
-    pub(crate) fn queued(&self) -> impl Iterator<Item = &Delivery> {
-        self.queue.iter()
-    }
-
     /// Number of deliveries waiting.
-    #[cfg(test)]
     pub(crate) fn queue_len(&self) -> usize {
         self.queue.len()
     }
@@ -356,6 +426,7 @@ mod tests {
             qos,
             retain: false,
             group: None,
+            seq: None,
         }
     }
 
@@ -372,6 +443,7 @@ mod tests {
             "dev1".into(),
             ProtocolVersion::V5,
             Duration::from_secs(60),
+            None,
         );
         let (tx, rx) = oneshot::channel();
         session.lock().attach(7, tx);
@@ -402,7 +474,7 @@ mod tests {
             Pushed::Queued
         );
         assert_eq!(
-            topics(&session.lock().take(10, 10, SystemTime::UNIX_EPOCH)),
+            topics(&session.take(10, 10, SystemTime::UNIX_EPOCH)),
             ["t/0", "t/1", "t/3"]
         );
     }
@@ -422,7 +494,7 @@ mod tests {
             Pushed::QueuedDroppingOldest
         );
         assert_eq!(
-            topics(&session.lock().take(10, 10, SystemTime::UNIX_EPOCH)),
+            topics(&session.take(10, 10, SystemTime::UNIX_EPOCH)),
             ["t/1", "t/2", "t/3"]
         );
     }
@@ -443,7 +515,7 @@ mod tests {
             Pushed::Stored
         );
         assert_eq!(
-            topics(&session.lock().take(10, 10, SystemTime::UNIX_EPOCH)),
+            topics(&session.take(10, 10, SystemTime::UNIX_EPOCH)),
             ["t/1", "t/3"]
         );
     }
@@ -462,14 +534,17 @@ mod tests {
         }
         let mut state = session.lock();
         assert_eq!(
-            topics(&state.take(1, 10, SystemTime::UNIX_EPOCH)),
+            topics(&state.take(1, 10, SystemTime::UNIX_EPOCH, None)),
             ["t/0", "t/1"]
         );
         assert_eq!(
-            topics(&state.take(0, 10, SystemTime::UNIX_EPOCH)),
+            topics(&state.take(0, 10, SystemTime::UNIX_EPOCH, None)),
             Vec::<&str>::new()
         );
-        assert_eq!(topics(&state.take(5, 1, SystemTime::UNIX_EPOCH)), ["t/2"]);
+        assert_eq!(
+            topics(&state.take(5, 1, SystemTime::UNIX_EPOCH, None)),
+            ["t/2"]
+        );
         assert_eq!(state.queue_len(), 1);
     }
 
@@ -495,17 +570,18 @@ mod tests {
                 qos: QoS::AtLeastOnce,
                 retain: false,
                 group: None,
+                seq: None,
             },
             &limits,
         );
         session.push(delivery(1, QoS::AtLeastOnce), &limits);
         let later = SystemTime::UNIX_EPOCH + Duration::from_secs(5);
         assert_eq!(
-            topics(&session.lock().take(0, 10, later)),
+            topics(&session.take(0, 10, later)),
             Vec::<&str>::new(),
             "expired one needs no budget, live one does"
         );
-        assert_eq!(topics(&session.lock().take(1, 10, later)), ["t/1"]);
+        assert_eq!(topics(&session.take(1, 10, later)), ["t/1"]);
     }
 
     #[test]
@@ -540,7 +616,7 @@ mod tests {
         let mut state = session.lock();
         assert_eq!(topics(&state.take_shared()), ["t/1", "t/4"]);
         assert_eq!(
-            topics(&state.take(10, 10, SystemTime::UNIX_EPOCH)),
+            topics(&state.take(10, 10, SystemTime::UNIX_EPOCH, None)),
             ["t/0", "t/3"]
         );
         assert_eq!(state.queue_len(), 0);
@@ -577,7 +653,7 @@ mod tests {
             .into_iter(),
         );
         assert_eq!(
-            topics(&state.take(10, 10, SystemTime::UNIX_EPOCH)),
+            topics(&state.take(10, 10, SystemTime::UNIX_EPOCH, None)),
             ["t/0", "t/1", "t/2"]
         );
     }

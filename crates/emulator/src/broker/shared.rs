@@ -104,6 +104,7 @@ impl Group {
                 // AWS clears RETAIN on live deliveries; MQTT 5 retain-as-published keeps it.
                 retain: message.retain && member.options.retain_as_published,
                 group: Some(Arc::clone(&self.key)),
+                seq: None,
             };
             // It may have disconnected since it was counted in.
             if let Some(pushed) = member.session.push_if_attached(delivery, limits) {
@@ -239,9 +240,10 @@ mod tests {
     fn session(key: SessionKey, expiry: Duration) -> Arc<Session> {
         Arc::new(Session::new(
             key,
-            format!("member-{key}"),
+            format!("member-{key}").into(),
             ProtocolVersion::V5,
             expiry,
+            None,
         ))
     }
 
@@ -263,7 +265,7 @@ mod tests {
     }
 
     fn queued(session: &Session) -> usize {
-        session.lock().queued().count()
+        session.lock().queue_len()
     }
 
     fn options(qos: QoS) -> SubscriptionOptions {
@@ -348,7 +350,6 @@ mod tests {
         group.flush_backlog(&limits);
         assert_eq!(group.backlog_len(), 0);
         let payloads: Vec<Bytes> = clean
-            .lock()
             .take(10, 10, SystemTime::UNIX_EPOCH)
             .into_iter()
             .map(|d| d.message.payload.clone())
@@ -364,7 +365,7 @@ mod tests {
         let _kick = attach(&member);
         let group = groups.join(KEY, "jobs/+", &member, options(QoS::AtMostOnce));
         group.route(&message(QoS::AtLeastOnce, b"m"), &limits);
-        let taken = member.lock().take(10, 10, SystemTime::UNIX_EPOCH);
+        let taken = member.take(10, 10, SystemTime::UNIX_EPOCH);
         assert_eq!(taken[0].qos, QoS::AtMostOnce);
         assert_eq!(taken[0].group.as_deref(), Some(KEY));
     }

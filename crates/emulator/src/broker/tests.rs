@@ -8,23 +8,23 @@ use iotcore_mqtt::packet::{RetainHandling, SubscriptionOptions};
 use iotcore_mqtt::{Properties, ProtocolVersion, QoS};
 use tokio::sync::{mpsc, watch};
 
-use super::persist::{Persist, PersistOp};
-use super::session::{Delivery, Kick, Session};
+use super::journal::{Journal, Op};
+use super::session::{Delivery, InFlight, Kick, Session};
 use super::{Broker, Message};
 use crate::config::EmulatorConfig;
 
 struct Fixture {
     broker: Arc<Broker>,
-    ops: mpsc::UnboundedReceiver<PersistOp>,
+    ops: mpsc::UnboundedReceiver<Op>,
     _stopping: watch::Sender<bool>,
 }
 
 fn fixture() -> Fixture {
-    let (persist, ops) = Persist::channel();
+    let (journal, ops) = Journal::channel();
     let (stop_tx, stopping) = watch::channel(false);
     let broker = Arc::new(Broker::new(
         EmulatorConfig::new("/nonexistent"),
-        persist,
+        journal,
         stopping,
     ));
     Fixture {
@@ -54,11 +54,33 @@ fn options(qos: QoS) -> SubscriptionOptions {
 
 fn drain(session: &Session) -> Vec<(String, QoS, bool)> {
     session
-        .lock()
         .take(usize::MAX, usize::MAX, SystemTime::now())
         .into_iter()
         .map(|d: Delivery| (d.message.topic.clone(), d.qos, d.retain))
         .collect()
+}
+
+/// The kinds of the ops journaled since the last call.
+fn kinds(ops: &mut mpsc::UnboundedReceiver<Op>) -> Vec<&'static str> {
+    let mut kinds = Vec::new();
+    while let Ok(op) = ops.try_recv() {
+        kinds.push(match op {
+            Op::PutSession {
+                detached_at: None, ..
+            } => "put session",
+            Op::PutSession { .. } => "put session (detached)",
+            Op::DeleteSession(_) => "delete session",
+            Op::Subscribe { .. } => "subscribe",
+            Op::Unsubscribe { .. } => "unsubscribe",
+            Op::Enqueue { .. } => "enqueue",
+            Op::InFlight { .. } => "in flight",
+            Op::Remove { .. } => "remove",
+            Op::SetRetained(_) => "set retained",
+            Op::DeleteRetained(_) => "delete retained",
+            Op::Sync(_) => "sync",
+        });
+    }
+    kinds
 }
 
 const CLEAN: Duration = Duration::ZERO;
@@ -135,7 +157,7 @@ async fn retained_messages_go_to_exact_new_subscriptions_only_and_empty_payload_
         "live delivery clears RETAIN"
     );
     assert!(
-        matches!(f.ops.try_recv(), Ok(PersistOp::SetRetained(m)) if m.payload == Bytes::from_static(b"v1"))
+        matches!(f.ops.try_recv(), Ok(Op::SetRetained(m)) if m.payload == Bytes::from_static(b"v1"))
     );
 
     let b = f
@@ -169,7 +191,7 @@ async fn retained_messages_go_to_exact_new_subscriptions_only_and_empty_payload_
 
     f.broker
         .publish(message("r/x", QoS::AtMostOnce, true, b""), None);
-    assert!(matches!(f.ops.try_recv(), Ok(PersistOp::DeleteRetained(t)) if t == "r/x"));
+    assert!(matches!(f.ops.try_recv(), Ok(Op::DeleteRetained(t)) if t == "r/x"));
     assert!(
         f.broker
             .subscribe(&b, "r/x", options(QoS::AtLeastOnce))
@@ -196,6 +218,10 @@ async fn a_second_connection_takes_over_and_resumes_a_persistent_session() {
         .to_publish(QoS::AtLeastOnce, false, SystemTime::now())
         .unwrap();
     unacked.packet_id = Some(5);
+    let unacked = InFlight {
+        publish: unacked,
+        seq: None,
+    };
     f.broker
         .detach(&first.session, 1, vec![unacked], None, SystemTime::now());
     assert_eq!(
@@ -248,29 +274,21 @@ async fn a_detached_persistent_session_stores_qos1_and_hands_it_over_on_resume()
     f.broker
         .detach(&first.session, 1, Vec::new(), None, SystemTime::now());
     assert!(!first.session.lock().is_attached());
-    // The writer snapshots pending saves (and clears the mark) as it goes.
-    let saves = |ops: &mut mpsc::UnboundedReceiver<PersistOp>| {
-        let mut n = 0;
-        while let Ok(op) = ops.try_recv() {
-            if let PersistOp::SaveSession(s) = op {
-                assert!(super::records::session_record(&s, SystemTime::now()).is_some());
-                n += 1;
-            }
-        }
-        n
-    };
     assert_eq!(
-        saves(&mut f.ops),
-        1,
-        "changes before the writer ran share one save"
+        kinds(&mut f.ops),
+        ["put session", "subscribe", "put session (detached)"]
     );
 
     f.broker
         .publish(message("t", QoS::AtMostOnce, false, b"0"), None);
-    assert_eq!(saves(&mut f.ops), 0, "QoS 0 is not stored offline");
-    f.broker
-        .publish(message("t", QoS::AtLeastOnce, false, b"1"), None);
-    assert_eq!(saves(&mut f.ops), 1, "a stored QoS 1 message is saved");
+    assert!(kinds(&mut f.ops).is_empty(), "QoS 0 is not stored offline");
+    assert!(
+        f.broker
+            .publish_durably(message("t", QoS::AtLeastOnce, false, b"1"), None)
+            .is_some(),
+        "a stored QoS 1 message is acknowledged once stored"
+    );
+    assert_eq!(kinds(&mut f.ops), ["enqueue", "sync"]);
 
     let second = f
         .broker
@@ -297,7 +315,10 @@ async fn a_clean_session_ends_when_its_connection_does() {
             .publish(message("t", QoS::AtLeastOnce, false, b"1"), None),
         0
     );
-    assert!(matches!(f.ops.try_recv(), Ok(PersistOp::DeleteSession(id)) if id == "a"));
+    assert!(
+        kinds(&mut f.ops).is_empty(),
+        "a clean session is never stored"
+    );
 }
 
 #[tokio::test]
@@ -336,6 +357,7 @@ async fn a_restored_session_keeps_its_subscriptions_queue_and_unacknowledged_mes
         qos: QoS::AtLeastOnce,
         retain: false,
         group: None,
+        seq: Some(41),
     };
     let mut unacked = queued
         .message
@@ -349,7 +371,10 @@ async fn a_restored_session_keeps_its_subscriptions_queue_and_unacknowledged_mes
             expiry: HOUR,
             detached_at: Some(now),
             subscriptions: vec![("t".into(), options(QoS::AtLeastOnce))],
-            unacked: vec![unacked],
+            unacked: vec![InFlight {
+                publish: unacked,
+                seq: Some(40),
+            }],
             queued: vec![queued],
         },
         now,
@@ -364,20 +389,23 @@ async fn a_restored_session_keeps_its_subscriptions_queue_and_unacknowledged_mes
         resumed
             .resume
             .iter()
-            .map(|p| p.packet_id)
+            .map(|u| (u.publish.packet_id, u.seq))
             .collect::<Vec<_>>(),
-        [Some(9)]
+        [(Some(9), Some(40))]
     );
-    let payloads: Vec<Bytes> = resumed
+    let queue: Vec<(Bytes, Option<u64>)> = resumed
         .session
-        .lock()
         .take(9, 9, now)
         .into_iter()
-        .map(|d| d.message.payload.clone())
+        .map(|d| (d.message.payload.clone(), d.seq))
         .collect();
     assert_eq!(
-        payloads,
-        [Bytes::from_static(b"q"), Bytes::from_static(b"live")]
+        queue,
+        [
+            (Bytes::from_static(b"q"), Some(41)),
+            (Bytes::from_static(b"live"), Some(42))
+        ],
+        "new messages are stored after the restored ones"
     );
 }
 
@@ -389,6 +417,10 @@ async fn a_detached_session_keeps_the_unacknowledged_messages_for_the_next_conne
         .to_publish(QoS::AtLeastOnce, false, SystemTime::now())
         .unwrap();
     unacked.packet_id = Some(3);
+    let unacked = InFlight {
+        publish: unacked,
+        seq: Some(7),
+    };
     f.broker.detach(
         &first.session,
         1,
@@ -406,7 +438,6 @@ const SHARED: &str = "$share/workers/jobs/#";
 
 fn payloads(session: &Session) -> Vec<Bytes> {
     session
-        .lock()
         .take(usize::MAX, usize::MAX, SystemTime::now())
         .into_iter()
         .map(|d| d.message.payload.clone())
@@ -533,4 +564,114 @@ async fn a_restored_session_rejoins_its_shared_subscriptions() {
         .publish(message("jobs/x", QoS::AtLeastOnce, false, b"kept"), None);
     let resumed = f.broker.attach("dev1", ProtocolVersion::V5, false, HOUR, 1);
     assert_eq!(payloads(&resumed.session), [Bytes::from_static(b"kept")]);
+}
+
+// ----- Durability -----
+
+#[tokio::test]
+async fn only_what_reaches_a_persistent_session_or_the_retained_store_waits_for_the_store() {
+    let mut f = fixture();
+    let clean = f
+        .broker
+        .attach("clean", ProtocolVersion::V5, true, CLEAN, 1)
+        .session;
+    f.broker.subscribe(&clean, "t", options(QoS::AtLeastOnce));
+    let durable = f.broker.attach("keep", ProtocolVersion::V5, false, HOUR, 2);
+    f.broker
+        .subscribe(&durable.session, "t/+", options(QoS::AtLeastOnce));
+    f.broker
+        .subscribe(&durable.session, "q0", options(QoS::AtMostOnce));
+    assert_eq!(kinds(&mut f.ops), ["put session", "subscribe", "subscribe"]);
+
+    let publish = |topic: &str, qos: QoS, retain: bool| {
+        f.broker
+            .publish_durably(message(topic, qos, retain, b"x"), None)
+            .is_some()
+    };
+    assert!(!publish("t", QoS::AtLeastOnce, false), "clean session only");
+    assert!(!publish("t/a", QoS::AtMostOnce, false), "QoS 0");
+    assert!(
+        !publish("q0", QoS::AtLeastOnce, false),
+        "delivered at QoS 0"
+    );
+    assert!(publish("t/a", QoS::AtLeastOnce, false));
+    assert!(publish("nobody", QoS::AtMostOnce, true), "retained");
+    assert_eq!(
+        kinds(&mut f.ops),
+        ["enqueue", "sync", "set retained", "sync"]
+    );
+
+    // Sent, then acknowledged: the store learns both; a message that expires
+    // in the queue is removed from it.
+    let taken = durable.session.take(10, 10, SystemTime::now());
+    let seqs: Vec<u64> = taken.iter().filter_map(|d| d.seq).collect();
+    assert_eq!(taken.len(), 3, "two QoS 0 deliveries and the journaled one");
+    let [seq] = seqs[..] else {
+        panic!("one delivery journaled: {seqs:?}")
+    };
+    durable.session.sent(seq, 1);
+    durable.session.forget(seq);
+    assert_eq!(kinds(&mut f.ops), ["in flight", "remove"]);
+    let expiring = Properties {
+        message_expiry_interval: Some(1),
+        ..Properties::default()
+    };
+    let now = SystemTime::now();
+    f.broker.publish(
+        Message::new(
+            "t/e".into(),
+            Bytes::from_static(b"e"),
+            QoS::AtLeastOnce,
+            false,
+            &expiring,
+            now,
+        ),
+        None,
+    );
+    assert!(
+        durable
+            .session
+            .take(10, 10, now + Duration::from_secs(2))
+            .is_empty()
+    );
+    assert_eq!(kinds(&mut f.ops), ["enqueue", "remove"]);
+
+    f.broker.unsubscribe(&durable.session, "q0");
+    f.broker.detach(
+        &durable.session,
+        2,
+        Vec::new(),
+        Some(Duration::ZERO),
+        SystemTime::now(),
+    );
+    assert_eq!(kinds(&mut f.ops), ["unsubscribe", "delete session"]);
+}
+
+#[tokio::test]
+async fn a_full_persistent_queue_removes_the_message_it_drops_from_the_store() {
+    let (journal, mut ops) = Journal::channel();
+    let (_stop, stopping) = watch::channel(false);
+    let limits = crate::config::Limits {
+        max_queued_qos1: 1,
+        ..crate::config::Limits::default()
+    };
+    let broker = Arc::new(Broker::new(
+        EmulatorConfig::new("/nonexistent").with_limits(limits),
+        journal,
+        stopping,
+    ));
+    let a = broker.attach("a", ProtocolVersion::V5, false, HOUR, 1);
+    broker.subscribe(&a.session, "t", options(QoS::AtLeastOnce));
+    broker.publish(message("t", QoS::AtLeastOnce, false, b"1"), None);
+    broker.publish(message("t", QoS::AtLeastOnce, false, b"2"), None);
+    let ops: Vec<Op> = std::iter::from_fn(|| ops.try_recv().ok()).collect();
+    let seqs: Vec<String> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Enqueue { seq, .. } => Some(format!("+{seq}")),
+            Op::Remove { seq, .. } => Some(format!("-{seq}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(seqs, ["+0", "-0", "+1"]);
 }

@@ -7,6 +7,8 @@ use iotcore_mqtt::packet::Connect;
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::rules::check_will;
 use super::{Connection, End};
 use crate::accept::{Identity, Principal};
@@ -49,6 +51,7 @@ impl Connection {
                 "custom authorizer authenticated the connection"
             );
             self.identity = Identity::Known(Principal::CustomAuthorizer(Arc::new(authorization)));
+            self.authorizer_request = Some(Box::new(request));
         }
         let Some(principal) = self.identity.principal() else {
             return Err((ReasonCode::NOT_AUTHORIZED, "not authenticated".into()));
@@ -142,6 +145,60 @@ impl Connection {
 }
 
 impl Connection {
+    /// A custom authorizer's `refreshAfterInSeconds` is over: its function
+    /// runs again with what it was given at CONNECT. Its new policies apply
+    /// to the next request, and its new `refreshAfterInSeconds` to the next
+    /// refresh; a denial or a failure ends the connection (lifecycle
+    /// `AUTH_ERROR`, MQTT 5 DISCONNECT 0x87). The connection waits for the
+    /// answer (at most the function's 5 s).
+    pub(super) async fn refresh_authorization(&mut self) {
+        let Some(client) = &mut self.client else {
+            return;
+        };
+        client.refresh_at = None;
+        let client_id = client.client_id.clone();
+        let Some(request) = self.authorizer_request.clone() else {
+            return;
+        };
+        let refreshed = match self.shared.authz.authenticate(&request).await {
+            Ok(authorization) => {
+                let principal = Principal::CustomAuthorizer(Arc::new(authorization));
+                self.shared
+                    .authz
+                    .grant(&principal, &client_id, self.peer.ip())
+                    .await
+                    .map(|grant| (principal, grant))
+                    .map_err(|refused| refused.to_string())
+            }
+            Err(refused) => Err(refused.to_string()),
+        };
+        match refreshed {
+            Ok((principal, grant)) => {
+                tracing::info!(
+                    client_id,
+                    principal = %principal,
+                    "the custom authorizer refreshed the connection's policies"
+                );
+                let next = principal.refresh_after();
+                self.identity = Identity::Known(principal);
+                if let Some(client) = &mut self.client {
+                    client.grant = grant;
+                    client.refresh_at = next.map(|after| Instant::now() + after);
+                }
+            }
+            Err(why) => {
+                tracing::warn!(
+                    client_id,
+                    peer = %self.peer,
+                    door = %self.door,
+                    "disconnected: the custom authorizer's refresh failed: {why}"
+                );
+                self.end_with(End::Closed(DisconnectReason::AuthError, why));
+                self.server.disconnect(ReasonCode::NOT_AUTHORIZED);
+            }
+        }
+    }
+
     /// Publishes a `subscribed` / `unsubscribed` lifecycle event for `topics`.
     pub(super) fn subscription_event(
         &self,

@@ -103,13 +103,10 @@ fn push(broker: &Broker, session: &Arc<Session>, message: Message, qos: QoS) -> 
         qos,
         retain: false,
         group: None,
+        seq: None,
     };
     match session.push(delivery, &broker.config().limits) {
-        Pushed::Queued => true,
-        Pushed::Stored => {
-            broker.persist().save_session(session);
-            true
-        }
+        Pushed::Queued | Pushed::Stored => true,
         Pushed::QueuedDroppingOldest => {
             tracing::warn!(
                 client_id = session.client_id(),

@@ -179,14 +179,6 @@ pub enum StoreError {
         /// The things it is attached to.
         things: Vec<String>,
     },
-    /// The session's queue already holds a message with this sequence number.
-    #[error("the queue of client {client_id:?} already holds message {seq}")]
-    DuplicateQueuedMessage {
-        /// The client id.
-        client_id: String,
-        /// The sequence number.
-        seq: u64,
-    },
     /// A policy name breaks AWS's rules.
     #[error(
         "invalid policy name {name:?}: {reason}; use 1 to 128 characters among a-z, A-Z, 0-9 and _+=,.@-"

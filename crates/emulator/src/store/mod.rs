@@ -34,6 +34,7 @@
 
 mod authorizers;
 mod certificates;
+mod changes;
 mod credentials;
 mod error;
 mod jobs;
@@ -57,6 +58,7 @@ use rusqlite::types::Type;
 
 pub use authorizers::AuthorizerRecord;
 pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateStatus};
+pub use changes::BrokerChange;
 pub use credentials::CredentialRecord;
 pub use error::StoreError;
 pub use jobs::{

@@ -1,6 +1,6 @@
 //! Retained messages.
 
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{MessageProperties, Store, StoreError, user_properties_to_json};
 
@@ -36,38 +36,6 @@ fn retained_from_row(row: &Row<'_>) -> rusqlite::Result<RetainedMessage> {
 }
 
 impl Store {
-    /// Stores `message` as the retained message of its topic, replacing any previous one.
-    pub fn put_retained(&self, message: &RetainedMessage) -> Result<(), StoreError> {
-        let p = &message.properties;
-        self.conn().execute(
-            &format!(
-                "INSERT OR REPLACE INTO retained_messages ({RETAINED_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ),
-            params![
-                message.topic,
-                message.payload,
-                message.qos,
-                p.payload_format_indicator,
-                p.content_type,
-                p.response_topic,
-                p.correlation_data,
-                user_properties_to_json(&p.user_properties),
-                message.expires_at,
-                message.updated_at,
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Deletes the retained message of `topic`. Returns `false` if there was none.
-    pub fn delete_retained(&self, topic: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .conn()
-            .execute("DELETE FROM retained_messages WHERE topic = ?1", [topic])?;
-        Ok(deleted > 0)
-    }
-
     /// The retained message of `topic`, if any.
     pub fn retained(&self, topic: &str) -> Result<Option<RetainedMessage>, StoreError> {
         let sql = format!("SELECT {RETAINED_COLUMNS} FROM retained_messages WHERE topic = ?1");
@@ -88,4 +56,30 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         Ok(messages)
     }
+}
+
+/// Stores `message` as the retained message of its topic on `conn` (which may
+/// be in a transaction).
+pub(super) fn put_retained_with(
+    conn: &Connection,
+    message: &RetainedMessage,
+) -> Result<(), StoreError> {
+    let p = &message.properties;
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO retained_messages ({RETAINED_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
+    .execute(params![
+        message.topic,
+        message.payload,
+        message.qos,
+        p.payload_format_indicator,
+        p.content_type,
+        p.response_topic,
+        p.correlation_data,
+        user_properties_to_json(&p.user_properties),
+        message.expires_at,
+        message.updated_at,
+    ])?;
+    Ok(())
 }

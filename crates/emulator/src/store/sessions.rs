@@ -1,8 +1,8 @@
 //! Persistent MQTT sessions: subscriptions and queued QoS 1 messages.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row};
 
-use super::{MessageProperties, Store, StoreError, user_properties_to_json};
+use super::{MessageProperties, Store, StoreError};
 
 /// A persistent session as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,7 +61,7 @@ pub struct QueuedMessage {
     pub packet_id: Option<u16>,
 }
 
-const QUEUE_COLUMNS: &str = "seq, topic, payload, qos, retain, payload_format_indicator, \
+pub(super) const QUEUE_COLUMNS: &str = "seq, topic, payload, qos, retain, payload_format_indicator, \
      content_type, response_topic, correlation_data, user_properties, expires_at, packet_id";
 
 fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
@@ -77,88 +77,7 @@ fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<QueuedMessage> {
     })
 }
 
-fn insert_queued(
-    tx: &Transaction<'_>,
-    client_id: &str,
-    message: &QueuedMessage,
-) -> Result<(), StoreError> {
-    let p = &message.properties;
-    let inserted = tx.execute(
-        &format!(
-            "INSERT INTO session_queue (client_id, {QUEUE_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT (client_id, seq) DO NOTHING"
-        ),
-        params![
-            client_id,
-            message.seq,
-            message.topic,
-            message.payload,
-            message.qos,
-            message.retain,
-            p.payload_format_indicator,
-            p.content_type,
-            p.response_topic,
-            p.correlation_data,
-            user_properties_to_json(&p.user_properties),
-            message.expires_at,
-            message.packet_id,
-        ],
-    )?;
-    if inserted == 0 {
-        return Err(StoreError::DuplicateQueuedMessage {
-            client_id: client_id.to_owned(),
-            seq: message.seq,
-        });
-    }
-    Ok(())
-}
-
 impl Store {
-    /// Stores `session`, replacing whatever was stored for its client id: state,
-    /// subscriptions and queue.
-    pub fn save_session(&self, session: &SessionRecord) -> Result<(), StoreError> {
-        let mut conn = self.conn();
-        let tx = conn.transaction()?;
-        // Deleting cascades to the old subscriptions and queue.
-        tx.execute(
-            "DELETE FROM sessions WHERE client_id = ?1",
-            [&session.client_id],
-        )?;
-        tx.execute(
-            "INSERT INTO sessions (client_id, protocol_version, session_expiry_secs, disconnected_at)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![
-                session.client_id,
-                session.protocol_version,
-                session.session_expiry_secs,
-                session.disconnected_at,
-            ],
-        )?;
-        {
-            let mut insert = tx.prepare(
-                "INSERT OR REPLACE INTO session_subscriptions
-                 (client_id, filter, qos, no_local, retain_as_published, retain_handling)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?;
-            for s in &session.subscriptions {
-                insert.execute(params![
-                    session.client_id,
-                    s.filter,
-                    s.qos,
-                    s.no_local,
-                    s.retain_as_published,
-                    s.retain_handling,
-                ])?;
-            }
-        }
-        for message in &session.queue {
-            insert_queued(&tx, &session.client_id, message)?;
-        }
-        tx.commit()?;
-        Ok(())
-    }
-
     /// The stored session of `client_id`, with its subscriptions and queue.
     pub fn load_session(&self, client_id: &str) -> Result<Option<SessionRecord>, StoreError> {
         let conn = self.conn();
@@ -214,14 +133,5 @@ impl Store {
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(ids)
-    }
-
-    /// Deletes the session of `client_id` with its subscriptions and queue. Returns
-    /// `false` if none was stored.
-    pub fn delete_session(&self, client_id: &str) -> Result<bool, StoreError> {
-        let deleted = self
-            .conn()
-            .execute("DELETE FROM sessions WHERE client_id = ?1", [client_id])?;
-        Ok(deleted > 0)
     }
 }

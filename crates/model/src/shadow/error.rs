@@ -3,9 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Deepest nesting AWS accepts in a request's `state` node (the `state` node
-/// itself is level 1, `desired` level 2). AWS's message says "maximum is 6";
-/// the counting follows AWS's Greengrass shadow manager.
+/// Deepest nesting AWS accepts in `desired` or `reported`: every object or
+/// array is one level, the section's own object level 1, so
+/// `{"state":{"reported":{"a":{"b":{"c":{"d":{"e":{"f":1}}}}}}}}` is at the
+/// limit. The three figures AWS publishes are this one rule counted from three
+/// places: 6 from the section ("maximum is 6" in the error), 5 objects nested
+/// in the section (the old quota page's example), 8 from the document's root
+/// (the current quota page). Sources in docs/aws-iot-core-behaviour.md §3.5.
 pub const MAX_STATE_DEPTH: usize = 6;
 
 /// Largest state (desired + reported as compact JSON, metadata excluded), in bytes.
@@ -56,7 +60,7 @@ pub enum ShadowError {
     /// 400: `clientToken` is not a string of at most 64 bytes.
     #[error("Invalid clientToken")]
     InvalidClientToken,
-    /// 400: `state` nests deeper than [`MAX_STATE_DEPTH`].
+    /// 400: `desired` or `reported` nests deeper than [`MAX_STATE_DEPTH`].
     #[error("JSON contains too many levels of nesting; maximum is 6")]
     TooDeep,
     /// 400: `state` holds a key other than `desired`/`reported` (such as

@@ -175,8 +175,8 @@ impl UpdateRequest {
 }
 
 fn parse_state(state: Value) -> Result<UpdateState, ShadowError> {
-    // The state node is level 1.
-    if depth(&state) > MAX_STATE_DEPTH {
+    // The state node is one level above its sections.
+    if depth(&state) > MAX_STATE_DEPTH + 1 {
         return Err(ShadowError::TooDeep);
     }
     let Value::Object(mut state) = state else {

@@ -153,14 +153,15 @@ fn raw_update(payload: &[u8]) -> Result<UpdateRequest, ShadowError> {
 
 #[test]
 fn invalid_update_requests_get_aws_codes_and_messages() {
-    // Levels: state 1, desired 2, then four more.
-    let deep_ok = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": 1}}}}}}});
-    let too_deep = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}});
-    let deep_array = json!({"state": {"desired": {"a": {"b": {"c": [[[1]]]}}}}});
+    // Levels: the section's object 1, then five more (AWS's maximum, 6).
+    let deep_ok = json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}});
+    let too_deep =
+        json!({"state": {"desired": {"a": {"b": {"c": {"d": {"e": {"f": {"g": 1}}}}}}}}});
+    let deep_array = json!({"state": {"desired": {"a": {"b": {"c": [[[[1]]]]}}}}});
     assert!(raw_update(deep_ok.to_string().as_bytes()).is_ok());
     assert!(
         raw_update(
-            json!({"state": {"reported": {"a": {"b": {"c": [[1]]}}}}})
+            json!({"state": {"reported": {"a": {"b": {"c": [[[1]]]}}}}})
                 .to_string()
                 .as_bytes()
         )
@@ -233,7 +234,7 @@ fn invalid_update_requests_get_aws_codes_and_messages() {
             "State contains an invalid node",
         ),
         (
-            "nested deeper than 6",
+            "nested deeper than 6 in a section",
             too_deep.to_string().into_bytes(),
             400,
             "JSON contains too many levels of nesting; maximum is 6",
@@ -792,4 +793,20 @@ fn replies_as_aws_sends_them_deserialize() {
     }))
     .unwrap();
     assert_eq!((error.code, error.timestamp), (404, None));
+}
+
+#[test]
+fn a_stored_document_reads_back_the_same_numbers() {
+    // Found by fuzzing: without exact float parsing, 9.9000000000009e+33 read
+    // back from the store was 9.900000000000901e+33.
+    let mut shadow = StoredShadow::default();
+    let request = raw_update(
+        br#"{"state":{"reported":{"f":9900000000000900632337040368467957,"g":5e-324,"h":0.1}}}"#,
+    )
+    .unwrap();
+    shadow.update(&request, 1).unwrap();
+    let stored = shadow.document().unwrap().to_json();
+    let back = ShadowDocument::from_json(&stored).unwrap();
+    assert_eq!(back.to_json(), stored);
+    assert_eq!(&back, shadow.document().unwrap());
 }

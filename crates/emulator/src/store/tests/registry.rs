@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::store::{
-    CertificateStatus, MessageProperties, QueuedMessage, RetainedMessage, SessionRecord, Store,
-    StoreError, SubscriptionRecord,
+    BrokerChange, CertificateStatus, MessageProperties, QueuedMessage, RetainedMessage,
+    SessionRecord, Store, StoreError, SubscriptionRecord,
 };
 
 fn cert_id(n: u8) -> String {
@@ -87,6 +87,36 @@ fn session(client_id: &str) -> SessionRecord {
     }
 }
 
+/// The changes that store `session` whole.
+fn session_changes(session: &SessionRecord) -> Vec<BrokerChange> {
+    let id = &session.client_id;
+    let mut changes = vec![BrokerChange::PutSession {
+        client_id: id.clone(),
+        protocol_version: session.protocol_version,
+        session_expiry_secs: session.session_expiry_secs,
+        disconnected_at: session.disconnected_at,
+    }];
+    changes.extend(
+        session
+            .subscriptions
+            .iter()
+            .map(|s| BrokerChange::PutSubscription(id.clone(), s.clone())),
+    );
+    changes.extend(
+        session
+            .queue
+            .iter()
+            .map(|m| BrokerChange::Enqueue(id.clone(), m.clone())),
+    );
+    changes
+}
+
+fn put_retained(store: &Store, message: RetainedMessage) {
+    store
+        .apply_broker_changes(&[BrokerChange::PutRetained(message)])
+        .unwrap();
+}
+
 fn raw_connection(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join("iotcore.db")).unwrap()
 }
@@ -105,12 +135,12 @@ fn everything_written_survives_closing_and_reopening() {
         store
             .attach_thing_principal("sensor-1", &cert_id(1))
             .unwrap();
-        store
-            .put_retained(&retained("status/sensor-1", b"on\0"))
-            .unwrap();
+        put_retained(&store, retained("status/sensor-1", b"on\0"));
         let mut with_queue = session("client-1");
         with_queue.queue.push(queued(3, "a/z"));
-        store.save_session(&with_queue).unwrap();
+        store
+            .apply_broker_changes(&session_changes(&with_queue))
+            .unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
 
@@ -440,43 +470,124 @@ fn only_inactive_detached_certificates_can_be_deleted() {
 fn retained_messages_are_replaced_per_topic_and_deleted() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.put_retained(&retained("b", b"1")).unwrap();
-    store.put_retained(&retained("a", b"2")).unwrap();
+    put_retained(&store, retained("b", b"1"));
+    put_retained(&store, retained("a", b"2"));
     let mut plain = retained("b", b"3");
     plain.properties = MessageProperties::default();
     plain.expires_at = None;
     plain.qos = 0;
-    store.put_retained(&plain).unwrap();
+    put_retained(&store, plain.clone());
 
     assert_eq!(store.retained("b").unwrap(), Some(plain.clone()));
     assert_eq!(store.all_retained().unwrap(), [retained("a", b"2"), plain]);
-    assert!(store.delete_retained("a").unwrap());
-    assert!(!store.delete_retained("a").unwrap());
+    let delete = BrokerChange::DeleteRetained("a".into());
+    store
+        .apply_broker_changes(std::slice::from_ref(&delete))
+        .unwrap();
+    store.apply_broker_changes(&[delete]).unwrap();
     assert_eq!(store.retained("a").unwrap(), None);
     assert_eq!(store.all_retained().unwrap().len(), 1);
 }
 
 #[test]
-fn saving_a_session_replaces_its_subscriptions_and_queue() {
+fn a_session_changes_piece_by_piece_and_keeps_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.save_session(&session("c")).unwrap();
-    let mut smaller = session("c");
-    smaller.subscriptions.truncate(1);
-    smaller.queue = vec![queued(10, "a/q")];
-    smaller.disconnected_at = None;
-    store.save_session(&smaller).unwrap();
-    assert_eq!(store.load_session("c").unwrap(), Some(smaller));
+    store
+        .apply_broker_changes(&session_changes(&session("c")))
+        .unwrap();
+    let c = || "c".to_owned();
+    store
+        .apply_broker_changes(&[
+            BrokerChange::PutSession {
+                client_id: c(),
+                protocol_version: 5,
+                session_expiry_secs: 60,
+                disconnected_at: None,
+            },
+            BrokerChange::DeleteSubscription {
+                client_id: c(),
+                filter: "b/#".into(),
+            },
+            BrokerChange::Dequeue {
+                client_id: c(),
+                seq: 2,
+            },
+            BrokerChange::Enqueue(c(), queued(10, "a/q")),
+            BrokerChange::SetPacketId {
+                client_id: c(),
+                seq: 10,
+                packet_id: Some(4),
+            },
+            BrokerChange::SetPacketId {
+                client_id: c(),
+                seq: 1,
+                packet_id: Some(3),
+            },
+            BrokerChange::SetPacketId {
+                client_id: c(),
+                seq: 1,
+                packet_id: None,
+            },
+        ])
+        .unwrap();
+    let mut expected = session("c");
+    expected.session_expiry_secs = 60;
+    expected.disconnected_at = None;
+    expected.subscriptions.truncate(1);
+    expected.queue = vec![queued(1, "a/x"), {
+        let mut m = queued(10, "a/q");
+        m.packet_id = Some(4);
+        m
+    }];
+    assert_eq!(store.load_session("c").unwrap(), Some(expected));
     assert_eq!(store.load_session("other").unwrap(), None);
+}
+
+#[test]
+fn changes_to_a_session_that_is_not_stored_do_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let gone = session("gone");
+    let mut changes = session_changes(&gone);
+    changes.remove(0);
+    changes.push(BrokerChange::Dequeue {
+        client_id: "gone".into(),
+        seq: 1,
+    });
+    store.apply_broker_changes(&changes).unwrap();
+    assert_eq!(store.load_session("gone").unwrap(), None);
+    let conn = raw_connection(dir.path());
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM session_queue", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 0);
+}
+
+#[test]
+fn a_batch_that_fails_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    raw_connection(dir.path())
+        .execute_batch("DROP TABLE retained_messages")
+        .unwrap();
+    let mut changes = session_changes(&session("c"));
+    changes.push(BrokerChange::PutRetained(retained("r", b"1")));
+    let error = store.apply_broker_changes(&changes).unwrap_err();
+    assert!(error.to_string().contains("retained_messages"), "{error}");
+    assert_eq!(store.load_session("c").unwrap(), None);
 }
 
 #[test]
 fn deleting_a_session_deletes_its_subscriptions_and_queue() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
-    store.save_session(&session("c")).unwrap();
-    assert!(store.delete_session("c").unwrap());
-    assert!(!store.delete_session("c").unwrap());
+    store
+        .apply_broker_changes(&session_changes(&session("c")))
+        .unwrap();
+    store
+        .apply_broker_changes(&[BrokerChange::DeleteSession("c".into())])
+        .unwrap();
     assert_eq!(store.load_session("c").unwrap(), None);
     let conn = raw_connection(dir.path());
     for table in ["session_subscriptions", "session_queue"] {
@@ -485,4 +596,22 @@ fn deleting_a_session_deletes_its_subscriptions_and_queue() {
             .unwrap();
         assert_eq!(rows, 0, "{table}");
     }
+}
+
+#[test]
+fn fsync_switches_sqlite_to_synchronous_full_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let level = |store: &Store| -> i64 {
+        store
+            .conn()
+            .pragma_query_value(None, "synchronous", |r| r.get(0))
+            .unwrap()
+    };
+    // NORMAL is 1, FULL is 2.
+    assert_eq!(level(&store), 1);
+    store.set_fsync(true).unwrap();
+    assert_eq!(level(&store), 2);
+    store.set_fsync(false).unwrap();
+    assert_eq!(level(&store), 1);
 }
