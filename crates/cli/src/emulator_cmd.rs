@@ -35,6 +35,12 @@ pub struct EmulatorArgs {
     /// Serve no HTTPS API.
     #[arg(long)]
     no_api: bool,
+    /// TCP port of a listener serving Greengrass discovery alone (0 picks a
+    /// free one). Discovery is served anyway on the API port (8443 by default,
+    /// AWS's discovery port) and on the MQTT port with ALPN x-amzn-http-ca
+    /// (AWS's port 443).
+    #[arg(long)]
+    discovery_port: Option<u16>,
     /// Sync the data directory's database to disk before acknowledging, so
     /// that acknowledged messages, subscriptions and sessions survive a power
     /// loss (SQLite synchronous=FULL; slower). Without it they survive the
@@ -64,6 +70,10 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry))
             .with_arn_scope(scope.region(), scope.account_id())
             .with_fsync(args.fsync);
+        let config = match args.discovery_port {
+            Some(port) => config.with_discovery_bind(SocketAddr::new(args.bind, port)),
+            None => config,
+        };
         let emulator = match (args.no_api, args.api_port) {
             (true, _) => Emulator::start(config).await?,
             (false, Some(port)) => {
@@ -97,6 +107,20 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
                 ca.display()
             ));
         }
+        let discovery_ports: Vec<String> = [emulator.api_addr(), emulator.discovery_addr()]
+            .into_iter()
+            .flatten()
+            .map(|addr| addr.port().to_string())
+            .collect();
+        say(format_args!(
+            "Greengrass discovery: GET /greengrass/discover/thing/NAME with a device certificate \
+             on port {} (ALPN x-amzn-http-ca) {}",
+            emulator.local_addr().port(),
+            match discovery_ports.as_slice() {
+                [] => String::new(),
+                ports => format!("and {}", ports.join(", ")),
+            }
+        ));
         say(format_args!("press Ctrl-C to stop"));
         stop.await;
         say(format_args!("stopping"));
