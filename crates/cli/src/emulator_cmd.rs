@@ -114,11 +114,11 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .collect();
         say(format_args!(
             "Greengrass discovery: GET /greengrass/discover/thing/NAME with a device certificate \
-             on port {} (ALPN x-amzn-http-ca) {}",
+             on port {} (ALPN x-amzn-http-ca){}",
             emulator.local_addr().port(),
             match discovery_ports.as_slice() {
                 [] => String::new(),
-                ports => format!("and {}", ports.join(", ")),
+                ports => format!(" and {}", ports.join(", ")),
             }
         ));
         say(format_args!("press Ctrl-C to stop"));

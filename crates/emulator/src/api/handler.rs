@@ -185,7 +185,8 @@ impl Operations {
     ) -> Result<(), AwsError> {
         if route.operation != "Publish" {
             return Err(forbidden(format!(
-                "a device certificate may only publish (POST /topics/TOPIC), not call {}",
+                "a device certificate may only publish (POST /topics/TOPIC) and discover \
+                 (GET /greengrass/discover/thing/THING), not call {}",
                 route.operation
             )));
         }
