@@ -48,6 +48,12 @@ pub struct EmulatorArgs {
     /// shadow-in-flight. Repeatable; applied after --quotas.
     #[arg(long = "quota", value_name = "NAME=VALUE")]
     quota: Vec<QuotaOverride>,
+    /// TCP port of a listener serving Greengrass discovery alone (0 picks a
+    /// free one). Discovery is served anyway on the API port (8443 by default,
+    /// AWS's discovery port) and on the MQTT port with ALPN x-amzn-http-ca
+    /// (AWS's port 443).
+    #[arg(long)]
+    discovery_port: Option<u16>,
     /// Sync the data directory's database to disk before acknowledging, so
     /// that acknowledged messages, subscriptions and sessions survive a power
     /// loss (SQLite synchronous=FULL; slower). Without it they survive the
@@ -102,6 +108,10 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .with_arn_scope(scope.region(), scope.account_id())
             .with_quotas(quotas)
             .with_fsync(args.fsync);
+        let config = match args.discovery_port {
+            Some(port) => config.with_discovery_bind(SocketAddr::new(args.bind, port)),
+            None => config,
+        };
         let emulator = match (args.no_api, args.api_port) {
             (true, _) => Emulator::start(config).await?,
             (false, Some(port)) => {
@@ -135,6 +145,20 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
                 ca.display()
             ));
         }
+        let discovery_ports: Vec<String> = [emulator.api_addr(), emulator.discovery_addr()]
+            .into_iter()
+            .flatten()
+            .map(|addr| addr.port().to_string())
+            .collect();
+        say(format_args!(
+            "Greengrass discovery: GET /greengrass/discover/thing/NAME with a device certificate \
+             on port {} (ALPN x-amzn-http-ca){}",
+            emulator.local_addr().port(),
+            match discovery_ports.as_slice() {
+                [] => String::new(),
+                ports => format!(" and {}", ports.join(", ")),
+            }
+        ));
         say(format_args!("press Ctrl-C to stop"));
         stop.await;
         say(format_args!("stopping"));

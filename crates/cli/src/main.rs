@@ -8,6 +8,7 @@ mod credentials_cmd;
 mod data_dir;
 mod demo;
 mod emulator_cmd;
+mod greengrass_cmd;
 mod jobs_cmd;
 mod policy_cmd;
 mod provision_cmd;
@@ -79,6 +80,13 @@ enum Command {
     Provision(provision_cmd::ProvisionArgs),
     /// Create, list, describe, cancel and delete jobs; list job executions.
     Jobs(jobs_cmd::JobsArgs),
+    /// Greengrass core devices, their connectivity and client devices in the
+    /// emulator's registry.
+    #[command(subcommand)]
+    Greengrass(greengrass_cmd::GreengrassCommand),
+    /// Ask Greengrass discovery (the emulator's or AWS's) which core devices a
+    /// client device may connect to, with its certificate; prints AWS's JSON.
+    Discover(greengrass_cmd::DiscoverArgs),
     /// Get, update, delete or watch a thing's Device Shadow on a running emulator.
     #[command(subcommand)]
     Shadow(shadow_cmd::ShadowCommand),
@@ -119,6 +127,8 @@ fn main() -> ExitCode {
         Command::Template(cmd) => template_cmd::run(&data_dir, cmd),
         Command::Provision(args) => provision_cmd::run(data_dir.path(), args),
         Command::Jobs(args) => jobs_cmd::run(&data_dir, args),
+        Command::Greengrass(cmd) => greengrass_cmd::run(&data_dir, cmd),
+        Command::Discover(args) => greengrass_cmd::run_discover(&data_dir, args),
         Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
         Command::Simulate(args) => simulate::run(&data_dir, args),
         Command::Bench(args) => bench_cmd::run(args),

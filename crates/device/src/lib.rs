@@ -164,6 +164,15 @@
 //! its CSR, thing registered with a template, credentials saved atomically).
 //! See the [`provisioning`] module.
 //!
+//! # Greengrass discovery
+//!
+//! [`greengrass::discover`] asks, over HTTPS with the device's [`Identity`]
+//! (not over MQTT, so not through the service framework below), which
+//! Greengrass core devices the thing may connect to, their addresses in the
+//! order to try them and their CAs; each refusal is a
+//! [`greengrass::DiscoveryError`] saying what to check. See the
+//! [`greengrass`] module.
+//!
 //! # Service framework
 //!
 //! All three are thin typed layers over the [`service`] module: one
@@ -184,6 +193,7 @@ mod credentials;
 mod custom_authorizer;
 mod driver;
 mod error;
+pub mod greengrass;
 pub mod jobs;
 mod limits;
 mod mailbox;
@@ -200,6 +210,7 @@ mod transport;
 pub use backoff::ReconnectPolicy;
 pub use builder::{ALPN_PORT, ClientBuilder, DEFAULT_PORT, LastWill};
 pub use client::Client;
+pub use credentials::Identity;
 pub use custom_authorizer::CustomAuthorizer;
 pub use error::{ConfigError, Error, ErrorKind};
 pub use limits::AWS_MAX_PAYLOAD_BYTES;

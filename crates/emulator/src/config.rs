@@ -50,6 +50,11 @@ pub struct EmulatorConfig {
     /// Where the HTTPS API (AWS's control plane and HTTP data plane, for the
     /// AWS CLI, boto3 and the AWS SDKs) listens; `None` (the default): no API.
     pub api_bind: Option<SocketAddr>,
+    /// Where a listener serving Greengrass discovery alone listens; `None`
+    /// (the default): none. Discovery is also served on the API port (AWS's
+    /// discovery port is 8443, the API's default) and on the MQTT port with
+    /// ALPN `x-amzn-http-ca` (AWS's port 443).
+    pub discovery_bind: Option<SocketAddr>,
     /// The clock every timed rule reads (ownership tokens expire after one
     /// hour of it; job executions time out on it). The system's by default;
     /// tests move a [`Clock::manual`](crate::clock::Clock::manual) one.
@@ -75,6 +80,7 @@ impl EmulatorConfig {
             region: crate::policy::DEFAULT_REGION.to_owned(),
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
             api_bind: None,
+            discovery_bind: None,
             clock: crate::clock::Clock::system(),
             fsync: false,
         }
@@ -126,6 +132,13 @@ impl EmulatorConfig {
     /// Sets [`EmulatorConfig::api_bind`]: serve the HTTPS API on `addr`.
     pub fn with_api_bind(mut self, addr: SocketAddr) -> Self {
         self.api_bind = Some(addr);
+        self
+    }
+
+    /// Sets [`EmulatorConfig::discovery_bind`]: serve Greengrass discovery
+    /// alone on `addr` too.
+    pub fn with_discovery_bind(mut self, addr: SocketAddr) -> Self {
+        self.discovery_bind = Some(addr);
         self
     }
 

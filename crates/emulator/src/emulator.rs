@@ -61,6 +61,7 @@ pub struct Emulator {
     control: Control,
     data_plane: DataPlane,
     api_addr: Option<SocketAddr>,
+    discovery_addr: Option<SocketAddr>,
     scope: ArnScope,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
@@ -88,6 +89,10 @@ impl Emulator {
 
         let (listener, local_addr) = bind(config.bind).await?;
         let api = match config.api_bind {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let discovery = match config.discovery_bind {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
@@ -201,6 +206,14 @@ impl Emulator {
             }
             None => None,
         };
+        let discovery_addr = discovery.map(|(discovery_listener, discovery_addr)| {
+            http_api.serve_discovery(discovery_listener);
+            tracing::info!(
+                url = %format!("https://localhost:{}/greengrass/discover/thing/<thing>", discovery_addr.port()),
+                "Greengrass discovery listening (a device certificate)"
+            );
+            discovery_addr
+        });
         let listener = tokio::spawn(crate::listener::run(
             listener,
             closing.clone(),
@@ -217,6 +230,7 @@ impl Emulator {
             control,
             data_plane,
             api_addr,
+            discovery_addr,
             scope,
             stop,
             listener,
@@ -232,6 +246,12 @@ impl Emulator {
     /// [`EmulatorConfig::api_bind`] asked for one.
     pub fn api_addr(&self) -> Option<SocketAddr> {
         self.api_addr
+    }
+
+    /// The address of the listener serving Greengrass discovery alone, when
+    /// [`EmulatorConfig::discovery_bind`] asked for one.
+    pub fn discovery_addr(&self) -> Option<SocketAddr> {
+        self.discovery_addr
     }
 
     /// The root CA certificate, PEM-encoded: what clients must trust.
@@ -328,10 +348,12 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), EmulatorErr
 /// The HTTPS API: AWS's operations on the emulator's control and data planes,
 /// for requests signed with the access keys in the store or made with a
 /// device certificate; served on its own port and, to clients that choose
-/// ALPN `x-amzn-http-ca`, on the MQTT port.
+/// ALPN `x-amzn-http-ca`, on the MQTT port; Greengrass discovery alone on
+/// the discovery port.
 struct Api {
     config: ApiServerConfig,
     operations: Arc<Operations>,
+    discovery: Arc<Operations>,
     closing: watch::Receiver<bool>,
 }
 
@@ -349,6 +371,9 @@ impl Api {
         Ok(Api {
             config,
             operations: Arc::new(Operations::new(control.clone(), data_plane.clone())),
+            discovery: Arc::new(
+                Operations::new(control.clone(), data_plane.clone()).discovery_only(),
+            ),
             closing: closing.clone(),
         })
     }
@@ -359,6 +384,16 @@ impl Api {
             listener,
             self.config.clone(),
             Arc::clone(&self.operations),
+            self.closing.clone(),
+        ));
+    }
+
+    /// Serves Greengrass discovery alone on its own listener.
+    fn serve_discovery(&self, listener: TcpListener) {
+        tokio::spawn(crate::api::server::serve(
+            listener,
+            self.config.clone(),
+            Arc::clone(&self.discovery),
             self.closing.clone(),
         ));
     }

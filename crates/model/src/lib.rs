@@ -8,9 +8,10 @@
 //! * [`provisioning`]: fleet provisioning's topics, messages and errors.
 //! * [`jobs`]: the Jobs device API's topics, requests, replies, notifications
 //!   and errors.
+//! * [`greengrass`]: Greengrass discovery's response and errors, and a core
+//!   device's connectivity information.
 //!
-//! Nothing here reads a clock or a socket: time is a parameter. Greengrass
-//! discovery is not modelled yet.
+//! Nothing here reads a clock or a socket: time is a parameter.
 //!
 //! # Where to start
 //!
@@ -41,6 +42,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod greengrass;
 pub mod jobs;
 pub mod names;
 pub mod provisioning;

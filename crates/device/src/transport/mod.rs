@@ -16,7 +16,7 @@
 mod login;
 mod proxy;
 mod sigv4;
-mod tcp;
+pub(crate) mod tcp;
 pub(crate) mod tls;
 mod websocket;
 

@@ -3,12 +3,14 @@
 //! wire format.
 //!
 //! * A SigV4 caller (an access key from `iotcore credentials create`) may
-//!   call every operation, signed for the operation's service: `iot` (or the
-//!   older `execute-api`) for the control plane, `iotdata` for the data plane.
+//!   call every operation but discovery, signed for the operation's service:
+//!   `iot` (or the older `execute-api`) for the control plane, `iotdata` for
+//!   the data plane, `greengrass` for Greengrass's.
 //! * A device (a client certificate) may only publish, as on AWS's port 8443:
 //!   its certificate must be ACTIVE and its IoT policies must allow
 //!   `iot:Publish` (and `iot:RetainPublish` for a retained message) on the
-//!   topic, as for an MQTT publish.
+//!   topic, as for an MQTT publish; and discover its Greengrass core devices
+//!   (see [`super::discovery`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,11 +19,14 @@ use http::{HeaderValue, StatusCode, header};
 use serde_json::{Map, Value};
 
 use super::ApiResponse;
+use super::discovery;
 use super::error::AwsError;
 use super::operations::{ROUTES, Route, Service, invoke, members, route_table};
-use super::route::RouteTable;
+use super::route::{NoRoute, RouteTable};
 use super::server::{ApiRequest, Caller, Handler};
-use crate::control::{CertificateStatus, Control, ControlError, ListPrincipalThingsRequest};
+use crate::control::{
+    CertificateStatus, Control, ControlError, ListPrincipalThingsRequest, greengrass_error_name,
+};
 use crate::data_plane::DataPlane;
 use crate::policy::{Action, Reason};
 
@@ -31,6 +36,8 @@ pub(crate) struct Operations {
     routes: RouteTable<usize>,
     control: Control,
     data: DataPlane,
+    /// Answer Greengrass discovery only (the discovery port).
+    discovery_only: bool,
 }
 
 impl Operations {
@@ -40,7 +47,15 @@ impl Operations {
             routes: route_table(),
             control,
             data,
+            discovery_only: false,
         }
+    }
+
+    /// These operations answering Greengrass discovery only: every other
+    /// path is unknown (404).
+    pub(crate) fn discovery_only(mut self) -> Operations {
+        self.discovery_only = true;
+        self
     }
 
     /// Answers one authenticated request.
@@ -67,8 +82,24 @@ impl Operations {
             .find(&request.method, &request.raw_path)
             .map_err(|no| no.into_aws_error(&request.method, &request.raw_path))?;
         let route = &ROUTES[*matched.id];
-        let members =
-            members(route, &matched.labels, &request.query, &request.headers).map_err(aws_error)?;
+        if self.discovery_only && route.service != Service::Discovery {
+            return Err(NoRoute::NotFound.into_aws_error(&request.method, &request.raw_path));
+        }
+        let members = members(route, &matched.labels, &request.query, &request.headers)
+            .map_err(|e| aws_error(route.service, e))?;
+        if route.service == Service::Discovery {
+            let Caller::Certificate { certificate_id } = &request.caller else {
+                return Err(forbidden(
+                    "Greengrass discovery authenticates with the device's client certificate,                      not a signature"
+                        .to_owned(),
+                ));
+            };
+            let thing = members
+                .get("thingName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            return discovery::answer(&self.control, certificate_id, thing, request.peer).await;
+        }
         match &request.caller {
             Caller::Credentials {
                 signing_name,
@@ -87,7 +118,7 @@ impl Operations {
         tracing::debug!(operation = route.operation, "API request");
         let reply = invoke(&self.control, &self.data, route, members, request.body)
             .await
-            .map_err(aws_error)?;
+            .map_err(|e| aws_error(route.service, e))?;
         let mut response = http::Response::new(reply.body.into());
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -108,7 +139,7 @@ impl Operations {
         let control = self.control.clone();
         let access_key_id = access_key_id.to_owned();
         let ip = request.peer.ip();
-        let action = format!("iot:{}", route.operation);
+        let action = format!("{}:{}", iam_prefix(route.service), route.operation);
         let resource = operation_resource(&self.control, members);
         let verdict = tokio::task::spawn_blocking(move || {
             let Some(record) = control.access_key(&access_key_id)? else {
@@ -121,7 +152,7 @@ impl Operations {
         })
         .await
         .map_err(|e| AwsError::internal_failure(e.to_string()))?
-        .map_err(aws_error)?;
+        .map_err(|e| aws_error(route.service, e))?;
         match verdict {
             None | Some((_, Reason::Allowed(_))) => Ok(()),
             Some((name, reason)) => {
@@ -133,8 +164,9 @@ impl Operations {
                     StatusCode::FORBIDDEN,
                     "AccessDeniedException",
                     format!(
-                        "User: {name} is not authorized to perform: iot:{} on resource: {} \
+                        "User: {name} is not authorized to perform: {}:{} on resource: {} \
                          because of {why}",
+                        iam_prefix(route.service),
                         route.operation,
                         operation_resource(&self.control, members)
                     ),
@@ -153,7 +185,8 @@ impl Operations {
     ) -> Result<(), AwsError> {
         if route.operation != "Publish" {
             return Err(forbidden(format!(
-                "a device certificate may only publish (POST /topics/TOPIC), not call {}",
+                "a device certificate may only publish (POST /topics/TOPIC) and discover \
+                 (GET /greengrass/discover/thing/THING), not call {}",
                 route.operation
             )));
         }
@@ -198,7 +231,7 @@ impl Operations {
         })
         .await
         .map_err(|e| AwsError::internal_failure(e.to_string()))?
-        .map_err(aws_error)?;
+        .map_err(|e| aws_error(route.service, e))?;
         decision.map_err(|why| {
             tracing::info!(reason = %why, "HTTPS publish refused");
             forbidden(why)
@@ -220,8 +253,10 @@ impl Handler for Operations {
 /// template, job or topic (an execution's: its thing); `*` for calls that
 /// name none (the List operations).
 fn operation_resource(control: &Control, members: &Map<String, Value>) -> String {
-    const KINDS: [(&str, &str); 9] = [
+    const KINDS: [(&str, &str); 11] = [
         ("thingName", "thing"),
+        ("ThingName", "thing"),
+        ("coreDeviceThingName", "thing"),
         ("authorizerName", "authorizer"),
         ("jobId", "job"),
         ("thingGroupName", "thinggroup"),
@@ -245,6 +280,9 @@ fn check_service(route: &Route, signing_name: &str) -> Result<(), AwsError> {
     let (allowed, name): (&[&str], &str) = match route.service {
         Service::Iot => (&["iot", "execute-api"], "iot"),
         Service::IotData => (&["iotdata"], "iotdata"),
+        Service::Greengrass | Service::GreengrassV1 | Service::Discovery => {
+            (&["greengrass"], "greengrass")
+        }
     };
     if allowed.contains(&signing_name) {
         Ok(())
@@ -259,11 +297,31 @@ fn forbidden(message: String) -> AwsError {
     AwsError::new(StatusCode::FORBIDDEN, "ForbiddenException", message)
 }
 
-/// A control-layer error in AWS's wire format, with its extra members.
-fn aws_error(e: ControlError) -> AwsError {
+/// The service prefix of an operation's IAM action (`iot:CreateThing`,
+/// `greengrass:GetConnectivityInfo`).
+fn iam_prefix(service: Service) -> &'static str {
+    match service {
+        Service::Iot | Service::IotData => "iot",
+        Service::Greengrass | Service::GreengrassV1 | Service::Discovery => "greengrass",
+    }
+}
+
+/// A control-layer error in `service`'s wire format, with its extra members:
+/// `greengrassv2` names an invalid request `ValidationException`, the
+/// `greengrass` V1 model knows only `BadRequestException` (400) and
+/// `InternalServerErrorException` (500).
+fn aws_error(service: Service, e: ControlError) -> AwsError {
     let status =
         StatusCode::from_u16(e.code().http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut error = AwsError::new(status, e.code().name(), e.message());
+    let code = match service {
+        Service::Iot | Service::IotData => e.code().name(),
+        Service::Greengrass | Service::Discovery => greengrass_error_name(&e),
+        Service::GreengrassV1 if status.is_server_error() => "InternalServerErrorException",
+        Service::GreengrassV1 => {
+            return AwsError::new(StatusCode::BAD_REQUEST, "BadRequestException", e.message());
+        }
+    };
+    let mut error = AwsError::new(status, code, e.message());
     if let Some(id) = e.resource_id() {
         error = error.with_field("resourceId", id);
     }

@@ -1,6 +1,7 @@
-//! The emulator's HTTPS API: AWS IoT's control plane (`iot`) and HTTP data
-//! plane (`iot-data`) as the AWS CLI, boto3 and the AWS SDKs call them with
-//! `--endpoint-url https://localhost:<api-port>`.
+//! The emulator's HTTPS API: AWS IoT's control plane (`iot`), HTTP data
+//! plane (`iot-data`) and Greengrass's (`greengrassv2`, `greengrass`) as the
+//! AWS CLI, boto3 and the AWS SDKs call them with
+//! `--endpoint-url https://localhost:<api-port>`, and Greengrass discovery.
 //!
 //! This module is the HTTP side only; the operations live in the control layer.
 //!
@@ -15,6 +16,7 @@
 //! * `operations`: AWS's REST binding of each operation (method, path, query,
 //!   headers, body) and the call into the control layer or the data plane.
 //! * `handler`: who may call what, and AWS's answers.
+//! * `discovery`: Greengrass discovery's answers for a device certificate.
 //! * `query`, `tls`: query-string decoding and the listener's TLS configuration.
 //! * [`client`]: a signed client of the API, for the CLI and tests.
 
@@ -22,6 +24,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 
 pub mod client;
+pub(crate) mod discovery;
 pub(crate) mod error;
 pub(crate) mod handler;
 pub(crate) mod operations;

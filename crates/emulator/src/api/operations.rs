@@ -1,9 +1,12 @@
-//! AWS's REST bindings of the `iot` and `iot-data` operations: which method
-//! and path each operation has, where its members come from (path labels,
-//! query string, headers, JSON body), and the call into the control layer or
-//! the data plane. The table follows botocore's service models
-//! (`botocore/data/iot/2015-05-28/service-2.json`, `…/iot-data/…`); matching
-//! a request against it is [`RouteTable`]'s.
+//! AWS's REST bindings of the `iot`, `iot-data`, `greengrassv2` and
+//! `greengrass` operations: which method and path each operation has, where
+//! its members come from (path labels, query string, headers, JSON body), and
+//! the call into the control layer or the data plane. The table follows
+//! botocore's service models (`botocore/data/iot/2015-05-28/service-2.json`,
+//! `…/iot-data/…`, `…/greengrassv2/2020-11-30/…`, `…/greengrass/2017-06-07/…`),
+//! plus Greengrass discovery (`GET /greengrass/discover/thing/{thingName}`,
+//! which has no botocore model); matching a request against it is
+//! [`RouteTable`]'s.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -25,6 +28,12 @@ pub(crate) enum Service {
     Iot,
     /// `iot-data`: shadows, publish, retained messages.
     IotData,
+    /// `greengrassv2`: client devices of core devices.
+    Greengrass,
+    /// `greengrass` (the V1 model): connectivity information.
+    GreengrassV1,
+    /// Greengrass discovery, for client devices' certificates.
+    Discovery,
 }
 
 /// One operation's HTTP binding.
@@ -184,6 +193,12 @@ pub(crate) static ROUTES: &[Route] = routes! {
     ];
     IotData "ListRetainedMessages" GET "/retainedMessage" PAGE, &[];
     IotData "GetRetainedMessage" GET "/retainedMessage/{topic}" &[], &[];
+    Greengrass "BatchAssociateClientDeviceWithCoreDevice" POST "/greengrass/v2/coreDevices/{coreDeviceThingName}/associateClientDevices" &[], &[];
+    Greengrass "BatchDisassociateClientDeviceFromCoreDevice" POST "/greengrass/v2/coreDevices/{coreDeviceThingName}/disassociateClientDevices" &[], &[];
+    Greengrass "ListClientDevicesAssociatedWithCoreDevice" GET "/greengrass/v2/coreDevices/{coreDeviceThingName}/associatedClientDevices" PAGE, &[];
+    GreengrassV1 "UpdateConnectivityInfo" PUT "/greengrass/things/{ThingName}/connectivityInfo" &[], &[];
+    GreengrassV1 "GetConnectivityInfo" GET "/greengrass/things/{ThingName}/connectivityInfo" &[], &[];
+    Discovery "Discover" GET "/greengrass/discover/thing/{thingName}" &[], &[];
 };
 
 /// The route table of [`ROUTES`]: each route's id is its index there.
@@ -256,7 +271,7 @@ pub(crate) async fn invoke(
                 .map_err(|e| ControlError::invalid(format!("invalid request: {e}")))?;
             Reply::json(&control.test_invoke_authorizer(request).await?)
         }
-        Service::Iot => {
+        Service::Iot | Service::Greengrass | Service::GreengrassV1 => {
             let input = json_input(members, &body)?;
             let control = control.clone();
             let operation = route.operation;
@@ -265,6 +280,10 @@ pub(crate) async fn invoke(
                 .map_err(|e| ControlError::new(ErrorCode::InternalFailure, e.to_string()))?
         }
         Service::IotData => data_operation(data, route.operation, &members, body).await,
+        Service::Discovery => Err(ControlError::new(
+            ErrorCode::UnknownOperation,
+            "discovery is answered by the API's handler, with the caller's certificate",
+        )),
     }
 }
 
@@ -380,6 +399,17 @@ fn control_operation(c: &Control, operation: &str, input: Value) -> Result<Reply
         "ListJobExecutionsForThing" => call(input, |r| c.list_job_executions_for_thing(r)),
         "CancelJobExecution" => call_unit(input, |r| c.cancel_job_execution(r)),
         "DeleteJobExecution" => call_unit(input, |r| c.delete_job_execution(r)),
+        "BatchAssociateClientDeviceWithCoreDevice" => call(input, |r| {
+            c.batch_associate_client_device_with_core_device(r)
+        }),
+        "BatchDisassociateClientDeviceFromCoreDevice" => call(input, |r| {
+            c.batch_disassociate_client_device_from_core_device(r)
+        }),
+        "ListClientDevicesAssociatedWithCoreDevice" => call(input, |r| {
+            c.list_client_devices_associated_with_core_device(r)
+        }),
+        "UpdateConnectivityInfo" => call(input, |r| c.update_connectivity_info(r)),
+        "GetConnectivityInfo" => call(input, |r| c.get_connectivity_info(r)),
         other => Err(ControlError::new(
             ErrorCode::UnknownOperation,
             format!("operation {other} is not served"),
@@ -587,6 +617,42 @@ mod tests {
         assert_eq!(m["executionNumber"], "2");
         assert_eq!(m["thingName"], "t1");
         assert_eq!(m["jobId"], "j1");
+    }
+
+    #[test]
+    fn greengrass_paths_reach_their_operations() {
+        for (method, path, op) in [
+            (
+                Method::POST,
+                "/greengrass/v2/coreDevices/c/associateClientDevices",
+                "BatchAssociateClientDeviceWithCoreDevice",
+            ),
+            (
+                Method::POST,
+                "/greengrass/v2/coreDevices/c/disassociateClientDevices",
+                "BatchDisassociateClientDeviceFromCoreDevice",
+            ),
+            (
+                Method::GET,
+                "/greengrass/v2/coreDevices/c/associatedClientDevices",
+                "ListClientDevicesAssociatedWithCoreDevice",
+            ),
+            (
+                Method::PUT,
+                "/greengrass/things/c/connectivityInfo",
+                "UpdateConnectivityInfo",
+            ),
+            (
+                Method::GET,
+                "/greengrass/things/c/connectivityInfo",
+                "GetConnectivityInfo",
+            ),
+            (Method::GET, "/greengrass/discover/thing/dev1", "Discover"),
+        ] {
+            assert_eq!(find_op(method, path).unwrap().0.operation, op, "{path}");
+        }
+        let (_, m) = find_op(Method::PUT, "/greengrass/things/c/connectivityInfo").unwrap();
+        assert_eq!(m["ThingName"], "c");
     }
 
     #[test]

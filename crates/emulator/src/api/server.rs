@@ -13,9 +13,10 @@
 //!    HTTP/1.1 clients, which send the whole body before reading, get the answer);
 //! 3. the signature is verified over the body;
 //! 4. the handler answers. Every response, the handler's or a refusal, gets an
-//!    `x-amzn-RequestId` header (botocore reports it as `RequestId`).
+//!    `x-amzn-RequestId` header (botocore reports it as `RequestId`). A
+//!    handler may instead hang up ([`hang_up`]): the connection is closed with
+//!    no response (what AWS's discovery does for an inactive certificate).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -68,6 +69,22 @@ const DRAIN_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// How long a refused request's body may take to drain.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The response extension of [`hang_up`]'s answer.
+#[derive(Clone, Copy, Debug)]
+struct HangUp;
+
+/// What a handler answers to close the connection without a response.
+pub(crate) fn hang_up() -> ApiResponse {
+    let mut response = http::Response::new(Default::default());
+    response.extensions_mut().insert(HangUp);
+    response
+}
+
+/// The error that makes hyper close a connection without answering.
+#[derive(Debug, thiserror::Error)]
+#[error("the handler hung up without a response")]
+struct HungUp;
 
 /// Who made an authenticated request.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -258,7 +275,13 @@ async fn serve_http<H: Handler, S>(
     let service = service_fn(move |request: Request<Incoming>| {
         let shared = Arc::clone(&shared);
         let certificate = certificate.clone();
-        async move { Ok::<_, Infallible>(respond(shared, request, certificate, peer).await) }
+        async move {
+            let response = respond(shared, request, certificate, peer).await;
+            if response.extensions().get::<HangUp>().is_some() {
+                return Err(HungUp);
+            }
+            Ok(response)
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -1,5 +1,7 @@
 //! TLS for the API listener: the emulator's server certificate, TLS 1.2 and
-//! 1.3, ALPN `h2` and `http/1.1`, and an *optional* client certificate.
+//! 1.3, ALPN `h2`, `http/1.1` and `x-amzn-http-ca` (what AWS's Greengrass
+//! discovery clients offer, served as HTTP/1.1), and an *optional* client
+//! certificate.
 //!
 //! A client that presents a certificate must present one that chains to the
 //! emulator CA (otherwise the handshake fails, as on AWS's data endpoint); the
@@ -17,7 +19,7 @@ use crate::pki::Pki;
 use crate::tls::TlsSetupError;
 
 /// ALPN protocols offered, most preferred first.
-const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
+const ALPN: [&[u8]; 3] = [b"h2", b"http/1.1", crate::tls::ALPN_HTTP_CA];
 
 /// The API's TLS configuration from the emulator's PKI.
 pub(crate) fn server_config_from_pki(pki: &Pki) -> Result<Arc<ServerConfig>, TlsSetupError> {

@@ -188,6 +188,7 @@ impl From<StoreError> for ControlError {
             | S::PolicyVersionNotFound { .. }
             | S::ThingTypeNotFound(_)
             | S::AuthorizerNotFound(_)
+            | S::CoreDeviceNotFound(_)
             | S::ThingGroupNotFound(_) => ErrorCode::ResourceNotFound,
             S::VersionConflict { .. } => ErrorCode::VersionConflict,
             S::ThingHasPrincipals(_) => ErrorCode::InvalidRequest,

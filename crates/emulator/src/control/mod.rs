@@ -31,6 +31,7 @@ mod certificates;
 mod credentials;
 mod endpoint;
 mod error;
+mod greengrass;
 mod job_configs;
 mod job_executions;
 mod jobs;
@@ -43,6 +44,8 @@ mod thing_groups;
 mod thing_types;
 mod things;
 
+#[cfg(test)]
+mod greengrass_tests;
 #[cfg(test)]
 mod jobs_tests;
 #[cfg(test)]
@@ -58,6 +61,7 @@ pub use certificates::*;
 pub use credentials::*;
 pub use endpoint::*;
 pub use error::{ControlError, ErrorCode};
+pub use greengrass::*;
 pub use job_configs::*;
 pub use job_executions::*;
 pub(crate) use job_executions::{settle, validate_details};

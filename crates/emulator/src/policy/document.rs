@@ -25,7 +25,7 @@ const VERSION_2012: &str = "2012-10-17";
 /// The older version: `${…}` is plain text in it.
 const VERSION_2008: &str = "2008-10-17";
 
-/// AWS IoT actions, for the "matches no action" warning.
+/// AWS IoT actions (and Greengrass discovery's), for the "matches no action" warning.
 const KNOWN_ACTIONS: &[&str] = &[
     "iot:connect",
     "iot:publish",
@@ -43,6 +43,7 @@ const KNOWN_ACTIONS: &[&str] = &[
     "iot:startnextpendingjobexecution",
     "iot:updatejobexecution",
     "iot:assumerolewithcertificate",
+    "greengrass:discover",
 ];
 
 /// Why a policy document was refused: where, and what is wrong.

@@ -109,6 +109,9 @@ pub enum StoreError {
     /// No authorizer has this name.
     #[error("authorizer {0:?} does not exist")]
     AuthorizerNotFound(String),
+    /// The thing is not a Greengrass core device.
+    #[error("thing {0:?} is not a Greengrass core device")]
+    CoreDeviceNotFound(String),
     /// A thing type with this name already exists.
     #[error("thing type {0:?} already exists")]
     ThingTypeExists(String),

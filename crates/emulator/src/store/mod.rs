@@ -11,7 +11,9 @@
 //! * Device Shadow documents ([`ShadowRecord`]);
 //! * jobs ([`JobRecord`]) and their executions on things ([`ExecutionRecord`]);
 //! * fleet provisioning templates ([`TemplateRecord`]) and the ownership tokens of
-//!   certificates waiting for their registration ([`TokenRecord`]).
+//!   certificates waiting for their registration ([`TokenRecord`]);
+//! * Greengrass core devices ([`CoreDeviceRecord`]) and the client devices
+//!   associated with them.
 //!
 //! The store knows nothing of the MQTT codec: it takes and returns plain structs. The
 //! mapping to `iotcore-mqtt` types is field for field:
@@ -37,6 +39,7 @@ mod certificates;
 mod changes;
 mod credentials;
 mod error;
+mod greengrass;
 mod jobs;
 mod policies;
 mod provisioning;
@@ -61,6 +64,7 @@ pub use certificates::{CertificateRecord, CertificateStatus, UnknownCertificateS
 pub use changes::BrokerChange;
 pub use credentials::CredentialRecord;
 pub use error::StoreError;
+pub use greengrass::CoreDeviceRecord;
 pub use jobs::{
     ExecutionRecord, ExecutionStatus, JobConfigs, JobRecord, JobStatus, TargetSelection,
     UnknownJobValue,

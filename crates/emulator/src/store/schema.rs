@@ -331,6 +331,26 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE UNIQUE INDEX authorizers_one_default ON authorizers (is_default) WHERE is_default = 1;
     "#,
+    // Version 9: Greengrass core devices (things), their connectivity
+    // information and CA certificates, and the client devices associated
+    // with them. Deleting a thing deletes its rows here.
+    r#"
+    CREATE TABLE greengrass_core_devices (
+        thing_name               TEXT PRIMARY KEY NOT NULL REFERENCES things (name) ON DELETE CASCADE,
+        created_at               INTEGER NOT NULL,
+        connectivity             TEXT NOT NULL DEFAULT '[]',  -- JSON array of {Id, HostAddress, PortNumber, Metadata}
+        connectivity_version     INTEGER NOT NULL DEFAULT 0,
+        certificate_authorities  TEXT NOT NULL DEFAULT '[]'   -- JSON array of PEM strings
+    );
+
+    CREATE TABLE greengrass_client_devices (
+        core_thing_name  TEXT NOT NULL REFERENCES greengrass_core_devices (thing_name) ON DELETE CASCADE,
+        thing_name       TEXT NOT NULL REFERENCES things (name) ON DELETE CASCADE,
+        associated_at    INTEGER NOT NULL,
+        PRIMARY KEY (core_thing_name, thing_name)
+    ) WITHOUT ROWID;
+    CREATE INDEX greengrass_client_devices_by_thing ON greengrass_client_devices (thing_name);
+    "#,
 ];
 
 /// The schema version this build writes.
@@ -419,7 +439,7 @@ mod tests {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 8);
+        assert_eq!(version, current_version());
         let jobs: i64 = conn
             .query_row("SELECT count(*) FROM jobs", [], |r| r.get(0))
             .unwrap();
@@ -436,6 +456,52 @@ mod tests {
         insert("a", 1).unwrap();
         insert("b", 0).unwrap();
         assert!(insert("c", 1).is_err(), "one default authorizer at most");
+    }
+
+    #[test]
+    fn a_version_8_database_gains_the_greengrass_tables_and_keeps_its_things() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("iotcore.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in &MIGRATIONS[..8] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            conn.execute(
+                "INSERT INTO things (name, attributes, created_at) VALUES ('core', '{}', 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let mut conn = Connection::open(&path).unwrap();
+        migrate(&mut conn, &path).unwrap();
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, current_version());
+        conn.pragma_update(None, "foreign_keys", true).unwrap();
+        conn.execute(
+            "INSERT INTO greengrass_core_devices (thing_name, created_at) VALUES ('core', 1)",
+            [],
+        )
+        .unwrap();
+        let (connectivity, cas): (String, String) = conn
+            .query_row(
+                "SELECT connectivity, certificate_authorities FROM greengrass_core_devices",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((connectivity.as_str(), cas.as_str()), ("[]", "[]"));
+        assert!(
+            conn.execute(
+                "INSERT INTO greengrass_core_devices (thing_name, created_at) VALUES ('ghost', 1)",
+                [],
+            )
+            .is_err(),
+            "a core device is a thing"
+        );
     }
 
     #[test]
