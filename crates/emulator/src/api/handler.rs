@@ -325,6 +325,9 @@ fn aws_error(service: Service, e: ControlError) -> AwsError {
     if let Some(id) = e.resource_id() {
         error = error.with_field("resourceId", id);
     }
+    if let Some(resource_type) = e.resource_type() {
+        error = error.with_field("resourceType", resource_type);
+    }
     if let Some(arn) = e.resource_arn() {
         error = error.with_field("resourceArn", arn);
     }
