@@ -26,6 +26,7 @@ use iotcore_mqtt::topic::validate_aws_topic_filter;
 use iotcore_mqtt::{Properties, ProtocolVersion, QoS, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::authorizer::AuthRequest;
@@ -106,6 +107,7 @@ pub(crate) async fn serve(
         door,
         identity,
         authorizer_request: None,
+        refreshing: None,
         server: ServerSession::new(shared.server_config.clone(), now),
         quotas,
         held_back: false,
@@ -216,6 +218,8 @@ struct Connection {
     /// What a custom authorizer was asked at CONNECT, asked again at its
     /// `refreshAfterInSeconds`.
     authorizer_request: Option<Box<AuthRequest>>,
+    /// A custom authorizer's refresh running ([`Connection::start_refresh`]).
+    refreshing: Option<JoinHandle<access::Refreshed>>,
     server: ServerSession,
     /// Its rate quotas.
     quotas: ConnectionQuotas,
@@ -306,6 +310,7 @@ impl Connection {
             let session = self.client.as_ref().map(|c| Arc::clone(&c.session));
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             let stored = self.acks.front_mut().and_then(|a| a.stored.as_mut());
+            let refreshing = self.refreshing.as_mut();
             tokio::select! {
                 read = reader.read_buf(buf.bytes_mut()), if !self.server.is_closed() && bytes_wait.is_none() => match read {
                     Ok(0) => {
@@ -360,9 +365,8 @@ impl Connection {
                 () = woken(session.as_deref()), if pending.is_none() => {}
                 result = durable(stored) => self.stored(result),
                 () = changed(&mut registry), if connected => self.on_registry_change().await,
-                () = sleep_until(refresh_at), if !self.server.is_closed() => {
-                    self.refresh_authorization().await;
-                }
+                () = sleep_until(refresh_at), if !self.server.is_closed() => self.start_refresh(),
+                answer = finished(refreshing) => self.refreshed(answer),
                 () = sleep_until(ends_at), if !self.server.is_closed() => {
                     self.lifetime_over(end_reason.unwrap_or(DisconnectReason::CustomAuthTtlExpiration));
                 }
@@ -1109,6 +1113,16 @@ async fn kicked(kick: Option<&mut oneshot::Receiver<Kick>>) -> Option<Kick> {
 async fn durable(stored: Option<&mut Durable>) -> Result<(), JournalError> {
     match stored {
         Some(stored) => stored.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The answer of a custom authorizer's refresh, once it has one.
+async fn finished(
+    refreshing: Option<&mut JoinHandle<access::Refreshed>>,
+) -> Result<access::Refreshed, tokio::task::JoinError> {
+    match refreshing {
+        Some(refreshing) => refreshing.await,
         None => std::future::pending().await,
     }
 }

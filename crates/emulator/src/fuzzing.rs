@@ -86,13 +86,7 @@ pub fn sigv4_request(raw: &[u8]) -> Result<(), String> {
     let (request, body) = http_request(raw)?;
     let query =
         parse_query(request.uri().query().unwrap_or_default()).map_err(|e| e.to_string())?;
-    let parts = RequestParts {
-        method: request.method().as_str(),
-        raw_path: request.uri().path(),
-        query: &query,
-        headers: request.headers(),
-        authority: request.uri().authority().map(|a| a.as_str()),
-    };
+    let parts = RequestParts::of(request.method(), request.uri(), request.headers(), &query);
     match authenticate(&parts, body, &SigV4Policy::api(), now(), lookup) {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(AwsError::missing_authentication_token().to_string()),

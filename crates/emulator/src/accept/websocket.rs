@@ -277,13 +277,7 @@ fn authenticate<B>(
     let forbidden = |error: AwsError, why: String| Refusal::new(StatusCode::FORBIDDEN, error, why);
     let query = parse_query(request.uri().query().unwrap_or_default())
         .map_err(|e| forbidden(e.clone(), e.to_string()))?;
-    let parts = RequestParts {
-        method: request.method().as_str(),
-        raw_path: request.uri().path(),
-        query: &query,
-        headers: request.headers(),
-        authority: request.uri().authority().map(|a| a.as_str()),
-    };
+    let parts = RequestParts::of(request.method(), request.uri(), request.headers(), &query);
     let token_sent = query.iter().any(|(k, _)| k == "X-Amz-Security-Token");
     let verified = authenticate_sigv4(&parts, b"", &auth.policy, (auth.clock)(), |id| {
         (auth.credentials)(id)

@@ -417,13 +417,7 @@ async fn authenticated<H: Handler>(
             return Err(refusal);
         }
     };
-    let parts = RequestParts {
-        method: head.method.as_str(),
-        raw_path: head.uri.path(),
-        query: &query,
-        headers: &head.headers,
-        authority: head.uri.authority().map(|a| a.as_str()),
-    };
+    let parts = RequestParts::of(&head.method, &head.uri, &head.headers, &query);
     let admitted = match certificate {
         Some(_) => None,
         None => {

@@ -178,6 +178,25 @@ pub(crate) struct RequestParts<'a> {
     pub(crate) authority: Option<&'a str>,
 }
 
+impl<'a> RequestParts<'a> {
+    /// The parts of a received request: its method, URI (path and
+    /// authority) and headers, and its query already decoded.
+    pub(crate) fn of(
+        method: &'a http::Method,
+        uri: &'a http::Uri,
+        headers: &'a HeaderMap,
+        query: &'a [(String, String)],
+    ) -> RequestParts<'a> {
+        RequestParts {
+            method: method.as_str(),
+            raw_path: uri.path(),
+            query,
+            headers,
+            authority: uri.authority().map(|a| a.as_str()),
+        }
+    }
+}
+
 /// Who signed a verified request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Verified {

@@ -7,6 +7,7 @@ use iotcore_mqtt::packet::Connect;
 
 use std::sync::Arc;
 
+use tokio::task::JoinError;
 use tokio::time::Instant;
 
 use super::rules::check_will;
@@ -16,6 +17,10 @@ use crate::authorizer::MqttContext;
 use crate::broker::authz::{Grant, Refused};
 use crate::lifecycle::DisconnectReason;
 use crate::policy::{Action, LoadError};
+
+/// What a custom authorizer's refresh answers: the principal and its grant,
+/// or why the connection must end.
+pub(super) type Refreshed = Result<(Principal, Grant), String>;
 
 impl Connection {
     /// Authorizes a CONNECT as `client_id` (the one it sent, or the one
@@ -145,33 +150,49 @@ impl Connection {
 }
 
 impl Connection {
-    /// A custom authorizer's `refreshAfterInSeconds` is over: its function
-    /// runs again with what it was given at CONNECT. Its new policies apply
-    /// to the next request, and its new `refreshAfterInSeconds` to the next
-    /// refresh; a denial or a failure ends the connection (lifecycle
-    /// `AUTH_ERROR`, MQTT 5 DISCONNECT 0x87). The connection waits for the
-    /// answer (at most the function's 5 s).
-    pub(super) async fn refresh_authorization(&mut self) {
+    /// A custom authorizer's `refreshAfterInSeconds` is over: runs its
+    /// function again with the CONNECT's request, in a task of its own (the
+    /// function may take up to its timeout), while the connection goes on;
+    /// [`Connection::refreshed`] applies the answer.
+    pub(super) fn start_refresh(&mut self) {
         let Some(client) = &mut self.client else {
             return;
         };
         client.refresh_at = None;
-        let client_id = client.client_id.clone();
         let Some(request) = self.authorizer_request.clone() else {
             return;
         };
-        let refreshed = match self.shared.authz.authenticate(&request).await {
-            Ok(authorization) => {
-                let principal = Principal::CustomAuthorizer(Arc::new(authorization));
-                self.shared
-                    .authz
-                    .grant(&principal, &client_id, self.peer.ip())
-                    .await
-                    .map(|grant| (principal, grant))
-                    .map_err(|refused| refused.to_string())
-            }
-            Err(refused) => Err(refused.to_string()),
+        let (shared, client_id, ip) = (
+            Arc::clone(&self.shared),
+            client.client_id.clone(),
+            self.peer.ip(),
+        );
+        self.refreshing = Some(tokio::spawn(async move {
+            let authorization = shared
+                .authz
+                .authenticate(&request)
+                .await
+                .map_err(|refused| refused.to_string())?;
+            let principal = Principal::CustomAuthorizer(Arc::new(authorization));
+            let grant = shared
+                .authz
+                .grant(&principal, &client_id, ip)
+                .await
+                .map_err(|refused| refused.to_string())?;
+            Ok((principal, grant))
+        }));
+    }
+
+    /// The refresh's answer: the connection's new policies (and the next
+    /// refresh), or its end (AUTH_ERROR, MQTT 5 DISCONNECT 0x87) on a denial
+    /// or failure.
+    pub(super) fn refreshed(&mut self, answer: Result<Refreshed, JoinError>) {
+        self.refreshing = None;
+        let Some(client) = &self.client else {
+            return;
         };
+        let client_id = client.client_id.clone();
+        let refreshed = answer.unwrap_or_else(|e| Err(format!("the refresh did not finish: {e}")));
         match refreshed {
             Ok((principal, grant)) => {
                 tracing::info!(
