@@ -79,7 +79,7 @@ pub use config::{EmulatorConfig, Limits};
 pub use emulator::Emulator;
 pub use error::EmulatorError;
 pub use shadow::{ShadowApiError, Shadows};
-pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, TlsSetupError};
+pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, ServerCertificate, TlsSetupError};
 
 /// The README's example, compiled and run as a doctest so that it stays true.
 #[cfg(doctest)]
