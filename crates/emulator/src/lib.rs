@@ -70,6 +70,7 @@ mod ids;
 mod jobs;
 mod lifecycle;
 mod listener;
+pub mod local_core;
 mod registry_watch;
 mod services;
 mod shadow;
