@@ -7,6 +7,7 @@ mod cert_cmd;
 mod credentials_cmd;
 mod data_dir;
 mod demo;
+mod duration;
 mod emulator_cmd;
 mod greengrass_cmd;
 mod jobs_cmd;
