@@ -15,6 +15,7 @@ mod policy_cmd;
 mod provision_cmd;
 mod registry;
 mod shadow_cmd;
+mod signals;
 mod simulate;
 mod template_cmd;
 mod thing_cmd;
