@@ -45,6 +45,9 @@ pub enum CoreCommand {
         /// The core device's thing name.
         name: String,
     },
+    /// Run core NAME's local broker for its client devices, bridged to the
+    /// emulator, until Ctrl-C.
+    Run(crate::greengrass_core_cmd::CoreRunArgs),
 }
 
 /// Subcommands of `iotcore greengrass connectivity`.
@@ -75,6 +78,9 @@ pub struct AssociationArgs {
 pub fn run(data_dir: &DataDir, command: GreengrassCommand) -> CliResult {
     let control = data_dir.control()?;
     match command {
+        GreengrassCommand::Core(CoreCommand::Run(args)) => {
+            return crate::greengrass_core_cmd::run(data_dir, control, args);
+        }
         GreengrassCommand::Core(CoreCommand::Create { name }) => {
             let described = registry::found(control.describe_thing(DescribeThingRequest {
                 thing_name: name.clone(),

@@ -3,6 +3,7 @@
 
 mod authorizer_cmd;
 mod bench_cmd;
+mod bridge;
 mod cert_cmd;
 mod credentials_cmd;
 mod data_dir;
@@ -10,6 +11,7 @@ mod demo;
 mod duration;
 mod emulator_cmd;
 mod greengrass_cmd;
+mod greengrass_core_cmd;
 mod jobs_cmd;
 mod policy_cmd;
 mod provision_cmd;

@@ -1,4 +1,5 @@
-//! What the long-running commands share: the signals that stop them, and
+//! What the long-running commands (`iotcore emulator`, `iotcore greengrass
+//! core run`) share: the signals that stop them or ask for something, and
 //! their lines on stdout.
 
 /// Registers for Ctrl-C (and SIGTERM on Unix) now, and returns a future that
@@ -22,6 +23,35 @@ pub fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             let _ = tokio::signal::ctrl_c().await;
         })
     }
+}
+
+/// SIGHUP, registered now: a request to the running command (on other
+/// systems than Unix, never).
+pub struct Hangups {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+}
+
+impl Hangups {
+    /// Resolves at the next SIGHUP.
+    pub async fn recv(&mut self) {
+        #[cfg(unix)]
+        {
+            if self.signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Registers for SIGHUP now.
+pub fn hangups() -> std::io::Result<Hangups> {
+    Ok(Hangups {
+        #[cfg(unix)]
+        signal: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?,
+    })
 }
 
 /// Prints a line to stdout. A closed stdout (`iotcore emulator | head -1`) is not
