@@ -1,6 +1,6 @@
 //! A local Greengrass core device: the MQTT broker that Greengrass client
 //! devices discover and connect to on their own network (AWS's client device
-//! auth and Moquette broker components, docs/aws-iot-core-behaviour.md §9).
+//! auth and Moquette broker components, docs/aws-iot-core-behaviour.md §5.3).
 //!
 //! [`LocalCore::start`] runs, beside the cloud emulator whose [`Control`] it
 //! is given:
