@@ -54,8 +54,9 @@ def expect_error(name, client, exception, status, call):
         expected = getattr(client.exceptions, exception)
         check(name, isinstance(e, expected) and code == exception and message and got == status,
               f"raised {type(e).__name__} code={code!r} status={got} message={message!r}")
-        return
+        return e
     check(name, False, f"no error; answered {result!r}")
+    return None
 
 
 def client_devices(gg):
@@ -65,10 +66,13 @@ def client_devices(gg):
     errors = [(e["thingName"], e["code"]) for e in answer["errorEntries"]]
     check("BatchAssociateClientDeviceWithCoreDevice reports the unknown thing only",
           errors == [("ghost", "ResourceNotFoundException")], answer)
-    expect_error("BatchAssociate on a thing that is no core device: ResourceNotFoundException", gg,
-                 "ResourceNotFoundException", 404,
-                 lambda: gg.batch_associate_client_device_with_core_device(
-                     coreDeviceThingName="dev1", entries=[{"thingName": "dev2"}]))
+    e = expect_error("BatchAssociate on a thing that is no core device: ResourceNotFoundException", gg,
+                     "ResourceNotFoundException", 404,
+                     lambda: gg.batch_associate_client_device_with_core_device(
+                         coreDeviceThingName="dev1", entries=[{"thingName": "dev2"}]))
+    check("ResourceNotFoundException names the resource and its type",
+          e is not None and e.response.get("resourceId") == "dev1"
+          and e.response.get("resourceType") == "coreDevice", e and e.response)
     pages = gg.get_paginator("list_client_devices_associated_with_core_device").paginate(
         coreDeviceThingName="core1", PaginationConfig={"PageSize": 2})
     items, count = [], 0

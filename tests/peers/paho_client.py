@@ -15,7 +15,8 @@ port), with MQTT 3.1.1 (`--protocol 3`) or MQTT 5 (`--protocol 5`), then:
   2. publishes `--publish-count` messages to `--publish` (payload `--payload`, where `{i}` is the
      message's index counting from 0), waiting for each PUBACK at QoS 1;
   3. waits until `--expect` messages have arrived, then disconnects; with `--expect 0` it stays
-     connected until it is killed or `--timeout` runs out (exit status 0 then).
+     connected until it is killed or `--timeout` runs out (exit status 0 then), or, with
+     `--leave`, disconnects at once.
 
 An empty `--client-id` (the default) is sent as an empty client id: the broker assigns one.
 
@@ -25,7 +26,9 @@ Everything it sees is printed on stdout, one JSON object per line, flushed at on
    "assigned_client_id": "$GEN/..."}        ("assigned_client_id": null when none was assigned)
   {"event": "refused", "reason": 133}       (CONNACK refused the connection)
   {"event": "subscribed", "filters": ["$share/g/t"], "reasons": [1]}
-  {"event": "published", "topic": "t", "index": 0, "payload": "msg-0"}
+  {"event": "published", "topic": "t", "index": 0, "payload": "msg-0", "reason": 0}
+                                             (at QoS 1 the PUBACK's reason code: MQTT 5
+                                             0x97 = 151 for a throttled publish)
   {"event": "received", "topic": "t", "payload": "msg-0", "qos": 1, "retain": false}
                                              (not UTF-8: "payload": null, "payload_base64": ...)
   {"event": "disconnected", "reason": 142}   (the connection ended before the peer's own
@@ -80,7 +83,7 @@ class Peer:
         self.lost = threading.Event()
         self.closing = threading.Event()
         self.subacks = {}
-        self.pubacks = set()
+        self.pubacks = {}
         self.cond = threading.Condition()
         self.received = 0
         protocol = mqtt.MQTTv5 if args.protocol == 5 else mqtt.MQTTv311
@@ -140,7 +143,7 @@ class Peer:
 
     def on_publish(self, client, userdata, mid, reason, properties):
         with self.cond:
-            self.pubacks.add(mid)
+            self.pubacks[mid] = reason_value(reason)
             self.cond.notify_all()
 
     def on_message(self, client, userdata, message):
@@ -213,7 +216,10 @@ class Peer:
             if args.qos == 1 and not self.wait(lambda: info.mid in self.pubacks):
                 emit("error", stage="publish", message=f"no PUBACK for message {i}")
                 return EXIT_FAILED
-            emit("published", topic=args.publish, index=i, payload=payload)
+            emit("published", topic=args.publish, index=i, payload=payload,
+                 reason=self.pubacks.get(info.mid, 0))
+        if args.expect == 0 and args.leave:
+            return 0
         if args.expect == 0:
             self.wait(lambda: False)
             return EXIT_FAILED if self.lost.is_set() else 0
@@ -245,6 +251,8 @@ def parse_args(argv):
     p.add_argument("--payload", default="msg-{i}", help="payload template; {i} is the index")
     p.add_argument("--expect", type=int, default=0, metavar="K",
                    help="messages to receive before disconnecting (0: stay until killed)")
+    p.add_argument("--leave", action="store_true",
+                   help="with --expect 0: disconnect once published instead of staying")
     p.add_argument("--timeout", type=float, default=30.0, metavar="S")
     args = p.parse_args(argv)
     if args.publish_count and not args.publish:

@@ -3,9 +3,10 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use iotcore_emulator::pki::Pki;
-use iotcore_emulator::{Emulator, EmulatorConfig, EmulatorError};
+use iotcore_emulator::quotas::QuotaOverride;
+use iotcore_emulator::{Emulator, EmulatorConfig, EmulatorError, Quotas};
 
 use crate::CliResult;
 use crate::data_dir::DataDir;
@@ -35,6 +36,18 @@ pub struct EmulatorArgs {
     /// Serve no HTTPS API.
     #[arg(long)]
     no_api: bool,
+    /// AWS IoT Core's throttling quotas (100 publishes/s and 512 KiB/s per
+    /// connection, 1 CONNECT/s per client id, 100 unacknowledged inbound
+    /// QoS 1, 50 subscriptions per connection, 10 stored messages/s replayed,
+    /// 10 shadow requests in flight), or none (`off`: load tests, benchmarks).
+    #[arg(long, value_enum, default_value_t = QuotaSet::Aws)]
+    quotas: QuotaSet,
+    /// Changes one quota: NAME=VALUE, VALUE a number or `off`. Names:
+    /// publish-per-second, bytes-per-second, connect-per-second,
+    /// inbound-in-flight, subscriptions-per-connection, replay-per-second,
+    /// shadow-in-flight. Repeatable; applied after --quotas.
+    #[arg(long = "quota", value_name = "NAME=VALUE")]
+    quota: Vec<QuotaOverride>,
     /// TCP port of a listener serving Greengrass discovery alone (0 picks a
     /// free one). Discovery is served anyway on the API port (8443 by default,
     /// AWS's discovery port) and on the MQTT port with ALPN x-amzn-http-ca
@@ -50,6 +63,29 @@ pub struct EmulatorArgs {
     fsync: bool,
 }
 
+/// The quotas `--quotas` starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum QuotaSet {
+    /// AWS IoT Core's figures.
+    Aws,
+    /// No quota.
+    Off,
+}
+
+impl EmulatorArgs {
+    /// The quotas `--quotas` and `--quota` ask for.
+    fn quotas(&self) -> Result<Quotas, iotcore_emulator::quotas::QuotaError> {
+        let mut quotas = match self.quotas {
+            QuotaSet::Aws => Quotas::aws(),
+            QuotaSet::Off => Quotas::off(),
+        };
+        for change in &self.quota {
+            quotas.apply(*change)?;
+        }
+        Ok(quotas)
+    }
+}
+
 /// The API port used when `--api-port` is not given and it is free.
 const DEFAULT_API_PORT: u16 = 8443;
 
@@ -57,6 +93,7 @@ const DEFAULT_API_PORT: u16 = 8443;
 /// scope, and serves until Ctrl-C or SIGTERM.
 pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
     let (scope, data_dir) = (data_dir.scope(), data_dir.path());
+    let quotas = args.quotas()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -69,6 +106,7 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .with_extra_server_names(args.server_names)
             .with_persistent_session_expiry(Duration::from_secs(args.persistent_session_expiry))
             .with_arn_scope(scope.region(), scope.account_id())
+            .with_quotas(quotas)
             .with_fsync(args.fsync);
         let config = match args.discovery_port {
             Some(port) => config.with_discovery_bind(SocketAddr::new(args.bind, port)),
@@ -114,11 +152,11 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .collect();
         crate::signals::say(format_args!(
             "Greengrass discovery: GET /greengrass/discover/thing/NAME with a device certificate \
-             on port {} (ALPN x-amzn-http-ca) {}",
+             on port {} (ALPN x-amzn-http-ca){}",
             emulator.local_addr().port(),
             match discovery_ports.as_slice() {
                 [] => String::new(),
-                ports => format!("and {}", ports.join(", ")),
+                ports => format!(" and {}", ports.join(", ")),
             }
         ));
         crate::signals::say(format_args!("press Ctrl-C to stop"));

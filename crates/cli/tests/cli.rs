@@ -127,6 +127,38 @@ fn emulator_reports_a_port_that_is_in_use() {
 }
 
 #[test]
+fn emulator_takes_quota_overrides_and_refuses_bad_ones_saying_why() {
+    let data = tempfile::tempdir().unwrap();
+    for (arg, says) in [
+        ("publishes=1", "no quota is named 'publishes'"),
+        ("publish-per-second=0", "use publish-per-second=off"),
+        (
+            "inbound-in-flight=70000",
+            "inbound-in-flight is at most 65535",
+        ),
+        ("publish-per-second", "is not NAME=VALUE"),
+    ] {
+        let out = iotcore(data.path(), &["emulator", "--port", "0", "--quota", arg]);
+        assert!(!out.status.success(), "{arg}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{arg}: {stderr}");
+    }
+    let mut emulator = Emulator::start_with(
+        data.path(),
+        &[
+            "--quotas",
+            "off",
+            "--quota",
+            "connect-per-second=2",
+            "--quota",
+            "bytes-per-second=off",
+        ],
+    );
+    emulator.signal("-INT");
+    assert!(emulator.wait().success());
+}
+
+#[test]
 fn emulator_reports_an_unusable_data_directory() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let out = iotcore(&file.path().join("data"), &["emulator", "--port", "0"]);

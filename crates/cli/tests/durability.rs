@@ -26,6 +26,11 @@ use common::{Emulator, HANG_GUARD, iotcore, text};
 const MESSAGES: usize = 1_500;
 /// Faults injected while the messages flow, evenly over the stream.
 const FAULTS: usize = 24;
+/// How the emulator runs: no HTTPS API, and no AWS quotas, which would throttle
+/// the publishers of this load test (100 publishes per second per connection)
+/// and their reconnects after each fault (one CONNECT per second per client id).
+const EMULATOR_ARGS: &[&str] = &["--no-api", "--quotas", "off"];
+
 /// Every this many faults one is a SIGKILL of the emulator, the others cut the link.
 const KILL_EVERY: usize = 6;
 /// The topic filter of both subscribers (each publisher has its own topic under it).
@@ -148,7 +153,7 @@ async fn until(what: impl Fn() -> String, done: impl Fn() -> bool) {
 }
 
 async fn restart(data: PathBuf, port: u16) -> Emulator {
-    tokio::task::spawn_blocking(move || Emulator::start_on(&data, port, &["--no-api"]))
+    tokio::task::spawn_blocking(move || Emulator::start_on(&data, port, EMULATOR_ARGS))
         .await
         .unwrap()
 }
@@ -163,7 +168,7 @@ async fn every_acknowledged_message_reaches_persistent_subscribers_through_link_
         &files,
         &["dur-sub-sdk", "dur-sub-paho", "dur-pub-sdk", "dur-pub-paho"],
     );
-    let mut emulator = Emulator::start_with(data.path(), &["--no-api"]);
+    let mut emulator = Emulator::start_with(data.path(), EMULATOR_ARGS);
     let port = emulator.port;
     let proxy = FaultProxy::start(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
@@ -324,7 +329,7 @@ async fn a_persistent_sessions_subscriptions_queue_and_in_flight_messages_surviv
         &files,
         &["keep-online", "keep-offline", "keep-pub"],
     );
-    let mut emulator = Emulator::start_with(data.path(), &["--no-api"]);
+    let mut emulator = Emulator::start_with(data.path(), EMULATOR_ARGS);
     let port = emulator.port;
     let subscriber = |thing: &str, more: &[&str]| {
         let mut role = vec!["--role", "subscribe"];

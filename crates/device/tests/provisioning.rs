@@ -19,7 +19,7 @@ use iotcore_emulator::control::{
 };
 use iotcore_emulator::pki::DeviceCredentials;
 use iotcore_emulator::provisioning::TOKEN_LIFETIME;
-use iotcore_emulator::{Emulator, EmulatorConfig};
+use iotcore_emulator::{Emulator, EmulatorConfig, Quotas};
 use iotcore_test_support::init_tracing;
 use serde_json::json;
 use tempfile::TempDir;
@@ -68,7 +68,10 @@ impl Harness {
         let (clock, time) = Clock::manual(SystemTime::now());
         let config = EmulatorConfig::new(data.path())
             .with_bind("127.0.0.1:0".parse().expect("address"))
-            .with_clock(clock);
+            .with_clock(clock)
+            // The manual clock stands still: a CONNECT rate would refuse every
+            // reconnection of a client id.
+            .with_quotas(Quotas::aws().without_rates());
         let emulator = Emulator::start(config).await.expect("start emulator");
         emulator
             .control()

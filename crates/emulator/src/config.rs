@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
+use crate::quotas::Quotas;
 use crate::tls::ServerCertificate;
 
 /// The port AWS IoT Core serves MQTT over TLS on, and the emulator's default.
@@ -40,6 +41,9 @@ pub struct EmulatorConfig {
     pub max_session_expiry: Duration,
     /// Protocol limits (AWS IoT Core's by default).
     pub limits: Limits,
+    /// Throttling quotas: AWS IoT Core's by default ([`Quotas::aws`]);
+    /// [`Quotas::off`] for load tests and benchmarks.
+    pub quotas: Quotas,
     /// The AWS region resource ARNs are in, as policies name them
     /// (`arn:aws:iot:<region>:…`). Default [`DEFAULT_REGION`](crate::policy::DEFAULT_REGION).
     pub region: String,
@@ -84,6 +88,7 @@ impl EmulatorConfig {
             persistent_session_expiry: Duration::from_secs(3600),
             max_session_expiry: Duration::from_secs(7 * 24 * 3600),
             limits: Limits::default(),
+            quotas: Quotas::aws(),
             region: crate::policy::DEFAULT_REGION.to_owned(),
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
             api_bind: None,
@@ -122,6 +127,12 @@ impl EmulatorConfig {
     /// Sets [`EmulatorConfig::limits`].
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::quotas`].
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
         self
     }
 
@@ -175,12 +186,14 @@ impl EmulatorConfig {
     }
 }
 
-/// Protocol limits. `Default` is AWS IoT Core's documented quotas
+/// Protocol limits. `Default` is AWS IoT Core's documented limits
 /// (<https://docs.aws.amazon.com/general/latest/gr/iot-core.html#message-broker-limits>).
 ///
 /// Topic names and filters are always held to AWS's fixed limits (256 bytes,
 /// 8 levels, `$aws/rules/<rule>/` exempt: see
-/// [`iotcore_mqtt::topic::validate_aws_topic_name`]).
+/// [`iotcore_mqtt::topic::validate_aws_topic_name`]). AWS's rate and count
+/// quotas (publishes per second, subscriptions per connection, …) are
+/// [`Quotas`], which can be lifted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Limits {
@@ -194,8 +207,6 @@ pub struct Limits {
     pub max_client_id_bytes: usize,
     /// Most topic filters in one SUBSCRIBE. AWS: 8.
     pub max_filters_per_subscribe: usize,
-    /// Most subscriptions a session may hold. AWS: 50 per connection (not adjustable).
-    pub max_subscriptions_per_session: usize,
     /// Longest keep-alive honoured, in seconds; longer requests are capped. AWS: 1200.
     pub max_keep_alive: u16,
     /// Shortest keep-alive honoured, in seconds; shorter requests are raised to it.
@@ -223,7 +234,6 @@ impl Default for Limits {
             max_packet_size: 149_504,
             max_client_id_bytes: 128,
             max_filters_per_subscribe: 8,
-            max_subscriptions_per_session: 50,
             max_keep_alive: 1200,
             min_keep_alive: 30,
             max_inflight_outbound: 100,

@@ -38,7 +38,9 @@ use crate::broker::message::Message;
 use crate::broker::negotiate::{check_client_id, effective_client_id, sdk_metrics, session_expiry};
 use crate::broker::records::delivery_from_publish;
 use crate::broker::session::{ConnectionId, InFlight, Kick, Session};
+use crate::clock::Clock;
 use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent};
+use crate::quotas::{ConnectRate, ConnectionQuotas};
 use crate::registry_watch::changed;
 use crate::services::{Requester, Services};
 use read_buffer::ReadBuffer;
@@ -75,6 +77,8 @@ pub(crate) struct Shared {
     pub(crate) authz: Authorizer,
     /// Publishes lifecycle events.
     pub(crate) lifecycle: Lifecycle,
+    /// The CONNECT rate quota, per client id.
+    pub(crate) connects: ConnectRate,
 }
 
 /// Serves the MQTT session of an accepted connection until it ends.
@@ -94,6 +98,8 @@ pub(crate) async fn serve(
     let mut writer = tokio::spawn(write_loop(writer, out_rx, peer));
 
     let now = Instant::now().into_std();
+    let config = shared.broker.config();
+    let quotas = ConnectionQuotas::new(&config.quotas, config.clock.now());
     let mut connection = Connection {
         id,
         peer,
@@ -101,6 +107,8 @@ pub(crate) async fn serve(
         identity,
         authorizer_request: None,
         server: ServerSession::new(shared.server_config.clone(), now),
+        quotas,
+        held_back: false,
         shared,
         client: None,
         acks: VecDeque::new(),
@@ -193,6 +201,9 @@ struct OwedAck {
     packet_id: u16,
     /// Set when the message changed stored state: the PUBACK waits for it.
     stored: Option<Durable>,
+    /// The PUBACK's reason code: success, or (MQTT 5) why the PUBLISH was
+    /// refused or throttled.
+    reason: ReasonCode,
 }
 
 struct Connection {
@@ -206,6 +217,10 @@ struct Connection {
     /// `refreshAfterInSeconds`.
     authorizer_request: Option<Box<AuthRequest>>,
     server: ServerSession,
+    /// Its rate quotas.
+    quotas: ConnectionQuotas,
+    /// Deliveries wait in the session queue for the publish or replay quota.
+    held_back: bool,
     shared: Arc<Shared>,
     client: Option<Client>,
     /// PUBACKs not sent yet, oldest first: each goes once its message and
@@ -218,6 +233,10 @@ struct Connection {
 impl Connection {
     fn broker(&self) -> &Arc<Broker> {
         &self.shared.broker
+    }
+
+    fn clock(&self) -> &Clock {
+        &self.shared.broker.config().clock
     }
 
     fn protocol(&self) -> ProtocolVersion {
@@ -238,15 +257,20 @@ impl Connection {
         let mut pending: Option<Bytes> = None;
         loop {
             self.process_events().await;
-            // Move data on without waiting, as long as the writer takes it.
+            // Move data on without waiting, as long as the writer takes it
+            // and the bytes-per-second quota allows.
             loop {
+                if self.quotas.bytes_ready_at(self.clock().now()).is_some() {
+                    break;
+                }
                 if pending.is_none() {
                     self.fill_from_session();
                     pending = self.server.poll_transmit();
                 }
                 let Some(chunk) = pending.take() else { break };
+                let len = chunk.len();
                 match out.try_send(chunk) {
-                    Ok(()) => {}
+                    Ok(()) => self.quotas.bytes(len, self.clock().now()),
                     Err(mpsc::error::TrySendError::Full(chunk)) => {
                         pending = Some(chunk);
                         break;
@@ -263,6 +287,15 @@ impl Connection {
                 }
                 self.closed_at.get_or_insert_with(Instant::now);
             }
+            let clock = self.clock().clone();
+            let now = clock.now();
+            let bytes_wait = self.quotas.bytes_ready_at(now);
+            let publish_wait = if self.held_back {
+                self.quotas.outbound_ready_at(now)
+            } else {
+                None
+            };
+            let quota_wake = bytes_wait.into_iter().chain(publish_wait).min();
             let timer = self.server.poll_timeout().map(Instant::from_std);
             let close_deadline = self.closed_at.map(|at| at + CLOSE_GRACE);
             let connected = self.client.is_some();
@@ -274,12 +307,13 @@ impl Connection {
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             let stored = self.acks.front_mut().and_then(|a| a.stored.as_mut());
             tokio::select! {
-                read = reader.read_buf(buf.bytes_mut()), if !self.server.is_closed() => match read {
+                read = reader.read_buf(buf.bytes_mut()), if !self.server.is_closed() && bytes_wait.is_none() => match read {
                     Ok(0) => {
                         self.end_with(End::Lost("the client closed the connection without DISCONNECT".into()));
                         return;
                     }
-                    Ok(_) => {
+                    Ok(n) => {
+                        self.quotas.bytes(n, clock.now());
                         if let Err(e) = self.server.handle_input(buf.filled(), Instant::now().into_std()) {
                             self.protocol_error(&e);
                         }
@@ -290,14 +324,18 @@ impl Connection {
                         return;
                     }
                 },
-                permit = out.reserve(), if pending.is_some() => match (permit, pending.take()) {
-                    (Ok(permit), Some(chunk)) => permit.send(chunk),
+                permit = out.reserve(), if pending.is_some() && bytes_wait.is_none() => match (permit, pending.take()) {
+                    (Ok(permit), Some(chunk)) => {
+                        self.quotas.bytes(chunk.len(), clock.now());
+                        permit.send(chunk);
+                    }
                     _ => {
                         self.end_with(End::Lost("write failed".into()));
                         return;
                     }
                 },
                 () = sleep_until(timer) => self.server.handle_timeout(Instant::now().into_std()),
+                () = sleep_on(&clock, quota_wake) => {}
                 () = sleep_until(close_deadline) => {
                     tracing::debug!(peer = %self.peer, "the last bytes could not be sent in time");
                     return;
@@ -334,7 +372,10 @@ impl Connection {
 
     /// Moves deliveries from the session queue into the server session, keeping
     /// at most the in-flight window of QoS 1 deliveries inside it.
+    /// The publish and replay quotas limit what is moved; when they hold
+    /// deliveries back, `held_back` says so (the loop wakes when they allow).
     fn fill_from_session(&mut self) {
+        self.held_back = false;
         let Some(client) = &self.client else { return };
         if self.server.state() != ServerState::Connected {
             return;
@@ -342,8 +383,12 @@ impl Connection {
         let window = usize::from(self.server.config().max_inflight);
         let budget = window.saturating_sub(self.server.pending_publishes().len());
         let now = SystemTime::now();
+        let quota_now = self.shared.broker.config().clock.now();
+        let allowed = self.quotas.outbound_budget(quota_now);
         let session = Arc::clone(&client.session);
-        let deliveries = session.take(budget, FILL_BATCH, now);
+        let deliveries = session.take(budget.min(allowed), FILL_BATCH.min(allowed), now);
+        self.held_back = deliveries.len() == allowed && session.lock().queue_len() > 0;
+        self.quotas.sent(deliveries.len(), quota_now);
         for delivery in deliveries {
             let sent = if self.receivable(&delivery.message.topic) {
                 delivery
@@ -400,16 +445,20 @@ impl Connection {
         self.client.as_ref().map_or("", |c| c.client_id.as_str())
     }
 
+    /// The session closed the connection for `error`. More unacknowledged
+    /// QoS 1 publishes than the Receive Maximum is over the inbound in-flight
+    /// quota: its lifecycle event says `THROTTLED`.
     fn protocol_error(&mut self, error: &ProtocolError) {
         tracing::info!(
             client_id = self.client_id(),
             peer = %self.peer,
             "disconnected: protocol error: {error}"
         );
-        self.end_with(End::Closed(
-            DisconnectReason::ClientError,
-            format!("protocol error: {error}"),
-        ));
+        let reason = match error {
+            ProtocolError::ReceiveMaximumExceeded { .. } => DisconnectReason::Throttled,
+            _ => DisconnectReason::ClientError,
+        };
+        self.end_with(End::Closed(reason, format!("protocol error: {error}")));
     }
 
     async fn process_events(&mut self) {
@@ -516,6 +565,13 @@ impl Connection {
             Ok(grant) => grant,
             Err((reason, why)) => return self.refuse(&client_id, reason, why),
         };
+        if !self.shared.connects.admit(&client_id, self.clock().now()) {
+            return self.refuse(
+                &client_id,
+                ReasonCode::QUOTA_EXCEEDED,
+                "throttled: over the CONNECTs-per-second quota of the client id".into(),
+            );
+        }
         let expiry = session_expiry(
             connect.protocol,
             connect.clean_start,
@@ -547,6 +603,10 @@ impl Connection {
             })
             .collect();
         self.server.resume(resume);
+        if attached.session_present {
+            let backlog = attached.session.lock().queue_len();
+            self.quotas.resumed(backlog);
+        }
         let properties = Properties {
             assigned_client_identifier: assigned.then(|| client_id.clone()),
             session_expiry_interval: expiry.adjusted,
@@ -646,11 +706,7 @@ impl Connection {
                 self.end_with(End::Closed(kind, format!("publish refused: {why}")));
                 self.server.disconnect(reason);
             }
-            PublishOutcome::Puback(packet_id, reason) => {
-                if let Err(e) = self.server.puback(packet_id, reason) {
-                    tracing::debug!("cannot answer PUBLISH {packet_id}: {e}");
-                }
-            }
+            PublishOutcome::Puback(packet_id, reason) => self.owe_ack(packet_id, None, reason),
             PublishOutcome::Drop => {}
         }
     }
@@ -669,6 +725,11 @@ impl Connection {
             self.refuse_publish(&publish, &refused);
             return;
         }
+        let now = self.clock().now();
+        if !self.quotas.inbound_publish(now) {
+            self.throttle_publish(&publish);
+            return;
+        }
         let message = Message::from_publish(&publish, SystemTime::now());
         let stored = if self.service_request(&message) {
             None
@@ -676,9 +737,34 @@ impl Connection {
             self.broker().publish_durably(message, Some(key))
         };
         if let Some(packet_id) = publish.packet_id {
-            self.acks.push_back(OwedAck { packet_id, stored });
-            self.release_acks();
+            self.owe_ack(packet_id, stored, ReasonCode::SUCCESS);
         }
+    }
+
+    /// Discards a PUBLISH over the publishes-per-second quota, as AWS does:
+    /// no PUBACK (MQTT 5: PUBACK 0x97 Quota exceeded), logged.
+    fn throttle_publish(&mut self, publish: &Publish) {
+        tracing::warn!(
+            client_id = self.client_id(),
+            action = "publish",
+            topic = %publish.topic,
+            qos = publish.qos as u8,
+            "throttled: over the publishes-per-second quota of the connection; discarded"
+        );
+        if let (ProtocolVersion::V5, Some(packet_id)) = (self.protocol(), publish.packet_id) {
+            self.owe_ack(packet_id, None, ReasonCode::QUOTA_EXCEEDED);
+        }
+    }
+
+    /// Owes the PUBACK of `packet_id`, answered with `reason` once `stored`
+    /// (if any) and every PUBACK owed before it are done.
+    fn owe_ack(&mut self, packet_id: u16, stored: Option<Durable>, reason: ReasonCode) {
+        self.acks.push_back(OwedAck {
+            packet_id,
+            stored,
+            reason,
+        });
+        self.release_acks();
     }
 
     /// Sends the owed PUBACKs at the front that wait for nothing any more.
@@ -691,27 +777,27 @@ impl Connection {
                     None => return,
                 },
             };
-            let packet_id = front.packet_id;
+            let (packet_id, reason) = (front.packet_id, front.reason);
             self.acks.pop_front();
-            self.answer(packet_id, result);
+            self.answer(packet_id, reason, result);
         }
     }
 
     /// The message of the oldest owed PUBACK is stored (or could not be).
     fn stored(&mut self, result: Result<(), JournalError>) {
         if let Some(owed) = self.acks.pop_front() {
-            self.answer(owed.packet_id, result);
+            self.answer(owed.packet_id, owed.reason, result);
         }
         self.release_acks();
     }
 
-    /// PUBACK for a message whose changes are stored; one that could not be
-    /// stored is not acknowledged: MQTT 5 answers 0x80 unspecified error, and
-    /// an MQTT 3.1.1 connection (whose PUBACK cannot refuse) is closed, for the
-    /// client to publish it again.
-    fn answer(&mut self, packet_id: u16, result: Result<(), JournalError>) {
+    /// PUBACK with `reason` for a message whose changes are stored; one that
+    /// could not be stored is not acknowledged: MQTT 5 answers 0x80 unspecified
+    /// error, and an MQTT 3.1.1 connection (whose PUBACK cannot refuse) is
+    /// closed, for the client to publish it again.
+    fn answer(&mut self, packet_id: u16, reason: ReasonCode, result: Result<(), JournalError>) {
         let reason = match result {
-            Ok(()) => ReasonCode::SUCCESS,
+            Ok(()) => reason,
             Err(e) => {
                 tracing::error!(
                     client_id = self.client_id(),
@@ -797,6 +883,7 @@ impl Connection {
                 index,
                 already_subscribed: self.broker().is_subscribed(&session, filter),
                 subscriptions: self.broker().subscription_count(&session),
+                max_subscriptions: self.broker().config().quotas.max_subscriptions(),
             };
             let reason = match check_subscription(&limits, &grant, protocol, check) {
                 SubscriptionVerdict::Granted => {
@@ -857,6 +944,7 @@ impl Connection {
             }
             if let Some(publish) = delivery.message.to_publish(delivery.qos, true, now) {
                 self.server.send_publish(publish);
+                self.quotas.sent(1, self.shared.broker.config().clock.now());
             }
         }
     }
@@ -1000,6 +1088,13 @@ pub(crate) async fn stopped(flag: &mut watch::Receiver<bool>) {
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_on(clock: &Clock, deadline: Option<SystemTime>) {
+    match deadline {
+        Some(deadline) => clock.sleep_until(deadline).await,
         None => std::future::pending().await,
     }
 }

@@ -30,6 +30,7 @@ use crate::lifecycle::Lifecycle;
 use crate::pki::{Pki, PkiOptions};
 use crate::policy::ArnScope;
 use crate::provisioning::ProvisioningService;
+use crate::quotas::ConnectRate;
 use crate::registry_watch::RegistryWatch;
 use crate::services::Services;
 use crate::shadow::{ShadowService, Shadows};
@@ -109,6 +110,9 @@ impl Emulator {
         server_config.max_inflight = config.limits.max_inflight_outbound;
         server_config.min_keep_alive = config.limits.min_keep_alive;
         server_config.max_keep_alive = config.limits.max_keep_alive;
+        server_config.receive_maximum = config.quotas.receive_maximum();
+        let connects = ConnectRate::new(config.quotas.connects_per_second);
+        let max_shadow_in_flight = config.quotas.max_shadow_in_flight();
 
         let (stop, closing) = watch::channel(false);
         if config.fsync {
@@ -122,7 +126,12 @@ impl Emulator {
         let registry = RegistryWatch::start(&config.data_dir, closing.clone());
         let broker = Arc::new(Broker::new(config, journal, closing.clone()));
         restore(&broker, &store).await?;
-        let shadows = ShadowService::start(store.clone(), Arc::clone(&broker), closing.clone());
+        let shadows = ShadowService::start(
+            store.clone(),
+            Arc::clone(&broker),
+            max_shadow_in_flight,
+            closing.clone(),
+        );
         let provisioning = ProvisioningService::start(
             store.clone(),
             Arc::clone(&pki),
@@ -186,6 +195,7 @@ impl Emulator {
                 .with(Arc::new(jobs)),
             authz: Authorizer::new(store.clone(), scope.clone(), registry.clone()),
             lifecycle: Lifecycle::default(),
+            connects,
         });
         let api_addr = match api {
             Some((api_listener, api_addr)) => {

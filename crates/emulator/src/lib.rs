@@ -71,6 +71,7 @@ mod jobs;
 mod lifecycle;
 mod listener;
 pub mod local_core;
+pub mod quotas;
 mod registry_watch;
 mod services;
 mod shadow;
@@ -79,6 +80,7 @@ mod tls;
 pub use config::{EmulatorConfig, Limits};
 pub use emulator::Emulator;
 pub use error::EmulatorError;
+pub use quotas::Quotas;
 pub use shadow::{ShadowApiError, Shadows};
 pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, ServerCertificate, TlsSetupError};
 

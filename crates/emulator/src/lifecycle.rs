@@ -50,6 +50,9 @@ pub(crate) enum DisconnectReason {
     ServerInitiatedDisconnect,
     /// A custom authorizer's `disconnectAfterInSeconds` ran out.
     CustomAuthTtlExpiration,
+    /// The client exceeded a quota the emulator closes the connection for
+    /// (more unacknowledged QoS 1 publishes than the Receive Maximum).
+    Throttled,
     /// A WebSocket connection reached AWS's 24-hour limit.
     WebSocketTtlExpiration,
 }
@@ -65,6 +68,7 @@ impl DisconnectReason {
             DisconnectReason::MqttKeepAliveTimeout => "MQTT_KEEP_ALIVE_TIMEOUT",
             DisconnectReason::ServerInitiatedDisconnect => "SERVER_INITIATED_DISCONNECT",
             DisconnectReason::CustomAuthTtlExpiration => "CUSTOMAUTH_TTL_EXPIRATION",
+            DisconnectReason::Throttled => "THROTTLED",
             DisconnectReason::WebSocketTtlExpiration => "WEBSOCKET_TTL_EXPIRATION",
         }
     }

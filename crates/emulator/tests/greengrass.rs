@@ -72,7 +72,7 @@ async fn boto3_manages_client_devices_and_connectivity_with_aws_answers_and_erro
     );
     let done = output.events_named("done");
     assert_eq!(done.len(), 1, "{output}");
-    assert!(done[0]["passed"].as_u64() >= Some(11), "{output}");
+    assert!(done[0]["passed"].as_u64() >= Some(12), "{output}");
     output.assert_success();
 
     // What boto3 changed is what the control layer holds.

@@ -8,7 +8,7 @@ use iotcore_emulator::control::{Control, CreatePolicyRequest, ThingOptions, Thin
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_emulator::things::write_device_files;
-use iotcore_emulator::{Emulator, EmulatorConfig, Limits};
+use iotcore_emulator::{Emulator, EmulatorConfig, Limits, Quotas};
 use iotcore_test_support::{TestPki, init_tracing};
 use tempfile::TempDir;
 
@@ -129,9 +129,12 @@ impl EmulatorBroker {
 }
 
 async fn start_at(data: &TempDir, bind: SocketAddr, limits: &Limits) -> Emulator {
+    // AWS's quotas without the rates: the scenarios reconnect and publish
+    // faster than AWS allows.
     let config = EmulatorConfig::new(data.path())
         .with_bind(bind)
-        .with_limits(limits.clone());
+        .with_limits(limits.clone())
+        .with_quotas(Quotas::aws().without_rates());
     Emulator::start(config).await.expect("start emulator")
 }
 

@@ -11,7 +11,7 @@ use iotcore::{Client, ClientBuilder, ReconnectPolicy};
 use iotcore_emulator::control::{ThingOptions, ThingPolicy};
 use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
 use iotcore_emulator::policy::PolicyTemplate;
-use iotcore_emulator::{Emulator, EmulatorConfig, Shadows};
+use iotcore_emulator::{Emulator, EmulatorConfig, Quotas, Shadows};
 use iotcore_test_support::init_tracing;
 use tempfile::TempDir;
 
@@ -29,7 +29,10 @@ impl Harness {
     pub async fn start() -> Harness {
         init_tracing();
         let data = tempfile::tempdir().expect("data dir");
-        let config = EmulatorConfig::new(data.path()).with_bind("127.0.0.1:0".parse().unwrap());
+        // AWS's quotas without the rates: the tests reconnect faster than AWS allows.
+        let config = EmulatorConfig::new(data.path())
+            .with_bind("127.0.0.1:0".parse().unwrap())
+            .with_quotas(Quotas::aws().without_rates());
         let emulator = Emulator::start(config).await.expect("start emulator");
         Harness {
             emulator,

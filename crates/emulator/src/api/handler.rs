@@ -185,7 +185,8 @@ impl Operations {
     ) -> Result<(), AwsError> {
         if route.operation != "Publish" {
             return Err(forbidden(format!(
-                "a device certificate may only publish (POST /topics/TOPIC), not call {}",
+                "a device certificate may only publish (POST /topics/TOPIC) and discover \
+                 (GET /greengrass/discover/thing/THING), not call {}",
                 route.operation
             )));
         }
@@ -323,6 +324,9 @@ fn aws_error(service: Service, e: ControlError) -> AwsError {
     let mut error = AwsError::new(status, code, e.message());
     if let Some(id) = e.resource_id() {
         error = error.with_field("resourceId", id);
+    }
+    if let Some(resource_type) = e.resource_type() {
+        error = error.with_field("resourceType", resource_type);
     }
     if let Some(arn) = e.resource_arn() {
         error = error.with_field("resourceArn", arn);

@@ -401,7 +401,6 @@ impl SessionState {
     }
 
     /// Number of deliveries waiting.
-    #[cfg(test)]
     pub(crate) fn queue_len(&self) -> usize {
         self.queue.len()
     }

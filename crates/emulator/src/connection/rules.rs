@@ -184,6 +184,8 @@ pub(crate) struct SubscriptionCheck<'a> {
     pub(crate) already_subscribed: bool,
     /// How many subscriptions the session has.
     pub(crate) subscriptions: usize,
+    /// How many it may have ([`crate::quotas::Quotas::subscriptions_per_connection`]).
+    pub(crate) max_subscriptions: usize,
 }
 
 /// Checks one topic filter of a SUBSCRIBE: AWS's limits (filters per
@@ -222,10 +224,10 @@ pub(crate) fn check_subscription(
             ProtocolVersion::V5 => SubscriptionVerdict::Refused(refusal),
         };
     }
-    if !check.already_subscribed && check.subscriptions >= limits.max_subscriptions_per_session {
+    if !check.already_subscribed && check.subscriptions >= check.max_subscriptions {
         let why = format!(
             "more than {} subscriptions on one connection",
-            limits.max_subscriptions_per_session
+            check.max_subscriptions
         );
         return SubscriptionVerdict::Refused(Refusal::new(v5_or(ReasonCode::QUOTA_EXCEEDED), why));
     }
@@ -260,6 +262,7 @@ mod tests {
     use iotcore_mqtt::{Properties, QoS};
 
     use super::*;
+    use crate::quotas::Quotas;
 
     /// Allows everything on `dt/*`, nothing else.
     fn grant() -> Grant {
@@ -399,6 +402,7 @@ mod tests {
             index,
             already_subscribed: false,
             subscriptions,
+            max_subscriptions: Quotas::aws().max_subscriptions(),
         }
     }
 
@@ -438,11 +442,18 @@ mod tests {
             matches!(&verdict, SubscriptionVerdict::Disconnect(r) if r.why.contains("iot:Subscribe")),
             "{verdict:?}"
         );
-        let full = limits.max_subscriptions_per_session;
+        let full = Quotas::aws().max_subscriptions();
         let verdict = check_subscription(&limits, &grant, v5, subscription("dt/a", 0, full));
         assert!(
             matches!(&verdict, SubscriptionVerdict::Refused(r) if r.reason == ReasonCode::QUOTA_EXCEEDED),
             "{verdict:?}"
+        );
+        let mut lifted = subscription("dt/a", 0, full);
+        lifted.max_subscriptions = Quotas::off().max_subscriptions();
+        assert_eq!(
+            check_subscription(&limits, &grant, v5, lifted),
+            SubscriptionVerdict::Granted,
+            "with the quota lifted"
         );
         let mut again = subscription("dt/a", 0, full);
         again.already_subscribed = true;

@@ -109,8 +109,17 @@ impl fmt::Display for ErrorCode {
 pub struct ControlError {
     code: ErrorCode,
     message: String,
-    resource_id: Option<String>,
-    resource_arn: Option<String>,
+    /// Boxed: most errors name no resource, and every `Result` of the
+    /// control layer carries this error's size.
+    resource: Option<Box<Resource>>,
+}
+
+/// The resource an error names, as AWS's error members do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Resource {
+    id: Option<String>,
+    arn: Option<String>,
+    resource_type: Option<String>,
 }
 
 impl ControlError {
@@ -119,8 +128,7 @@ impl ControlError {
         ControlError {
             code,
             message: message.into(),
-            resource_id: None,
-            resource_arn: None,
+            resource: None,
         }
     }
 
@@ -137,8 +145,22 @@ impl ControlError {
     /// Adds the `resourceId` and `resourceArn` AWS returns with
     /// ResourceAlreadyExistsException.
     pub fn with_resource(mut self, id: impl Into<String>, arn: impl Into<String>) -> ControlError {
-        self.resource_id = Some(id.into());
-        self.resource_arn = Some(arn.into());
+        let resource = self.resource.get_or_insert_default();
+        resource.id = Some(id.into());
+        resource.arn = Some(arn.into());
+        self
+    }
+
+    /// Adds the `resourceId` and `resourceType` Greengrass returns with
+    /// ResourceNotFoundException (e.g. a thing name and `coreDevice`).
+    pub fn with_resource_type(
+        mut self,
+        id: impl Into<String>,
+        resource_type: impl Into<String>,
+    ) -> ControlError {
+        let resource = self.resource.get_or_insert_default();
+        resource.id = Some(id.into());
+        resource.resource_type = Some(resource_type.into());
         self
     }
 
@@ -152,14 +174,20 @@ impl ControlError {
         &self.message
     }
 
-    /// The existing resource's id, with ResourceAlreadyExistsException.
+    /// The existing resource's id, with ResourceAlreadyExistsException (the
+    /// missing one's, with Greengrass's ResourceNotFoundException).
     pub fn resource_id(&self) -> Option<&str> {
-        self.resource_id.as_deref()
+        self.resource.as_ref()?.id.as_deref()
     }
 
     /// The existing resource's ARN, with ResourceAlreadyExistsException.
     pub fn resource_arn(&self) -> Option<&str> {
-        self.resource_arn.as_deref()
+        self.resource.as_ref()?.arn.as_deref()
+    }
+
+    /// The missing resource's type, with Greengrass's ResourceNotFoundException.
+    pub fn resource_type(&self) -> Option<&str> {
+        self.resource.as_ref()?.resource_type.as_deref()
     }
 }
 

@@ -463,6 +463,7 @@ impl Control {
                 "{}; make it one with `iotcore greengrass core create {name}`",
                 StoreError::CoreDeviceNotFound(name.to_owned())
             ))
+            .with_resource_type(name, "coreDevice")
         })
     }
 }

@@ -85,6 +85,10 @@ fn association_needs_a_registered_core_and_reports_bad_entries() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::ResourceNotFound);
     assert!(err.message().contains("greengrass core create"), "{err}");
+    assert_eq!(
+        (err.resource_id(), err.resource_type()),
+        (Some("core"), Some("coreDevice"))
+    );
     let err = control.register_core_device("ghost").unwrap_err();
     assert_eq!(err.code(), ErrorCode::ResourceNotFound);
 

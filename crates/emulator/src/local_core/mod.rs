@@ -45,6 +45,7 @@ use crate::control::{
     UpdateConnectivityInfoRequest,
 };
 use crate::pki::{DeviceCredentials, Pki, PkiError, PkiOptions};
+use crate::quotas::Quotas;
 use crate::things::{DeviceFiles, DeviceFilesError};
 use crate::tls::{ServerCertificate, TlsSetupError};
 use crate::{Emulator, EmulatorConfig, EmulatorError};
@@ -234,6 +235,8 @@ impl LocalCore {
                 .with_bind(config.bind)
                 .with_arn_scope(scope.region(), scope.account_id())
                 .with_server_certificate(certificate.clone())
+                // A core's broker has no throttling quotas (Moquette has none).
+                .with_quotas(Quotas::off())
                 .with_client_trust(vec![cloud.pki().ca_der().clone()]),
         )
         .await?;

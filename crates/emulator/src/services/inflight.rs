@@ -24,6 +24,11 @@ impl InFlight {
         }
     }
 
+    /// The most requests one connection may have in flight.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
     fn counts(&self) -> MutexGuard<'_, HashMap<ConnectionId, usize>> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -11,8 +11,9 @@
 //!    it to the service ([`crate::services`]) instead of routing it; the
 //!    connection acknowledges it as usual.
 //! 2. The service counts the connection's requests in flight. AWS allows 10 per
-//!    connection; the 11th is answered at once with 429 on its `/rejected`
-//!    topic. The others are queued for the worker.
+//!    connection ([`crate::quotas::Quotas::shadow_in_flight`]); the 11th is
+//!    answered at once with 429 on its `/rejected` topic. The others are
+//!    queued for the worker.
 //! 3. One worker task serves the queue in order, so requests on one shadow
 //!    never race. It loads the shadow (from its cache, or the store), applies
 //!    the request on a copy, writes the result to the store, and only then
@@ -46,10 +47,6 @@ use crate::broker::Broker;
 use crate::services::inflight::InFlight;
 use crate::services::{Request, Service};
 use crate::store::Store;
-
-/// Requests one connection may have in flight (AWS: "more than 10 in-flight
-/// requests on a single connection" → 429, §3.5).
-pub(crate) const MAX_IN_FLIGHT_PER_CONNECTION: usize = 10;
 
 /// Identifies one shadow: its thing and its name (`None`: the classic shadow).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -90,13 +87,17 @@ pub(crate) struct ShadowService {
 
 impl ShadowService {
     /// Starts the worker; it stops when `closing` turns `true`.
+    ///
+    /// A connection may have `max_in_flight` requests unanswered (AWS: "more
+    /// than 10 in-flight requests on a single connection" → 429, §3.5).
     pub(crate) fn start(
         store: Store,
         broker: Arc<Broker>,
+        max_in_flight: usize,
         closing: watch::Receiver<bool>,
     ) -> ShadowService {
         let (jobs, queue) = mpsc::unbounded_channel();
-        let in_flight = Arc::new(InFlight::new(MAX_IN_FLIGHT_PER_CONNECTION));
+        let in_flight = Arc::new(InFlight::new(max_in_flight));
         let worker = Worker::new(store, Arc::clone(&broker), Arc::clone(&in_flight));
         tokio::spawn(worker.run(queue, closing));
         ShadowService {
@@ -168,7 +169,8 @@ impl Service for ShadowService {
             tracing::info!(
                 connection,
                 topic = %request.topic,
-                "shadow request refused: more than {MAX_IN_FLIGHT_PER_CONNECTION} in flight on this connection (429)"
+                max = self.in_flight.max(),
+                "shadow request refused: over the shadow-in-flight quota of the connection (429)"
             );
             let token = client_token_of(&request.payload);
             let reply = ShadowError::TooManyRequests.to_response(token, worker::unix_now());

@@ -18,7 +18,7 @@ use iotcore_emulator::control::{
 };
 use iotcore_emulator::pki::{DeviceCredentials, KeyAlgorithm};
 use iotcore_emulator::things::{DeviceFiles, write_device_files};
-use iotcore_emulator::{Emulator, EmulatorConfig};
+use iotcore_emulator::{Emulator, EmulatorConfig, Quotas};
 use iotcore_mqtt::packet::{
     self, ConnAck, Connect, Disconnect, Publish, Subscribe, Subscription, SubscriptionOptions, Will,
 };
@@ -179,8 +179,12 @@ pub fn certificate_things(control: &Control, certificate_id: &str) -> Vec<String
         .things
 }
 
+/// AWS's quotas without the rates: tests connect and publish faster than AWS
+/// allows; the quotas' own tests set theirs.
 fn config_for(dir: &Path) -> EmulatorConfig {
-    EmulatorConfig::new(dir).with_bind("127.0.0.1:0".parse().expect("address"))
+    EmulatorConfig::new(dir)
+        .with_bind("127.0.0.1:0".parse().expect("address"))
+        .with_quotas(Quotas::aws().without_rates())
 }
 
 /// A registered thing with its credentials.
