@@ -22,7 +22,7 @@ use tempfile::TempDir;
 
 mod common;
 
-use common::{Emulator, IOTCORE, Lines, ok};
+use common::{Emulator, IOTCORE, Lines, iotcore, ok, text};
 
 /// Safety net for what must arrive; never a performance threshold.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -214,6 +214,34 @@ async fn aws_basic_discovery_flow_reaches_the_cloud_through_the_core_and_its_bri
     assert_eq!(published["host"], "127.0.0.1", "{run}");
 
     assert_eq!(next_payload(&mut bridged).await, "hello through the core");
+
+    // `iotcore discover` prints AWS's JSON, then which core address accepted the device.
+    let discover = iotcore(
+        setup.data.path(),
+        &[
+            "discover",
+            "--thing",
+            "sensor",
+            "--cert",
+            files.join("sensor.cert.pem").to_str().unwrap(),
+            "--key",
+            files.join("sensor.private.key").to_str().unwrap(),
+            "--port",
+            &port,
+        ],
+    );
+    assert!(discover.status.success(), "{}", text(&discover.stderr));
+    let answered = format!("at 127.0.0.1:{} as sensor", core.port);
+    assert!(
+        text(&discover.stderr).contains(&answered),
+        "{}",
+        text(&discover.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&discover.stdout).expect("AWS's JSON");
+    assert_eq!(
+        json["GGGroups"][0]["GGGroupId"],
+        "greengrassV2-coreDevice-my-core"
+    );
     watcher.close().await;
 }
 
