@@ -16,7 +16,7 @@
 //!   new one;
 //! * client device authentication as the cloud sees it: the certificates of
 //!   the things associated with the core are mirrored into the broker's
-//!   registry ([`sync`]) at start and every [`LocalCoreConfig::sync_every`],
+//!   registry ([`LocalCore::sync`]) at start and every [`LocalCoreConfig::sync_every`],
 //!   and the mirror keeps serving while the cloud cannot be read;
 //! * authorization by one policy for every client device
 //!   ([`LocalCoreConfig::client_policy`]): by default a device connects with
