@@ -136,6 +136,18 @@ impl Setup {
             .unwrap_or_else(|e| panic!("{thing} connects to port {port}: {e}"))
     }
 
+    /// `watcher` on the emulator, subscribed to [`MAPPED`]: what the bridge delivers.
+    async fn watch_cloud(&self) -> (Client, iotcore::Subscription) {
+        let watcher = self
+            .client("watcher", self.emulator.port, &self.cloud_ca())
+            .await;
+        let bridged = watcher
+            .subscribe(MAPPED, QoS::AtLeastOnce)
+            .await
+            .expect("subscribed");
+        (watcher, bridged)
+    }
+
     fn cloud_ca(&self) -> PathBuf {
         self.data.path().join("pki/ca.pem")
     }
@@ -174,13 +186,7 @@ async fn next_payload(messages: &mut iotcore::Subscription) -> String {
 async fn aws_basic_discovery_flow_reaches_the_cloud_through_the_core_and_its_bridge() {
     let setup = Setup::start();
     let core = setup.core(setup.emulator.port);
-    let watcher = setup
-        .client("watcher", setup.emulator.port, &setup.cloud_ca())
-        .await;
-    let mut bridged = watcher
-        .subscribe(MAPPED, QoS::AtLeastOnce)
-        .await
-        .expect("subscribed");
+    let (watcher, mut bridged) = setup.watch_cloud().await;
 
     let files = setup.files();
     let port = setup.emulator.port.to_string();
@@ -252,13 +258,7 @@ async fn cut_from_the_cloud_the_core_serves_its_devices_and_catches_up_when_the_
         .await
         .expect("proxy");
     let core = setup.core(proxy.port());
-    let watcher = setup
-        .client("watcher", setup.emulator.port, &setup.cloud_ca())
-        .await;
-    let mut bridged = watcher
-        .subscribe(MAPPED, QoS::AtLeastOnce)
-        .await
-        .expect("subscribed");
+    let (watcher, mut bridged) = setup.watch_cloud().await;
     let sensor = setup.client("sensor", core.port, &setup.core_ca()).await;
     let actuator = setup.client("actuator", core.port, &setup.core_ca()).await;
     let mut local = actuator
