@@ -39,9 +39,10 @@ pub struct CoreRunArgs {
     /// How often the core reads its client devices from the cloud.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub sync_every: Duration,
-    /// An IoT policy document (JSON file) that client devices are held to
-    /// on the core; default: connect with the thing name as client id,
-    /// publish and subscribe anywhere.
+    /// What client devices may do on the core (JSON file): the client device
+    /// auth component's configuration (`{"deviceGroups": …}`, as deployed on
+    /// AWS), or one IoT policy for all; default: connect with the thing name
+    /// as client id, publish and subscribe anywhere.
     #[arg(long, value_name = "FILE")]
     pub client_policy: Option<PathBuf>,
     /// Bridge to the cloud the messages of the core's broker that match

@@ -335,3 +335,89 @@ async fn the_client_policy_the_core_is_started_with_replaces_the_one_it_had() {
     );
     core.shutdown().await;
 }
+
+/// AWS's restrictive example of the client device auth configuration, for
+/// things whose names start with `sensor`.
+const DEVICE_GROUPS: &str = r#"{
+  "deviceGroups": {
+    "formatVersion": "2021-03-05",
+    "definitions": {
+      "Sensors": {"selectionRule": "thingName: sensor*", "policyName": "SensorPolicy"}
+    },
+    "policies": {
+      "SensorPolicy": {
+        "AllowConnect": {"operations": ["mqtt:connect"], "resources": ["*"]},
+        "AllowPublish": {"operations": ["mqtt:publish"], "resources": ["mqtt:topic:test/topic"]},
+        "AllowSubscribe": {"operations": ["mqtt:subscribe"], "resources": ["mqtt:topicfilter:test/topic/#"]}
+      }
+    }
+  }
+}"#;
+
+#[tokio::test]
+async fn aws_device_groups_decide_who_may_connect_publish_and_subscribe() {
+    let cloud = Cloud::start().await;
+    let sensor = cloud.device("sensor-1", true);
+    let actuator = cloud.device("actuator", true);
+    let config = LocalCoreConfig::new(
+        CORE,
+        cloud.core_dir.path(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .with_client_policy(DEVICE_GROUPS);
+    let core = LocalCore::start(config, cloud.control().clone())
+        .await
+        .expect("core starts");
+    let ca = core.ca_pem();
+
+    // In the group: its allowed filter and topic work.
+    let (mut client, reason) = connect(&core, &sensor, &ca, "sensor-1", "localhost")
+        .await
+        .expect("the sensor connects");
+    assert_eq!(reason, ReasonCode::SUCCESS);
+    assert_eq!(
+        client
+            .subscribe(1, &["test/topic/#"], QoS::AtLeastOnce)
+            .await,
+        vec![ReasonCode::GRANTED_QOS_1]
+    );
+    assert_eq!(
+        client
+            .publish_qos1(2, "test/topic", b"allowed".as_slice())
+            .await,
+        ReasonCode::SUCCESS
+    );
+    // A topic the group's policy does not name: AWS's MQTT 3.1.1 answer, the connection closed.
+    client
+        .send(&support::publish(
+            "other/topic",
+            QoS::AtLeastOnce,
+            Some(3),
+            &b"denied"[..],
+        ))
+        .await;
+    client.until_closed().await;
+
+    // `mqtt:clientId` is `*`, but the client id must still be the thing name.
+    let refused = connect(&core, &sensor, &ca, "someone-else", "localhost").await;
+    assert!(refused.is_none_or(|(_, reason)| reason != ReasonCode::SUCCESS));
+    // Associated but in no device group: it may do nothing.
+    let refused = connect(&core, &actuator, &ca, "actuator", "localhost").await;
+    assert!(refused.is_none_or(|(_, reason)| reason != ReasonCode::SUCCESS));
+    core.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_device_groups_configuration_with_a_mistake_stops_the_core_with_what_is_wrong() {
+    let cloud = Cloud::start().await;
+    let config = LocalCoreConfig::new(
+        CORE,
+        cloud.core_dir.path(),
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+    )
+    .with_client_policy(DEVICE_GROUPS.replace("mqtt:topic:test/topic", "mqtt:topic:test/*"));
+    let error = LocalCore::start(config, cloud.control().clone())
+        .await
+        .expect_err("a partial wildcard is refused");
+    assert!(error.to_string().contains("never inside"), "{error}");
+}

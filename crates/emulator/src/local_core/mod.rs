@@ -18,15 +18,17 @@
 //!   the things associated with the core are mirrored into the broker's
 //!   registry ([`LocalCore::sync`]) at start and every [`LocalCoreConfig::sync_every`],
 //!   and the mirror keeps serving while the cloud cannot be read;
-//! * authorization by one policy for every client device
-//!   ([`LocalCoreConfig::client_policy`]): by default a device connects with
-//!   its thing name as client id (AWS's client device auth requires it) and
-//!   publishes and subscribes to any topic. The core's own certificates get
-//!   every right, for the bridge to the cloud.
+//! * authorization ([`LocalCoreConfig::client_policy`]) by AWS's client
+//!   device auth configuration (device groups and their policies,
+//!   [`DeviceGroups`]) or by one IoT policy for every client device; by
+//!   default a device connects with its thing name as client id (AWS's client
+//!   device auth requires it) and publishes and subscribes to any topic. The
+//!   core's own certificates get every right, for the bridge to the cloud.
 //!
 //! If the core has no connectivity information, it sets it to the broker's
 //! address, as AWS's IP detector component reports the core's addresses.
 
+mod device_groups;
 mod identity;
 mod sync;
 
@@ -45,11 +47,13 @@ use crate::control::{
     UpdateConnectivityInfoRequest,
 };
 use crate::pki::{DeviceCredentials, Pki, PkiError, PkiOptions};
+use crate::policy::ArnScope;
 use crate::quotas::Quotas;
 use crate::things::{DeviceFiles, DeviceFilesError};
 use crate::tls::{ServerCertificate, TlsSetupError};
 use crate::{Emulator, EmulatorConfig, EmulatorError};
 
+pub use device_groups::{DeviceGroups, DeviceGroupsError};
 pub use identity::CORE_CLOUD_POLICY_NAME;
 use sync::LocalPolicy;
 pub use sync::Synced;
@@ -85,8 +89,10 @@ pub struct LocalCoreConfig {
     pub rotate_every: Duration,
     /// How often the client devices are read from the cloud ([`DEFAULT_SYNC`]).
     pub sync_every: Duration,
-    /// The IoT policy document every client device is held to on the core,
-    /// `None`: [`default_client_policy`].
+    /// What client devices may do on the core: AWS's client device auth
+    /// configuration (`{"deviceGroups": …}`, [`DeviceGroups`]), or an IoT
+    /// policy document that every client device is held to; `None`:
+    /// [`default_client_policy`].
     pub client_policy: Option<String>,
 }
 
@@ -177,6 +183,9 @@ pub enum LocalCoreError {
     /// The core's certificate files could not be written.
     #[error("{0}")]
     Files(#[from] DeviceFilesError),
+    /// The client policy is a `deviceGroups` configuration that cannot be used.
+    #[error("the client device auth configuration: {0}")]
+    DeviceGroups(#[from] DeviceGroupsError),
     /// A blocking task panicked or was cancelled.
     #[error("a background task of the core failed: {0}")]
     Task(String),
@@ -201,9 +210,54 @@ struct Shared {
     certificate: ServerCertificate,
     /// The extra names of the certificate presented now.
     names: RwLock<Vec<String>>,
+    /// What client devices may do.
+    client_policies: ClientPolicies,
     /// The core's own certificate in the cloud, and its files.
     identity: (DeviceFiles, DeviceCredentials),
-    client_policy: String,
+}
+
+/// The local policies of client devices.
+#[derive(Debug)]
+enum ClientPolicies {
+    /// One IoT policy document for every client device.
+    One(String),
+    /// AWS's device groups, and each of their policies as an IoT document.
+    Groups(DeviceGroups, BTreeMap<String, String>),
+}
+
+impl ClientPolicies {
+    fn new(
+        document: Option<String>,
+        scope: &ArnScope,
+    ) -> Result<ClientPolicies, DeviceGroupsError> {
+        let (region, account) = (scope.region(), scope.account_id());
+        Ok(match document {
+            Some(document) if DeviceGroups::is_device_groups(&document) => {
+                let groups = DeviceGroups::parse(&document)?;
+                let documents = groups.documents(region, account);
+                ClientPolicies::Groups(groups, documents)
+            }
+            Some(document) => ClientPolicies::One(document),
+            None => ClientPolicies::One(default_client_policy(region, account)),
+        })
+    }
+
+    /// The local policies of client device `thing`: none when it is in no
+    /// device group (it may then do nothing, as with the component).
+    fn of(&self, thing: &str) -> Vec<LocalPolicy<'_>> {
+        match self {
+            ClientPolicies::One(document) => vec![LocalPolicy {
+                name: CLIENT_POLICY_NAME,
+                document,
+            }],
+            ClientPolicies::Groups(groups, documents) => groups
+                .policies_of(thing)
+                .iter()
+                .filter_map(|name| documents.get_key_value(name))
+                .map(|(name, document)| LocalPolicy { name, document })
+                .collect(),
+        }
+    }
 }
 
 impl LocalCore {
@@ -217,6 +271,7 @@ impl LocalCore {
         config: LocalCoreConfig,
         cloud: Control,
     ) -> Result<LocalCore, LocalCoreError> {
+        let client_policies = ClientPolicies::new(config.client_policy.clone(), cloud.arn_scope())?;
         let (ca, names, identity) = {
             let (cloud, dir, name) = (cloud.clone(), config.dir.clone(), config.name.clone());
             blocking(move || {
@@ -240,10 +295,6 @@ impl LocalCore {
                 .with_client_trust(vec![cloud.pki().ca_der().clone()]),
         )
         .await?;
-        let client_policy = config
-            .client_policy
-            .clone()
-            .unwrap_or_else(|| default_client_policy(scope.region(), scope.account_id()));
         let shared = Arc::new(Shared {
             local: broker.control().clone(),
             cloud,
@@ -251,7 +302,7 @@ impl LocalCore {
             certificate,
             names: RwLock::new(names),
             identity,
-            client_policy,
+            client_policies,
             config,
         });
         {
@@ -398,19 +449,16 @@ impl Shared {
     fn sync(&self) -> Result<Synced, LocalCoreError> {
         let name = &self.config.name;
         let mut things = BTreeMap::new();
-        let client = LocalPolicy {
-            name: CLIENT_POLICY_NAME,
-            document: &self.client_policy,
-        };
+        for thing in associated_things(&self.cloud, name)? {
+            let policies = self.client_policies.of(&thing);
+            things.insert(thing, policies);
+        }
         let core_document = core_policy();
         let core = LocalPolicy {
             name: CORE_POLICY_NAME,
             document: &core_document,
         };
-        for thing in associated_things(&self.cloud, name)? {
-            things.insert(thing, &client);
-        }
-        things.insert(name.clone(), &core);
+        things.insert(name.clone(), vec![core]);
         let synced = sync::sync_devices(&self.cloud, &self.local, &things)?;
         let hosts = connectivity_hosts(&self.cloud, name)?;
         let current = self

@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::control::{
     Control, ControlError, CreatePolicyRequest, CreatePolicyVersionRequest, CreateThingRequest,
-    DescribeCertificateRequest, ErrorCode, ListThingPrincipalsRequest, ListThingsRequest,
-    PolicyNameRequest, PolicyTargetRequest, PolicyVersionRequest, RegisterCertificateRequest,
-    ThingPrincipalRequest, UpdateCertificateRequest,
+    DescribeCertificateRequest, ErrorCode, ListAttachedPoliciesRequest, ListThingPrincipalsRequest,
+    ListThingsRequest, PolicyNameRequest, PolicyTargetRequest, PolicyVersionRequest,
+    RegisterCertificateRequest, ThingPrincipalRequest, UpdateCertificateRequest,
 };
 
 /// What one pass changed.
@@ -40,18 +40,20 @@ pub(crate) struct LocalPolicy<'a> {
 }
 
 /// Makes `local` accept exactly the certificates that `cloud` has attached to
-/// the things in `things`, each with its policy.
+/// the things in `things`, each with its policies (and no other).
 pub(crate) fn sync_devices(
     cloud: &Control,
     local: &Control,
-    things: &BTreeMap<String, &LocalPolicy<'_>>,
+    things: &BTreeMap<String, Vec<LocalPolicy<'_>>>,
 ) -> Result<Synced, ControlError> {
     let mut ensured = BTreeSet::new();
     let mut synced = Synced::default();
     let mut wanted = BTreeSet::new();
-    for (thing, policy) in things {
-        if ensured.insert(policy.name) {
-            ensure_policy(local, policy)?;
+    for (thing, policies) in things {
+        for policy in policies {
+            if ensured.insert(policy.name) {
+                ensure_policy(local, policy)?;
+            }
         }
         let certificates = match thing_certificates(cloud, thing) {
             Ok(certificates) => certificates,
@@ -74,16 +76,46 @@ pub(crate) fn sync_devices(
                 principal: arn.clone(),
                 thing_principal_type: None,
             })?;
-            local.attach_policy(PolicyTargetRequest {
-                policy_name: policy.name.to_owned(),
-                target: arn,
-            })?;
+            attach_only(local, &arn, policies)?;
             wanted.insert(id);
         }
         synced.devices.insert(thing.clone());
     }
     synced.certificates_withdrawn = withdraw_others(local, &wanted)?;
     Ok(synced)
+}
+
+/// Attaches `policies` to the certificate `arn` and detaches any other (the
+/// core was configured otherwise before, or the thing left a device group).
+fn attach_only(
+    local: &Control,
+    arn: &str,
+    policies: &[LocalPolicy<'_>],
+) -> Result<(), ControlError> {
+    let attached = local
+        .list_attached_policies(ListAttachedPoliciesRequest {
+            target: arn.to_owned(),
+            ..ListAttachedPoliciesRequest::default()
+        })?
+        .policies;
+    for stale in attached
+        .iter()
+        .filter(|a| !policies.iter().any(|p| p.name == a.policy_name))
+    {
+        local.detach_policy(PolicyTargetRequest {
+            policy_name: stale.policy_name.clone(),
+            target: arn.to_owned(),
+        })?;
+    }
+    for policy in policies {
+        if !attached.iter().any(|a| a.policy_name == policy.name) {
+            local.attach_policy(PolicyTargetRequest {
+                policy_name: policy.name.to_owned(),
+                target: arn.to_owned(),
+            })?;
+        }
+    }
+    Ok(())
 }
 
 /// The ids of the certificates attached to `thing` in `cloud`.
