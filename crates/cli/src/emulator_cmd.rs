@@ -100,7 +100,7 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
     runtime.block_on(async {
         // Registered before the first line is printed: whoever reads that line may
         // signal at once.
-        let stop = stop_signal()?;
+        let stop = crate::signals::stop_signal()?;
         let config = EmulatorConfig::new(data_dir)
             .with_bind(SocketAddr::new(args.bind, args.port))
             .with_extra_server_names(args.server_names)
@@ -129,14 +129,14 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             }
         };
         let ca = Pki::ca_cert_path(data_dir);
-        say(format_args!(
+        crate::signals::say(format_args!(
             "iotcore emulator listening on {}\ndata directory: {}\nroot CA: {}",
             emulator.local_addr(),
             data_dir.display(),
             ca.display()
         ));
         if let Some(api) = emulator.api_addr() {
-            say(format_args!(
+            crate::signals::say(format_args!(
                 "HTTPS API: https://localhost:{} (aws --endpoint-url https://localhost:{} \
                  --region {} with AWS_CA_BUNDLE={} and credentials from `iotcore credentials create`)",
                 api.port(),
@@ -150,7 +150,7 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             .flatten()
             .map(|addr| addr.port().to_string())
             .collect();
-        say(format_args!(
+        crate::signals::say(format_args!(
             "Greengrass discovery: GET /greengrass/discover/thing/NAME with a device certificate \
              on port {} (ALPN x-amzn-http-ca){}",
             emulator.local_addr().port(),
@@ -159,41 +159,10 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
                 ports => format!(" and {}", ports.join(", ")),
             }
         ));
-        say(format_args!("press Ctrl-C to stop"));
+        crate::signals::say(format_args!("press Ctrl-C to stop"));
         stop.await;
-        say(format_args!("stopping"));
+        crate::signals::say(format_args!("stopping"));
         emulator.shutdown().await;
         Ok(())
     })
-}
-
-/// Registers for Ctrl-C (and SIGTERM on Unix) now, and returns a future that
-/// resolves when either arrives.
-fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        Ok(async move {
-            tokio::select! {
-                _ = interrupt.recv() => {}
-                _ = terminate.recv() => {}
-            }
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        Ok(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-    }
-}
-
-/// Prints a line to stdout. A closed stdout (`iotcore emulator | head -1`) is not
-/// an error: the emulator keeps serving and its log still goes to stderr.
-fn say(line: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }

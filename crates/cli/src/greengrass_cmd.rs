@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use iotcore::Identity;
 use iotcore::greengrass::{DiscoveryEndpoint, discover};
+use iotcore::{Client, Identity};
 use iotcore_emulator::control::{
     BatchClientDevicesRequest, BatchClientDevicesResponse, Control, CreateThingRequest,
     DescribeThingRequest, Discovery, UpdateConnectivityInfoRequest,
@@ -45,6 +45,9 @@ pub enum CoreCommand {
         /// The core device's thing name.
         name: String,
     },
+    /// Run core NAME's local broker for its client devices, bridged to the
+    /// emulator, until Ctrl-C.
+    Run(crate::greengrass_core_cmd::CoreRunArgs),
 }
 
 /// Subcommands of `iotcore greengrass connectivity`.
@@ -75,6 +78,9 @@ pub struct AssociationArgs {
 pub fn run(data_dir: &DataDir, command: GreengrassCommand) -> CliResult {
     let control = data_dir.control()?;
     match command {
+        GreengrassCommand::Core(CoreCommand::Run(args)) => {
+            return crate::greengrass_core_cmd::run(data_dir, control, args);
+        }
         GreengrassCommand::Core(CoreCommand::Create { name }) => {
             let described = registry::found(control.describe_thing(DescribeThingRequest {
                 thing_name: name.clone(),
@@ -277,9 +283,14 @@ pub struct DiscoverArgs {
     /// How long to wait for the answer, in seconds.
     #[arg(long, default_value_t = 10)]
     timeout: u64,
+    /// Only ask discovery; do not then connect to a core to say which
+    /// address answers.
+    #[arg(long)]
+    no_connect: bool,
 }
 
-/// Runs `iotcore discover`: prints the discovery response as AWS's JSON.
+/// Runs `iotcore discover`: prints the discovery response as AWS's JSON,
+/// then (on stderr, stdout staying JSON) which core address accepts the device.
 pub fn run_discover(data_dir: &DataDir, args: DiscoverArgs) -> CliResult {
     let identity = Identity::from_files(&args.cert, &args.key)?;
     let mut endpoint = DiscoveryEndpoint::new(args.endpoint.as_str(), args.port)
@@ -299,6 +310,24 @@ pub fn run_discover(data_dir: &DataDir, args: DiscoverArgs) -> CliResult {
         .build()?;
     let response = runtime.block_on(discover(&identity, &endpoint, &args.thing))?;
     println!("{}", serde_json::to_string_pretty(&response)?);
+    if args.no_connect {
+        return Ok(());
+    }
+    // As the device would: the addresses in order, each with its core's CAs.
+    let client = runtime.block_on(
+        Client::builder(&args.thing)
+            .client_cert_pem_files(&args.cert, &args.key)?
+            .greengrass_core(endpoint)
+            .initial_connect(1, Duration::from_secs(args.timeout.max(1)))
+            .connect(),
+    )?;
+    if let Some(core) = client.greengrass_core() {
+        eprintln!(
+            "connected to core {} at {}:{} as {}",
+            core.core_thing_arn, core.host, core.port, args.thing
+        );
+    }
+    runtime.block_on(client.close());
     Ok(())
 }
 

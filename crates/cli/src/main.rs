@@ -3,17 +3,23 @@
 
 mod authorizer_cmd;
 mod bench_cmd;
+mod bridge;
 mod cert_cmd;
+mod cli_identity;
 mod credentials_cmd;
 mod data_dir;
 mod demo;
+mod duration;
 mod emulator_cmd;
 mod greengrass_cmd;
+mod greengrass_core_cmd;
 mod jobs_cmd;
 mod policy_cmd;
 mod provision_cmd;
+mod pubsub;
 mod registry;
 mod shadow_cmd;
+mod signals;
 mod simulate;
 mod template_cmd;
 mod thing_cmd;
@@ -90,6 +96,10 @@ enum Command {
     /// Get, update, delete or watch a thing's Device Shadow on a running emulator.
     #[command(subcommand)]
     Shadow(shadow_cmd::ShadowCommand),
+    /// Publish messages, like mosquitto_pub (the CLI's own identity by default).
+    Pub(pubsub::publish::PubArgs),
+    /// Subscribe and print messages, like mosquitto_sub; JSON pretty-printed.
+    Sub(pubsub::subscribe::SubArgs),
     /// Load-test: a fleet of N devices (things sim-00001…) connecting at a
     /// ramp rate, sending telemetry and shadow updates, with live progress
     /// and a latency summary (also as JSON).
@@ -109,9 +119,12 @@ fn main() -> ExitCode {
     // about every client that sends an IP address as SNI (AWS's SDKs do, on
     // 127.0.0.1); the emulator accepts them, so that warning is noise.
     init_tracing(match cli.command {
-        Command::Demo(_) | Command::Shadow(_) | Command::Simulate(_) | Command::Bench(_) => {
-            "warn,rustls=error"
-        }
+        Command::Demo(_)
+        | Command::Shadow(_)
+        | Command::Pub(_)
+        | Command::Sub(_)
+        | Command::Simulate(_)
+        | Command::Bench(_) => "warn,rustls=error",
         _ => "info,rustls=error",
     });
     let scope = iotcore_emulator::policy::ArnScope::new(&cli.region, &cli.account_id);
@@ -130,6 +143,8 @@ fn main() -> ExitCode {
         Command::Greengrass(cmd) => greengrass_cmd::run(&data_dir, cmd),
         Command::Discover(args) => greengrass_cmd::run_discover(&data_dir, args),
         Command::Shadow(cmd) => shadow_cmd::run(&data_dir, cmd),
+        Command::Pub(args) => pubsub::publish::run(&data_dir, args),
+        Command::Sub(args) => pubsub::subscribe::run(&data_dir, args),
         Command::Simulate(args) => simulate::run(&data_dir, args),
         Command::Bench(args) => bench_cmd::run(args),
     };
@@ -142,7 +157,10 @@ fn main() -> ExitCode {
                 eprintln!("  caused by: {cause}");
                 source = cause.source();
             }
-            ExitCode::FAILURE
+            match e.is::<pubsub::subscribe::TimedOut>() {
+                true => ExitCode::from(pubsub::subscribe::TIMED_OUT_STATUS),
+                false => ExitCode::FAILURE,
+            }
         }
     }
 }

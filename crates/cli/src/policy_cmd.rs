@@ -162,22 +162,17 @@ pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
         PolicyCommand::Update { name, file, prune } => {
             let control = data_dir.control()?;
             let document = read_document(&file)?;
-            let version = match new_default_version(&control, &name, &document) {
-                Err(e) if prune && e.code() == ErrorCode::VersionsLimitExceeded => {
-                    let oldest = oldest_other_version(&control, &name)?.ok_or(e)?;
-                    control.delete_policy_version(PolicyVersionRequest {
-                        policy_name: name.clone(),
-                        policy_version_id: oldest.clone(),
-                    })?;
-                    println!(
-                        "deleted version {oldest} of policy {name} (limit of {MAX_POLICY_VERSIONS})"
-                    );
-                    new_default_version(&control, &name, &document)?
-                }
-                other => other?,
-            };
+            let replaced = replace_default_version(&control, &name, &document, prune)?;
+            if let Some(pruned) = replaced.pruned {
+                println!(
+                    "deleted version {pruned} of policy {name} (limit of {MAX_POLICY_VERSIONS})"
+                );
+            }
             warn_about(&document);
-            println!("policy {name}: version {version} is now the default");
+            println!(
+                "policy {name}: version {} is now the default",
+                replaced.version
+            );
         }
         PolicyCommand::Show { name } => {
             let control = data_dir.control()?;
@@ -295,6 +290,42 @@ fn policy_target(control: &Control, name: &str, certificate: &str) -> PolicyTarg
     PolicyTargetRequest {
         policy_name: name.to_owned(),
         target: certificate_arn(control, certificate),
+    }
+}
+
+/// What [`replace_default_version`] did.
+pub struct NewDefaultVersion {
+    /// The id of the version made the default.
+    pub version: String,
+    /// The version deleted first to stay within AWS's limit, if any.
+    pub pruned: Option<String>,
+}
+
+/// Adds `document` as policy `name`'s default version; at the limit of
+/// [`MAX_POLICY_VERSIONS`], with `prune`, deletes the oldest version that is
+/// not the default first.
+pub fn replace_default_version(
+    control: &Control,
+    name: &str,
+    document: &str,
+    prune: bool,
+) -> Result<NewDefaultVersion, ControlError> {
+    match new_default_version(control, name, document) {
+        Err(e) if prune && e.code() == ErrorCode::VersionsLimitExceeded => {
+            let oldest = oldest_other_version(control, name)?.ok_or(e)?;
+            control.delete_policy_version(PolicyVersionRequest {
+                policy_name: name.to_owned(),
+                policy_version_id: oldest.clone(),
+            })?;
+            Ok(NewDefaultVersion {
+                version: new_default_version(control, name, document)?,
+                pruned: Some(oldest),
+            })
+        }
+        other => Ok(NewDefaultVersion {
+            version: other?,
+            pruned: None,
+        }),
     }
 }
 

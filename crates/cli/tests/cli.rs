@@ -7,26 +7,7 @@ use std::process::Command;
 
 mod common;
 
-use common::{Emulator, iotcore};
-
-/// mosquitto_pub / mosquitto_sub arguments for thing `name`'s files in `dir`.
-fn tls_args(dir: &Path, name: &str, port: u16) -> Vec<String> {
-    let file = |f: String| dir.join(f).display().to_string();
-    vec![
-        "-h".into(),
-        "localhost".into(),
-        "-p".into(),
-        port.to_string(),
-        "-i".into(),
-        name.into(),
-        "--cafile".into(),
-        file("root-ca.pem".into()),
-        "--cert".into(),
-        file(format!("{name}.cert.pem")),
-        "--key".into(),
-        file(format!("{name}.private.key")),
-    ]
-}
+use common::{Emulator, iotcore, tls_args};
 
 #[test]
 fn demo_runs_every_step_and_exits_zero() {

@@ -122,6 +122,8 @@ fn a_core_is_created_given_addresses_and_clients_and_discovered() {
                 .into_owned(),
             "--port".to_owned(),
             port.clone(),
+            // No core runs at these addresses: discovery only.
+            "--no-connect".to_owned(),
         ]
     };
     let args = device("dev1");

@@ -13,11 +13,12 @@ use crate::backoff::ReconnectPolicy;
 use crate::credentials::{self, Identity};
 use crate::custom_authorizer::CustomAuthorizer;
 use crate::error::ConfigError;
+use crate::greengrass::DiscoveryEndpoint;
 use crate::limits::{Limits, Violation};
 use crate::offline_queue::OfflineQueueLimits;
 use crate::offline_store::{OfflineStore, PendingPublish};
 use crate::transport::tls::{self, AWS_MQTT_ALPN, TlsSetup};
-use crate::transport::{Connector, Door, DoorSetup, Proxy};
+use crate::transport::{Connector, Door, DoorSetup, GreengrassSetup, Proxy};
 
 /// The MQTT port of AWS IoT Core with client certificates.
 pub const DEFAULT_PORT: u16 = 8883;
@@ -83,6 +84,7 @@ enum DoorChoice {
     WebSocketSigV4(CredentialsProvider),
     CustomAuthorizer(CustomAuthorizer),
     CustomAuthorizerWebSocket(CustomAuthorizer),
+    GreengrassCore(DiscoveryEndpoint),
 }
 
 impl DoorChoice {
@@ -92,6 +94,7 @@ impl DoorChoice {
             DoorChoice::WebSocketSigV4(_) => Door::WebSocketSigV4,
             DoorChoice::CustomAuthorizer(_) => Door::CustomAuthorizer,
             DoorChoice::CustomAuthorizerWebSocket(_) => Door::CustomAuthorizerWebSocket,
+            DoorChoice::GreengrassCore(_) => Door::GreengrassCore,
         }
     }
 }
@@ -261,6 +264,27 @@ impl ClientBuilder {
     /// of the upgrade; the user name and password in CONNECT.
     pub fn custom_authorizer_over_websocket(mut self, authorizer: CustomAuthorizer) -> Self {
         self.door = DoorChoice::CustomAuthorizerWebSocket(authorizer);
+        self
+    }
+
+    /// Connects to a Greengrass core device's local broker, the core and its
+    /// address found by Greengrass discovery at `discovery`, instead of to
+    /// AWS IoT Core: what AWS's `basic_discovery` sample does, kept up.
+    ///
+    /// Needs the device's certificate ([`client_cert_pem_files`](Self::client_cert_pem_files));
+    /// the client id stays the thing name, as the core requires. Every
+    /// connection attempt tries the discovered addresses in order (the one
+    /// that answered last first), each trusting only its core's CAs; when
+    /// they all fail, it discovers again (a rotated CA, new addresses) and
+    /// tries once more. No [`endpoint`](Self::endpoint) is needed, and no
+    /// proxy is used: a core is on the device's network.
+    /// [`crate::Client::greengrass_core`] says which address answered.
+    ///
+    /// A core's broker is not AWS IoT Core: Greengrass's Moquette speaks MQTT
+    /// 3.1.1 only (the default here) and has no 8-level topic limit; turn
+    /// [`enforce_aws_limits`](Self::enforce_aws_limits) off for such topics.
+    pub fn greengrass_core(mut self, discovery: DiscoveryEndpoint) -> Self {
+        self.door = DoorChoice::GreengrassCore(discovery);
         self
     }
 
@@ -557,12 +581,25 @@ impl ClientBuilder {
 
     /// Checks every setting and builds the configuration the driver runs on.
     pub(crate) fn into_config(self) -> Result<Config, ConfigError> {
-        let host = self.endpoint.ok_or(ConfigError::MissingEndpoint)?;
+        let host = match (&self.door, self.endpoint) {
+            (_, Some(host)) => host,
+            // Named in logs only: the addresses come from discovery.
+            (DoorChoice::GreengrassCore(discovery), None) => discovery.host().to_owned(),
+            (_, None) => return Err(ConfigError::MissingEndpoint),
+        };
         let door = self.door.door();
         let identity = match door {
-            Door::MutualTls => Some(self.identity.ok_or(ConfigError::MissingClientCertificate)?),
+            Door::MutualTls | Door::GreengrassCore => {
+                Some(self.identity.ok_or(ConfigError::MissingClientCertificate)?)
+            }
             _ => None,
         };
+        if door == Door::GreengrassCore && !matches!(self.proxy, ProxyChoice::Direct) {
+            return Err(ConfigError::InvalidSetting {
+                setting: "proxy",
+                why: "a Greengrass core is reached directly, on the device's network",
+            });
+        }
         let port = self.port.unwrap_or(door.default_port());
         let server_name = tls::server_name(self.server_name.as_deref().unwrap_or(&host))?;
         let client_id = self.client_id.unwrap_or_else(|| self.thing_name.clone());
@@ -654,6 +691,13 @@ impl ClientBuilder {
             }
             DoorChoice::CustomAuthorizerWebSocket(authorizer) => {
                 DoorSetup::CustomAuthorizerWebSocket { tls, authorizer }
+            }
+            DoorChoice::GreengrassCore(discovery) => {
+                DoorSetup::GreengrassCore(Box::new(GreengrassSetup::new(
+                    identity.ok_or(ConfigError::MissingClientCertificate)?,
+                    discovery,
+                    self.thing_name.clone(),
+                )))
             }
         };
         let proxy = match self.proxy {
@@ -855,7 +899,12 @@ mod tests {
     }
 
     fn tls_of(config: &Config) -> &rustls::ClientConfig {
-        &config.connector.setup().tls().config
+        &config
+            .connector
+            .setup()
+            .tls()
+            .expect("a door with TLS settings")
+            .config
     }
 
     #[test]

@@ -10,12 +10,14 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::builder::{ClientBuilder, Config};
 use crate::driver::{Command, Driver, Listeners, Request};
 use crate::error::Error;
+use crate::greengrass::CoreAddress;
 use crate::jobs::JobsClient;
 use crate::limits::Limits;
 use crate::service::Services;
 use crate::shadow::ShadowClient;
 use crate::status::{ConnectionState, Sessions};
 use crate::streams::{CloudToDevice, Messages, StatusEvents, Subscription};
+use crate::transport::{Connector, DoorSetup};
 
 /// Commands waiting for the driver; publishers wait when it is full.
 const COMMAND_QUEUE: usize = 256;
@@ -63,6 +65,8 @@ struct Inner {
     sessions: Arc<Sessions>,
     /// The service framework's channels and tokens, for every service alike.
     services: Services,
+    /// How connections are opened (what the Greengrass door learnt).
+    connector: Arc<Connector>,
 }
 
 impl Client {
@@ -91,6 +95,7 @@ impl Client {
             cloud_to_device_filter: config.cloud_to_device_filter.clone(),
             sessions: sessions.clone(),
             services: Services::new(config.stream_buffer),
+            connector: Arc::clone(&config.connector),
         };
         let driver = Driver::new(
             config,
@@ -108,6 +113,16 @@ impl Client {
             }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::closed()),
+        }
+    }
+
+    /// The Greengrass core address the client is (or was last) connected
+    /// to, with [`ClientBuilder::greengrass_core`]; `None` on other doors
+    /// and before the first connection.
+    pub fn greengrass_core(&self) -> Option<CoreAddress> {
+        match &self.inner.connector.setup {
+            DoorSetup::GreengrassCore(core) => core.answered(),
+            _ => None,
         }
     }
 

@@ -262,6 +262,15 @@ pub enum DisconnectReason {
         /// What was wrong.
         detail: String,
     },
+    /// Greengrass discovery, asked for the core to connect to, failed.
+    #[error("Greengrass discovery failed: {detail}")]
+    DiscoveryFailed {
+        /// The service refused the thing (403, 404, or the connection closed
+        /// for its certificate), rather than being unreachable.
+        refused: bool,
+        /// What failed, and what to check.
+        detail: String,
+    },
 }
 
 fn proxy_hint(status: u16) -> &'static str {
@@ -307,6 +316,7 @@ impl DisconnectReason {
         match self {
             DisconnectReason::ServerCertificateUntrusted { .. }
             | DisconnectReason::ClientCertificateRejected { .. } => true,
+            DisconnectReason::DiscoveryFailed { refused, .. } => *refused,
             DisconnectReason::ProxyRefused { status, .. }
             | DisconnectReason::UpgradeRefused { status, .. } => {
                 matches!(status, 400 | 401 | 403 | 404 | 407)

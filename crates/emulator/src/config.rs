@@ -5,7 +5,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rustls_pki_types::CertificateDer;
+
 use crate::quotas::Quotas;
+use crate::tls::ServerCertificate;
 
 /// The port AWS IoT Core serves MQTT over TLS on, and the emulator's default.
 pub const DEFAULT_PORT: u16 = 8883;
@@ -64,6 +67,15 @@ pub struct EmulatorConfig {
     /// default: commits still reach the operating system before anything is
     /// acknowledged, which survives the emulator's process being killed.
     pub fsync: bool,
+    /// The certificate the MQTT listener presents, replaceable while the
+    /// emulator runs; `None` (the default): the PKI's server certificate
+    /// (`<data_dir>/pki/server.pem`).
+    pub server_certificate: Option<ServerCertificate>,
+    /// CA certificates, besides the emulator's own CA, that a client
+    /// certificate may chain to (a local Greengrass core trusts the cloud's
+    /// CA, which issued its client devices' certificates). A certificate must
+    /// still be registered and active in the registry.
+    pub client_trust: Vec<CertificateDer<'static>>,
 }
 
 impl EmulatorConfig {
@@ -83,6 +95,8 @@ impl EmulatorConfig {
             discovery_bind: None,
             clock: crate::clock::Clock::system(),
             fsync: false,
+            server_certificate: None,
+            client_trust: Vec::new(),
         }
     }
 
@@ -151,6 +165,18 @@ impl EmulatorConfig {
     /// Sets [`EmulatorConfig::fsync`].
     pub fn with_fsync(mut self, fsync: bool) -> Self {
         self.fsync = fsync;
+        self
+    }
+
+    /// Sets [`EmulatorConfig::server_certificate`].
+    pub fn with_server_certificate(mut self, certificate: ServerCertificate) -> Self {
+        self.server_certificate = Some(certificate);
+        self
+    }
+
+    /// Sets [`EmulatorConfig::client_trust`].
+    pub fn with_client_trust(mut self, cas: Vec<CertificateDer<'static>>) -> Self {
+        self.client_trust = cas;
         self
     }
 

@@ -35,7 +35,7 @@ use crate::registry_watch::RegistryWatch;
 use crate::services::Services;
 use crate::shadow::{ShadowService, Shadows};
 use crate::store::{CertificateStatus, Store, StoreError};
-use crate::tls::{Admission, TlsConfigs};
+use crate::tls::{Admission, ServerCertificate, TlsConfigs};
 
 /// A running emulator of AWS IoT Core's MQTT broker.
 ///
@@ -97,12 +97,14 @@ impl Emulator {
             None => None,
         };
 
-        let tls = TlsConfigs::new(
-            pki.ca_der(),
-            pki.server_cert_chain(),
-            pki.server_private_key(),
-            admission(store.clone()),
-        )?;
+        let server_certificate = match &config.server_certificate {
+            Some(certificate) => certificate.clone(),
+            None => ServerCertificate::new(pki.server_cert_chain(), pki.server_private_key())?,
+        };
+        let client_roots: Vec<_> = std::iter::once(pki.ca_der().clone())
+            .chain(config.client_trust.iter().cloned())
+            .collect();
+        let tls = TlsConfigs::new(&client_roots, &server_certificate, admission(store.clone()))?;
         let mut server_config = ServerConfig::aws();
         server_config.max_incoming_packet_size = config.limits.max_packet_size;
         server_config.max_inflight = config.limits.max_inflight_outbound;

@@ -70,6 +70,7 @@ mod ids;
 mod jobs;
 mod lifecycle;
 mod listener;
+pub mod local_core;
 pub mod quotas;
 mod registry_watch;
 mod services;
@@ -81,7 +82,7 @@ pub use emulator::Emulator;
 pub use error::EmulatorError;
 pub use quotas::Quotas;
 pub use shadow::{ShadowApiError, Shadows};
-pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, TlsSetupError};
+pub use tls::{ALPN_HTTP_CA, ALPN_MQTT, ALPN_MQTT_CA, ServerCertificate, TlsSetupError};
 
 /// The README's example, compiled and run as a doctest so that it stays true.
 #[cfg(doctest)]

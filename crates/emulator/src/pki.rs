@@ -244,6 +244,9 @@ pub struct PkiOptions {
     /// Names the server certificate covers besides `localhost`, `127.0.0.1` and `::1`:
     /// DNS names (e.g. the endpoint name devices are configured with) or IP addresses.
     pub extra_server_names: Vec<String>,
+    /// The root CA's common name when one is created; `None`:
+    /// [`CA_COMMON_NAME`].
+    pub ca_common_name: Option<String>,
 }
 
 impl PkiOptions {
@@ -255,7 +258,14 @@ impl PkiOptions {
     {
         Self {
             extra_server_names: names.into_iter().map(Into::into).collect(),
+            ca_common_name: None,
         }
+    }
+
+    /// Sets [`PkiOptions::ca_common_name`].
+    pub fn with_ca_common_name(mut self, name: impl Into<String>) -> Self {
+        self.ca_common_name = Some(name.into());
+        self
     }
 }
 
@@ -337,7 +347,8 @@ impl Pki {
         fs::create_dir_all(&paths.dir).map_err(|source| paths.unwritable(&paths.dir, source))?;
 
         let server_names = requested_server_names(&options.extra_server_names)?;
-        let (ca_pem, ca_der, ca_key) = load_or_create_ca(&paths)?;
+        let ca_name = options.ca_common_name.as_deref().unwrap_or(CA_COMMON_NAME);
+        let (ca_pem, ca_der, ca_key) = load_or_create_ca(&paths, ca_name)?;
         let issuer = Issuer::from_ca_cert_der(&ca_der, ca_key)
             .map_err(|e| paths.corrupt_ca(&paths.ca_cert, format!("unusable as an issuer: {e}")))?;
 
@@ -348,7 +359,14 @@ impl Pki {
                     path = %paths.server_cert.display(),
                     "issuing a new server certificate: {reason}"
                 );
-                create_server(&paths, &issuer, &server_names)?
+                let (cert, key) = server_certificate(&issuer, &server_names, LEAF_VALIDITY)?;
+                paths.write(
+                    &paths.server_key,
+                    key.serialize_pem().as_bytes(),
+                    MODE_PRIVATE,
+                )?;
+                paths.write(&paths.server_cert, cert.pem().as_bytes(), MODE_PUBLIC)?;
+                (cert.der().clone(), PrivateKeyDer::from(key))
             }
         };
 
@@ -393,6 +411,44 @@ impl Pki {
     /// canonical form), sorted.
     pub fn server_names(&self) -> &[String] {
         &self.server_names
+    }
+
+    /// Issues a TLS server certificate for `localhost`, `127.0.0.1`, `::1`
+    /// and `extra_names`, valid for `validity` (from an hour ago, for clocks a
+    /// little behind), signed by the CA: the chain to present (the certificate
+    /// alone) and its key. Nothing is written to the data directory: what a
+    /// Greengrass core's rotating certificate is.
+    pub fn issue_server_certificate(
+        &self,
+        extra_names: &[String],
+        validity: std::time::Duration,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+        let names = requested_server_names(extra_names)?;
+        let validity = Duration::try_from(validity).unwrap_or(CA_VALIDITY);
+        let (cert, key) = server_certificate(&self.issuer, &names, validity)?;
+        Ok((vec![cert.der().clone()], PrivateKeyDer::from(key)))
+    }
+
+    /// Replaces the CA under `<data_dir>/pki/` with a new one (and issues a
+    /// new server certificate under it), as [`Pki::load_or_create_with`] does
+    /// on a first start. Every certificate the old CA signed stops being
+    /// trusted by whoever trusts only the new one.
+    pub fn replace_ca(data_dir: &Path, options: &PkiOptions) -> Result<Self, PkiError> {
+        let paths = PkiPaths::new(data_dir);
+        for path in [
+            &paths.ca_key,
+            &paths.ca_cert,
+            &paths.server_cert,
+            &paths.server_key,
+        ] {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                    return Err(paths.unwritable(path, e));
+                }
+                _ => {}
+            }
+        }
+        Self::load_or_create_with(data_dir, options)
     }
 
     /// Creates a key pair and a device certificate for it: subject CN `common_name`
@@ -479,11 +535,12 @@ pub fn certificate_id(der: &[u8]) -> String {
 /// Loads `ca.pem` + `ca.key`, or creates both when neither exists.
 fn load_or_create_ca(
     paths: &PkiPaths,
+    common_name: &str,
 ) -> Result<(String, CertificateDer<'static>, KeyPair), PkiError> {
     let cert_pem = read_optional(&paths.ca_cert)?;
     let key_pem = read_optional(&paths.ca_key)?;
     let (cert_pem, key_pem) = match (cert_pem, key_pem) {
-        (None, None) => return create_ca(paths),
+        (None, None) => return create_ca(paths, common_name),
         (Some(cert), Some(key)) => (cert, key),
         (Some(_), None) => return Err(incomplete_ca(paths, &paths.ca_cert, &paths.ca_key)),
         (None, Some(_)) => return Err(incomplete_ca(paths, &paths.ca_key, &paths.ca_cert)),
@@ -529,10 +586,13 @@ fn incomplete_ca(paths: &PkiPaths, present: &Path, missing: &Path) -> PkiError {
     }
 }
 
-fn create_ca(paths: &PkiPaths) -> Result<(String, CertificateDer<'static>, KeyPair), PkiError> {
+fn create_ca(
+    paths: &PkiPaths,
+    common_name: &str,
+) -> Result<(String, CertificateDer<'static>, KeyPair), PkiError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::default();
-    params.distinguished_name = common_name_dn(CA_COMMON_NAME);
+    params.distinguished_name = common_name_dn(common_name);
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
@@ -590,11 +650,13 @@ fn load_server(
     Ok((der.into_owned(), key_der))
 }
 
-fn create_server(
-    paths: &PkiPaths,
+/// A TLS server certificate signed by `issuer` for `names` (IP addresses
+/// as iPAddress names, the others as dNSName), valid for `validity`.
+fn server_certificate(
     issuer: &Issuer<'_, KeyPair>,
     names: &BTreeSet<String>,
-) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>), PkiError> {
+    validity: Duration,
+) -> Result<(rcgen::Certificate, KeyPair), PkiError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name_dn("iotcore emulator");
@@ -609,16 +671,9 @@ fn create_server(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.serial_number = Some(random_serial());
-    set_validity(&mut params, LEAF_VALIDITY);
+    set_validity(&mut params, validity);
     let cert = params.signed_by(&key, issuer)?;
-
-    paths.write(
-        &paths.server_key,
-        key.serialize_pem().as_bytes(),
-        MODE_PRIVATE,
-    )?;
-    paths.write(&paths.server_cert, cert.pem().as_bytes(), MODE_PUBLIC)?;
-    Ok((cert.der().clone(), PrivateKeyDer::from(key)))
+    Ok((cert, key))
 }
 
 /// The canonical, deduplicated set of names the server certificate must cover.

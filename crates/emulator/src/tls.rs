@@ -15,13 +15,14 @@
 //! SDK does this for 127.0.0.1) is ignored by rustls.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{ClientHello, WebPkiClientVerifier};
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig,
     SignatureScheme,
@@ -58,6 +59,82 @@ pub enum TlsSetupError {
     Rustls(#[from] rustls::Error),
 }
 
+/// The certificate the emulator's TLS listener presents, replaceable while
+/// it runs: a connection made after [`ServerCertificate::replace`] gets the
+/// new one, connections already made keep theirs.
+///
+/// [`Emulator::start`](crate::Emulator::start) makes one from its PKI's
+/// server certificate unless
+/// [`EmulatorConfig::with_server_certificate`](crate::EmulatorConfig::with_server_certificate)
+/// hands it one: what a local Greengrass core does, whose certificate comes
+/// from its own CA and rotates.
+#[derive(Clone)]
+pub struct ServerCertificate {
+    current: Arc<RwLock<Arc<CertifiedKey>>>,
+}
+
+impl fmt::Debug for ServerCertificate {
+    /// Shows the size of the chain, never the key.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerCertificate")
+            .field("chain_len", &self.get().cert.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerCertificate {
+    /// A server certificate: `chain` (the server's certificate first) and its
+    /// private key. Fails if rustls cannot use the key (kind unsupported, or
+    /// not the certificate's).
+    pub fn new(
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<ServerCertificate, TlsSetupError> {
+        Ok(ServerCertificate {
+            current: Arc::new(RwLock::new(certified_key(chain, key)?)),
+        })
+    }
+
+    /// Presents `chain` and `key` from the next handshake on; the same
+    /// checks as [`ServerCertificate::new`], and on an error the certificate
+    /// in use stays.
+    pub fn replace(
+        &self,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Result<(), TlsSetupError> {
+        let next = certified_key(chain, key)?;
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = next;
+        Ok(())
+    }
+
+    /// The certificate chain presented now, the server's certificate first.
+    pub fn chain(&self) -> Vec<CertificateDer<'static>> {
+        self.get().cert.clone()
+    }
+
+    fn get(&self) -> Arc<CertifiedKey> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl ResolvesServerCert for ServerCertificate {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.get())
+    }
+}
+
+/// Loads `key` with the crypto provider the listener uses and checks that it
+/// is the key of `chain`'s first certificate.
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<CertifiedKey>, TlsSetupError> {
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let certified = CertifiedKey::from_der(chain, key, &provider)?;
+    Ok(Arc::new(certified))
+}
+
 /// The two server configurations of the listener, chosen per ClientHello.
 #[derive(Clone, Debug)]
 pub(crate) struct TlsConfigs {
@@ -68,19 +145,21 @@ pub(crate) struct TlsConfigs {
 }
 
 impl TlsConfigs {
-    /// Builds the configurations: server certificate `chain` + `key`, client
-    /// certificates verified against `ca` then `admission`.
+    /// Builds the configurations: the server presents `certificate`; client
+    /// certificates are verified against the CAs in `client_roots` then
+    /// `admission`.
     pub(crate) fn new(
-        ca: &CertificateDer<'static>,
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
+        client_roots: &[CertificateDer<'static>],
+        certificate: &ServerCertificate,
         admission: Admission,
     ) -> Result<TlsConfigs, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
-        roots
-            .add(ca.clone())
-            .map_err(|e| TlsSetupError::TrustAnchor(e.to_string()))?;
+        for ca in client_roots {
+            roots
+                .add(ca.clone())
+                .map_err(|e| TlsSetupError::TrustAnchor(e.to_string()))?;
+        }
         let webpki =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                 .build()
@@ -89,28 +168,18 @@ impl TlsConfigs {
             inner: webpki,
             admission,
         });
-        let plain = server_config(
-            &provider,
-            Arc::clone(&verifier) as _,
-            chain.clone(),
-            key.clone_key(),
-        )?;
-        let mut alpn = server_config(
-            &provider,
-            Arc::clone(&verifier) as _,
-            chain.clone(),
-            key.clone_key(),
-        )?;
-        alpn.alpn_protocols = vec![ALPN_MQTT_CA.to_vec()];
-        let mut http = server_config(
-            &provider,
-            Arc::clone(&verifier) as _,
-            chain.clone(),
-            key.clone_key(),
-        )?;
-        http.alpn_protocols = vec![ALPN_HTTP_CA.to_vec()];
-        let mut custom_auth = server_config(&provider, verifier, chain, key)?;
-        custom_auth.alpn_protocols = vec![ALPN_MQTT.to_vec()];
+        let config = |alpn: &[u8]| {
+            server_config(&provider, Arc::clone(&verifier) as _, certificate).map(|mut config| {
+                if !alpn.is_empty() {
+                    config.alpn_protocols = vec![alpn.to_vec()];
+                }
+                config
+            })
+        };
+        let plain = config(b"")?;
+        let alpn = config(ALPN_MQTT_CA)?;
+        let http = config(ALPN_HTTP_CA)?;
+        let custom_auth = config(ALPN_MQTT)?;
         Ok(TlsConfigs {
             plain: Arc::new(plain),
             alpn: Arc::new(alpn),
@@ -144,13 +213,12 @@ impl TlsConfigs {
 fn server_config(
     provider: &Arc<CryptoProvider>,
     verifier: Arc<dyn ClientCertVerifier>,
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    certificate: &ServerCertificate,
 ) -> Result<ServerConfig, TlsSetupError> {
     let config = ServerConfig::builder_with_provider(Arc::clone(provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(chain, key)?;
+        .with_cert_resolver(Arc::new(certificate.clone()));
     Ok(config)
 }
 

@@ -53,3 +53,8 @@ pub use pki::{CertFiles, TestPki};
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct WorkspaceReadmeDoctests;
+
+/// The Rust snippets of the Greengrass guide, compiled likewise.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/greengrass.md")]
+struct GreengrassGuideDoctests;

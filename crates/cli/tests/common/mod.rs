@@ -149,3 +149,22 @@ impl Drop for Emulator {
         let _ = self.child.wait();
     }
 }
+
+/// mosquitto_pub / mosquitto_sub arguments for thing `name`'s files in `dir`.
+pub fn tls_args(dir: &Path, name: &str, port: u16) -> Vec<String> {
+    let file = |f: String| dir.join(f).display().to_string();
+    vec![
+        "-h".into(),
+        "localhost".into(),
+        "-p".into(),
+        port.to_string(),
+        "-i".into(),
+        name.into(),
+        "--cafile".into(),
+        file("root-ca.pem".into()),
+        "--cert".into(),
+        file(format!("{name}.cert.pem")),
+        "--key".into(),
+        file(format!("{name}.private.key")),
+    ]
+}

@@ -86,3 +86,17 @@ pub enum DiscoveryError {
     #[error(transparent)]
     Config(#[from] ConfigError),
 }
+
+impl DiscoveryError {
+    /// True when the discovery service refused the thing (403, 404, or the
+    /// connection closed for its certificate): asking again cannot help until
+    /// someone changes a policy, an association or the certificate.
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            DiscoveryError::Forbidden { .. }
+                | DiscoveryError::NotFound { .. }
+                | DiscoveryError::ConnectionClosed { .. }
+        )
+    }
+}

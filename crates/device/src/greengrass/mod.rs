@@ -69,6 +69,18 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The most of an unexpected body kept for an error message.
 const MAX_ERROR_BODY_CHARS: usize = 512;
 
+/// A core device's address that a client connected to
+/// ([`crate::Client::greengrass_core`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoreAddress {
+    /// The core device's thing ARN.
+    pub core_thing_arn: String,
+    /// The host from its connectivity information.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
 /// Where discovery is asked, and how the TLS connection is set up.
 #[derive(Debug, Clone)]
 pub struct DiscoveryEndpoint {
@@ -149,6 +161,11 @@ impl DiscoveryEndpoint {
     pub fn timeout(mut self, timeout: Duration) -> DiscoveryEndpoint {
         self.timeout = timeout;
         self
+    }
+
+    /// The discovery host.
+    pub(crate) fn host(&self) -> &str {
+        &self.host
     }
 
     fn address(&self) -> String {

@@ -13,6 +13,7 @@
 //! TLS ([`tls`]); for the WebSocket doors the upgrade ([`websocket`]),
 //! signed with SigV4 ([`sigv4`]); the CONNECT user name ([`login`]).
 
+mod greengrass;
 mod login;
 mod proxy;
 mod sigv4;
@@ -32,6 +33,7 @@ use crate::aws_credentials::CredentialsProvider;
 use crate::custom_authorizer::CustomAuthorizer;
 use crate::status::DisconnectReason;
 
+pub(crate) use greengrass::GreengrassSetup;
 pub(crate) use proxy::Proxy;
 
 /// A byte stream under the door's protocol: TCP, or a proxy's tunnel.
@@ -72,13 +74,16 @@ pub enum Door {
     /// MQTT over WebSocket, authenticated by a custom authorizer (the token
     /// in the upgrade's headers).
     CustomAuthorizerWebSocket,
+    /// MQTT over TLS with a client certificate to a Greengrass core device's
+    /// local broker, found by Greengrass discovery.
+    GreengrassCore,
 }
 
 impl Door {
     /// The port AWS IoT Core takes this door on.
     pub fn default_port(self) -> u16 {
         match self {
-            Door::MutualTls => crate::DEFAULT_PORT,
+            Door::MutualTls | Door::GreengrassCore => crate::DEFAULT_PORT,
             _ => crate::ALPN_PORT,
         }
     }
@@ -97,6 +102,11 @@ impl Door {
                 "the custom authorizer denied the token, or the policy it returned does not \
                  allow iot:Connect for this client id"
             }
+            Door::GreengrassCore => {
+                "check that the thing is associated with the core device, its certificate is \
+                 ACTIVE, and the client id is the thing name (the core's client device auth \
+                 policy decides the rest)"
+            }
         }
     }
 }
@@ -108,6 +118,7 @@ impl fmt::Display for Door {
             Door::WebSocketSigV4 => "MQTT over WebSocket with SigV4",
             Door::CustomAuthorizer => "MQTT with a custom authorizer",
             Door::CustomAuthorizerWebSocket => "MQTT over WebSocket with a custom authorizer",
+            Door::GreengrassCore => "MQTT over mutual TLS to a Greengrass core",
         })
     }
 }
@@ -143,6 +154,8 @@ pub(crate) enum DoorSetup {
         tls: tls::TlsSetup,
         authorizer: CustomAuthorizer,
     },
+    /// See [`Door::GreengrassCore`]: the TLS settings come from discovery.
+    GreengrassCore(Box<GreengrassSetup>),
 }
 
 impl DoorSetup {
@@ -152,17 +165,20 @@ impl DoorSetup {
             DoorSetup::WebSocketSigV4 { .. } => Door::WebSocketSigV4,
             DoorSetup::CustomAuthorizer { .. } => Door::CustomAuthorizer,
             DoorSetup::CustomAuthorizerWebSocket { .. } => Door::CustomAuthorizerWebSocket,
+            DoorSetup::GreengrassCore(_) => Door::GreengrassCore,
         }
     }
 
-    /// The TLS settings every door has.
+    /// The TLS settings of the door; `None` for a Greengrass core, whose
+    /// settings come from discovery.
     #[cfg(test)]
-    pub(crate) fn tls(&self) -> &tls::TlsSetup {
+    pub(crate) fn tls(&self) -> Option<&tls::TlsSetup> {
         match self {
             DoorSetup::MutualTls(tls)
             | DoorSetup::WebSocketSigV4 { tls, .. }
             | DoorSetup::CustomAuthorizer { tls, .. }
-            | DoorSetup::CustomAuthorizerWebSocket { tls, .. } => tls,
+            | DoorSetup::CustomAuthorizerWebSocket { tls, .. } => Some(tls),
+            DoorSetup::GreengrassCore(_) => None,
         }
     }
 }
@@ -246,6 +262,7 @@ impl Connector {
                 let tls = tls.handshake(self.open().await?).await?;
                 Box::new(websocket::upgrade(tls, &self.host, &target, &headers, door).await?)
             }
+            DoorSetup::GreengrassCore(core) => core.connect().await?,
         };
         if self.metrics {
             query.extend(login::metrics());

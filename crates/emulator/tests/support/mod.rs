@@ -307,11 +307,16 @@ impl RawClient {
         let stream = TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
             .await?;
-        Ok(RawClient {
+        Ok(RawClient::from_stream(stream))
+    }
+
+    /// A client on an established TLS stream, nothing sent yet.
+    pub fn from_stream(stream: TlsStream<TcpStream>) -> RawClient {
+        RawClient {
             stream,
             protocol: ProtocolVersion::V311,
             buf: BytesMut::new(),
-        })
+        }
     }
 
     /// Connects as `device` with `connect` and returns the CONNACK (panics if
