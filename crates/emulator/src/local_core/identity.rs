@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::control::{
-    Control, CreateKeysAndCertificateRequest, CreatePolicyRequest, ErrorCode, PolicyTargetRequest,
+    Control, CreateKeysAndCertificateRequest, CreatePolicyRequest, PolicyTargetRequest,
     ThingPrincipalRequest,
 };
 use rustls_pki_types::CertificateDer;
@@ -15,6 +15,7 @@ use crate::pki::{DeviceCredentials, certificate_id};
 use crate::things::{DeviceFiles, write_device_files};
 
 use super::LocalCoreError;
+use super::sync::ignore_exists;
 
 /// The cloud policy the core's certificate gets: the one AWS's Greengrass
 /// installer creates with `--provision true` (Greengrass developer guide,
@@ -66,14 +67,11 @@ pub(crate) fn core_identity(
         principal: created.certificate_arn.clone(),
         thing_principal_type: None,
     })?;
-    match cloud.create_policy(CreatePolicyRequest {
+    ignore_exists(cloud.create_policy(CreatePolicyRequest {
         policy_name: CORE_CLOUD_POLICY_NAME.to_owned(),
         policy_document: core_cloud_policy(),
         tags: None,
-    }) {
-        Err(e) if e.code() != ErrorCode::ResourceAlreadyExists => return Err(e.into()),
-        _ => {}
-    }
+    }))?;
     cloud.attach_policy(PolicyTargetRequest {
         policy_name: CORE_CLOUD_POLICY_NAME.to_owned(),
         target: created.certificate_arn,

@@ -435,6 +435,11 @@ impl Shared {
 
     fn rotate_server_certificate(&self) -> Result<(), LocalCoreError> {
         let names = connectivity_hosts(&self.cloud, &self.config.name)?;
+        self.present_certificate_for(names)
+    }
+
+    /// Issues a server certificate for `names` and presents it from now on.
+    fn present_certificate_for(&self, names: Vec<String>) -> Result<(), LocalCoreError> {
         let (chain, key) = self
             .ca()
             .issue_server_certificate(&names, self.config.rotate_every)?;
@@ -467,7 +472,7 @@ impl Shared {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if hosts != current {
-            self.rotate_server_certificate()?;
+            self.present_certificate_for(hosts)?;
         }
         Ok(synced)
     }

@@ -258,7 +258,8 @@ fn prune_versions(local: &Control, name: &str) -> Result<(), ControlError> {
     Ok(())
 }
 
-fn ignore_exists<T>(result: Result<T, ControlError>) -> Result<(), ControlError> {
+/// `Ok` when `result` failed only because the resource exists already.
+pub(super) fn ignore_exists<T>(result: Result<T, ControlError>) -> Result<(), ControlError> {
     match result {
         Ok(_) => Ok(()),
         Err(e) if e.code() == ErrorCode::ResourceAlreadyExists => Ok(()),
