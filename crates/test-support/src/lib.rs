@@ -78,3 +78,13 @@ struct TroubleshootingGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/shadows.md")]
 struct ShadowsGuideDoctests;
+
+/// The Rust snippets of the guide's "Fleet provisioning" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/fleet-provisioning.md")]
+struct FleetProvisioningGuideDoctests;
+
+/// The Rust snippets of the guide's "Jobs" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/jobs.md")]
+struct JobsGuideDoctests;
