@@ -61,3 +61,33 @@ struct WorkspaceReadmeDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/greengrass.md")]
 struct GreengrassGuideDoctests;
+
+/// The Rust snippets of the guide's "Getting started" chapter, compiled likewise.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/getting-started.md")]
+struct GettingStartedGuideDoctests;
+
+/// The Rust snippets of the guide's "Persistent connections and sessions" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/persistent-sessions.md")]
+struct PersistentSessionsGuideDoctests;
+
+/// The Rust snippets of the guide's "Troubleshooting disconnects" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/troubleshooting.md")]
+struct TroubleshootingGuideDoctests;
+
+/// The Rust snippets of the guide's "Device shadows" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/shadows.md")]
+struct ShadowsGuideDoctests;
+
+/// The Rust snippets of the guide's "Fleet provisioning" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/fleet-provisioning.md")]
+struct FleetProvisioningGuideDoctests;
+
+/// The Rust snippets of the guide's "Jobs" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/jobs.md")]
+struct JobsGuideDoctests;
