@@ -91,3 +91,8 @@ struct FleetProvisioningGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/jobs.md")]
 struct JobsGuideDoctests;
+
+/// The Rust snippets of the guide's "The emulator console" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/console.md")]
+struct ConsoleGuideDoctests;
