@@ -88,3 +88,13 @@ struct FleetProvisioningGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/jobs.md")]
 struct JobsGuideDoctests;
+
+/// The Rust snippets of the guide's "WebSocket and custom authorizers" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/websocket-and-custom-authorizers.md")]
+struct WebSocketGuideDoctests;
+
+/// The Rust snippets of the guide's "Testing your device offline" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/testing-offline.md")]
+struct TestingOfflineGuideDoctests;
