@@ -98,3 +98,13 @@ struct WebSocketGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/testing-offline.md")]
 struct TestingOfflineGuideDoctests;
+
+/// The Rust snippets of the guide's chapter on migrating from nanoFramework.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/migrating-from-nanoframework.md")]
+struct MigratingFromNanoFrameworkGuideDoctests;
+
+/// The Rust snippets of the guide's chapter on migrating from AWS's SDK v2.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/migrating-from-aws-sdk-v2.md")]
+struct MigratingFromAwsSdkGuideDoctests;
