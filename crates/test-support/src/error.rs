@@ -53,6 +53,69 @@ pub enum Error {
         /// The last lines mosquitto wrote to stderr.
         log: String,
     },
+    /// Debian's `chromium` or `chromium-driver` is not installed.
+    #[error(
+        "{} is missing: run scripts/setup-peers (it installs Debian's chromium and chromium-driver)",
+        program.display()
+    )]
+    BrowserNotInstalled {
+        /// The program looked for.
+        program: PathBuf,
+    },
+    /// chromedriver exited while starting.
+    #[error("chromedriver exited ({status}) while starting; its log:\n{log}")]
+    ChromedriverExited {
+        /// How the process ended.
+        status: ExitStatus,
+        /// The last lines chromedriver wrote.
+        log: String,
+    },
+    /// chromedriver was still not listening when the start-up wait ran out.
+    #[error("chromedriver did not listen on 127.0.0.1:{port} within {waited:?}; its log:\n{log}")]
+    ChromedriverNotReady {
+        /// The port chromedriver was told to listen on.
+        port: u16,
+        /// How long the harness waited.
+        waited: Duration,
+        /// The last lines chromedriver wrote.
+        log: String,
+    },
+    /// chromedriver could not open a session with headless Chromium.
+    #[error("opening a headless Chromium session failed: {source}; chromedriver's log:\n{log}")]
+    BrowserSession {
+        /// fantoccini's error (chromedriver's answer, or why there was none).
+        #[source]
+        source: Box<fantoccini::error::NewSessionError>,
+        /// The last lines chromedriver (and Chromium) wrote.
+        log: String,
+    },
+    /// The browser's answer to "how large is the window's frame?" was not two numbers.
+    #[error("the browser's window frame could not be measured: it answered {answer}")]
+    BrowserFrame {
+        /// What the script returned.
+        answer: serde_json::Value,
+    },
+    /// A WebDriver command failed.
+    #[error("{action} in the browser failed: {source}")]
+    WebDriver {
+        /// What was being done ("taking a screenshot", ...).
+        action: &'static str,
+        /// fantoccini's error.
+        #[source]
+        source: Box<fantoccini::error::CmdError>,
+    },
+    /// [`Browser::wait_for_text`](crate::Browser::wait_for_text) ran out of time.
+    #[error("the element {css:?} did not show {expected:?} within {waited:?}; last seen: {last:?}")]
+    TextNotShown {
+        /// The CSS selector of the element.
+        css: String,
+        /// The text waited for.
+        expected: String,
+        /// The element's text when last read (`None`: no such element was ever found).
+        last: Option<String>,
+        /// How long the harness waited.
+        waited: Duration,
+    },
 }
 
 impl fmt::Debug for Error {

@@ -6,6 +6,7 @@
 //! - [`ConnectProxy`]: an HTTP CONNECT proxy, with or without basic authentication;
 //! - [`python`], [`run_peer`], [`spawn_peer`]: run the Python peers in `tests/peers/` (AWS IoT
 //!   Device SDK v2 for Python) from the venv that `scripts/setup-peers` creates;
+//! - [`Browser`]: headless Chromium driven over WebDriver (chromedriver), for web pages;
 //! - [`Mutator`]: deterministic mutations of fuzz seeds, for the fuzz smoke of the test command;
 //! - [`free_port`], [`init_tracing`].
 //!
@@ -23,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod browser;
 mod connect_proxy;
 mod error;
 mod fault_proxy;
@@ -34,6 +36,7 @@ mod peer;
 mod pki;
 mod program;
 
+pub use browser::{Browser, VIEWPORT, WAIT_TIMEOUT};
 pub use connect_proxy::ConnectProxy;
 pub use error::{Error, Result};
 pub use fault_proxy::FaultProxy;
