@@ -96,3 +96,23 @@ struct JobsGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/console.md")]
 struct ConsoleGuideDoctests;
+
+/// The Rust snippets of the guide's "WebSocket and custom authorizers" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/websocket-and-custom-authorizers.md")]
+struct WebSocketGuideDoctests;
+
+/// The Rust snippets of the guide's "Testing your device offline" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/testing-offline.md")]
+struct TestingOfflineGuideDoctests;
+
+/// The Rust snippets of the guide's chapter on migrating from nanoFramework.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/migrating-from-nanoframework.md")]
+struct MigratingFromNanoFrameworkGuideDoctests;
+
+/// The Rust snippets of the guide's chapter on migrating from AWS's SDK v2.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/migrating-from-aws-sdk-v2.md")]
+struct MigratingFromAwsSdkGuideDoctests;
