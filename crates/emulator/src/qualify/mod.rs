@@ -14,8 +14,12 @@
 
 mod case;
 mod grade;
+mod report;
+mod server;
 mod transcript;
 
 pub use case::{CaseId, Category, ConnackPlan, Faults, UnknownCase, WITHHELD_PER_CYCLE};
 pub use grade::{Outcome, Shape, Verdict, classify, grade};
+pub use report::{CaseReport, Report};
+pub use server::{CaseResult, Qualifier};
 pub use transcript::{Observation, Seen};
