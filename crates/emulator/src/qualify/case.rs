@@ -224,7 +224,8 @@ pub enum ConnackPlan {
         /// CONNECTs left unanswered per cycle.
         withheld: usize,
     },
-    /// Answers, then sends DISCONNECT (MQTT 5: 0x8B server shutting down) and closes.
+    /// Answers, then sends DISCONNECT 0x8B server shutting down (MQTT 5; MQTT
+    /// 3.1.1 has no server DISCONNECT) and closes.
     DisconnectAfter,
     /// Answers, then closes the connection without a word.
     CloseAfter,

@@ -229,7 +229,9 @@ async fn serve(tls: Arc<ServerConfig>, tcp: TcpStream, link: Link) {
                 Ok(_) => {}
             },
             () = cut => {
-                if let ConnackPlan::DisconnectAfter = session.link.faults.connack {
+                // MQTT 3.1.1 has no server DISCONNECT: the connection just closes.
+                let v5 = session.protocol == ProtocolVersion::V5;
+                if v5 && session.link.faults.connack == ConnackPlan::DisconnectAfter {
                     session.send(Packet::Disconnect(Disconnect {
                         reason: ReasonCode::SERVER_SHUTTING_DOWN,
                         ..Disconnect::default()
