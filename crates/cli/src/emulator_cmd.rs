@@ -36,6 +36,15 @@ pub struct EmulatorArgs {
     /// Serve no HTTPS API.
     #[arg(long)]
     no_api: bool,
+    /// TCP port of the console, the emulator's web pages (MQTT test client,
+    /// shadows, registry, connections and refusals), on loopback only: it has
+    /// no login. Default: 8880, or a free port when 8880 is taken; 0 picks a
+    /// free one.
+    #[arg(long, conflicts_with = "no_console")]
+    console_port: Option<u16>,
+    /// Serve no console.
+    #[arg(long)]
+    no_console: bool,
     /// AWS IoT Core's throttling quotas (100 publishes/s and 512 KiB/s per
     /// connection, 1 CONNECT/s per client id, 100 unacknowledged inbound
     /// QoS 1, 50 subscriptions per connection, 10 stored messages/s replayed,
@@ -88,6 +97,37 @@ impl EmulatorArgs {
 
 /// The API port used when `--api-port` is not given and it is free.
 const DEFAULT_API_PORT: u16 = 8443;
+/// The console port used when `--console-port` is not given and it is free.
+const DEFAULT_CONSOLE_PORT: u16 = 8880;
+
+/// Where an optional listener (the API, the console) binds.
+struct Port {
+    addr: SocketAddr,
+    /// The port is the default, not asked for: another is taken when it is in use.
+    default: bool,
+}
+
+impl Port {
+    /// `None` when `off`; the port asked for, or `default`.
+    fn chosen(off: bool, asked: Option<u16>, default: u16, ip: IpAddr) -> Option<Port> {
+        (!off).then(|| Port {
+            addr: SocketAddr::new(ip, asked.unwrap_or(default)),
+            default: asked.is_none(),
+        })
+    }
+
+    /// When `taken` is `port`'s default address, moves it to a free port and says so.
+    fn moved(port: &mut Option<Port>, taken: SocketAddr) -> bool {
+        match port {
+            Some(Port { addr, default }) if *default && *addr == taken => {
+                *addr = SocketAddr::new(addr.ip(), 0);
+                *default = false;
+                true
+            }
+            _ => false,
+        }
+    }
+}
 
 /// Starts the emulator with state in `data_dir`, resources named in its
 /// scope, and serves until Ctrl-C or SIGTERM.
@@ -112,20 +152,30 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
             Some(port) => config.with_discovery_bind(SocketAddr::new(args.bind, port)),
             None => config,
         };
-        let emulator = match (args.no_api, args.api_port) {
-            (true, _) => Emulator::start(config).await?,
-            (false, Some(port)) => {
-                Emulator::start(config.with_api_bind(SocketAddr::new(args.bind, port))).await?
+        let loopback = if args.bind.is_loopback() {
+            args.bind
+        } else {
+            IpAddr::from([127, 0, 0, 1])
+        };
+        let mut api = Port::chosen(args.no_api, args.api_port, DEFAULT_API_PORT, args.bind);
+        let mut console =
+            Port::chosen(args.no_console, args.console_port, DEFAULT_CONSOLE_PORT, loopback);
+        let emulator = loop {
+            let mut config = config.clone();
+            if let Some(port) = &api {
+                config = config.with_api_bind(port.addr);
             }
-            (false, None) => {
-                let preferred = SocketAddr::new(args.bind, DEFAULT_API_PORT);
-                match Emulator::start(config.clone().with_api_bind(preferred)).await {
-                    Err(EmulatorError::AddressInUse { addr }) if addr == preferred => {
-                        tracing::warn!("port {DEFAULT_API_PORT} is taken: the HTTPS API takes a free port");
-                        Emulator::start(config.with_api_bind(SocketAddr::new(args.bind, 0))).await?
-                    }
-                    started => started?,
+            if let Some(port) = &console {
+                config = config.with_console_bind(port.addr);
+            }
+            match Emulator::start(config).await {
+                Err(EmulatorError::AddressInUse { addr }) if Port::moved(&mut api, addr) => {
+                    tracing::warn!("port {} is taken: the HTTPS API takes a free port", addr.port());
                 }
+                Err(EmulatorError::AddressInUse { addr }) if Port::moved(&mut console, addr) => {
+                    tracing::warn!("port {} is taken: the console takes a free port", addr.port());
+                }
+                started => break started?,
             }
         };
         let ca = Pki::ca_cert_path(data_dir);
@@ -159,6 +209,9 @@ pub fn run(data_dir: &DataDir, args: EmulatorArgs) -> CliResult {
                 ports => format!(" and {}", ports.join(", ")),
             }
         ));
+        if let Some(console) = emulator.console_addr() {
+            crate::signals::say(format_args!("console: http://{console}/"));
+        }
         crate::signals::say(format_args!("press Ctrl-C to stop"));
         stop.await;
         crate::signals::say(format_args!("stopping"));

@@ -58,6 +58,9 @@ pub struct EmulatorConfig {
     /// discovery port is 8443, the API's default) and on the MQTT port with
     /// ALPN `x-amzn-http-ca` (AWS's port 443).
     pub discovery_bind: Option<SocketAddr>,
+    /// Where to serve the console (a loopback address: it has no login), or
+    /// `None` for no console. `iotcore emulator` serves it by default.
+    pub console_bind: Option<SocketAddr>,
     /// The clock every timed rule reads (ownership tokens expire after one
     /// hour of it; job executions time out on it). The system's by default;
     /// tests move a [`Clock::manual`](crate::clock::Clock::manual) one.
@@ -93,6 +96,7 @@ impl EmulatorConfig {
             account_id: crate::policy::DEFAULT_ACCOUNT_ID.to_owned(),
             api_bind: None,
             discovery_bind: None,
+            console_bind: None,
             clock: crate::clock::Clock::system(),
             fsync: false,
             server_certificate: None,
@@ -153,6 +157,12 @@ impl EmulatorConfig {
     /// alone on `addr` too.
     pub fn with_discovery_bind(mut self, addr: SocketAddr) -> Self {
         self.discovery_bind = Some(addr);
+        self
+    }
+
+    /// Sets [`EmulatorConfig::console_bind`]: serve the console on `addr`.
+    pub fn with_console_bind(mut self, addr: SocketAddr) -> Self {
+        self.console_bind = Some(addr);
         self
     }
 

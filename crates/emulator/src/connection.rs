@@ -32,6 +32,7 @@ use tokio::time::Instant;
 use crate::authorizer::AuthRequest;
 
 use crate::accept::{Accepted, BoxedStream, Door, Doors, Identity, Principal};
+use crate::activity;
 use crate::broker::Broker;
 use crate::broker::authz::{Authorizer, Grant};
 use crate::broker::journal::{Durable, JournalError};
@@ -543,6 +544,9 @@ impl Connection {
     /// (§1.3, §1.8).
     fn refuse(&mut self, client_id: &str, reason: ReasonCode, why: String) {
         tracing::warn!(client_id, peer = %self.peer, door = %self.door, principal = %self.identity, "connection refused: {why}");
+        self.broker()
+            .activity()
+            .refused(client_id, "connect", None, why.as_str());
         self.end_with(End::Closed(DisconnectReason::ClientError, why));
         match connect_refusal(self.protocol(), reason) {
             ConnectRefusal::Connack(reason) => {
@@ -642,6 +646,17 @@ impl Connection {
             sdk_metrics = sdk_metrics(connect.username.as_deref()),
             "client connected"
         );
+        self.broker().activity().connected(
+            self.id,
+            activity::Connection {
+                client_id: client_id.clone(),
+                principal: self.identity.to_string(),
+                door: self.door.to_string(),
+                protocol: connect.protocol,
+                peer: self.peer,
+                since: SystemTime::now(),
+            },
+        );
         let presence = self.shared.lifecycle.connected(
             self.broker(),
             &client_id,
@@ -705,6 +720,12 @@ impl Connection {
             topic = %publish.topic,
             "refused: {why}"
         );
+        self.broker().activity().refused(
+            self.client_id(),
+            "publish",
+            Some(&publish.topic),
+            why.as_str(),
+        );
         match publish_outcome(self.protocol(), refused, publish.packet_id) {
             PublishOutcome::Disconnect(reason, kind) => {
                 self.end_with(End::Closed(kind, format!("publish refused: {why}")));
@@ -754,6 +775,12 @@ impl Connection {
             topic = %publish.topic,
             qos = publish.qos as u8,
             "throttled: over the publishes-per-second quota of the connection; discarded"
+        );
+        self.broker().activity().refused(
+            self.client_id(),
+            "publish",
+            Some(&publish.topic),
+            "throttled: over the publishes-per-second quota of the connection",
         );
         if let (ProtocolVersion::V5, Some(packet_id)) = (self.protocol(), publish.packet_id) {
             self.owe_ack(packet_id, None, ReasonCode::QUOTA_EXCEEDED);
@@ -905,6 +932,12 @@ impl Connection {
                         "refused: {}",
                         refusal.why
                     );
+                    self.broker().activity().refused(
+                        &client_id,
+                        "subscribe",
+                        Some(filter),
+                        refusal.why.as_str(),
+                    );
                     refusal.reason
                 }
                 SubscriptionVerdict::Disconnect(refusal) => {
@@ -914,6 +947,12 @@ impl Connection {
                         topic = filter,
                         "refused: {}; disconnecting (MQTT 3.1.1)",
                         refusal.why
+                    );
+                    self.broker().activity().refused(
+                        &client_id,
+                        "subscribe",
+                        Some(filter),
+                        refusal.why.as_str(),
                     );
                     self.end_with(End::Closed(
                         DisconnectReason::AuthError,
@@ -1025,17 +1064,24 @@ impl Connection {
         let Some(client) = self.client.take() else {
             return;
         };
-        let (publish_will, reason) = match end {
-            End::ClientDisconnect { will } => (will, DisconnectReason::ClientInitiatedDisconnect),
+        let (publish_will, reason, why) = match end {
+            End::ClientDisconnect { will } => (
+                will,
+                DisconnectReason::ClientInitiatedDisconnect,
+                "the client sent DISCONNECT".to_owned(),
+            ),
             End::Closed(reason, why) => {
                 tracing::debug!(client_id = client.client_id, peer = %self.peer, "connection closed: {why}");
-                (true, reason)
+                (true, reason, why)
             }
             End::Lost(why) => {
                 tracing::info!(client_id = client.client_id, peer = %self.peer, "connection lost: {why}");
-                (true, DisconnectReason::ConnectionLost)
+                (true, DisconnectReason::ConnectionLost, why)
             }
         };
+        self.broker()
+            .activity()
+            .disconnected(self.id, &client.client_id, reason.as_str(), why);
         let now = SystemTime::now();
         if let Some(will) = client.will.filter(|_| publish_will) {
             tracing::info!(

@@ -22,6 +22,7 @@ use crate::broker::journal::{Journal, run_writer};
 use crate::broker::records::{restored_session, retained_message};
 use crate::config::EmulatorConfig;
 use crate::connection::Shared;
+use crate::console::{Console, Place};
 use crate::control::Control;
 use crate::data_plane::DataPlane;
 use crate::error::EmulatorError;
@@ -62,6 +63,7 @@ pub struct Emulator {
     data_plane: DataPlane,
     api_addr: Option<SocketAddr>,
     discovery_addr: Option<SocketAddr>,
+    console_addr: Option<SocketAddr>,
     scope: ArnScope,
     stop: watch::Sender<bool>,
     listener: JoinHandle<()>,
@@ -93,6 +95,15 @@ impl Emulator {
             None => None,
         };
         let discovery = match config.discovery_bind {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let console = match config.console_bind {
+            Some(addr) if !addr.ip().is_loopback() => {
+                return Err(EmulatorError::Startup(format!(
+                    "the console has no login: it listens on a loopback address only, not {addr}"
+                )));
+            }
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
@@ -216,6 +227,23 @@ impl Emulator {
             );
             discovery_addr
         });
+        let console_addr = console.map(|(console_listener, console_addr)| {
+            let console = Console::new(
+                Arc::clone(&broker),
+                store.clone(),
+                control.clone(),
+                data_plane.clone(),
+                Shadows::new(shadows.clone()),
+                Place {
+                    mqtt: local_addr,
+                    data_dir: data_dir.clone(),
+                },
+                closing.clone(),
+            );
+            tokio::spawn(console.serve(console_listener));
+            tracing::info!(url = %format!("http://{console_addr}/"), "console listening");
+            console_addr
+        });
         let listener = tokio::spawn(crate::listener::run(
             listener,
             closing.clone(),
@@ -233,6 +261,7 @@ impl Emulator {
             data_plane,
             api_addr,
             discovery_addr,
+            console_addr,
             scope,
             stop,
             listener,
@@ -254,6 +283,12 @@ impl Emulator {
     /// [`EmulatorConfig::discovery_bind`] asked for one.
     pub fn discovery_addr(&self) -> Option<SocketAddr> {
         self.discovery_addr
+    }
+
+    /// The address of the console, when [`EmulatorConfig::console_bind`]
+    /// asked for one: open `http://<addr>/` in a browser.
+    pub fn console_addr(&self) -> Option<SocketAddr> {
+        self.console_addr
     }
 
     /// The root CA certificate, PEM-encoded: what clients must trust.

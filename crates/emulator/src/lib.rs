@@ -47,9 +47,11 @@
 #![warn(missing_docs)]
 
 mod accept;
+mod activity;
 pub mod api;
 mod authorizer;
 pub mod clock;
+mod console;
 pub mod control;
 mod fsutil;
 #[doc(hidden)]

@@ -58,7 +58,8 @@ pub(crate) enum DisconnectReason {
 }
 
 impl DisconnectReason {
-    fn as_str(self) -> &'static str {
+    /// AWS's word for it.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             DisconnectReason::AuthError => "AUTH_ERROR",
             DisconnectReason::ClientInitiatedDisconnect => "CLIENT_INITIATED_DISCONNECT",

@@ -92,6 +92,11 @@ struct FleetProvisioningGuideDoctests;
 #[doc = include_str!("../../../docs/guide/jobs.md")]
 struct JobsGuideDoctests;
 
+/// The Rust snippets of the guide's "The emulator console" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/console.md")]
+struct ConsoleGuideDoctests;
+
 /// The Rust snippets of the guide's "WebSocket and custom authorizers" chapter.
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/websocket-and-custom-authorizers.md")]

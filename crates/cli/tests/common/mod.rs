@@ -87,6 +87,8 @@ pub struct Emulator {
     pub child: Child,
     /// Its MQTT over TLS port on 127.0.0.1.
     pub port: u16,
+    /// What it prints after its first line.
+    pub lines: Lines,
 }
 
 impl Emulator {
@@ -112,15 +114,15 @@ impl Emulator {
             .spawn()
             .expect("start the emulator");
         let stdout = child.stdout.take().expect("stdout");
-        let first =
-            Lines::of(stdout).wait_for("the listening address", |l| l.contains("listening"));
+        let lines = Lines::of(stdout);
+        let first = lines.wait_for("the listening address", |l| l.contains("listening"));
         let port = first
             .trim()
             .rsplit(':')
             .next()
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("no port in the emulator's first line: {first:?}"));
-        Emulator { child, port }
+        Emulator { child, port, lines }
     }
 
     /// The port as a command-line argument.

@@ -35,6 +35,7 @@ use self::retained::{Retained, RetainedChange};
 use self::session::{ConnectionId, Delivery, InFlight, Kick, Pushed, Session, SessionKey};
 use self::shared::{Routed, SharedGroups};
 use self::trie::SubscriptionTrie;
+use crate::activity::Activity;
 use crate::config::EmulatorConfig;
 use crate::connection::stopped;
 
@@ -87,6 +88,8 @@ pub(crate) struct Broker {
     next_key: AtomicU64,
     /// Flips to `true` when the emulator stops; session expiry timers end.
     stopping: watch::Receiver<bool>,
+    /// Who watches what is routed and who connects (the console).
+    activity: Activity,
 }
 
 impl Broker {
@@ -105,12 +108,18 @@ impl Broker {
             journal,
             next_key: AtomicU64::new(1),
             stopping,
+            activity: Activity::default(),
         }
     }
 
     /// The emulator configuration.
     pub(crate) fn config(&self) -> &EmulatorConfig {
         &self.config
+    }
+
+    /// What is routed and who connects, for whoever watches.
+    pub(crate) fn activity(&self) -> &Activity {
+        &self.activity
     }
 
     /// The journal: what must be stored before it is acknowledged.
@@ -534,6 +543,7 @@ impl Broker {
 
     fn route(&self, message: Message, from: Option<SessionKey>) -> Published {
         let message = Arc::new(message);
+        self.activity.routed(&message);
         let mut stored = false;
         if message.retain {
             match self.retained.apply(&message) {
@@ -631,6 +641,54 @@ impl Broker {
             .cloned()
             .collect()
     }
+
+    /// Every session, connected or kept for a client that went away, by client id.
+    pub(crate) fn sessions_overview(&self) -> Vec<SessionOverview> {
+        let sessions: Vec<Arc<Session>> = self.sessions().values().cloned().collect();
+        let mut all: Vec<SessionOverview> = sessions
+            .iter()
+            .map(|session| {
+                let state = session.lock();
+                SessionOverview {
+                    client_id: session.client_id().to_owned(),
+                    protocol: session.protocol(),
+                    connected: state.is_attached(),
+                    expiry: state.expiry,
+                    detached_at: state.detached_at,
+                    subscriptions: state
+                        .subscriptions
+                        .iter()
+                        .map(|(filter, options)| (filter.clone(), options.qos))
+                        .collect(),
+                    queued: state.queue_len(),
+                    unacked: state.unacked.len(),
+                }
+            })
+            .collect();
+        all.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+        all
+    }
+}
+
+/// A session as [`Broker::sessions_overview`] shows it.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionOverview {
+    /// Its client id.
+    pub(crate) client_id: String,
+    /// The MQTT version it was made with.
+    pub(crate) protocol: ProtocolVersion,
+    /// A connection is attached to it.
+    pub(crate) connected: bool,
+    /// How long it outlives its connection (zero: a clean session).
+    pub(crate) expiry: Duration,
+    /// When its connection went away.
+    pub(crate) detached_at: Option<SystemTime>,
+    /// Its subscriptions: filter and QoS.
+    pub(crate) subscriptions: Vec<(String, QoS)>,
+    /// Messages waiting for its client.
+    pub(crate) queued: usize,
+    /// Messages sent and not acknowledged when its last connection ended.
+    pub(crate) unacked: usize,
 }
 
 #[cfg(test)]

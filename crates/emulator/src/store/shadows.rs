@@ -63,6 +63,20 @@ impl Store {
         Ok(names)
     }
 
+    /// Every shadow that exists (not deleted): thing name, shadow name (empty:
+    /// classic) and version, sorted.
+    pub fn list_shadows(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let conn = self.conn();
+        let shadows = conn
+            .prepare(
+                "SELECT thing_name, shadow_name, version FROM shadows
+                 WHERE document IS NOT NULL ORDER BY thing_name, shadow_name",
+            )?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(shadows)
+    }
+
     /// Stores `record`, replacing what was stored for its thing and shadow name.
     pub fn put_shadow(&self, record: &ShadowRecord) -> Result<(), StoreError> {
         self.conn().execute(
