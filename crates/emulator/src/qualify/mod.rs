@@ -5,7 +5,7 @@
 //! and grades its reaction. It runs only in the cloud, against a real AWS
 //! account. Here a qualifying server plays its part on loopback: each
 //! [`CaseId`] has its [`Faults`] (what the server withholds or does), the
-//! server writes a [`transcript`] of what the device did, and [`grade`]
+//! server writes a transcript ([`Observation`]s) of what the device did, and [`grade`]
 //! turns the transcript into a [`Verdict`] with its evidence.
 //!
 //! [`grade`] is a pure function: tests feed it scripted transcripts, so each
