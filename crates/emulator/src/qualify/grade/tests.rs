@@ -143,7 +143,7 @@ fn withheld_connacks_graded_by_the_shape_of_the_retries() {
         Verdict::Pass
     );
 
-    let strict: Vec<u64> = [100, 200, 400, 800, 1600, 3000, 100, 200, 400, 800, 1600].to_vec();
+    let strict: Vec<u64> = [100, 200, 400, 800, 1600, 3000, 3000, 3000, 3000, 3000, 3000].to_vec();
     let strict = connects_after(&strict);
     assert_eq!(
         grade(jitter, &strict, false).unwrap().verdict,
