@@ -99,12 +99,7 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
     let report = runtime.block_on(async {
         let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), args.port);
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let qualifier = Qualifier::new(
-            listener,
-            pki.server_cert_chain(),
-            pki.server_private_key(),
-            &[pki.ca_der().clone()],
-        )?;
+        let qualifier = Qualifier::new(listener, &pki)?;
         let port = qualifier.local_addr()?.port();
         let device = Device {
             thing: &args.thing,

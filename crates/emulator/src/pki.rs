@@ -167,6 +167,24 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
 }
 
+/// How a server certificate from [`Pki::issue_flawed_server_certificate`] is flawed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ServerCertificateFlaw {
+    /// Signed by the CA, for the right names, but expired yesterday.
+    Expired,
+    /// Signed by the CA, valid, for another host name only.
+    IncorrectSubjectName,
+    /// For the right names, valid, signed by a CA no device trusts.
+    UnknownCa,
+    /// Right in every way, and at least `min_bytes` long (DER), padded with
+    /// names: for a device's TLS buffers.
+    Large {
+        /// The least size of the certificate, in bytes.
+        min_bytes: usize,
+    },
+}
+
 /// Key algorithm of a device key pair created by the emulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
@@ -429,6 +447,68 @@ impl Pki {
         Ok((vec![cert.der().clone()], PrivateKeyDer::from(key)))
     }
 
+    /// A server certificate a device must refuse, or must cope with, as AWS
+    /// IoT Device Advisor's TLS cases present it (for `iotcore qualify`):
+    /// the chain to present and its key. Nothing is written to the data
+    /// directory.
+    pub fn issue_flawed_server_certificate(
+        &self,
+        flaw: ServerCertificateFlaw,
+    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
+        let names = requested_server_names(&[])?;
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+        let cert = match flaw {
+            ServerCertificateFlaw::Expired => {
+                let mut params = server_params(&names)?;
+                let now = OffsetDateTime::now_utc();
+                params.not_before = now - Duration::days(30);
+                params.not_after = now - Duration::days(1);
+                params.signed_by(&key, &self.issuer)?
+            }
+            ServerCertificateFlaw::IncorrectSubjectName => {
+                let other = BTreeSet::from(["not-this-endpoint.example.com".to_owned()]);
+                let mut params = server_params(&other)?;
+                set_validity(&mut params, LEAF_VALIDITY);
+                params.signed_by(&key, &self.issuer)?
+            }
+            ServerCertificateFlaw::UnknownCa => {
+                let stranger_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+                let mut ca = CertificateParams::default();
+                ca.distinguished_name = common_name_dn("a CA no device trusts");
+                ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+                ca.key_usages = vec![
+                    KeyUsagePurpose::KeyCertSign,
+                    KeyUsagePurpose::DigitalSignature,
+                ];
+                set_validity(&mut ca, LEAF_VALIDITY);
+                let stranger = Issuer::new(ca, stranger_key);
+                let mut params = server_params(&names)?;
+                set_validity(&mut params, LEAF_VALIDITY);
+                params.signed_by(&key, &stranger)?
+            }
+            ServerCertificateFlaw::Large { min_bytes } => {
+                let mut padded = names.clone();
+                let mut params = server_params(&padded)?;
+                let mut n = 0;
+                loop {
+                    set_validity(&mut params, LEAF_VALIDITY);
+                    let cert = params.signed_by(&key, &self.issuer)?;
+                    if cert.der().len() >= min_bytes {
+                        break cert;
+                    }
+                    // About 40 bytes a name: add enough for the rest at once.
+                    let missing = (min_bytes - cert.der().len()) / 40 + 1;
+                    for _ in 0..missing {
+                        n += 1;
+                        padded.insert(format!("padding-{n:05}.large-certificate.invalid"));
+                    }
+                    params = server_params(&padded)?;
+                }
+            }
+        };
+        Ok((vec![cert.der().clone()], PrivateKeyDer::from(key)))
+    }
+
     /// Replaces the CA under `<data_dir>/pki/` with a new one (and issues a
     /// new server certificate under it), as [`Pki::load_or_create_with`] does
     /// on a first start. Every certificate the old CA signed stops being
@@ -657,7 +737,15 @@ fn server_certificate(
     names: &BTreeSet<String>,
     validity: Duration,
 ) -> Result<(rcgen::Certificate, KeyPair), PkiError> {
+    let mut params = server_params(names)?;
+    set_validity(&mut params, validity);
     let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)?;
+    let cert = params.signed_by(&key, issuer)?;
+    Ok((cert, key))
+}
+
+/// The parameters of a server certificate for `names`, validity left to the caller.
+fn server_params(names: &BTreeSet<String>) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name_dn("iotcore emulator");
     params.subject_alt_names = names
@@ -671,9 +759,7 @@ fn server_certificate(
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     params.use_authority_key_identifier_extension = true;
     params.serial_number = Some(random_serial());
-    set_validity(&mut params, validity);
-    let cert = params.signed_by(&key, issuer)?;
-    Ok((cert, key))
+    Ok(params)
 }
 
 /// The canonical, deduplicated set of names the server certificate must cover.
@@ -786,6 +872,33 @@ fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, PkiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flawed_server_certificates_have_their_flaw_and_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(dir.path()).unwrap();
+        let parsed = |flaw| {
+            let (chain, _) = pki.issue_flawed_server_certificate(flaw).unwrap();
+            let der = chain[0].clone();
+            let (_, cert) = X509Certificate::from_der(der.as_ref()).unwrap();
+            let signed_by_ca = {
+                let (_, ca) = X509Certificate::from_der(pki.ca_der().as_ref()).unwrap();
+                cert.verify_signature(Some(ca.public_key())).is_ok()
+            };
+            let expired = cert.validity().not_after.to_datetime() < OffsetDateTime::now_utc();
+            (der.len(), certificate_names(&cert).unwrap(), signed_by_ca, expired)
+        };
+        let (_, names, signed, expired) = parsed(ServerCertificateFlaw::Expired);
+        assert!(names.contains("localhost") && signed && expired);
+        let (_, names, signed, expired) = parsed(ServerCertificateFlaw::IncorrectSubjectName);
+        assert!(!names.contains("localhost") && signed && !expired, "{names:?}");
+        let (_, names, signed, expired) = parsed(ServerCertificateFlaw::UnknownCa);
+        assert!(names.contains("localhost") && !signed && !expired);
+        let (size, names, signed, expired) =
+            parsed(ServerCertificateFlaw::Large { min_bytes: 6_000 });
+        assert!(size >= 6_000 && size < 7_000, "{size}");
+        assert!(names.contains("localhost") && signed && !expired);
+    }
 
     #[test]
     fn pki_can_be_shared_between_tasks() {

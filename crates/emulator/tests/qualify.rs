@@ -5,12 +5,14 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
 use iotcore_emulator::qualify::{CaseId, Qualifier, Verdict};
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use support::{RawClient, connect_packet, publish, tls_config};
 use tokio::net::TcpListener;
 
@@ -27,13 +29,7 @@ async fn bench() -> Bench {
         .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let qualifier = Qualifier::new(
-        listener,
-        pki.server_cert_chain(),
-        pki.server_private_key(),
-        &[pki.ca_der().clone()],
-    )
-    .unwrap();
+    let qualifier = Qualifier::new(listener, &pki).unwrap();
     let config = tls_config(
         pki.ca_pem(),
         &device.certificate_pem,
@@ -209,4 +205,99 @@ async fn the_client_hello_and_connect_are_recorded() {
         let (result, ()) = tokio::join!(bench.qualifier.run(case, LIMIT), device);
         assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
     }
+}
+
+/// Accepts any server certificate: a device that does not check.
+#[derive(Debug)]
+struct TrustsAnything(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for TrustsAnything {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Opens TLS with `config` and, if the handshake completes, sends CONNECT.
+async fn try_connect(bench: &Bench, config: rustls::ClientConfig) {
+    let addr = bench.qualifier.local_addr().unwrap();
+    if let Ok(mut device) = RawClient::open_with(addr, config).await {
+        let mut connect = BytesMut::new();
+        Packet::Connect(connect_packet("dut", ProtocolVersion::V311))
+            .encode(ProtocolVersion::V311, &mut connect)
+            .unwrap();
+        if device.send_raw(&connect).await.is_ok() {
+            device.until_closed().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn flawed_server_certificates_must_be_refused_and_a_large_one_taken() {
+    let bench = bench().await;
+    let mut careless = bench.config.clone();
+    careless
+        .dangerous()
+        .set_certificate_verifier(Arc::new(TrustsAnything(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))));
+    for case in [
+        CaseId::TlsUnsecureServerCert,
+        CaseId::TlsIncorrectSubjectNameServerCert,
+        CaseId::TlsExpiredServerCert,
+    ] {
+        let (result, ()) = tokio::join!(
+            bench.qualifier.run(case, LIMIT),
+            try_connect(&bench, bench.config.clone())
+        );
+        assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
+        let (result, ()) = tokio::join!(
+            bench.qualifier.run(case, LIMIT),
+            try_connect(&bench, careless.clone())
+        );
+        assert_eq!(result.outcome.verdict, Verdict::Fail, "{result:?}");
+    }
+    let (result, ()) = tokio::join!(
+        bench.qualifier.run(CaseId::TlsLargeSizeServerCert, LIMIT),
+        try_connect(&bench, bench.config.clone())
+    );
+    assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
 }

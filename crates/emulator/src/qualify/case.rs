@@ -8,6 +8,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::pki::ServerCertificateFlaw;
+
 /// A Device Advisor test case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -16,6 +18,14 @@ pub enum CaseId {
     TlsConnect,
     /// The ClientHello offers a cipher suite AWS IoT Core recommends.
     TlsSupportAwsIotCipherSuites,
+    /// A server certificate 20 % larger than AWS IoT Core's: the device copes.
+    TlsLargeSizeServerCert,
+    /// A server certificate signed by an unknown CA: the device refuses it.
+    TlsUnsecureServerCert,
+    /// A server certificate for another host name: the device refuses it.
+    TlsIncorrectSubjectNameServerCert,
+    /// An expired server certificate: the device refuses it.
+    TlsExpiredServerCert,
     /// The device sends CONNECT.
     MqttConnect,
     /// The device answers an inbound QoS 1 PUBLISH with PUBACK.
@@ -51,9 +61,13 @@ pub enum Category {
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 13] = [
+    pub const ALL: [CaseId; 17] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
+        CaseId::TlsLargeSizeServerCert,
+        CaseId::TlsUnsecureServerCert,
+        CaseId::TlsIncorrectSubjectNameServerCert,
+        CaseId::TlsExpiredServerCert,
         CaseId::MqttConnect,
         CaseId::MqttClientPubackQos1,
         CaseId::MqttConnectJitterBackoffRetries,
@@ -72,6 +86,10 @@ impl CaseId {
         match self {
             CaseId::TlsConnect => "TLS_Connect",
             CaseId::TlsSupportAwsIotCipherSuites => "TLS_Support_AWS_IoT_Cipher_Suites",
+            CaseId::TlsLargeSizeServerCert => "TLS_Large_Size_Server_Cert",
+            CaseId::TlsUnsecureServerCert => "TLS_Unsecure_Server_Cert",
+            CaseId::TlsIncorrectSubjectNameServerCert => "TLS_Incorrect_Subject_Name_Server_Cert",
+            CaseId::TlsExpiredServerCert => "TLS_Expired_Server_Cert",
             CaseId::MqttConnect => "MQTT_Connect",
             CaseId::MqttClientPubackQos1 => "MQTT_Client_Puback_Qos1",
             CaseId::MqttConnectJitterBackoffRetries => "MQTT_Connect_Jitter_Backoff_Retries",
@@ -95,7 +113,12 @@ impl CaseId {
     /// Its category.
     pub fn category(self) -> Category {
         match self {
-            CaseId::TlsConnect | CaseId::TlsSupportAwsIotCipherSuites => Category::Tls,
+            CaseId::TlsConnect
+            | CaseId::TlsSupportAwsIotCipherSuites
+            | CaseId::TlsLargeSizeServerCert
+            | CaseId::TlsUnsecureServerCert
+            | CaseId::TlsIncorrectSubjectNameServerCert
+            | CaseId::TlsExpiredServerCert => Category::Tls,
             _ => Category::Mqtt,
         }
     }
@@ -107,6 +130,17 @@ impl CaseId {
             CaseId::TlsSupportAwsIotCipherSuites => {
                 "offers, in its ClientHello, a cipher suite AWS IoT Core recommends"
             }
+            CaseId::TlsLargeSizeServerCert => {
+                "completes the handshake and connects when the server certificate is 20 % \
+                 larger than AWS IoT Core's"
+            }
+            CaseId::TlsUnsecureServerCert => {
+                "refuses a server certificate that no CA it trusts signed"
+            }
+            CaseId::TlsIncorrectSubjectNameServerCert => {
+                "refuses a server certificate issued for another host name"
+            }
+            CaseId::TlsExpiredServerCert => "refuses an expired server certificate",
             CaseId::MqttConnect => "sends CONNECT",
             CaseId::MqttClientPubackQos1 => {
                 "answers with PUBACK a QoS 1 message sent to a filter it subscribed to"
@@ -149,6 +183,10 @@ impl CaseId {
             self,
             CaseId::TlsConnect
                 | CaseId::TlsSupportAwsIotCipherSuites
+                | CaseId::TlsLargeSizeServerCert
+                | CaseId::TlsUnsecureServerCert
+                | CaseId::TlsIncorrectSubjectNameServerCert
+                | CaseId::TlsExpiredServerCert
                 | CaseId::MqttConnect
                 | CaseId::MqttSubscribe
                 | CaseId::MqttPublish
@@ -159,6 +197,20 @@ impl CaseId {
     pub fn faults(self) -> Faults {
         let mut faults = Faults::default();
         match self {
+            CaseId::TlsLargeSizeServerCert => {
+                faults.certificate = Some(ServerCertificateFlaw::Large {
+                    min_bytes: LARGE_CERTIFICATE_BYTES,
+                });
+            }
+            CaseId::TlsUnsecureServerCert => {
+                faults.certificate = Some(ServerCertificateFlaw::UnknownCa);
+            }
+            CaseId::TlsIncorrectSubjectNameServerCert => {
+                faults.certificate = Some(ServerCertificateFlaw::IncorrectSubjectName);
+            }
+            CaseId::TlsExpiredServerCert => {
+                faults.certificate = Some(ServerCertificateFlaw::Expired);
+            }
             CaseId::MqttConnectJitterBackoffRetries
             | CaseId::MqttConnectExponentialBackoffRetries => {
                 faults.connack = ConnackPlan::WithholdCycles {
@@ -231,9 +283,16 @@ pub enum ConnackPlan {
     CloseAfter,
 }
 
+/// The size of the large server certificate: 20 % above 5,000 bytes, the
+/// order of AWS IoT Core's certificate chain (Device Advisor's exact
+/// reference size is not published).
+pub const LARGE_CERTIFICATE_BYTES: usize = 6_000;
+
 /// What the qualifying server withholds or does during a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Faults {
+    /// The flawed server certificate presented instead of the right one.
+    pub certificate: Option<ServerCertificateFlaw>,
     /// When CONNECT is answered.
     pub connack: ConnackPlan,
     /// No PUBACK for the device's QoS 1 PUBLISHes.

@@ -151,6 +151,10 @@ pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Out
             ))
         }),
         CaseId::TlsSupportAwsIotCipherSuites => cipher_suites(transcript),
+        CaseId::TlsLargeSizeServerCert => large_certificate(transcript),
+        CaseId::TlsUnsecureServerCert
+        | CaseId::TlsIncorrectSubjectNameServerCert
+        | CaseId::TlsExpiredServerCert => refused_certificate(transcript),
         CaseId::MqttConnect => first(transcript, |s| matches!(s, Seen::Connect { .. })).map(|o| {
             Outcome::pass(match &o.seen {
                 Seen::Connect {
@@ -250,6 +254,33 @@ fn cipher_suites(transcript: &[Observation]) -> Option<Outcome> {
             "offers the recommended {recommended:?}, and also {others:?}, which AWS IoT Core \
              does not recommend"
         )),
+    })
+}
+
+/// The device refused the flawed certificate: its handshakes fail, none completes.
+fn refused_certificate(transcript: &[Observation]) -> Option<Outcome> {
+    transcript.iter().find_map(|o| match &o.seen {
+        Seen::Handshake => Some(Outcome::fail(
+            "the device completed the TLS handshake with the flawed server certificate",
+        )),
+        Seen::HandshakeFailed(why) => Some(Outcome::pass(format!(
+            "the device ended the handshake at {} ms: {why}",
+            o.at.as_millis()
+        ))),
+        _ => None,
+    })
+}
+
+/// The device took the large certificate and went on to CONNECT.
+fn large_certificate(transcript: &[Observation]) -> Option<Outcome> {
+    transcript.iter().find_map(|o| match &o.seen {
+        Seen::Connect { .. } => Some(Outcome::pass(
+            "the device completed the handshake with the large certificate and sent CONNECT",
+        )),
+        Seen::HandshakeFailed(why) => Some(Outcome::fail(format!(
+            "the handshake with the large certificate failed: {why}"
+        ))),
+        _ => None,
     })
 }
 

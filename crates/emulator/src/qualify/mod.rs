@@ -18,8 +18,10 @@ mod report;
 mod server;
 mod transcript;
 
-pub use case::{CaseId, Category, ConnackPlan, Faults, UnknownCase, WITHHELD_PER_CYCLE};
+pub use case::{
+    CaseId, Category, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES, UnknownCase, WITHHELD_PER_CYCLE,
+};
 pub use grade::{Outcome, Shape, Verdict, classify, grade};
 pub use report::{CaseReport, Report};
-pub use server::{CaseResult, Qualifier};
+pub use server::{CaseResult, Qualifier, QualifierError};
 pub use transcript::{Observation, Seen};

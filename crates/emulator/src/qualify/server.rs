@@ -4,6 +4,7 @@
 //! the device does. One case at a time: [`Qualifier::run`] serves every
 //! connection the device opens until the case is graded or its time is over.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -18,10 +19,23 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::case::{CaseId, ConnackPlan, Faults};
+use super::case::{CaseId, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES};
 use super::grade::{Outcome, grade};
 use super::transcript::{Observation, Seen};
+use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
 use crate::tls::{ServerCertificate, TlsSetupError};
+
+/// Why the qualifying server could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QualifierError {
+    /// Its TLS configuration.
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    /// Issuing its certificates.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+}
 
 /// How long a connection lets through, after CONNACK, before the server cuts
 /// it in the cases that cut connections.
@@ -46,37 +60,53 @@ pub struct CaseResult {
 #[derive(Debug)]
 pub struct Qualifier {
     listener: TcpListener,
+    /// The right server certificate's configuration.
     tls: Arc<ServerConfig>,
+    /// The flawed certificates' configurations, for the TLS cases.
+    flawed: HashMap<ServerCertificateFlaw, Arc<ServerConfig>>,
 }
 
+/// The flawed certificates the TLS cases present.
+const FLAWS: [ServerCertificateFlaw; 4] = [
+    ServerCertificateFlaw::Large {
+        min_bytes: LARGE_CERTIFICATE_BYTES,
+    },
+    ServerCertificateFlaw::UnknownCa,
+    ServerCertificateFlaw::IncorrectSubjectName,
+    ServerCertificateFlaw::Expired,
+];
+
 impl Qualifier {
-    /// Serves on `listener`, presenting `chain` and `key`, requiring client
-    /// certificates signed by one of `client_roots`.
-    pub fn new(
-        listener: TcpListener,
-        chain: Vec<CertificateDer<'static>>,
-        key: PrivateKeyDer<'static>,
-        client_roots: &[CertificateDer<'static>],
-    ) -> Result<Qualifier, TlsSetupError> {
+    /// Serves on `listener` with `pki`'s server certificate (and, in the TLS
+    /// cases, flawed ones it issues), requiring client certificates signed by
+    /// its CA.
+    pub fn new(listener: TcpListener, pki: &Pki) -> Result<Qualifier, QualifierError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
-        for root in client_roots {
-            roots
-                .add(root.clone())
-                .map_err(|e| TlsSetupError::TrustAnchor(e.to_string()))?;
-        }
+        roots
+            .add(pki.ca_der().clone())
+            .map_err(|e| TlsSetupError::TrustAnchor(e.to_string()))?;
         let verifier =
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
                 .build()
                 .map_err(|e| TlsSetupError::TrustAnchor(e.to_string()))?;
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-            .with_client_cert_verifier(verifier)
-            .with_cert_resolver(Arc::new(ServerCertificate::new(chain, key)?));
-        config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec()];
+        let config = |(chain, key): (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)| {
+            let mut config = ServerConfig::builder_with_provider(Arc::clone(&provider))
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+                .with_client_cert_verifier(Arc::clone(&verifier))
+                .with_cert_resolver(Arc::new(ServerCertificate::new(chain, key)?));
+            config.alpn_protocols = vec![b"x-amzn-mqtt-ca".to_vec()];
+            Ok::<_, TlsSetupError>(Arc::new(config))
+        };
+        let tls = config((pki.server_cert_chain(), pki.server_private_key()))?;
+        let mut flawed = HashMap::new();
+        for flaw in FLAWS {
+            flawed.insert(flaw, config(pki.issue_flawed_server_certificate(flaw)?)?);
+        }
         Ok(Qualifier {
             listener,
-            tls: Arc::new(config),
+            tls,
+            flawed,
         })
     }
 
@@ -107,7 +137,12 @@ impl Qualifier {
                         faults: case.faults(),
                         state: Arc::clone(&state),
                     };
-                    tasks.spawn(serve(Arc::clone(&self.tls), tcp, link));
+                    let tls = case
+                        .faults()
+                        .certificate
+                        .and_then(|flaw| self.flawed.get(&flaw))
+                        .unwrap_or(&self.tls);
+                    tasks.spawn(serve(Arc::clone(tls), tcp, link));
                 }
                 Some(observation) = rx.recv() => {
                     transcript.push(observation);

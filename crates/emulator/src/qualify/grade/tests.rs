@@ -277,3 +277,42 @@ fn the_simple_cases_pass_on_what_they_wait_for_and_fail_without_it() {
         );
     }
 }
+
+#[test]
+fn a_flawed_server_certificate_must_be_refused() {
+    for case in [
+        CaseId::TlsUnsecureServerCert,
+        CaseId::TlsIncorrectSubjectNameServerCert,
+        CaseId::TlsExpiredServerCert,
+    ] {
+        let refused = [at(
+            3,
+            1,
+            Seen::HandshakeFailed("received fatal alert: BadCertificate".into()),
+        )];
+        assert_eq!(
+            grade(case, &refused, false).unwrap().verdict,
+            Verdict::Pass,
+            "{case}"
+        );
+        let accepted = [at(3, 1, Seen::Handshake), at(4, 1, connect())];
+        assert_eq!(
+            grade(case, &accepted, false).unwrap().verdict,
+            Verdict::Fail,
+            "{case}"
+        );
+    }
+    let large = CaseId::TlsLargeSizeServerCert;
+    assert_eq!(
+        grade(
+            large,
+            &[at(3, 1, Seen::Handshake), at(4, 1, connect())],
+            false
+        )
+        .unwrap()
+        .verdict,
+        Verdict::Pass
+    );
+    let choked = [at(3, 1, Seen::HandshakeFailed("buffer too small".into()))];
+    assert_eq!(grade(large, &choked, false).unwrap().verdict, Verdict::Fail);
+}
