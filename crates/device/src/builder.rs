@@ -141,6 +141,7 @@ pub struct ClientBuilder {
     username: Option<String>,
     reconnect: ReconnectPolicy,
     connect_timeout: Duration,
+    retry_unacknowledged: Option<Duration>,
     initial_connect: InitialConnect,
     offline_queue: OfflineQueueLimits,
     offline_store: Option<PathBuf>,
@@ -176,6 +177,7 @@ impl ClientBuilder {
             username: None,
             reconnect: ReconnectPolicy::default(),
             connect_timeout: Duration::from_secs(10),
+            retry_unacknowledged: None,
             initial_connect: InitialConnect {
                 max_attempts: 5,
                 timeout: Duration::from_secs(60),
@@ -459,6 +461,19 @@ impl ClientBuilder {
         self
     }
 
+    /// MQTT 3.1.1: when nothing has been acknowledged for `interval`, sends
+    /// every QoS 1 publish (DUP set), subscribe and unsubscribe waiting for
+    /// its acknowledgement again on the same connection, with its packet id.
+    /// Off by default: the client sends them again after reconnecting, which
+    /// is all MQTT 5 allows [MQTT-4.4.0-1]. AWS IoT Device Advisor's
+    /// `MQTT_Publish_Retry_No_Puback` and `MQTT_Subscribe_Retry_No_Suback`
+    /// expect the in-connection retry: turn it on to pass them (see the guide's
+    /// "Qualify your device offline"). Refused with MQTT 5.
+    pub fn retry_unacknowledged(mut self, interval: Duration) -> Self {
+        self.retry_unacknowledged = Some(interval);
+        self
+    }
+
     /// Bounds [`connect`](Self::connect): it returns an error after
     /// `max_attempts` failed attempts or after `timeout`, whichever comes
     /// first (default 5 attempts, 60 s). After the first success the client
@@ -608,6 +623,22 @@ impl ClientBuilder {
             check_assigned_client_id(self.protocol, self.session)?;
         }
         let keep_alive = check_keep_alive(self.keep_alive, self.aws_limits)?;
+        match self.retry_unacknowledged {
+            Some(_) if self.protocol == ProtocolVersion::V5 => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "retry_unacknowledged",
+                    why: "MQTT 5 allows a resend only after reconnecting: the in-connection \
+                          retry is an MQTT 3.1.1 option",
+                });
+            }
+            Some(interval) if interval.is_zero() => {
+                return Err(ConfigError::InvalidSetting {
+                    setting: "retry_unacknowledged",
+                    why: "the interval must be greater than zero",
+                });
+            }
+            _ => {}
+        }
         if let SessionMode::Persistent { expiry } = self.session
             && self.aws_limits
             && expiry > AWS_MAX_SESSION_EXPIRY
@@ -734,6 +765,7 @@ impl ClientBuilder {
             will: self.will,
             reconnect: self.reconnect,
             connect_timeout: self.connect_timeout,
+            retry_unacknowledged: self.retry_unacknowledged,
             initial_connect: self.initial_connect,
             offline_queue: self.offline_queue,
             offline_store,
@@ -796,6 +828,8 @@ pub(crate) struct Config {
     pub(crate) will: Option<LastWill>,
     pub(crate) reconnect: ReconnectPolicy,
     pub(crate) connect_timeout: Duration,
+    /// MQTT 3.1.1: resend what waits for an acknowledgement after this long.
+    pub(crate) retry_unacknowledged: Option<Duration>,
     pub(crate) initial_connect: InitialConnect,
     pub(crate) offline_queue: OfflineQueueLimits,
     /// The open offline store, with the publishes it held at start.

@@ -147,3 +147,17 @@ async fn an_offline_store_that_cannot_be_used_is_refused_before_connecting() {
         "left as it was"
     );
 }
+
+#[tokio::test]
+async fn the_in_connection_retry_is_an_mqtt_311_option_only() {
+    let text = config_error(
+        valid()
+            .protocol(iotcore::ProtocolVersion::V5)
+            .retry_unacknowledged(Duration::from_secs(5))
+            .connect()
+            .await,
+    );
+    assert!(text.contains("MQTT 3.1.1 option"), "{text}");
+    let text = config_error(valid().retry_unacknowledged(Duration::ZERO).connect().await);
+    assert!(text.contains("greater than zero"), "{text}");
+}

@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 
 const THING: &str = "sdk-device";
 
-/// The device under test: connects, subscribes, publishes QoS 1 every 200 ms.
-async fn device(port: u16, files: DeviceFiles) {
-    let client = Client::builder(THING)
+/// The device under test: connects, subscribes, publishes QoS 1 every 200 ms;
+/// with `retry`, sends what is left unacknowledged again after 1 s.
+async fn device(port: u16, files: DeviceFiles, retry: bool) {
+    let builder = Client::builder(THING)
         .endpoint("localhost")
         .port(port)
         .amazon_root_cas(false)
@@ -24,17 +25,20 @@ async fn device(port: u16, files: DeviceFiles) {
         .client_cert_pem_files(&files.certificate, &files.private_key)
         .unwrap()
         .keep_alive(Duration::from_secs(1))
-        .connect_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_millis(150))
         .initial_connect(20, Duration::from_secs(60))
         .reconnect_policy(ReconnectPolicy {
-            initial_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(2),
+            initial_delay: Duration::from_millis(80),
+            max_delay: Duration::from_secs(1),
             reset_after: Duration::from_secs(30),
             seed: Some(11),
         })
-        .enforce_aws_limits(false)
-        .connect()
-        .await;
+        .enforce_aws_limits(false);
+    let builder = match retry {
+        true => builder.retry_unacknowledged(Duration::from_secs(1)),
+        false => builder,
+    };
+    let client = builder.connect().await;
     // Refusing the server (the TLS cases with a flawed certificate) is what it must do.
     let Ok(client) = client else { return };
     let _subscription = client
@@ -62,13 +66,13 @@ async fn the_sdk_through_every_case() {
     let port = qualifier.local_addr().unwrap().port();
     let mut verdicts = Vec::new();
     for case in CaseId::ALL {
-        let device = tokio::spawn(device(port, files.clone()));
+        let device = tokio::spawn(device(port, files.clone(), false));
         // Long enough for what the SDK does: two cycles of five retries when
         // CONNACK is withheld; seconds otherwise.
         let limit = match case {
             CaseId::MqttConnectJitterBackoffRetries
             | CaseId::MqttConnectExponentialBackoffRetries => Duration::from_secs(30),
-            _ => Duration::from_secs(5),
+            _ => Duration::from_secs(3),
         };
         let result = qualifier.run(case, limit).await;
         device.abort();
@@ -87,5 +91,21 @@ async fn the_sdk_through_every_case() {
             _ => Verdict::Pass,
         };
         assert_eq!(verdict, expected, "{case}");
+    }
+
+    // With the MQTT 3.1.1 option, the in-connection retries pass too.
+    for case in [
+        CaseId::MqttPublishRetryNoPuback,
+        CaseId::MqttSubscribeRetryNoSuback,
+    ] {
+        let device = tokio::spawn(device(port, files.clone(), true));
+        let result = qualifier.run(case, Duration::from_secs(5)).await;
+        device.abort();
+        let _ = device.await;
+        println!(
+            "{:<20} {case} (retry_unacknowledged): {:?}",
+            result.outcome.verdict, result.outcome.evidence
+        );
+        assert_eq!(result.outcome.verdict, Verdict::Pass, "{case}: {result:?}");
     }
 }

@@ -886,12 +886,20 @@ mod tests {
                 cert.verify_signature(Some(ca.public_key())).is_ok()
             };
             let expired = cert.validity().not_after.to_datetime() < OffsetDateTime::now_utc();
-            (der.len(), certificate_names(&cert).unwrap(), signed_by_ca, expired)
+            (
+                der.len(),
+                certificate_names(&cert).unwrap(),
+                signed_by_ca,
+                expired,
+            )
         };
         let (_, names, signed, expired) = parsed(ServerCertificateFlaw::Expired);
         assert!(names.contains("localhost") && signed && expired);
         let (_, names, signed, expired) = parsed(ServerCertificateFlaw::IncorrectSubjectName);
-        assert!(!names.contains("localhost") && signed && !expired, "{names:?}");
+        assert!(
+            !names.contains("localhost") && signed && !expired,
+            "{names:?}"
+        );
         let (_, names, signed, expired) = parsed(ServerCertificateFlaw::UnknownCa);
         assert!(names.contains("localhost") && !signed && !expired);
         let (size, names, signed, expired) =

@@ -1062,3 +1062,86 @@ fn suback_answering_an_unsubscribe_is_a_protocol_error() {
         Err(ProtocolError::UnknownPacketId { .. })
     ));
 }
+
+#[test]
+fn with_retries_on_mqtt_311_an_unacknowledged_publish_and_subscribe_are_sent_again_in_the_connection()
+ {
+    let mut config = client_config(ProtocolVersion::V311);
+    config.retry_unacknowledged = Some(secs(5));
+    let mut client = ScriptedClient::new(config);
+    client.connect(false);
+    let id = client.publish("t/1", QoS::AtLeastOnce).unwrap();
+    let sub = client
+        .session
+        .subscribe(
+            vec![subscription("c/#", QoS::AtLeastOnce)],
+            Properties::default(),
+            client.clock.now(),
+        )
+        .unwrap();
+    assert_eq!(publishes(&client.sent()), [(id, false)]);
+
+    // Nothing acknowledged for 5 s: both go again, same ids, the PUBLISH with DUP.
+    let at = client.fire_timer().unwrap();
+    assert_eq!(at, client.clock.now());
+    let again = client.sent();
+    assert_eq!(publishes(&again), [(id, true)]);
+    assert!(
+        again
+            .iter()
+            .any(|p| matches!(p, Packet::Subscribe(s) if s.packet_id == sub)),
+        "{again:?}"
+    );
+
+    // Acknowledged: nothing more is sent again, the keep-alive is the only timer left.
+    client.receive(puback(id));
+    client.receive(suback(sub, vec![ReasonCode::GRANTED_QOS_1]));
+    client.fire_timer();
+    let after = client.sent();
+    assert!(
+        after.iter().all(|p| matches!(p, Packet::PingReq)),
+        "only a PINGREQ: {after:?}"
+    );
+}
+
+#[test]
+fn with_retries_a_subscribe_alone_is_sent_again_too() {
+    let mut config = client_config(ProtocolVersion::V311);
+    config.retry_unacknowledged = Some(secs(2));
+    let mut client = ScriptedClient::new(config);
+    client.connect(false);
+    let sub = client
+        .session
+        .subscribe(
+            vec![subscription("c/#", QoS::AtLeastOnce)],
+            Properties::default(),
+            client.clock.now(),
+        )
+        .unwrap();
+    assert_eq!(subscribed_filters(&client.sent()), [["c/#"]]);
+    client.fire_timer();
+    let again = client.sent();
+    assert!(
+        matches!(again.as_slice(), [Packet::Subscribe(s)] if s.packet_id == sub),
+        "{again:?}"
+    );
+}
+
+#[test]
+fn retries_are_ignored_on_mqtt_5_and_off_by_default() {
+    for (version, retry) in [
+        (ProtocolVersion::V5, Some(secs(5))),
+        (ProtocolVersion::V311, None),
+    ] {
+        let mut config = client_config(version);
+        config.retry_unacknowledged = retry;
+        let mut client = ScriptedClient::new(config);
+        client.connect(false);
+        client.publish("t/1", QoS::AtLeastOnce).unwrap();
+        client.sent();
+        // The first deadline is the keep-alive's PINGREQ, 60 s on.
+        client.fire_timer();
+        let sent = client.sent();
+        assert!(publishes(&sent).is_empty(), "{version:?}: {sent:?}");
+    }
+}

@@ -116,3 +116,8 @@ struct MigratingFromNanoFrameworkGuideDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../../docs/guide/migrating-from-aws-sdk-v2.md")]
 struct MigratingFromAwsSdkGuideDoctests;
+
+/// The Rust snippets of the guide's "Qualify your device offline" chapter.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/guide/qualify.md")]
+struct QualifyGuideDoctests;

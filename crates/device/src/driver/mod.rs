@@ -1087,6 +1087,7 @@ fn session_config(config: &Config) -> ClientConfig {
     session.reuse_assigned_client_id = !config.limits.aws;
     session.protocol = config.protocol;
     session.keep_alive = config.keep_alive;
+    session.retry_unacknowledged = config.retry_unacknowledged;
     session.will = config.mqtt_will();
     match config.session {
         SessionMode::Clean => session.clean_start = true,

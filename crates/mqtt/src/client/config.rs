@@ -1,5 +1,7 @@
 //! What a client session sends in CONNECT and the limits it applies.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use crate::packet::Will;
@@ -63,6 +65,14 @@ pub struct ClientConfig {
     /// one is a protocol violation. Sent as MQTT 5 Maximum Packet Size.
     /// Default: 256 KiB (AWS IoT Core sends at most 128 KB payloads).
     pub max_incoming_packet_size: usize,
+    /// MQTT 3.1.1 only: when nothing has been acknowledged for this long,
+    /// every QoS 1 PUBLISH (DUP set), SUBSCRIBE and UNSUBSCRIBE sent and not
+    /// acknowledged is sent again on the same connection, with its packet
+    /// identifier. MQTT 3.1.1 allows it and AWS IoT Device Advisor expects it
+    /// (`MQTT_Publish_Retry_No_Puback`, `MQTT_Subscribe_Retry_No_Suback`);
+    /// MQTT 5 allows a resend only after reconnecting [MQTT-4.4.0-1], so it is
+    /// ignored there. Default: none (resent after reconnecting only).
+    pub retry_unacknowledged: Option<Duration>,
 }
 
 impl ClientConfig {
@@ -82,6 +92,7 @@ impl ClientConfig {
             connect_properties: Properties::default(),
             max_inflight: 100,
             max_incoming_packet_size: 256 * 1024,
+            retry_unacknowledged: None,
         }
     }
 }

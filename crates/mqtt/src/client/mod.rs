@@ -169,6 +169,9 @@ pub struct ClientSession {
     aliases: InboundAliases,
     pinger: Option<Pinger>,
     connect_deadline: Option<Instant>,
+    /// When unacknowledged requests are sent again (MQTT 3.1.1 with
+    /// [`ClientConfig::retry_unacknowledged`]).
+    retry_at: Option<Instant>,
     inbound: BytesMut,
     outbox: Outbox,
     events: VecDeque<Event>,
@@ -196,6 +199,7 @@ impl ClientSession {
             aliases: InboundAliases::default(),
             pinger: None,
             connect_deadline: None,
+            retry_at: None,
             inbound: BytesMut::new(),
             outbox: Outbox::default(),
             events: VecDeque::new(),
@@ -309,6 +313,9 @@ impl ClientSession {
                 }
             }
             ConnectionState::Connected => {
+                if self.retry_at.is_some_and(|at| now >= at) {
+                    self.resend_unacknowledged(now);
+                }
                 let Some(pinger) = &mut self.pinger else {
                     return;
                 };
@@ -520,7 +527,13 @@ impl ClientSession {
         match self.state {
             ConnectionState::Disconnected => None,
             ConnectionState::Connecting => self.connect_deadline,
-            ConnectionState::Connected => self.pinger.as_ref().and_then(Pinger::deadline),
+            ConnectionState::Connected => {
+                let ping = self.pinger.as_ref().and_then(Pinger::deadline);
+                match (ping, self.retry_at) {
+                    (Some(ping), Some(retry)) => Some(ping.min(retry)),
+                    (ping, retry) => ping.or(retry),
+                }
+            }
         }
     }
 
@@ -576,6 +589,7 @@ impl ClientSession {
         self.aliases = InboundAliases::default();
         self.pinger = None;
         self.connect_deadline = None;
+        self.retry_at = None;
         self.publishes.connection_reset();
         let ids = &mut self.ids;
         self.requests.retain(|request| match request {
@@ -627,6 +641,7 @@ impl ClientSession {
             self.send_request(&request, now);
         }
         self.requests.push_back(request);
+        self.arm_retry(now);
         packet_id
     }
 
@@ -641,6 +656,55 @@ impl ClientSession {
             .outbox
             .push(&packet, self.config.protocol, MAX_PACKET_SIZE);
         self.note_sent(now);
+        self.arm_retry(now);
+    }
+
+    /// Starts the retry timer when retries are on and something waits for
+    /// its acknowledgement ([`ClientConfig::retry_unacknowledged`]).
+    fn arm_retry(&mut self, now: Instant) {
+        let Some(interval) = self.config.retry_unacknowledged else {
+            return;
+        };
+        let waiting = self.publishes.in_flight() > 0 || !self.requests.is_empty();
+        if self.config.protocol == ProtocolVersion::V311
+            && self.is_connected()
+            && waiting
+            && self.retry_at.is_none()
+        {
+            self.retry_at = Some(now + interval);
+        }
+    }
+
+    /// An acknowledgement came: the retry timer starts over.
+    fn acknowledged(&mut self, now: Instant) {
+        self.retry_at = None;
+        self.arm_retry(now);
+    }
+
+    /// Sends every unacknowledged PUBLISH (DUP set), SUBSCRIBE and
+    /// UNSUBSCRIBE again, with its packet identifier.
+    fn resend_unacknowledged(&mut self, now: Instant) {
+        self.retry_at = None;
+        let sent: Vec<Packet> = self
+            .publishes
+            .sent()
+            .cloned()
+            .map(Packet::Publish)
+            .collect();
+        for packet in &sent {
+            let _ = self.outbox.push(
+                packet,
+                self.config.protocol,
+                self.server.maximum_packet_size,
+            );
+        }
+        let requests = std::mem::take(&mut self.requests);
+        for request in &requests {
+            self.send_request(request, now);
+        }
+        self.requests = requests;
+        self.note_sent(now);
+        self.arm_retry(now);
     }
 
     /// Sends waiting QoS 1 publishes, in order, while the window has room.
@@ -661,6 +725,7 @@ impl ClientSession {
                 Ok(()) => {
                     self.publishes.mark_sent();
                     self.note_sent(now);
+                    self.arm_retry(now);
                 }
                 Err(error) => {
                     let (size, max) = match error {
@@ -697,8 +762,16 @@ impl ClientSession {
             }),
             (_, Packet::Publish(publish)) => self.handle_publish(publish, now),
             (_, Packet::PubAck(ack)) => self.handle_puback(ack, now),
-            (_, Packet::SubAck(suback)) => self.handle_suback(suback),
-            (_, Packet::UnsubAck(unsuback)) => self.handle_unsuback(unsuback),
+            (_, Packet::SubAck(suback)) => {
+                self.handle_suback(suback)?;
+                self.acknowledged(now);
+                Ok(())
+            }
+            (_, Packet::UnsubAck(unsuback)) => {
+                self.handle_unsuback(unsuback)?;
+                self.acknowledged(now);
+                Ok(())
+            }
             (_, Packet::PingResp) => Ok(()),
             (_, Packet::Disconnect(disconnect)) => {
                 self.events.push_back(Event::ServerDisconnect {
@@ -760,6 +833,7 @@ impl ClientSession {
         }
         self.requests = requests;
         self.send_publishes(now);
+        self.arm_retry(now);
     }
 
     /// Puts SUBSCRIBEs for every active subscription at the front of the requests.
@@ -820,6 +894,7 @@ impl ClientSession {
             reason: ack.reason,
             properties: ack.properties,
         });
+        self.acknowledged(now);
         self.send_publishes(now);
         Ok(())
     }

@@ -37,6 +37,11 @@ impl PublishQueue {
         self.in_flight
     }
 
+    /// The publishes sent and not acknowledged, in order (DUP set).
+    pub(crate) fn sent(&self) -> impl Iterator<Item = &Publish> {
+        self.entries.iter().take(self.in_flight)
+    }
+
     /// The next publish to send, if any waits and fewer than `window` are in flight.
     pub(crate) fn next_to_send(&self, window: usize) -> Option<&Publish> {
         if self.in_flight >= window {
