@@ -161,9 +161,10 @@ impl Device<'_> {
         println!(
             "qualifying endpoint: localhost:{port} (MQTT over mutual TLS)\n\
              the device: client id {thing}, certificate {cert}, key {key}, trusting {ca}\n\
-             it must connect, subscribe to a topic filter, publish QoS 1 messages, keep its \
-             connection alive with PINGREQ, and reconnect by itself when the connection drops; \
-             each case waits for it in turn",
+             it must connect (without clean session, for the persistent-session cases), \
+             subscribe to a topic filter, publish QoS 1 messages, keep its connection alive with \
+             PINGREQ, and reconnect by itself when the connection drops; each case waits for it \
+             in turn",
             port = self.port,
             thing = self.thing,
             cert = self.files.certificate.display(),

@@ -33,6 +33,7 @@ async fn device(port: u16, files: DeviceFiles, retry: bool) {
             reset_after: Duration::from_secs(30),
             seed: Some(11),
         })
+        .persistent_session(Duration::from_secs(3600))
         .enforce_aws_limits(false);
     let builder = match retry {
         true => builder.retry_unacknowledged(Duration::from_secs(1)),

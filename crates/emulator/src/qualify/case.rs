@@ -18,6 +18,8 @@ pub enum CaseId {
     TlsConnect,
     /// The ClientHello offers a cipher suite AWS IoT Core recommends.
     TlsSupportAwsIotCipherSuites,
+    /// A QoS 1 message in maximum-size TLS records: the device takes it.
+    TlsReceiveMaximumSizeFragments,
     /// A server certificate 20 % larger than AWS IoT Core's: the device copes.
     TlsLargeSizeServerCert,
     /// A server certificate signed by an unknown CA: the device refuses it.
@@ -48,6 +50,11 @@ pub enum CaseId {
     MqttSubscribeRetryNoSuback,
     /// PUBACK, SUBACK and PINGRESP withheld: the device gives the connection up.
     MqttNoAckPingResp,
+    /// The session is kept: the device reconnects, does not subscribe again,
+    /// and takes the message stored for it.
+    MqttPersistentSessionHappyCase,
+    /// The session expired: the device subscribes again after reconnecting.
+    MqttExpiredPersistentSession,
 }
 
 /// Where a case belongs.
@@ -61,9 +68,10 @@ pub enum Category {
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 17] = [
+    pub const ALL: [CaseId; 20] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
+        CaseId::TlsReceiveMaximumSizeFragments,
         CaseId::TlsLargeSizeServerCert,
         CaseId::TlsUnsecureServerCert,
         CaseId::TlsIncorrectSubjectNameServerCert,
@@ -79,6 +87,8 @@ impl CaseId {
         CaseId::MqttSubscribe,
         CaseId::MqttSubscribeRetryNoSuback,
         CaseId::MqttNoAckPingResp,
+        CaseId::MqttPersistentSessionHappyCase,
+        CaseId::MqttExpiredPersistentSession,
     ];
 
     /// Device Advisor's id: `MQTT_Publish_Retry_No_Puback`.
@@ -86,6 +96,7 @@ impl CaseId {
         match self {
             CaseId::TlsConnect => "TLS_Connect",
             CaseId::TlsSupportAwsIotCipherSuites => "TLS_Support_AWS_IoT_Cipher_Suites",
+            CaseId::TlsReceiveMaximumSizeFragments => "TLS_Receive_Maximum_Size_Fragments",
             CaseId::TlsLargeSizeServerCert => "TLS_Large_Size_Server_Cert",
             CaseId::TlsUnsecureServerCert => "TLS_Unsecure_Server_Cert",
             CaseId::TlsIncorrectSubjectNameServerCert => "TLS_Incorrect_Subject_Name_Server_Cert",
@@ -107,6 +118,8 @@ impl CaseId {
             CaseId::MqttSubscribe => "MQTT_Subscribe",
             CaseId::MqttSubscribeRetryNoSuback => "MQTT_Subscribe_Retry_No_Suback",
             CaseId::MqttNoAckPingResp => "MQTT_No_Ack_PingResp",
+            CaseId::MqttPersistentSessionHappyCase => "MQTT_Persistent_Session_Happy_Case",
+            CaseId::MqttExpiredPersistentSession => "MQTT_Expired_Persistent_Session",
         }
     }
 
@@ -115,6 +128,7 @@ impl CaseId {
         match self {
             CaseId::TlsConnect
             | CaseId::TlsSupportAwsIotCipherSuites
+            | CaseId::TlsReceiveMaximumSizeFragments
             | CaseId::TlsLargeSizeServerCert
             | CaseId::TlsUnsecureServerCert
             | CaseId::TlsIncorrectSubjectNameServerCert
@@ -129,6 +143,10 @@ impl CaseId {
             CaseId::TlsConnect => "completes a TLS handshake with the endpoint",
             CaseId::TlsSupportAwsIotCipherSuites => {
                 "offers, in its ClientHello, a cipher suite AWS IoT Core recommends"
+            }
+            CaseId::TlsReceiveMaximumSizeFragments => {
+                "answers with PUBACK a 64 KiB QoS 1 message, sent in maximum-size (16 KiB) TLS \
+                 records, on a filter it subscribed to"
             }
             CaseId::TlsLargeSizeServerCert => {
                 "completes the handshake and connects when the server certificate is 20 % \
@@ -173,6 +191,15 @@ impl CaseId {
             CaseId::MqttNoAckPingResp => {
                 "closes the connection when PUBACK, SUBACK and PINGRESP stop coming"
             }
+            CaseId::MqttPersistentSessionHappyCase => {
+                "connects without clean session, subscribes, and after the connection is cut \
+                 reconnects to the kept session without subscribing again and acknowledges \
+                 the message stored for it"
+            }
+            CaseId::MqttExpiredPersistentSession => {
+                "connects without clean session, subscribes, and when the session is gone after \
+                 the connection is cut, subscribes again"
+            }
         }
     }
 
@@ -183,6 +210,7 @@ impl CaseId {
             self,
             CaseId::TlsConnect
                 | CaseId::TlsSupportAwsIotCipherSuites
+                | CaseId::TlsReceiveMaximumSizeFragments
                 | CaseId::TlsLargeSizeServerCert
                 | CaseId::TlsUnsecureServerCert
                 | CaseId::TlsIncorrectSubjectNameServerCert
@@ -223,7 +251,16 @@ impl CaseId {
             CaseId::MqttReconnectBackoffRetriesOnUnstableConnection => {
                 faults.connack = ConnackPlan::CloseAfter;
             }
-            CaseId::MqttClientPubackQos1 => faults.send_to_subscriber = true,
+            CaseId::MqttClientPubackQos1 => faults.send_to_subscriber = Some(SMALL_PAYLOAD),
+            CaseId::TlsReceiveMaximumSizeFragments => {
+                faults.send_to_subscriber = Some(FRAGMENTED_PAYLOAD);
+            }
+            CaseId::MqttPersistentSessionHappyCase => {
+                faults.session = Some(SessionPlan::Kept);
+            }
+            CaseId::MqttExpiredPersistentSession => {
+                faults.session = Some(SessionPlan::Expired);
+            }
             CaseId::MqttPublishRetryNoPuback => faults.withhold_puback = true,
             CaseId::MqttSubscribeRetryNoSuback => faults.withhold_suback = true,
             CaseId::MqttNoAckPingResp => {
@@ -301,10 +338,29 @@ pub struct Faults {
     pub withhold_suback: bool,
     /// No PINGRESP.
     pub withhold_pingresp: bool,
-    /// After each SUBSCRIBE, a QoS 1 message to the first filter (its
-    /// wildcards filled in).
-    pub send_to_subscriber: bool,
+    /// After each SUBSCRIBE, a QoS 1 message of this many bytes to the first
+    /// filter (its wildcards filled in).
+    pub send_to_subscriber: Option<usize>,
+    /// The persistent-session cases: the connection is cut after the first
+    /// SUBACK, and the session is then kept or gone.
+    pub session: Option<SessionPlan>,
 }
+
+/// What becomes of the device's session when its connection is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionPlan {
+    /// Kept: the next CONNACK says session present, and a message stored
+    /// for the subscription follows.
+    Kept,
+    /// Gone: the next CONNACK says no session.
+    Expired,
+}
+
+/// The payload of the message `MQTT_Client_Puback_Qos1` sends, in bytes.
+pub const SMALL_PAYLOAD: usize = 64;
+/// The payload `TLS_Receive_Maximum_Size_Fragments` sends: four records of
+/// TLS's maximum 16 KiB of plaintext.
+pub const FRAGMENTED_PAYLOAD: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {

@@ -179,7 +179,9 @@ pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Out
                 })
             })
         }
-        CaseId::MqttClientPubackQos1 => puback(transcript),
+        CaseId::MqttClientPubackQos1 | CaseId::TlsReceiveMaximumSizeFragments => puback(transcript),
+        CaseId::MqttPersistentSessionHappyCase => session_kept(transcript),
+        CaseId::MqttExpiredPersistentSession => session_expired(transcript),
         CaseId::MqttPublishRetryNoPuback => retry(transcript, RetryOf::Publish),
         CaseId::MqttSubscribeRetryNoSuback => retry(transcript, RetryOf::Subscribe),
         CaseId::MqttNoAckPingResp => gave_up(transcript),
@@ -209,7 +211,12 @@ fn timed_out(case: CaseId, transcript: &[Observation]) -> Outcome {
         CaseId::MqttPublishRetryNoPuback => "no PUBLISH left without PUBACK was sent again",
         CaseId::MqttSubscribeRetryNoSuback => "no SUBSCRIBE left without SUBACK was sent again",
         CaseId::MqttNoAckPingResp => "the device kept the connection open without answers",
-        CaseId::MqttClientPubackQos1 => "no PUBACK for the QoS 1 message sent to the device",
+        CaseId::MqttClientPubackQos1 | CaseId::TlsReceiveMaximumSizeFragments => {
+            "no PUBACK for the QoS 1 message sent to the device"
+        }
+        CaseId::MqttPersistentSessionHappyCase | CaseId::MqttExpiredPersistentSession => {
+            "the device did not reconnect and resume as the case asks"
+        }
         _ => "the device did not do what the case asks",
     };
     Outcome::fail(format!("time ran out: {what} ({connects} CONNECT(s) seen)"))
@@ -255,6 +262,71 @@ fn cipher_suites(transcript: &[Observation]) -> Option<Outcome> {
              does not recommend"
         )),
     })
+}
+
+/// The first CONNECT, and whether it asked for clean session.
+fn first_connect(transcript: &[Observation]) -> Option<(&Observation, bool)> {
+    transcript.iter().find_map(|o| match &o.seen {
+        Seen::Connect { clean_start, .. } => Some((o, *clean_start)),
+        _ => None,
+    })
+}
+
+/// The connection after the one the server cut, if the device opened it.
+fn reconnection(transcript: &[Observation], first: u32) -> Option<u32> {
+    transcript
+        .iter()
+        .find(|o| o.connection > first && matches!(o.seen, Seen::Connect { .. }))
+        .map(|o| o.connection)
+}
+
+/// Reconnected to a kept session: the stored message acknowledged, no SUBSCRIBE again.
+fn session_kept(transcript: &[Observation]) -> Option<Outcome> {
+    let (first, clean) = first_connect(transcript)?;
+    if clean {
+        return Some(Outcome::fail(
+            "the device connected with clean session: it has no session to keep",
+        ));
+    }
+    let second = reconnection(transcript, first.connection)?;
+    let on_second = || transcript.iter().filter(|o| o.connection == second);
+    if on_second().any(|o| matches!(o.seen, Seen::Subscribe { .. })) {
+        return Some(Outcome::fail(
+            "the device subscribed again although CONNACK said its session was present",
+        ));
+    }
+    let sent = on_second().find_map(|o| match o.seen {
+        Seen::PublishSent { packet_id, .. } => Some(packet_id),
+        _ => None,
+    })?;
+    on_second()
+        .any(|o| o.seen == Seen::PubAck { packet_id: sent })
+        .then(|| {
+            Outcome::pass(
+                "reconnected to its session without subscribing again, and acknowledged the \
+                 message stored for it",
+            )
+        })
+}
+
+/// Reconnected after its session expired: it subscribed again.
+fn session_expired(transcript: &[Observation]) -> Option<Outcome> {
+    let (first, clean) = first_connect(transcript)?;
+    if clean {
+        return Some(Outcome::fail(
+            "the device connected with clean session: it has no session to lose",
+        ));
+    }
+    let second = reconnection(transcript, first.connection)?;
+    transcript
+        .iter()
+        .find(|o| o.connection == second && matches!(o.seen, Seen::Subscribe { .. }))
+        .map(|o| {
+            Outcome::pass(format!(
+                "subscribed again {} ms after the session was gone",
+                (o.at - first.at).as_millis()
+            ))
+        })
 }
 
 /// The device refused the flawed certificate: its handshakes fail, none completes.

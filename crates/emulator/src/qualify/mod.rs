@@ -19,7 +19,8 @@ mod server;
 mod transcript;
 
 pub use case::{
-    CaseId, Category, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES, UnknownCase, WITHHELD_PER_CYCLE,
+    CaseId, Category, ConnackPlan, FRAGMENTED_PAYLOAD, Faults, LARGE_CERTIFICATE_BYTES,
+    SMALL_PAYLOAD, SessionPlan, UnknownCase, WITHHELD_PER_CYCLE,
 };
 pub use grade::{Outcome, Shape, Verdict, classify, grade};
 pub use report::{CaseReport, Report};

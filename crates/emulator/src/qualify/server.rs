@@ -19,7 +19,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::case::{CaseId, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES};
+use super::case::{
+    CaseId, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES, SMALL_PAYLOAD, SessionPlan,
+};
 use super::grade::{Outcome, grade};
 use super::transcript::{Observation, Seen};
 use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
@@ -179,6 +181,8 @@ fn unreachable_verdict(case: CaseId) -> Outcome {
 struct CaseState {
     /// CONNECTs seen so far.
     connects: usize,
+    /// The first filter the device subscribed to (the persistent-session cases).
+    filter: Option<String>,
 }
 
 /// One connection's way back to its case.
@@ -322,10 +326,19 @@ impl Session {
                 if !answer {
                     return self.link.saw(Seen::ConnAckWithheld);
                 }
-                self.send(Packet::ConnAck(ConnAck::new(false, ReasonCode::SUCCESS)));
+                // The persistent-session cases: the session of the first
+                // connection is kept, or gone, when the device comes back.
+                let resumed = connects > 1
+                    && !connect.clean_start
+                    && faults.session == Some(SessionPlan::Kept);
+                self.send(Packet::ConnAck(ConnAck::new(resumed, ReasonCode::SUCCESS)));
                 self.link.saw(Seen::ConnAckSent);
                 if faults.connack != ConnackPlan::Always {
                     self.cut_at = Some(Instant::now() + CUT_AFTER);
+                }
+                let stored = self.link.state().filter.clone();
+                if let (true, Some(filter)) = (resumed, stored) {
+                    self.send_message(&filter, SMALL_PAYLOAD);
                 }
             }
             Packet::Publish(publish) => {
@@ -357,20 +370,20 @@ impl Session {
                         .collect();
                     self.send(Packet::SubAck(SubAck::new(subscribe.packet_id, granted)));
                 }
-                if let (true, Some(filter)) = (faults.send_to_subscriber, filters.first()) {
-                    let topic = topic_for(filter);
-                    self.next_id = self.next_id.wrapping_add(1).max(1);
-                    let mut publish = Publish::new(
-                        topic.clone(),
-                        Bytes::from_static(br#"{"qualify":"MQTT_Client_Puback_Qos1"}"#),
-                        QoS::AtLeastOnce,
-                    );
-                    publish.packet_id = Some(self.next_id);
-                    self.send(Packet::Publish(publish));
-                    self.link.saw(Seen::PublishSent {
-                        packet_id: self.next_id,
-                        topic,
-                    });
+                if let (Some(size), Some(filter)) = (faults.send_to_subscriber, filters.first()) {
+                    self.send_message(filter, size);
+                }
+                if let (Some(_), Some(filter)) = (faults.session, filters.first()) {
+                    let first = {
+                        let mut state = self.link.state();
+                        let first = state.filter.is_none();
+                        state.filter.get_or_insert_with(|| filter.clone());
+                        first
+                    };
+                    if first {
+                        // Cut the connection: the session is what the device comes back to.
+                        self.cut_at = Some(Instant::now() + CUT_AFTER);
+                    }
                 }
             }
             Packet::Unsubscribe(unsubscribe) => {
@@ -392,6 +405,26 @@ impl Session {
             Packet::Disconnect(_) => self.link.saw(Seen::Disconnect),
             other => tracing::debug!("qualify: ignored {other:?}"),
         }
+    }
+}
+
+impl Session {
+    /// Sends a QoS 1 message of `size` bytes to a topic `filter` matches.
+    fn send_message(&mut self, filter: &str, size: usize) {
+        let topic = topic_for(filter);
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let payload = if size <= SMALL_PAYLOAD {
+            Bytes::from_static(br#"{"qualify":"a QoS 1 message"}"#)
+        } else {
+            Bytes::from(vec![b'q'; size])
+        };
+        let mut publish = Publish::new(topic.clone(), payload, QoS::AtLeastOnce);
+        publish.packet_id = Some(self.next_id);
+        self.send(Packet::Publish(publish));
+        self.link.saw(Seen::PublishSent {
+            packet_id: self.next_id,
+            topic,
+        });
     }
 }
 

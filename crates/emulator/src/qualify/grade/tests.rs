@@ -316,3 +316,69 @@ fn a_flawed_server_certificate_must_be_refused() {
     let choked = [at(3, 1, Seen::HandshakeFailed("buffer too small".into()))];
     assert_eq!(grade(large, &choked, false).unwrap().verdict, Verdict::Fail);
 }
+
+fn connect_keeping_session() -> Seen {
+    Seen::Connect {
+        client_id: "dev".into(),
+        clean_start: false,
+        keep_alive: 30,
+        protocol: ProtocolVersion::V311,
+    }
+}
+
+#[test]
+fn a_kept_session_is_resumed_without_subscribing_again() {
+    let case = CaseId::MqttPersistentSessionHappyCase;
+    let sub = |id| Seen::Subscribe {
+        packet_id: id,
+        filters: vec!["c/#".into()],
+    };
+    let sent = Seen::PublishSent {
+        packet_id: 1,
+        topic: "c/qualify".into(),
+    };
+    let good = [
+        at(0, 1, connect_keeping_session()),
+        at(5, 1, sub(1)),
+        at(300, 2, connect_keeping_session()),
+        at(301, 2, sent.clone()),
+        at(305, 2, Seen::PubAck { packet_id: 1 }),
+    ];
+    assert_eq!(grade(case, &good, false).unwrap().verdict, Verdict::Pass);
+    let resubscribes = [
+        at(0, 1, connect_keeping_session()),
+        at(5, 1, sub(1)),
+        at(300, 2, connect_keeping_session()),
+        at(301, 2, sent),
+        at(302, 2, sub(2)),
+    ];
+    assert_eq!(
+        grade(case, &resubscribes, false).unwrap().verdict,
+        Verdict::Fail
+    );
+    let clean = [at(0, 1, connect())];
+    assert_eq!(grade(case, &clean, false).unwrap().verdict, Verdict::Fail);
+}
+
+#[test]
+fn an_expired_session_needs_a_new_subscribe() {
+    let case = CaseId::MqttExpiredPersistentSession;
+    let sub = |id| Seen::Subscribe {
+        packet_id: id,
+        filters: vec!["c/#".into()],
+    };
+    let good = [
+        at(0, 1, connect_keeping_session()),
+        at(5, 1, sub(1)),
+        at(300, 2, connect_keeping_session()),
+        at(302, 2, sub(2)),
+    ];
+    assert_eq!(grade(case, &good, false).unwrap().verdict, Verdict::Pass);
+    let forgets = [
+        at(0, 1, connect_keeping_session()),
+        at(5, 1, sub(1)),
+        at(300, 2, connect_keeping_session()),
+    ];
+    assert_eq!(grade(case, &forgets, false), None);
+    assert_eq!(grade(case, &forgets, true).unwrap().verdict, Verdict::Fail);
+}
