@@ -102,8 +102,9 @@ enum Command {
     Sub(pubsub::subscribe::SubArgs),
     /// Load-test: a fleet of N devices (things sim-00001…) connecting at a
     /// ramp rate, sending telemetry and shadow updates, with live progress
-    /// and a latency summary (also as JSON).
-    Simulate(simulate::SimulateArgs),
+    /// and a latency summary (also as JSON). A fleet larger than one machine:
+    /// --shard K/N in N processes, then `simulate merge` of their summaries.
+    Simulate(simulate::SimulateCommand),
     /// Benchmark the device SDK and the emulator against their peers (rumqttc,
     /// AWS's Python SDK, paho-mqtt, Mosquitto) in one run; writes
     /// bench/results/DATE.json, .md and .svg and updates BENCHMARKS.md.
