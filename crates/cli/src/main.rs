@@ -17,6 +17,7 @@ mod jobs_cmd;
 mod policy_cmd;
 mod provision_cmd;
 mod pubsub;
+mod qualify_cmd;
 mod registry;
 mod shadow_cmd;
 mod signals;
@@ -105,6 +106,10 @@ enum Command {
     /// and a latency summary (also as JSON). A fleet larger than one machine:
     /// --shard K/N in N processes, then `simulate merge` of their summaries.
     Simulate(simulate::SimulateCommand),
+    /// AWS IoT Device Advisor's test cases, offline: a qualifying endpoint
+    /// withholds acknowledgements, cuts connections and grades how the device
+    /// reacts (human summary, JSON and JUnit XML).
+    Qualify(qualify_cmd::QualifyArgs),
     /// Benchmark the device SDK and the emulator against their peers (rumqttc,
     /// AWS's Python SDK, paho-mqtt, Mosquitto) in one run; writes
     /// bench/results/DATE.json, .md and .svg and updates BENCHMARKS.md.
@@ -147,6 +152,7 @@ fn main() -> ExitCode {
         Command::Pub(args) => pubsub::publish::run(&data_dir, args),
         Command::Sub(args) => pubsub::subscribe::run(&data_dir, args),
         Command::Simulate(args) => simulate::run(&data_dir, args),
+        Command::Qualify(args) => qualify_cmd::run(&data_dir, args),
         Command::Bench(args) => bench_cmd::run(args),
     };
     match result {

@@ -1,5 +1,6 @@
 //! Runs the shell snippets of the guide book (`docs/`) and of the workspace README, so that
-//! what a reader types works.
+//! what a reader types works; and checks that every chapter is in the book's `SUMMARY.md` and,
+//! when it has Rust snippets, compiled as doctests by `iotcore-test-support`.
 //!
 //! A snippet is run when its fence's info string is `sh,test`:
 //!
@@ -231,4 +232,35 @@ fn snippets_are_found_only_behind_the_marker() {
         marked_snippets(markdown),
         vec![(5, "run 1\nrun 2\n".to_owned())]
     );
+}
+
+#[test]
+fn every_chapter_is_in_the_summary_and_its_rust_is_compiled() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let summary = std::fs::read_to_string(root.join("docs/SUMMARY.md")).expect("SUMMARY.md");
+    let doctests = std::fs::read_to_string(root.join("crates/test-support/src/lib.rs"))
+        .expect("test-support's lib.rs");
+    let mut problems = Vec::new();
+    for file in sources(&root).into_iter().skip(1) {
+        if file.ends_with("SUMMARY.md") {
+            continue;
+        }
+        let relative = file
+            .strip_prefix(root.join("docs"))
+            .expect("a file under docs/")
+            .display()
+            .to_string();
+        if !summary.contains(&format!("]({relative})")) {
+            problems.push(format!("docs/{relative} is not in docs/SUMMARY.md"));
+        }
+        let markdown = std::fs::read_to_string(&file).expect("a chapter");
+        let has_rust = markdown.lines().any(|line| line.starts_with("```rust"));
+        let included = format!("include_str!(\"../../../docs/{relative}\")");
+        if has_rust && !doctests.contains(&included) {
+            problems.push(format!(
+                "docs/{relative} has Rust snippets but no #[cfg(doctest)] item in crates/test-support/src/lib.rs"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

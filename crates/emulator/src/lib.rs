@@ -73,6 +73,7 @@ mod jobs;
 mod lifecycle;
 mod listener;
 pub mod local_core;
+pub mod qualify;
 pub mod quotas;
 mod registry_watch;
 mod services;

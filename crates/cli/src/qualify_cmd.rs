@@ -1,0 +1,208 @@
+//! `iotcore qualify`: AWS IoT Device Advisor's test cases, offline, for any
+//! device. A qualifying server on loopback plays each case's part (CONNACK
+//! withheld, PUBACK never sent, the connection cut, …) and grades what the
+//! device does; `--run CMD` starts the device for each case and stops it
+//! after.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::qualify::{CaseId, CaseResult, Qualifier, Report, Verdict};
+use iotcore_emulator::things::{DeviceFiles, write_device_files};
+
+use crate::CliResult;
+use crate::data_dir::DataDir;
+use crate::duration::parse_duration;
+
+/// Options of `iotcore qualify`.
+#[derive(Args)]
+pub struct QualifyArgs {
+    /// Which cases: AWS's qualification list, or every case this version runs.
+    #[arg(long, value_enum, default_value_t = Suite::All, conflicts_with = "case")]
+    suite: Suite,
+    /// Run these cases only (Device Advisor's ids, e.g. MQTT_Publish_Retry_No_Puback).
+    #[arg(long = "case", value_name = "ID")]
+    case: Vec<CaseId>,
+    /// A shell command that starts the device under test; it is started for
+    /// each case and stopped after. It finds the endpoint and its files in
+    /// IOTCORE_QUALIFY_HOST, _PORT, _THING, _CERT, _KEY and _CA. Without it
+    /// the command says where the device must connect and waits for it.
+    #[arg(long, value_name = "CMD")]
+    run: Option<String>,
+    /// Write report.json and junit.xml into this directory.
+    #[arg(long, value_name = "DIR")]
+    report: Option<PathBuf>,
+    /// The device's thing name (its client id, and the subject of its certificate).
+    #[arg(long, default_value = "qualify-device")]
+    thing: String,
+    /// TCP port of the qualifying endpoint (0 picks a free one).
+    #[arg(long, default_value_t = 8883)]
+    port: u16,
+    /// How long a case waits for the device before failing it.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    case_timeout: Duration,
+    /// List the cases and what each checks, then exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// The suites `--suite` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Suite {
+    /// AWS's qualification list (the cases for the AWS Partner Device Catalog).
+    Qualification,
+    /// Every case.
+    All,
+}
+
+impl QualifyArgs {
+    fn cases(&self) -> Vec<CaseId> {
+        if !self.case.is_empty() {
+            return self.case.clone();
+        }
+        CaseId::ALL
+            .into_iter()
+            .filter(|case| self.suite == Suite::All || case.in_qualification_suite())
+            .collect()
+    }
+}
+
+/// Runs the cases and prints the report; fails when a case failed.
+pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
+    if args.list {
+        for case in CaseId::ALL {
+            let list = if case.in_qualification_suite() {
+                " (qualification)"
+            } else {
+                ""
+            };
+            println!("{case}{list}\n    the device {}", case.checks());
+        }
+        return Ok(());
+    }
+    let dir = data_dir.path().join("qualify");
+    let pki = Pki::load_or_create(&dir)?;
+    let credentials = pki.issue_device_certificate(&args.thing, KeyAlgorithm::EcdsaP256)?;
+    let files = write_device_files(
+        &args.thing,
+        &credentials,
+        pki.ca_pem(),
+        &dir.join(&args.thing),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), args.port);
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let qualifier = Qualifier::new(
+            listener,
+            pki.server_cert_chain(),
+            pki.server_private_key(),
+            &[pki.ca_der().clone()],
+        )?;
+        let port = qualifier.local_addr()?.port();
+        let device = Device {
+            thing: &args.thing,
+            port,
+            files: &files,
+        };
+        if args.run.is_none() {
+            device.explain();
+        }
+        let mut results: Vec<CaseResult> = Vec::new();
+        for case in args.cases() {
+            println!("{case}: the device {}", case.checks());
+            let child = match &args.run {
+                Some(command) => Some(device.start(command)?),
+                None => None,
+            };
+            let result = qualifier.run(case, args.case_timeout).await;
+            if let Some(child) = child {
+                stop(child);
+            }
+            println!("{:<20} {case}", result.outcome.verdict);
+            results.push(result);
+        }
+        let name = args.run.clone().unwrap_or_else(|| args.thing.clone());
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Report::new(name, &results))
+    })?;
+    println!("\n{}", report.human());
+    if let Some(dir) = &args.report {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("report.json"), report.json())?;
+        std::fs::write(dir.join("junit.xml"), report.junit())?;
+        println!(
+            "report: {}, {}",
+            dir.join("report.json").display(),
+            dir.join("junit.xml").display()
+        );
+    }
+    match report.count(Verdict::Fail) {
+        0 => Ok(()),
+        failed => Err(Box::new(Failed(failed))),
+    }
+}
+
+/// Some cases failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} case(s) failed: see the report above")]
+struct Failed(usize);
+
+/// The device under test: where it connects, with which files.
+struct Device<'a> {
+    thing: &'a str,
+    port: u16,
+    files: &'a DeviceFiles,
+}
+
+impl Device<'_> {
+    /// Tells a person what the device must do.
+    fn explain(&self) {
+        println!(
+            "qualifying endpoint: localhost:{port} (MQTT over mutual TLS)\n\
+             the device: client id {thing}, certificate {cert}, key {key}, trusting {ca}\n\
+             it must connect, subscribe to a topic filter, publish QoS 1 messages, keep its \
+             connection alive with PINGREQ, and reconnect by itself when the connection drops; \
+             each case waits for it in turn",
+            port = self.port,
+            thing = self.thing,
+            cert = self.files.certificate.display(),
+            key = self.files.private_key.display(),
+            ca = self.files.root_ca.display(),
+        );
+    }
+
+    /// Starts `command` in a process group of its own.
+    fn start(&self, command: &str) -> std::io::Result<Child> {
+        use std::os::unix::process::CommandExt;
+        let path = |p: &Path| p.display().to_string();
+        Command::new("sh")
+            .args(["-c", command])
+            .env("IOTCORE_QUALIFY_HOST", "localhost")
+            .env("IOTCORE_QUALIFY_PORT", self.port.to_string())
+            .env("IOTCORE_QUALIFY_THING", self.thing)
+            .env("IOTCORE_QUALIFY_CERT", path(&self.files.certificate))
+            .env("IOTCORE_QUALIFY_KEY", path(&self.files.private_key))
+            .env("IOTCORE_QUALIFY_CA", path(&self.files.root_ca))
+            .stdin(Stdio::null())
+            .process_group(0)
+            .spawn()
+    }
+}
+
+/// Stops the device: its whole process group.
+fn stop(mut child: Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("kill")
+        .args(["-TERM", "--", &group])
+        .stderr(Stdio::null())
+        .status();
+    if child.wait().is_err() {
+        let _ = child.kill();
+    }
+}

@@ -1,0 +1,92 @@
+//! `iotcore qualify` with a device we did not write: `mosquitto_sub`, started
+//! by `--run` for each case, graded, reported as JSON and JUnit XML.
+
+mod common;
+
+use common::{iotcore, text};
+
+/// mosquitto_sub as the device under test, from the variables qualify sets.
+const MOSQUITTO_SUB: &str = "exec mosquitto_sub -h \"$IOTCORE_QUALIFY_HOST\" \
+    -p \"$IOTCORE_QUALIFY_PORT\" -i \"$IOTCORE_QUALIFY_THING\" --cafile \"$IOTCORE_QUALIFY_CA\" \
+    --cert \"$IOTCORE_QUALIFY_CERT\" --key \"$IOTCORE_QUALIFY_KEY\" -t 'qualify/#' -q 1";
+
+#[test]
+fn list_names_every_case_and_what_it_checks() {
+    let data = tempfile::tempdir().unwrap();
+    let out = iotcore(data.path(), &["qualify", "--list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listed = text(&out.stdout);
+    for id in [
+        "TLS_Connect (qualification)",
+        "MQTT_Publish_Retry_No_Puback",
+        "MQTT_No_Ack_PingResp",
+    ] {
+        assert!(listed.contains(id), "{listed}");
+    }
+}
+
+#[test]
+fn mosquitto_sub_is_graded_and_the_report_written() {
+    let data = tempfile::tempdir().unwrap();
+    let report = data.path().join("report");
+    let run = |cases: &[&str], timeout: &str| {
+        let mut args = vec!["qualify", "--port", "0", "--case-timeout", timeout];
+        for case in cases {
+            args.extend(["--case", case]);
+        }
+        args.extend(["--run", MOSQUITTO_SUB, "--report", report.to_str().unwrap()]);
+        iotcore(data.path(), &args)
+    };
+
+    let passed = run(
+        &[
+            "TLS_Connect",
+            "MQTT_Connect",
+            "MQTT_Subscribe",
+            "MQTT_Client_Puback_Qos1",
+        ],
+        "20s",
+    );
+    let stdout = text(&passed.stdout);
+    assert!(
+        passed.status.success(),
+        "{stdout}\n{}",
+        text(&passed.stderr)
+    );
+    assert!(
+        stdout.contains("4 passed, 0 passed with warnings, 0 failed"),
+        "{stdout}"
+    );
+    let junit = std::fs::read_to_string(report.join("junit.xml")).unwrap();
+    assert!(junit.contains("tests=\"4\" failures=\"0\""), "{junit}");
+    assert!(
+        junit.contains("name=\"MQTT_Client_Puback_Qos1\""),
+        "{junit}"
+    );
+
+    // mosquitto_sub does not subscribe again when SUBACK does not come.
+    let failed = run(&["MQTT_Subscribe_Retry_No_Suback"], "2s");
+    assert!(!failed.status.success());
+    assert!(
+        text(&failed.stderr).contains("1 case(s) failed"),
+        "{}",
+        text(&failed.stderr)
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report.join("report.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["cases"][0]["id"], "MQTT_Subscribe_Retry_No_Suback");
+    assert_eq!(json["cases"][0]["verdict"], "FAIL");
+}
+
+#[test]
+fn an_unknown_case_is_refused_with_the_way_to_list_them() {
+    let data = tempfile::tempdir().unwrap();
+    let out = iotcore(data.path(), &["qualify", "--case", "MQTT_Nothing"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("iotcore qualify --list"),
+        "{}",
+        text(&out.stderr)
+    );
+}

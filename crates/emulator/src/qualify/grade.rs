@@ -1,0 +1,428 @@
+//! Grading a case from its transcript, as Device Advisor documents it: pass,
+//! pass with warnings, or fail, with the evidence (connect times and the
+//! backoff's shape, the packet ids of a retry, …).
+//!
+//! Pure functions of the transcript: tests feed them scripted transcripts.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::case::{CaseId, WITHHELD_PER_CYCLE};
+use super::transcript::{Observation, Seen};
+
+/// A case's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// The device did what the case asks.
+    Pass,
+    /// It did, in a way AWS accepts with a warning.
+    PassWithWarnings,
+    /// It did not.
+    Fail,
+}
+
+impl Verdict {
+    /// `PASS`, `PASS_WITH_WARNINGS`, `FAIL`: Device Advisor's words.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::PassWithWarnings => "PASS_WITH_WARNINGS",
+            Verdict::Fail => "FAIL",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A verdict and what it rests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in sentences: what was observed.
+    pub evidence: Vec<String>,
+}
+
+impl Outcome {
+    fn pass(evidence: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict: Verdict::Pass,
+            evidence: vec![evidence.into()],
+        }
+    }
+
+    fn warn(evidence: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict: Verdict::PassWithWarnings,
+            evidence: vec![evidence.into()],
+        }
+    }
+
+    fn fail(evidence: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict: Verdict::Fail,
+            evidence: vec![evidence.into()],
+        }
+    }
+}
+
+/// The shape of a series of waits between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// About the same wait every time.
+    Constant,
+    /// Each wait longer than the last by about the same amount.
+    Linear,
+    /// Each wait about twice the last.
+    Exponential,
+    /// Growing overall, each wait random within a growing bound.
+    JitteredExponential,
+    /// Varying without growing: no backoff.
+    NoGrowth,
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Shape::Constant => "constant",
+            Shape::Linear => "linear",
+            Shape::Exponential => "exponential",
+            Shape::JitteredExponential => "jittered exponential",
+            Shape::NoGrowth => "varying without growing",
+        })
+    }
+}
+
+/// Classifies the waits between attempts (at least two).
+///
+/// Constant: the spread is within 20 % of the mean. Exponential: each wait
+/// is 1.5 to 2.6 times the one before. Linear: each wait is longer than the
+/// one before, by amounts within 30 % of their mean. Jittered exponential:
+/// none of those, and the later half of the waits is on average at least 1.5
+/// times the earlier half. Anything else does not back off.
+pub fn classify(waits: &[Duration]) -> Shape {
+    let d: Vec<f64> = waits.iter().map(Duration::as_secs_f64).collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (min, max) = d
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    if d.len() < 2 || max - min <= 0.2 * mean(&d) {
+        return Shape::Constant;
+    }
+    let ratios: Vec<f64> = d.windows(2).map(|w| w[1] / w[0].max(1e-9)).collect();
+    if ratios.iter().all(|r| (1.5..=2.6).contains(r)) {
+        return Shape::Exponential;
+    }
+    let steps: Vec<f64> = d.windows(2).map(|w| w[1] - w[0]).collect();
+    let (step_min, step_max) = steps
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+    if step_min > 0.0 && step_max - step_min <= 0.3 * mean(&steps) {
+        return Shape::Linear;
+    }
+    let half = d.len() / 2;
+    if mean(&d[d.len() - half..]) >= 1.5 * mean(&d[..half]) {
+        Shape::JitteredExponential
+    } else {
+        Shape::NoGrowth
+    }
+}
+
+fn millis(waits: &[Duration]) -> String {
+    waits
+        .iter()
+        .map(|w| format!("{} ms", w.as_millis()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Grades `case` on `transcript`. `None` while it cannot tell yet; once
+/// `over` (the case's time ran out, or the device stopped) always a verdict.
+pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Outcome> {
+    let decided = match case {
+        CaseId::TlsConnect => first(transcript, |s| matches!(s, Seen::Handshake)).map(|o| {
+            Outcome::pass(format!(
+                "TLS handshake completed at {} ms",
+                o.at.as_millis()
+            ))
+        }),
+        CaseId::TlsSupportAwsIotCipherSuites => cipher_suites(transcript),
+        CaseId::MqttConnect => first(transcript, |s| matches!(s, Seen::Connect { .. })).map(|o| {
+            Outcome::pass(match &o.seen {
+                Seen::Connect {
+                    client_id,
+                    protocol,
+                    ..
+                } => format!("CONNECT from client id {client_id:?} ({protocol:?})"),
+                _ => String::new(),
+            })
+        }),
+        CaseId::MqttPublish => first(transcript, |s| matches!(s, Seen::Publish { .. })).map(|o| {
+            Outcome::pass(match &o.seen {
+                Seen::Publish { topic, qos, .. } => format!("PUBLISH QoS {qos} to {topic}"),
+                _ => String::new(),
+            })
+        }),
+        CaseId::MqttSubscribe => {
+            first(transcript, |s| matches!(s, Seen::Subscribe { .. })).map(|o| {
+                Outcome::pass(match &o.seen {
+                    Seen::Subscribe { filters, .. } => format!("SUBSCRIBE to {filters:?}"),
+                    _ => String::new(),
+                })
+            })
+        }
+        CaseId::MqttClientPubackQos1 => puback(transcript),
+        CaseId::MqttPublishRetryNoPuback => retry(transcript, RetryOf::Publish),
+        CaseId::MqttSubscribeRetryNoSuback => retry(transcript, RetryOf::Subscribe),
+        CaseId::MqttNoAckPingResp => gave_up(transcript),
+        CaseId::MqttConnectJitterBackoffRetries => connect_cycles(transcript, true),
+        CaseId::MqttConnectExponentialBackoffRetries => connect_cycles(transcript, false),
+        CaseId::MqttReconnectBackoffRetriesOnServerDisconnect
+        | CaseId::MqttReconnectBackoffRetriesOnUnstableConnection => reconnects(transcript),
+    };
+    match decided {
+        Some(outcome) => Some(outcome),
+        None if over => Some(timed_out(case, transcript)),
+        None => None,
+    }
+}
+
+fn first(transcript: &[Observation], pred: impl Fn(&Seen) -> bool) -> Option<&Observation> {
+    transcript.iter().find(|o| pred(&o.seen))
+}
+
+/// The verdict when the time ran out undecided.
+fn timed_out(case: CaseId, transcript: &[Observation]) -> Outcome {
+    let connects = transcript
+        .iter()
+        .filter(|o| matches!(o.seen, Seen::Connect { .. }))
+        .count();
+    let what = match case {
+        CaseId::MqttPublishRetryNoPuback => "no PUBLISH left without PUBACK was sent again",
+        CaseId::MqttSubscribeRetryNoSuback => "no SUBSCRIBE left without SUBACK was sent again",
+        CaseId::MqttNoAckPingResp => "the device kept the connection open without answers",
+        CaseId::MqttClientPubackQos1 => "no PUBACK for the QoS 1 message sent to the device",
+        _ => "the device did not do what the case asks",
+    };
+    Outcome::fail(format!("time ran out: {what} ({connects} CONNECT(s) seen)"))
+}
+
+/// The suites counted as recommended: TLS 1.3's, and TLS 1.2's ECDHE with an
+/// AEAD cipher (AES-GCM, ChaCha20-Poly1305), the forward-secret AEAD suites of
+/// AWS IoT Core's security policies (AWS IoT developer guide, "Transport
+/// security in AWS IoT Core"; which of them Device Advisor's own list names
+/// is not published).
+const RECOMMENDED_SUITES: [&str; 9] = [
+    "TLS13_AES_128_GCM_SHA256",
+    "TLS13_AES_256_GCM_SHA384",
+    "TLS13_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+
+fn cipher_suites(transcript: &[Observation]) -> Option<Outcome> {
+    let suites = transcript.iter().find_map(|o| match &o.seen {
+        Seen::Hello { cipher_suites } => Some(cipher_suites),
+        _ => None,
+    })?;
+    let recommended: Vec<&String> = suites
+        .iter()
+        .filter(|s| RECOMMENDED_SUITES.contains(&s.as_str()))
+        .collect();
+    let others: Vec<&String> = suites
+        .iter()
+        .filter(|s| !RECOMMENDED_SUITES.contains(&s.as_str()) && !s.contains("SCSV"))
+        .collect();
+    Some(match (recommended.is_empty(), others.is_empty()) {
+        (true, _) => Outcome::fail(format!(
+            "the ClientHello offers none of the recommended suites; it offers {suites:?}"
+        )),
+        (false, true) => Outcome::pass(format!("offers {recommended:?}")),
+        (false, false) => Outcome::warn(format!(
+            "offers the recommended {recommended:?}, and also {others:?}, which AWS IoT Core \
+             does not recommend"
+        )),
+    })
+}
+
+fn puback(transcript: &[Observation]) -> Option<Outcome> {
+    transcript.iter().find_map(|sent| {
+        let Seen::PublishSent { packet_id, topic } = &sent.seen else {
+            return None;
+        };
+        transcript
+            .iter()
+            .find(|o| {
+                o.connection == sent.connection
+                    && o.at >= sent.at
+                    && o.seen
+                        == Seen::PubAck {
+                            packet_id: *packet_id,
+                        }
+            })
+            .map(|ack| {
+                Outcome::pass(format!(
+                    "PUBACK for packet id {packet_id} on {topic}, {} ms after it was sent",
+                    (ack.at - sent.at).as_millis()
+                ))
+            })
+    })
+}
+
+#[derive(Clone, Copy)]
+enum RetryOf {
+    Publish,
+    Subscribe,
+}
+
+/// The first QoS 1 PUBLISH (or SUBSCRIBE) sent again with its packet id.
+fn retry(transcript: &[Observation], of: RetryOf) -> Option<Outcome> {
+    let id_of = |seen: &Seen| match (of, seen) {
+        (
+            RetryOf::Publish,
+            Seen::Publish {
+                qos: 1,
+                packet_id: Some(id),
+                dup,
+                ..
+            },
+        ) => Some((*id, *dup)),
+        (RetryOf::Subscribe, Seen::Subscribe { packet_id, .. }) => Some((*packet_id, true)),
+        _ => None,
+    };
+    let name = match of {
+        RetryOf::Publish => "PUBLISH",
+        RetryOf::Subscribe => "SUBSCRIBE",
+    };
+    let original = transcript.iter().find(|o| id_of(&o.seen).is_some())?;
+    let (id, _) = id_of(&original.seen)?;
+    for later in transcript.iter().filter(|o| o.at >= original.at) {
+        if std::ptr::eq(later, original) {
+            continue;
+        }
+        if later.connection != original.connection {
+            if matches!(later.seen, Seen::Connect { .. }) {
+                return Some(Outcome::fail(format!(
+                    "{name} packet id {id} was not sent again on its connection: the device \
+                     reconnected instead ({} ms later)",
+                    (later.at - original.at).as_millis()
+                )));
+            }
+            continue;
+        }
+        if let Some((again, dup)) = id_of(&later.seen) {
+            let waited = (later.at - original.at).as_millis();
+            return Some(if again != id {
+                Outcome::fail(format!(
+                    "{name} sent again with packet id {again}, not {id} ({waited} ms later)"
+                ))
+            } else if !dup {
+                Outcome::warn(format!(
+                    "{name} packet id {id} sent again after {waited} ms, without DUP set"
+                ))
+            } else {
+                Outcome::pass(format!(
+                    "{name} packet id {id} sent again after {waited} ms on the same connection"
+                ))
+            });
+        }
+    }
+    None
+}
+
+/// The device closed a connection on which answers stopped.
+fn gave_up(transcript: &[Observation]) -> Option<Outcome> {
+    let connected = first(transcript, |s| matches!(s, Seen::ConnAckSent))?;
+    transcript
+        .iter()
+        .find(|o| {
+            o.connection == connected.connection
+                && matches!(o.seen, Seen::Disconnect | Seen::Closed { by_server: false })
+        })
+        .map(|o| {
+            let pings = transcript
+                .iter()
+                .filter(|p| p.connection == connected.connection && p.seen == Seen::PingReq)
+                .count();
+            Outcome::pass(format!(
+                "the device closed the connection {} ms after CONNACK, after {pings} PINGREQ(s) \
+                 left unanswered",
+                (o.at - connected.at).as_millis()
+            ))
+        })
+}
+
+fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
+    transcript
+        .iter()
+        .filter(|o| matches!(o.seen, Seen::Connect { .. }))
+        .map(|o| o.at)
+        .collect()
+}
+
+fn waits(times: &[Duration]) -> Vec<Duration> {
+    times
+        .windows(2)
+        .map(|w| w[1].saturating_sub(w[0]))
+        .collect()
+}
+
+/// CONNACK withheld five times, then let through, twice over: the waits
+/// between the attempts of each cycle.
+fn connect_cycles(transcript: &[Observation], jitter_wanted: bool) -> Option<Outcome> {
+    let times = connect_times(transcript);
+    let per_cycle = WITHHELD_PER_CYCLE + 1;
+    if times.len() < 2 * per_cycle {
+        return None;
+    }
+    let mut outcome = Outcome::pass("");
+    outcome.evidence.clear();
+    for (n, cycle) in times.chunks(per_cycle).take(2).enumerate() {
+        let waits = waits(cycle);
+        let shape = classify(&waits);
+        let verdict = match (shape, jitter_wanted) {
+            (Shape::JitteredExponential, _) | (Shape::Exponential, false) => Verdict::Pass,
+            (Shape::Exponential, true) => Verdict::PassWithWarnings,
+            _ => Verdict::Fail,
+        };
+        outcome.verdict = outcome.verdict.max(verdict);
+        outcome.evidence.push(format!(
+            "cycle {}: {} CONNECTs, waits {}: {shape}",
+            n + 1,
+            cycle.len(),
+            millis(&waits)
+        ));
+    }
+    Some(outcome)
+}
+
+/// At least five reconnects after the server ended the connection: the waits between them.
+fn reconnects(transcript: &[Observation]) -> Option<Outcome> {
+    let times = connect_times(transcript);
+    if times.len() < 6 {
+        return None;
+    }
+    let waits = waits(&times[..6]);
+    let shape = classify(&waits);
+    let evidence = format!(
+        "{} CONNECTs, waits {}: {shape}",
+        times.len().min(6),
+        millis(&waits)
+    );
+    Some(match shape {
+        Shape::JitteredExponential => Outcome::pass(evidence),
+        Shape::Exponential => Outcome::warn(format!("{evidence} (without jitter)")),
+        _ => Outcome::fail(evidence),
+    })
+}
+
+#[cfg(test)]
+mod tests;

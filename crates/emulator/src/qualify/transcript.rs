@@ -1,0 +1,86 @@
+//! What the qualifying server saw the device do, and what it did itself:
+//! the transcript a case is graded on.
+
+use std::time::Duration;
+
+use iotcore_mqtt::ProtocolVersion;
+
+/// One thing seen on one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// When, from the start of the case.
+    pub at: Duration,
+    /// Which connection of the case (1 for the first).
+    pub connection: u32,
+    /// What.
+    pub seen: Seen,
+}
+
+/// What the server saw, or did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Seen {
+    /// A ClientHello offering these cipher suites (rustls's names).
+    Hello {
+        /// The suites, in the client's order.
+        cipher_suites: Vec<String>,
+    },
+    /// The TLS handshake completed.
+    Handshake,
+    /// The TLS handshake failed (the device refused the server, or the reverse).
+    HandshakeFailed(String),
+    /// CONNECT.
+    Connect {
+        /// Its client id.
+        client_id: String,
+        /// Clean start (MQTT 3.1.1: clean session).
+        clean_start: bool,
+        /// Its keep-alive, seconds.
+        keep_alive: u16,
+        /// Its protocol.
+        protocol: ProtocolVersion,
+    },
+    /// The server answered CONNECT with CONNACK.
+    ConnAckSent,
+    /// The server left CONNECT unanswered.
+    ConnAckWithheld,
+    /// PUBLISH from the device.
+    Publish {
+        /// The topic.
+        topic: String,
+        /// 0 or 1.
+        qos: u8,
+        /// The packet id (QoS 1).
+        packet_id: Option<u16>,
+        /// DUP.
+        dup: bool,
+    },
+    /// SUBSCRIBE.
+    Subscribe {
+        /// The packet id.
+        packet_id: u16,
+        /// The filters.
+        filters: Vec<String>,
+    },
+    /// The server sent a QoS 1 PUBLISH with this packet id.
+    PublishSent {
+        /// Its packet id.
+        packet_id: u16,
+        /// Its topic.
+        topic: String,
+    },
+    /// PUBACK from the device.
+    PubAck {
+        /// The packet id acknowledged.
+        packet_id: u16,
+    },
+    /// PINGREQ.
+    PingReq,
+    /// DISCONNECT from the device.
+    Disconnect,
+    /// The connection ended.
+    Closed {
+        /// The server closed it (a fault of the case), not the device.
+        by_server: bool,
+    },
+}
