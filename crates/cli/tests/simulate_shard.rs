@@ -224,3 +224,47 @@ fn shards_must_be_k_of_n_and_not_outnumber_the_devices() {
     );
     assert!(stderr.contains("cannot be used with"), "{stderr}");
 }
+
+#[test]
+fn a_shard_of_a_certificate_directory_runs_its_slice_of_the_devices() {
+    let data = tempfile::tempdir().unwrap();
+    let certs = data.path().join("certs");
+    let json = data.path().join("shard-2.json");
+    let emulator = Emulator::start(data.path());
+    for thing in ["meter-c", "meter-a", "meter-b"] {
+        let out = certs.join(thing);
+        ok(
+            data.path(),
+            &["thing", "create", thing, "--out", out.to_str().unwrap()],
+        );
+    }
+    // Shard 2 of 2 of the three devices in name order: meter-b and meter-c.
+    let out = iotcore(
+        data.path(),
+        &[
+            "simulate",
+            "--certs",
+            certs.to_str().unwrap(),
+            "--devices",
+            "3",
+            "--shard",
+            "2/2",
+            "--endpoint",
+            "127.0.0.1",
+            "--port",
+            &emulator.port_arg(),
+            "--telemetry-every",
+            "200ms",
+            "--duration",
+            "1s",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = read_json(&json);
+    assert_eq!(summary["shard"]["first_thing"], "meter-b");
+    assert_eq!(summary["shard"]["last_thing"], "meter-c");
+    assert_eq!(summary["devices"], 2);
+    assert_eq!(summary["connected"], 2, "{summary:#}");
+}
