@@ -103,8 +103,9 @@ enum Command {
     Sub(pubsub::subscribe::SubArgs),
     /// Load-test: a fleet of N devices (things sim-00001…) connecting at a
     /// ramp rate, sending telemetry and shadow updates, with live progress
-    /// and a latency summary (also as JSON).
-    Simulate(simulate::SimulateArgs),
+    /// and a latency summary (also as JSON). A fleet larger than one machine:
+    /// --shard K/N in N processes, then `simulate merge` of their summaries.
+    Simulate(simulate::SimulateCommand),
     /// AWS IoT Device Advisor's test cases, offline: a qualifying endpoint
     /// withholds acknowledgements, cuts connections and grades how the device
     /// reacts (human summary, JSON and JUnit XML).

@@ -1,19 +1,65 @@
-//! The command line of `iotcore simulate`.
+//! The command line of `iotcore simulate` and `iotcore simulate merge`.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, Subcommand};
 
+use super::shard::Shard;
 use crate::duration::parse_duration;
+
+/// `iotcore simulate [OPTIONS]` runs a fleet (or a shard of one);
+/// `iotcore simulate merge FILE…` combines the shards' JSON summaries. The
+/// options and the subcommand exclude each other, so `merge` never reads as
+/// an option's value.
+#[derive(Args, Debug, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct SimulateCommand {
+    /// `merge`, or nothing to run a fleet.
+    #[command(subcommand)]
+    pub subcommand: Option<SimulateSubcommand>,
+    /// The fleet to run.
+    #[command(flatten)]
+    pub run: SimulateArgs,
+}
+
+/// Subcommands of `iotcore simulate`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum SimulateSubcommand {
+    /// Combine the JSON summaries (--json) of the N shards of one fleet
+    /// (--shard 1/N … N/N) into the fleet's summary: counts summed, latency
+    /// histograms merged (exact fleet percentiles), errors united.
+    Merge(MergeArgs),
+}
+
+/// Options of `iotcore simulate merge`.
+#[derive(Args, Debug, Clone)]
+pub struct MergeArgs {
+    /// The shards' JSON summaries: files, or directories whose *.json files
+    /// are read. Every shard of the fleet exactly once.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Also write the fleet's summary as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
 
 /// Options of `iotcore simulate`.
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
-    /// How many virtual devices to run (things sim-00001, sim-00002, …, or the
-    /// first of --certs).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=99_999))]
+    /// How many virtual devices the fleet has (things sim-00001, sim-00002, …,
+    /// six digits from 100,000 devices on; or the first of --certs). With
+    /// --shard, the whole fleet's count: this process runs its slice.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub devices: u32,
+    /// Run shard K of N of the fleet (1 ≤ K ≤ N): devices (K-1)·D/N to
+    /// K·D/N of --devices D, with the names the whole fleet's run gives them,
+    /// so N processes (machines, pods) run every device once. With
+    /// --endpoint, only this slice's sim-* things are made (and replaced);
+    /// with --certs, this slice of the directory's devices is read. Combine
+    /// the shards' --json summaries with `iotcore simulate merge`.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
     /// Connections opened per second while the fleet comes up.
     #[arg(long, default_value_t = 100.0, value_parser = parse_rate)]
     pub ramp: f64,

@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::io;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -97,21 +98,29 @@ pub enum CertDirError {
     },
 }
 
-/// Reads the first `count` devices, in name order, from `dir`; devices without
-/// a root CA of their own trust the emulator's CA in `data_dir`.
-pub fn read(dir: &Path, count: usize, data_dir: &Path) -> Result<Vec<Identity>, CertDirError> {
+/// Reads devices `range` of the fleet of the first `devices` devices, in name
+/// order, in `dir` (a shard reads its slice, an unsharded run `0..devices`);
+/// devices without a root CA of their own trust the emulator's CA in
+/// `data_dir`.
+pub fn read(
+    dir: &Path,
+    range: Range<usize>,
+    devices: usize,
+    data_dir: &Path,
+) -> Result<Vec<Identity>, CertDirError> {
     let names = device_names(dir)?;
-    if names.len() < count {
+    if names.len() < devices {
         return Err(CertDirError::TooFew {
             dir: dir.to_path_buf(),
             found: names.len(),
-            asked: count,
+            asked: devices,
         });
     }
     let mut root_cas = RootCas::new(Pki::ca_cert_path(data_dir));
     names
         .into_iter()
-        .take(count)
+        .take(range.end)
+        .skip(range.start)
         .map(|thing| read_device(&dir.join(&thing), thing, &mut root_cas))
         .collect()
 }
@@ -255,7 +264,7 @@ mod tests {
         }
 
         fn read(&self, count: usize) -> Result<Vec<Identity>, CertDirError> {
-            read(self.devices.path(), count, self.data.path())
+            read(self.devices.path(), 0..count, count, self.data.path())
         }
     }
 
@@ -288,6 +297,25 @@ mod tests {
     }
 
     #[test]
+    fn a_shard_reads_its_slice_of_the_fleet_only() {
+        let fixture = Fixture::new(&["dev-c", "dev-a", "dev-e", "dev-d", "dev-b"]);
+        // The fleet is the first four; the second of two shards reads 2..4.
+        let second = read(fixture.devices.path(), 2..4, 4, fixture.data.path()).unwrap();
+        assert_eq!(things(&second), ["dev-c", "dev-d"]);
+        let error = read(fixture.devices.path(), 4..6, 6, fixture.data.path())
+            .err()
+            .unwrap();
+        assert!(matches!(
+            error,
+            CertDirError::TooFew {
+                found: 5,
+                asked: 6,
+                ..
+            }
+        ));
+    }
+
+    #[test]
     fn fewer_devices_than_asked_is_an_error_with_both_counts() {
         let fixture = Fixture::new(&["dev-1", "dev-2"]);
         let error = fixture.read(3).err().unwrap();
@@ -310,7 +338,7 @@ mod tests {
             "{message}"
         );
         let missing = fixture.devices.path().join("nowhere");
-        let error = read(&missing, 1, fixture.data.path()).err().unwrap();
+        let error = read(&missing, 0..1, 1, fixture.data.path()).err().unwrap();
         assert!(matches!(error, CertDirError::List { .. }), "{error:?}");
         assert!(error.to_string().contains("nowhere"), "{error}");
     }

@@ -1,18 +1,22 @@
 //! The fleet's things and certificates, made in the emulator's registry.
 //!
-//! Things are named `sim-00001`, `sim-00002`, …; each gets a fresh ECDSA P-256
+//! Things are named `sim-00001`, `sim-00002`, … (six digits and more from
+//! 100,000 devices on, [`thing_name`]); each gets a fresh ECDSA P-256
 //! key and a certificate from the emulator's CA. They share one policy,
 //! [`FLEET_POLICY`], rendered from the default "thing" template: its policy
 //! variables confine each device to its own client id, shadow and topics
 //! (`dt/<thing>/…` among them), exactly as a per-thing `<thing>-policy` would,
 //! without 10,000 copies of one document in the registry.
 
+use std::collections::HashSet;
+use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use iotcore_emulator::control::{
-    Control, ControlError, CreatePolicyRequest, PolicyNameRequest, ThingOptions, ThingPolicy,
+    Control, ControlError, CreatePolicyRequest, ErrorCode, PolicyNameRequest, ThingOptions,
+    ThingPolicy,
 };
 use iotcore_emulator::pki::KeyAlgorithm;
 use iotcore_emulator::policy::PolicyTemplate;
@@ -64,19 +68,46 @@ pub enum ProvisionError {
     },
 }
 
-/// `sim-00001` for `index` 0.
-pub fn thing_name(index: usize) -> String {
-    format!("{THING_PREFIX}{:05}", index + 1)
+/// The name of device `index` (0-based) of a fleet of `devices`: `sim-00001`
+/// for 0, numbered from one and zero-padded to five digits, or to as many as
+/// `devices` has (`sim-000001` in a fleet of 100,000), so names sort in order
+/// and a fleet below 100,000 keeps the names it always had.
+pub fn thing_name(index: usize, devices: usize) -> String {
+    let width = devices.to_string().len().max(5);
+    format!("{THING_PREFIX}{:0width$}", index + 1)
 }
 
-/// Deletes the `sim-*` things of earlier runs from `control`'s registry, then
-/// creates `count` things with certificates, issuing them on every core.
-pub fn provision(control: &Control, count: usize) -> Result<Provisioned, ProvisionError> {
+/// Which earlier `sim-*` things [`provision`] deletes before making its own.
+pub enum Replace {
+    /// Every one: the whole fleet runs in this process.
+    All,
+    /// Only those named like the devices made now: other shards of the fleet
+    /// may be running against the same registry.
+    Mine,
+}
+
+/// Deletes `sim-*` things of earlier runs from `control`'s registry (which
+/// ones: `replace`), then creates the things of devices `range` of a fleet of
+/// `devices`, with certificates, issuing them on every core.
+pub fn provision(
+    control: &Control,
+    range: Range<usize>,
+    devices: usize,
+    replace: Replace,
+) -> Result<Provisioned, ProvisionError> {
     let started = Instant::now();
     let mut replaced = 0;
+    let mine: HashSet<String> = match replace {
+        Replace::All => HashSet::new(),
+        Replace::Mine => range.clone().map(|i| thing_name(i, devices)).collect(),
+    };
     for thing in registry::things(control).map_err(ProvisionError::Registry)? {
         let thing = thing.thing_name;
-        if is_simulated(&thing) {
+        let ours = match replace {
+            Replace::All => is_simulated(&thing),
+            Replace::Mine => mine.contains(&thing),
+        };
+        if ours {
             control
                 .delete_thing_with_credentials(&thing)
                 .map_err(|source| ProvisionError::Thing {
@@ -93,13 +124,18 @@ pub fn provision(control: &Control, count: usize) -> Result<Provisioned, Provisi
         .map_err(ProvisionError::Registry)?
         .is_none()
     {
-        control
-            .create_policy(CreatePolicyRequest {
-                policy_name: FLEET_POLICY.to_owned(),
-                policy_document: PolicyTemplate::Thing.render(control.arn_scope()),
-                tags: None,
-            })
-            .map_err(ProvisionError::Registry)?;
+        let created = control.create_policy(CreatePolicyRequest {
+            policy_name: FLEET_POLICY.to_owned(),
+            policy_document: PolicyTemplate::Thing.render(control.arn_scope()),
+            tags: None,
+        });
+        match created {
+            // Another shard made it meanwhile: the same document.
+            Err(e) if e.code() == ErrorCode::ResourceAlreadyExists => {}
+            other => {
+                other.map_err(ProvisionError::Registry)?;
+            }
+        }
     }
 
     // The emulator's CA also signed its server certificate.
@@ -109,7 +145,7 @@ pub fn provision(control: &Control, count: usize) -> Result<Provisioned, Provisi
         .with_policy(ThingPolicy::Existing(FLEET_POLICY.to_owned()));
     // Key generation and signing dominate; the registry serializes the inserts.
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let next = AtomicUsize::new(0);
+    let next = AtomicUsize::new(range.start);
     let made: Vec<Result<Vec<(usize, Identity)>, ProvisionError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..workers)
             .map(|_| {
@@ -117,10 +153,10 @@ pub fn provision(control: &Control, count: usize) -> Result<Provisioned, Provisi
                     let mut mine = Vec::new();
                     loop {
                         let index = next.fetch_add(1, Ordering::Relaxed);
-                        if index >= count {
+                        if index >= range.end {
                             return Ok(mine);
                         }
-                        let thing = thing_name(index);
+                        let thing = thing_name(index, devices);
                         let created = control
                             .create_thing_with_certificate(&thing, &options)
                             .map_err(|source| ProvisionError::Thing {
@@ -148,7 +184,7 @@ pub fn provision(control: &Control, count: usize) -> Result<Provisioned, Provisi
             })
             .collect()
     });
-    let mut identities = Vec::with_capacity(count);
+    let mut identities = Vec::with_capacity(range.len());
     for batch in made {
         identities.extend(batch?);
     }
@@ -176,8 +212,12 @@ mod tests {
 
     #[test]
     fn names_are_numbered_from_one_and_recognised() {
-        assert_eq!(thing_name(0), "sim-00001");
-        assert_eq!(thing_name(9_999), "sim-10000");
+        assert_eq!(thing_name(0, 3), "sim-00001");
+        assert_eq!(thing_name(9_999, 10_000), "sim-10000");
+        assert_eq!(thing_name(41, 99_999), "sim-00042");
+        assert_eq!(thing_name(41, 100_000), "sim-000042");
+        assert_eq!(thing_name(99_999, 100_000), "sim-100000");
+        assert!(is_simulated(&thing_name(0, 1_000_000)));
         assert!(is_simulated("sim-00042"));
         assert!(!is_simulated("sim-"));
         assert!(!is_simulated("sim-fleet"));
@@ -188,11 +228,11 @@ mod tests {
     fn provisioning_twice_replaces_the_first_fleet() {
         let dir = tempfile::tempdir().unwrap();
         let control = Control::open(dir.path(), Default::default()).unwrap();
-        let first = provision(&control, 3).unwrap();
+        let first = provision(&control, 0..3, 3, Replace::All).unwrap();
         assert_eq!(first.replaced, 0);
         let names: Vec<_> = first.identities.iter().map(|i| i.thing.as_str()).collect();
         assert_eq!(names, ["sim-00001", "sim-00002", "sim-00003"]);
-        let second = provision(&control, 2).unwrap();
+        let second = provision(&control, 0..2, 2, Replace::All).unwrap();
         assert_eq!(second.replaced, 3);
         let left: Vec<_> = registry::things(&control)
             .unwrap()
@@ -204,5 +244,27 @@ mod tests {
             first.identities[0].certificate_pem,
             second.identities[0].certificate_pem
         );
+    }
+
+    #[test]
+    fn a_shard_makes_and_replaces_its_own_things_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let control = Control::open(dir.path(), Default::default()).unwrap();
+        let names = |p: &Provisioned| -> Vec<String> {
+            p.identities.iter().map(|i| i.thing.clone()).collect()
+        };
+        let second = provision(&control, 2..4, 5, Replace::Mine).unwrap();
+        assert_eq!(names(&second), ["sim-00003", "sim-00004"]);
+        let first = provision(&control, 0..2, 5, Replace::Mine).unwrap();
+        assert_eq!(names(&first), ["sim-00001", "sim-00002"]);
+        assert_eq!(first.replaced, 0);
+        let again = provision(&control, 2..4, 5, Replace::Mine).unwrap();
+        assert_eq!(again.replaced, 2);
+        let left: Vec<_> = registry::things(&control)
+            .unwrap()
+            .into_iter()
+            .map(|t| t.thing_name)
+            .collect();
+        assert_eq!(left, ["sim-00001", "sim-00002", "sim-00003", "sim-00004"]);
     }
 }

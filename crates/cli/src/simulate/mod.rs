@@ -5,6 +5,10 @@
 //! from a directory ([`cert_dir`], `--certs`), connect the devices at the ramp rate and run their telemetry and shadow traffic
 //! ([`fleet`], [`device`]) while [`progress`] prints a line a second, then
 //! stop at the end of `--duration` or on Ctrl-C and print the [`summary`].
+//!
+//! A fleet too large for one machine runs as N processes, each with
+//! `--shard K/N` ([`shard`]) and `--json`; `iotcore simulate merge`
+//! ([`merge`]) combines their summaries into the fleet's.
 
 mod args;
 mod cert_dir;
@@ -12,26 +16,33 @@ mod device;
 mod fleet;
 mod histogram;
 mod identities;
+mod merge;
 mod progress;
+mod shard;
 mod stats;
 mod summary;
 
 use std::net::{Ipv4Addr, SocketAddr};
+use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use iotcore_emulator::control::{Control, ControlError};
 use iotcore_emulator::{Emulator, EmulatorConfig};
+use time::OffsetDateTime;
 use tokio::sync::watch;
 
-pub use args::SimulateArgs;
+pub use args::SimulateCommand;
 
 use crate::CliResult;
 use crate::data_dir::DataDir;
+use args::{SimulateArgs, SimulateSubcommand};
 use device::Plan;
 use identities::Identity;
+use shard::Shard;
 use stats::Stats;
+use summary::{Part, ShardInfo};
 
 /// Descriptors kept free for everything but the devices' sockets.
 const SPARE_DESCRIPTORS: u64 = 64;
@@ -59,6 +70,18 @@ pub enum SimulateError {
         /// What else helps.
         hint: &'static str,
     },
+    /// More shards than devices: some would have none.
+    #[error(
+        "shard {shard}: {} shards of {devices} devices leave some without any; use at most \
+         {devices} shards (N ≤ --devices)",
+        shard.count
+    )]
+    TooManyShards {
+        /// The shard.
+        shard: Shard,
+        /// The fleet's devices.
+        devices: u32,
+    },
     /// The embedded emulator did not start.
     #[error("cannot start the embedded emulator: {0}")]
     Emulator(#[from] iotcore_emulator::EmulatorError),
@@ -80,18 +103,36 @@ pub enum SimulateError {
     },
 }
 
-/// Runs a simulation. Without `--endpoint`, against an emulator started here
-/// in a temporary directory; with it, against that endpoint, whose registry
-/// is in `data_dir`.
-pub fn run(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
-    check_descriptors(&args)?;
+/// Runs `iotcore simulate`: `merge`, or a simulation. Without `--endpoint`,
+/// against an emulator started here in a temporary directory; with it,
+/// against that endpoint, whose registry is in `data_dir`.
+pub fn run(data_dir: &DataDir, command: SimulateCommand) -> CliResult {
+    let args = match command.subcommand {
+        Some(SimulateSubcommand::Merge(merge)) => return merge::run(&merge),
+        None => command.run,
+    };
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    if shard.count > args.devices {
+        return Err(SimulateError::TooManyShards {
+            shard,
+            devices: args.devices,
+        }
+        .into());
+    }
+    let slice = shard.range(args.devices as usize);
+    check_descriptors(&args, slice.len())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(simulate(data_dir, args))
+    runtime.block_on(simulate(data_dir, args, shard, slice))
 }
 
-async fn simulate(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
+async fn simulate(
+    data_dir: &DataDir,
+    args: SimulateArgs,
+    shard: Shard,
+    slice: Range<usize>,
+) -> CliResult {
     let scope = data_dir.scope();
     let temporary = tempfile::tempdir()?;
     let (emulator, data_path, endpoint, port) = match &args.endpoint {
@@ -113,22 +154,41 @@ async fn simulate(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
         None => format!("{endpoint}:{port}"),
     };
 
-    let ramp_time = f64::from(args.devices) / args.ramp;
+    let devices = slice.len();
+    let ramp_time = devices as f64 / args.ramp;
     if ramp_time >= args.duration.as_secs_f64() {
         eprintln!(
-            "warning: connecting {} devices at {}/s takes {ramp_time:.1} s, not less than \
+            "warning: connecting {devices} devices at {}/s takes {ramp_time:.1} s, not less than \
              --duration {:?}: some will not connect",
-            args.devices, args.ramp, args.duration
+            args.ramp, args.duration
         );
     }
-    let devices = args.devices as usize;
     // Things are made through the embedded emulator's control plane, or in
     // the registry of the data directory of the emulator at --endpoint.
     let open_registry = || match &emulator {
         Some(emulator) => Ok(emulator.control().clone()),
         None => data_dir.control(),
     };
-    let (identities, setup_time) = identities(&args, &data_path, open_registry).await?;
+    let (identities, setup_time) =
+        identities(&args, shard, slice, &data_path, open_registry).await?;
+    let shard_info = ShardInfo {
+        shard,
+        fleet_devices: args.devices as usize,
+        first_thing: identities
+            .first()
+            .map(|i| i.thing.clone())
+            .unwrap_or_default(),
+        last_thing: identities
+            .last()
+            .map(|i| i.thing.clone())
+            .unwrap_or_default(),
+    };
+    if shard != Shard::WHOLE {
+        eprintln!(
+            "shard {shard} of a fleet of {}: {} devices, {} … {}",
+            args.devices, devices, shard_info.first_thing, shard_info.last_thing
+        );
+    }
     eprintln!("connecting {}/s to {emulator_name}", args.ramp);
     let plan = Arc::new(Plan {
         endpoint,
@@ -140,6 +200,7 @@ async fn simulate(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
     let stats = Arc::new(Stats::default());
     let (stop_tx, stop) = watch::channel(false);
     let started = Instant::now();
+    let started_at = OffsetDateTime::now_utc();
     let progress = tokio::spawn(progress::run(stats.clone(), devices, started, stop.clone()));
     let fleet = tokio::spawn(fleet::run(
         identities,
@@ -153,6 +214,7 @@ async fn simulate(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
         signal = tokio::signal::ctrl_c() => signal.is_ok(),
     };
     let elapsed = started.elapsed();
+    let ended_at = OffsetDateTime::now_utc();
     let _ = stop_tx.send(true);
     eprintln!(
         "{}: closing {} connections",
@@ -168,47 +230,34 @@ async fn simulate(data_dir: &DataDir, args: SimulateArgs) -> CliResult {
     let snapshot = stats.snapshot();
     let context = summary::Context {
         devices,
+        part: Part::Shard(shard_info),
         emulator: emulator_name,
-        embedded: args.endpoint.is_none(),
         ramp: args.ramp,
         telemetry_every: args.telemetry_every,
         shadow_every: args.shadow_every,
         elapsed,
+        started_at,
+        ended_at,
         interrupted,
         provisioning: setup_time,
         peak_rss_kib: summary::peak_rss_kib(),
+        peak_rss_covers: summary::rss_scope(args.endpoint.is_none()).to_owned(),
     };
-    print!("{}", summary::to_table(&context, &snapshot));
-    if let Some(path) = &args.json {
-        let json = serde_json::to_string_pretty(&summary::to_json(&context, &snapshot))?;
-        std::fs::write(path, json + "\n")
-            .map_err(|e| format!("cannot write the JSON summary to {}: {e}", path.display()))?;
-    }
-    let not_connected = summary::not_connected(devices, &snapshot);
-    if not_connected > 0 || snapshot.error_count() > 0 {
-        return Err(SimulateError::NotClean {
-            connect_failures: snapshot.connect_failures,
-            not_connected,
-            ramp_hint: if not_connected > 0 && !interrupted {
-                " (raise --ramp or --duration)"
-            } else {
-                ""
-            },
-            errors: snapshot.error_count(),
-        }
-        .into());
-    }
-    Ok(())
+    summary::report(&context, &snapshot, args.json.as_deref())
 }
 
-/// The devices' identities, read from `--certs` or made in the registry of
-/// `data_dir` that `open_registry` opens, and how long that took.
+/// The identities of the devices of the fleet's `slice` (this shard's), read
+/// from `--certs` or made in the registry of `data_dir` that `open_registry`
+/// opens, and how long that took.
 async fn identities(
     args: &SimulateArgs,
+    shard: Shard,
+    slice: Range<usize>,
     data_dir: &Path,
     open_registry: impl FnOnce() -> Result<Control, ControlError>,
 ) -> Result<(Vec<Identity>, Duration), Box<dyn std::error::Error + Send + Sync>> {
-    let devices = args.devices as usize;
+    let fleet = args.devices as usize;
+    let devices = slice.len();
     let data_dir = data_dir.to_path_buf();
     if let Some(dir) = args.certs.clone() {
         eprintln!(
@@ -217,7 +266,8 @@ async fn identities(
         );
         let started = Instant::now();
         let identities =
-            tokio::task::spawn_blocking(move || cert_dir::read(&dir, devices, &data_dir)).await??;
+            tokio::task::spawn_blocking(move || cert_dir::read(&dir, slice, fleet, &data_dir))
+                .await??;
         let elapsed = started.elapsed();
         eprintln!("read them in {:.1} s", elapsed.as_secs_f64());
         return Ok((identities, elapsed));
@@ -227,8 +277,14 @@ async fn identities(
         data_dir.display()
     );
     let control = open_registry().map_err(identities::ProvisionError::Registry)?;
+    // Shards sharing a registry leave each other's things alone.
+    let replace = match shard {
+        Shard::WHOLE => identities::Replace::All,
+        _ => identities::Replace::Mine,
+    };
     let provisioned =
-        tokio::task::spawn_blocking(move || identities::provision(&control, devices)).await??;
+        tokio::task::spawn_blocking(move || identities::provision(&control, slice, fleet, replace))
+            .await??;
     eprintln!(
         "made {devices} things in {:.1} s{}",
         provisioned.elapsed.as_secs_f64(),
@@ -241,12 +297,12 @@ async fn identities(
 }
 
 /// Fails early, with what to do, when the descriptor limit cannot hold the
-/// fleet's sockets (two per device when the emulator runs in this process).
-fn check_descriptors(args: &SimulateArgs) -> Result<(), SimulateError> {
+/// `devices`' sockets (two per device when the emulator runs in this process).
+fn check_descriptors(args: &SimulateArgs, devices: usize) -> Result<(), SimulateError> {
     let Some(limit) = summary::open_files_limit() else {
         return Ok(());
     };
-    let devices = u64::from(args.devices);
+    let devices = devices as u64;
     let (per_device, why, hint) = match args.endpoint {
         None => (
             2,

@@ -22,6 +22,19 @@ pub enum Operation {
 }
 
 impl Operation {
+    /// Every operation.
+    pub const ALL: [Operation; 4] = [
+        Operation::Connect,
+        Operation::Telemetry,
+        Operation::Shadow,
+        Operation::Connection,
+    ];
+
+    /// The operation [`Operation::name`] names.
+    pub fn from_name(name: &str) -> Option<Operation> {
+        Operation::ALL.into_iter().find(|o| o.name() == name)
+    }
+
     /// Its name in the summary.
     pub fn name(self) -> &'static str {
         match self {

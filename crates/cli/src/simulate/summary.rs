@@ -1,23 +1,30 @@
 //! The final report: a table on stdout and the same figures as JSON.
 
 use std::fmt::Write as _;
+use std::path::Path;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
+use super::SimulateError;
 use super::histogram::Histogram;
 use super::progress::millis;
+use super::shard::Shard;
 use super::stats::Snapshot;
+use crate::CliResult;
 
 /// Everything the summary reports besides the counters.
 pub struct Context {
-    /// Devices asked for.
+    /// Devices this summary covers: a shard's slice, or the whole fleet.
     pub devices: usize,
+    /// One process's run (a shard, maybe the whole fleet), or shards merged.
+    pub part: Part,
     /// "embedded" or `host:port`.
     pub emulator: String,
-    /// Whether the emulator ran in this process (then the memory figure is both).
-    pub embedded: bool,
-    /// Connection rate asked for, per second.
+    /// Connection rate asked for, per second (merged: the shards' sum).
     pub ramp: f64,
     /// Telemetry period.
     pub telemetry_every: Duration,
@@ -25,17 +32,80 @@ pub struct Context {
     pub shadow_every: Duration,
     /// How long the run lasted, from the first connection to the stop.
     pub elapsed: Duration,
+    /// When the first connection was attempted.
+    pub started_at: OffsetDateTime,
+    /// When the run stopped.
+    pub ended_at: OffsetDateTime,
     /// Whether Ctrl-C ended it early.
     pub interrupted: bool,
     /// How long making the things and certificates (or reading them) took.
     pub provisioning: Duration,
-    /// Peak resident memory of this process, in KiB, when known.
+    /// Peak resident memory, in KiB, when known.
     pub peak_rss_kib: Option<u64>,
+    /// What the peak RSS figure includes.
+    pub peak_rss_covers: String,
 }
 
-/// The summary as JSON.
+/// What a summary covers.
+pub enum Part {
+    /// One process: shard K/N of the fleet (1/1 when unsharded).
+    Shard(ShardInfo),
+    /// The summaries of every shard of a fleet, merged.
+    Merged {
+        /// How many shards.
+        shards: u32,
+    },
+}
+
+/// Which shard of which fleet a process ran, as its JSON summary says.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    /// K and N.
+    #[serde(flatten)]
+    pub shard: Shard,
+    /// The whole fleet's --devices.
+    pub fleet_devices: usize,
+    /// The slice's first device.
+    pub first_thing: String,
+    /// The slice's last device.
+    pub last_thing: String,
+}
+
+/// Prints the summary's table, writes its JSON to `json` if given, and fails
+/// unless every device connected and nothing failed.
+pub fn report(context: &Context, snapshot: &Snapshot, json: Option<&Path>) -> CliResult {
+    print!("{}", to_table(context, snapshot));
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&to_json(context, snapshot))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write the JSON summary to {}: {e}", path.display()))?;
+    }
+    let not_connected = not_connected(context.devices, snapshot);
+    if not_connected > 0 || snapshot.error_count() > 0 {
+        return Err(SimulateError::NotClean {
+            connect_failures: snapshot.connect_failures,
+            not_connected,
+            ramp_hint: if not_connected > 0 && !context.interrupted {
+                " (raise --ramp or --duration)"
+            } else {
+                ""
+            },
+            errors: snapshot.error_count(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The summary as JSON: the figures, and what `iotcore simulate merge` needs
+/// to combine shards (`shard`, the raw `latency_histograms`, the times).
 pub fn to_json(context: &Context, snapshot: &Snapshot) -> Value {
     let connected = snapshot.latencies.connect.count();
+    let (shard, shards) = match &context.part {
+        Part::Shard(info) => (Some(info), 1),
+        Part::Merged { shards } => (None, *shards),
+    };
+    let latencies = &snapshot.latencies;
     json!({
         "emulator": context.emulator,
         "devices": context.devices,
@@ -65,7 +135,16 @@ pub fn to_json(context: &Context, snapshot: &Snapshot) -> Value {
             "example": e.example,
         })).collect::<Vec<_>>(),
         "peak_rss_kib": context.peak_rss_kib,
-        "peak_rss_covers": rss_scope(context.embedded),
+        "peak_rss_covers": context.peak_rss_covers,
+        "shard": shard,
+        "shards": shards,
+        "started_at": rfc3339(context.started_at),
+        "ended_at": rfc3339(context.ended_at),
+        "latency_histograms": {
+            "connect": latencies.connect.to_buckets(),
+            "telemetry": latencies.telemetry.to_buckets(),
+            "shadow": latencies.shadow.to_buckets(),
+        },
     })
 }
 
@@ -86,6 +165,18 @@ pub fn to_table(context: &Context, snapshot: &Snapshot) -> String {
             context.devices, context.ramp, context.telemetry_every, context.shadow_every
         ),
     );
+    match &context.part {
+        Part::Shard(info) if info.shard != Shard::WHOLE => line(
+            &mut out,
+            "shard",
+            format!(
+                "{} of a fleet of {}: {} … {}",
+                info.shard, info.fleet_devices, info.first_thing, info.last_thing
+            ),
+        ),
+        Part::Shard(_) => {}
+        Part::Merged { shards } => line(&mut out, "shards", format!("{shards}, merged")),
+    }
     line(
         &mut out,
         "duration",
@@ -171,9 +262,9 @@ pub fn to_table(context: &Context, snapshot: &Snapshot) -> String {
             Some(kib) => format!(
                 "{:.1} MiB ({})",
                 kib as f64 / 1024.0,
-                rss_scope(context.embedded)
+                context.peak_rss_covers
             ),
-            None => "unknown (no /proc/self/status)".to_owned(),
+            None => "unknown (not measured: no /proc/self/status)".to_owned(),
         },
     );
     out
@@ -185,13 +276,19 @@ pub fn not_connected(devices: usize, snapshot: &Snapshot) -> u64 {
     (devices as u64).saturating_sub(snapshot.latencies.connect.count() + snapshot.connect_failures)
 }
 
-/// What the peak RSS figure includes.
-fn rss_scope(embedded: bool) -> &'static str {
+/// What a process's peak RSS figure includes.
+pub fn rss_scope(embedded: bool) -> &'static str {
     if embedded {
         "simulator and embedded emulator together, one process"
     } else {
         "simulator process only; measure the emulator's separately"
     }
+}
+
+/// A time as RFC 3339, UTC, to the millisecond's precision the clock gives.
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
 /// Count, percentiles and maximum in milliseconds, `null` when empty.
