@@ -7,7 +7,7 @@ use iotcore_model::shadow::{
 };
 use iotcore_model::topics::ShadowOperation;
 
-use super::worker::Accepted;
+use super::answer::Accepted;
 use super::{ShadowKey, ShadowService};
 
 /// Why a cloud-side shadow call failed.

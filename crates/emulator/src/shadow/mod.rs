@@ -30,6 +30,7 @@
 //! data-plane HTTPS API does): its updates and deletes publish the same
 //! accepted, delta and documents messages; its errors are returned, not published.
 
+mod answer;
 mod api;
 mod worker;
 
@@ -42,7 +43,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use api::{ShadowApiError, Shadows};
 
-use self::worker::{Accepted, Job, Origin, Worker, publish_reply};
+use self::answer::Accepted;
+use self::worker::{Job, Origin, Worker, publish_reply};
 use crate::broker::Broker;
 use crate::services::inflight::InFlight;
 use crate::services::{Request, Service};

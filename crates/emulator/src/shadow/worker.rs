@@ -7,14 +7,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use iotcore_model::shadow::{
-    DeleteAccepted, DeltaEvent, DocumentsEvent, GetAccepted, ShadowDocument, ShadowError,
-    StoredShadow, TokenRequest, Tombstone, UpdateAccepted, UpdateRequest, client_token_of,
+    ShadowDocument, ShadowError, StoredShadow, Tombstone, client_token_of,
 };
 use iotcore_model::topics::{ShadowOperation, ShadowTopicKind};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::ShadowKey;
+use super::answer::{Accepted, Served, answer};
 use crate::broker::Broker;
 use crate::broker::session::ConnectionId;
 use crate::connection::stopped;
@@ -44,34 +44,6 @@ pub(crate) enum Origin {
     /// The cloud-side API: the result is returned; accepted updates and deletes
     /// are published too.
     Api(oneshot::Sender<Result<Accepted, ShadowError>>),
-}
-
-/// An accepted request's reply.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Accepted {
-    /// `…/get/accepted`.
-    Get(GetAccepted),
-    /// `…/update/accepted`.
-    Update(UpdateAccepted),
-    /// `…/delete/accepted`.
-    Delete(DeleteAccepted),
-}
-
-/// What serving a request produced.
-struct Served {
-    accepted: Accepted,
-    delta: Option<DeltaEvent>,
-    documents: Option<DocumentsEvent>,
-}
-
-impl Served {
-    fn only(accepted: Accepted) -> Self {
-        Served {
-            accepted,
-            delta: None,
-            documents: None,
-        }
-    }
 }
 
 /// The current time in unix seconds.
@@ -186,24 +158,8 @@ impl Worker {
     }
 
     fn publish(&self, key: &ShadowKey, operation: ShadowOperation, served: Served) {
-        let broker = &self.broker;
-        let accepted = ShadowTopicKind::Accepted;
-        match &served.accepted {
-            Accepted::Get(reply) => publish_reply(broker, key, operation, accepted, reply),
-            Accepted::Update(reply) => publish_reply(broker, key, operation, accepted, reply),
-            Accepted::Delete(reply) => publish_reply(broker, key, operation, accepted, reply),
-        }
-        if let Some(delta) = &served.delta {
-            publish_reply(broker, key, operation, ShadowTopicKind::Delta, delta);
-        }
-        if let Some(documents) = &served.documents {
-            publish_reply(
-                broker,
-                key,
-                operation,
-                ShadowTopicKind::Documents,
-                documents,
-            );
+        for (kind, body) in served.replies() {
+            publish_reply(&self.broker, key, operation, kind, &body);
         }
     }
 
@@ -216,35 +172,12 @@ impl Worker {
         payload: &[u8],
         now: u64,
     ) -> Result<Served, ShadowError> {
-        let name = key.display_name().to_owned();
-        match operation {
-            ShadowOperation::Get => {
-                let request = TokenRequest::parse_get(payload)?;
-                let reply = self
-                    .load(key)
-                    .await?
-                    .get(request.client_token, &name, now)?;
-                Ok(Served::only(Accepted::Get(reply)))
-            }
-            ShadowOperation::Update => {
-                let request = UpdateRequest::parse(payload)?;
-                let mut next = self.load(key).await?;
-                let outcome = next.update(&request, now)?;
-                self.save(key, next).await?;
-                Ok(Served {
-                    accepted: Accepted::Update(outcome.accepted),
-                    delta: outcome.delta,
-                    documents: Some(outcome.documents),
-                })
-            }
-            ShadowOperation::Delete => {
-                let request = TokenRequest::parse_delete(payload)?;
-                let mut next = self.load(key).await?;
-                let reply = next.delete(request.client_token, &name, now)?;
-                self.save(key, next).await?;
-                Ok(Served::only(Accepted::Delete(reply)))
-            }
+        let mut next = self.load(key).await?;
+        let served = answer(&mut next, key, operation, payload, now)?;
+        if operation != ShadowOperation::Get {
+            self.save(key, next).await?;
         }
+        Ok(served)
     }
 
     /// A copy of the shadow of `key`, from the cache or the store. Shadows the
