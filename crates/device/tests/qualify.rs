@@ -9,7 +9,9 @@ use iotcore::{Client, QoS, ReconnectPolicy};
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
 use iotcore_emulator::qualify::{CaseId, Qualifier, Verdict};
 use iotcore_emulator::things::{DeviceFiles, write_device_files};
+use serde_json::json;
 use tokio::net::TcpListener;
+use tokio_stream::StreamExt;
 
 const THING: &str = "sdk-device";
 
@@ -45,12 +47,32 @@ async fn device(port: u16, files: DeviceFiles, retry: bool) {
     let _subscription = client
         .subscribe(format!("qualify/{THING}/in"), QoS::AtLeastOnce)
         .await;
-    loop {
-        let _ = client
-            .publish(format!("qualify/{THING}/out"), "{}", QoS::AtLeastOnce)
-            .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let telemetry = async {
+        loop {
+            let _ = client
+                .publish(format!("qualify/{THING}/out"), "{}", QoS::AtLeastOnce)
+                .await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    // The shadow: report at start; listen to deltas, then read the document
+    // for a delta that came before, and report what desired asks for.
+    let shadow = client.shadow();
+    let shadow_sync = async {
+        let _ = shadow.update_reported(json!({ "online": true })).await;
+        let Ok(mut deltas) = shadow.deltas().await else {
+            return;
+        };
+        if let Ok(document) = shadow.get().await {
+            if let Some(delta) = document.state.delta {
+                let _ = shadow.update_reported(&delta).await;
+            }
+        }
+        while let Some(delta) = deltas.next().await {
+            let _ = shadow.update_reported(&delta.state).await;
+        }
+    };
+    tokio::join!(telemetry, shadow_sync);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,6 +55,10 @@ pub enum CaseId {
     MqttPersistentSessionHappyCase,
     /// The session expired: the device subscribes again after reconnecting.
     MqttExpiredPersistentSession,
+    /// The device reports its state to its shadow.
+    ShadowPublishReportedState,
+    /// Desired is set: the device reports the desired state as its own.
+    ShadowUpdateReportedState,
 }
 
 /// Where a case belongs.
@@ -64,11 +68,13 @@ pub enum Category {
     Tls,
     /// MQTT.
     Mqtt,
+    /// Device Shadow.
+    Shadow,
 }
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 20] = [
+    pub const ALL: [CaseId; 22] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
         CaseId::TlsReceiveMaximumSizeFragments,
@@ -89,6 +95,8 @@ impl CaseId {
         CaseId::MqttNoAckPingResp,
         CaseId::MqttPersistentSessionHappyCase,
         CaseId::MqttExpiredPersistentSession,
+        CaseId::ShadowPublishReportedState,
+        CaseId::ShadowUpdateReportedState,
     ];
 
     /// Device Advisor's id: `MQTT_Publish_Retry_No_Puback`.
@@ -120,6 +128,8 @@ impl CaseId {
             CaseId::MqttNoAckPingResp => "MQTT_No_Ack_PingResp",
             CaseId::MqttPersistentSessionHappyCase => "MQTT_Persistent_Session_Happy_Case",
             CaseId::MqttExpiredPersistentSession => "MQTT_Expired_Persistent_Session",
+            CaseId::ShadowPublishReportedState => "Shadow_Publish_Reported_State",
+            CaseId::ShadowUpdateReportedState => "Shadow_Update_Reported_State",
         }
     }
 
@@ -133,6 +143,9 @@ impl CaseId {
             | CaseId::TlsUnsecureServerCert
             | CaseId::TlsIncorrectSubjectNameServerCert
             | CaseId::TlsExpiredServerCert => Category::Tls,
+            CaseId::ShadowPublishReportedState | CaseId::ShadowUpdateReportedState => {
+                Category::Shadow
+            }
             _ => Category::Mqtt,
         }
     }
@@ -200,6 +213,13 @@ impl CaseId {
                 "connects without clean session, subscribes, and when the session is gone after \
                  the connection is cut, subscribes again"
             }
+            CaseId::ShadowPublishReportedState => {
+                "publishes its reported state to its shadow's update topic"
+            }
+            CaseId::ShadowUpdateReportedState => {
+                "subscribes to its shadow's delta and, when desired is set, reports the desired \
+                 values as its own"
+            }
         }
     }
 
@@ -261,6 +281,7 @@ impl CaseId {
             CaseId::MqttExpiredPersistentSession => {
                 faults.session = Some(SessionPlan::Expired);
             }
+            CaseId::ShadowUpdateReportedState => faults.set_desired = true,
             CaseId::MqttPublishRetryNoPuback => faults.withhold_puback = true,
             CaseId::MqttSubscribeRetryNoSuback => faults.withhold_suback = true,
             CaseId::MqttNoAckPingResp => {
@@ -344,6 +365,9 @@ pub struct Faults {
     /// The persistent-session cases: the connection is cut after the first
     /// SUBACK, and the session is then kept or gone.
     pub session: Option<SessionPlan>,
+    /// When the device subscribes to its classic shadow's delta, desired is
+    /// set (clientToken `DeviceAdvisorShadowTestCaseSetup`, as Device Advisor's).
+    pub set_desired: bool,
 }
 
 /// What becomes of the device's session when its connection is cut.

@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use iotcore_model::shadow::{StoredShadow, client_token_of};
+use iotcore_model::topics::{ShadowOperation, ShadowTopic, ShadowTopicKind, shadow_topic_prefix};
 use iotcore_mqtt::packet::{self, Ack, ConnAck, Disconnect, Publish, SubAck, UnsubAck};
+use iotcore_mqtt::topic::{MatchMode, matches};
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use rustls::RootCertStore;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
@@ -25,6 +28,8 @@ use super::case::{
 use super::grade::{Outcome, grade};
 use super::transcript::{Observation, Seen};
 use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
+use crate::shadow::ShadowKey;
+use crate::shadow::answer::answer;
 use crate::tls::{ServerCertificate, TlsSetupError};
 
 /// Why the qualifying server could not be set up.
@@ -183,6 +188,10 @@ struct CaseState {
     connects: usize,
     /// The first filter the device subscribed to (the persistent-session cases).
     filter: Option<String>,
+    /// The device's shadows, as the case's shadow service keeps them.
+    shadows: HashMap<ShadowKey, StoredShadow>,
+    /// The shadow case's desired state was set.
+    desired_set: bool,
 }
 
 /// One connection's way back to its case.
@@ -236,6 +245,8 @@ async fn serve(tls: Arc<ServerConfig>, tcp: TcpStream, link: Link) {
         next_id: 0,
         out: BytesMut::new(),
         cut_at: None,
+        client_id: String::new(),
+        filters: Vec::new(),
     };
     let mut buf = BytesMut::with_capacity(4096);
     let by_server = loop {
@@ -294,6 +305,11 @@ struct Session {
     out: BytesMut,
     /// When the server cuts the connection (the cases that cut connections).
     cut_at: Option<Instant>,
+    /// The device's client id (its thing name).
+    client_id: String,
+    /// The filters it subscribed to on this connection: replies of the
+    /// shadow service go to it when one matches.
+    filters: Vec<String>,
 }
 
 impl Session {
@@ -308,6 +324,7 @@ impl Session {
         match packet {
             Packet::Connect(connect) => {
                 self.protocol = connect.protocol;
+                self.client_id.clone_from(&connect.client_id);
                 self.link.saw(Seen::Connect {
                     client_id: connect.client_id.clone(),
                     clean_start: connect.clean_start,
@@ -351,6 +368,11 @@ impl Session {
                 if let (Some(packet_id), false) = (publish.packet_id, faults.withhold_puback) {
                     self.send(Packet::PubAck(Ack::new(packet_id)));
                 }
+                if let Ok(topic) = ShadowTopic::parse(&publish.topic) {
+                    if topic.kind() == ShadowTopicKind::Request {
+                        self.shadow_request(&topic, &publish.payload);
+                    }
+                }
             }
             Packet::Subscribe(subscribe) => {
                 let filters: Vec<String> = subscribe
@@ -372,6 +394,10 @@ impl Session {
                 }
                 if let (Some(size), Some(filter)) = (faults.send_to_subscriber, filters.first()) {
                     self.send_message(filter, size);
+                }
+                self.filters.extend(filters.iter().cloned());
+                if faults.set_desired {
+                    self.set_desired();
                 }
                 if let (Some(_), Some(filter)) = (faults.session, filters.first()) {
                     let first = {
@@ -409,6 +435,106 @@ impl Session {
 }
 
 impl Session {
+    /// Answers a request to the Device Shadow service as it would, from the
+    /// shadows the case keeps in memory.
+    fn shadow_request(&mut self, topic: &ShadowTopic<'_>, payload: &[u8]) {
+        self.link.saw(Seen::ShadowRequest {
+            operation: topic.operation().as_str().to_owned(),
+            request: serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null),
+        });
+        let key = ShadowKey::of(topic);
+        let now = crate::shadow::worker::unix_now();
+        let replies = {
+            let mut state = self.link.state();
+            let shadow = state.shadows.entry(key.clone()).or_default();
+            match answer(shadow, &key, topic.operation(), payload, now) {
+                Ok(served) => served.replies(),
+                Err(error) => {
+                    let reply = error.to_response(client_token_of(payload), now);
+                    vec![(
+                        ShadowTopicKind::Rejected,
+                        serde_json::to_value(reply).unwrap_or_default(),
+                    )]
+                }
+            }
+        };
+        self.deliver(&key, topic.operation(), replies);
+    }
+
+    /// The case's setup once the device listens to its classic shadow's
+    /// delta: desired is set, as Device Advisor sets it.
+    fn set_desired(&mut self) {
+        let Ok(delta) = shadow_topic_prefix(&self.client_id, None)
+            .map(|prefix| format!("{prefix}/update/delta"))
+        else {
+            return;
+        };
+        let listening = self
+            .filters
+            .iter()
+            .any(|filter| matches(filter, &delta, MatchMode::Aws));
+        let key = ShadowKey {
+            thing: self.client_id.clone(),
+            shadow: None,
+        };
+        let desired = serde_json::json!({ "qualify": "synced" });
+        let request = serde_json::json!({
+            "state": { "desired": desired },
+            "clientToken": "DeviceAdvisorShadowTestCaseSetup",
+        })
+        .to_string();
+        let replies = {
+            let mut state = self.link.state();
+            if !listening || state.desired_set {
+                return;
+            }
+            state.desired_set = true;
+            let shadow = state.shadows.entry(key.clone()).or_default();
+            let now = crate::shadow::worker::unix_now();
+            match answer(
+                shadow,
+                &key,
+                ShadowOperation::Update,
+                request.as_bytes(),
+                now,
+            ) {
+                Ok(served) => served.replies(),
+                Err(e) => {
+                    tracing::warn!("qualify: the shadow setup was refused: {e}");
+                    return;
+                }
+            }
+        };
+        self.link.saw(Seen::DesiredSet { desired });
+        self.deliver(&key, ShadowOperation::Update, replies);
+    }
+
+    /// Sends the service's replies whose topics the device subscribed to (QoS 0).
+    fn deliver(
+        &mut self,
+        key: &ShadowKey,
+        operation: ShadowOperation,
+        replies: Vec<(ShadowTopicKind, serde_json::Value)>,
+    ) {
+        for (kind, body) in replies {
+            let Some(topic) = key.topic(operation, kind) else {
+                continue;
+            };
+            if self
+                .filters
+                .iter()
+                .any(|filter| matches(filter, &topic, MatchMode::Aws))
+            {
+                let payload = Bytes::from(body.to_string());
+                self.send(Packet::Publish(Publish::new(
+                    topic,
+                    payload,
+                    QoS::AtMostOnce,
+                )));
+            }
+        }
+    }
+
     /// Sends a QoS 1 message of `size` bytes to a topic `filter` matches.
     fn send_message(&mut self, filter: &str, size: usize) {
         let topic = topic_for(filter);

@@ -74,6 +74,19 @@ pub enum Seen {
         /// The packet id acknowledged.
         packet_id: u16,
     },
+    /// A request to the Device Shadow service (a PUBLISH to a shadow's
+    /// `get`, `update` or `delete` topic).
+    ShadowRequest {
+        /// `get`, `update` or `delete`.
+        operation: String,
+        /// The request's JSON (`null` if it was not JSON).
+        request: serde_json::Value,
+    },
+    /// The server set the shadow's desired state (the case's setup).
+    DesiredSet {
+        /// The desired state it set.
+        desired: serde_json::Value,
+    },
     /// PINGREQ.
     PingReq,
     /// DISCONNECT from the device.

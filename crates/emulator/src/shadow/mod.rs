@@ -30,9 +30,9 @@
 //! data-plane HTTPS API does): its updates and deletes publish the same
 //! accepted, delta and documents messages; its errors are returned, not published.
 
-mod answer;
+pub(crate) mod answer;
 mod api;
-mod worker;
+pub(crate) mod worker;
 
 use std::sync::Arc;
 
@@ -58,7 +58,7 @@ pub(crate) struct ShadowKey {
 }
 
 impl ShadowKey {
-    fn of(topic: &ShadowTopic<'_>) -> Self {
+    pub(crate) fn of(topic: &ShadowTopic<'_>) -> Self {
         ShadowKey {
             thing: topic.thing().to_owned(),
             shadow: topic.shadow().map(str::to_owned),
@@ -66,7 +66,11 @@ impl ShadowKey {
     }
 
     /// The topic of `operation` and `kind` for this shadow.
-    fn topic(&self, operation: ShadowOperation, kind: ShadowTopicKind) -> Option<String> {
+    pub(crate) fn topic(
+        &self,
+        operation: ShadowOperation,
+        kind: ShadowTopicKind,
+    ) -> Option<String> {
         ShadowTopic::new(&self.thing, self.shadow.as_deref(), operation, kind)
             .ok()
             .map(|t| t.to_topic())

@@ -86,7 +86,9 @@ fn retries_with_the_same_packet_id_on_the_same_connection_pass() {
         at(10, 1, publish(7, false)),
         at(5_010, 1, publish(8, false)),
     ];
-    assert_eq!(grade(case, &new_id, false).unwrap().verdict, Verdict::Fail);
+    // Another packet id is another message: still no retry of 7.
+    assert_eq!(grade(case, &new_id, false), None);
+    assert_eq!(grade(case, &new_id, true).unwrap().verdict, Verdict::Fail);
 
     let reconnected = [
         at(10, 1, publish(7, false)),
@@ -381,4 +383,35 @@ fn an_expired_session_needs_a_new_subscribe() {
     ];
     assert_eq!(grade(case, &forgets, false), None);
     assert_eq!(grade(case, &forgets, true).unwrap().verdict, Verdict::Fail);
+}
+
+#[test]
+fn the_shadow_cases_want_a_report_and_then_the_desired_state() {
+    let update = |reported: serde_json::Value| Seen::ShadowRequest {
+        operation: "update".into(),
+        request: serde_json::json!({ "state": { "reported": reported } }),
+    };
+    let case = CaseId::ShadowPublishReportedState;
+    let good = [at(10, 1, update(serde_json::json!({ "online": true })))];
+    assert_eq!(grade(case, &good, false).unwrap().verdict, Verdict::Pass);
+    let empty = [at(10, 1, update(serde_json::json!({})))];
+    assert_eq!(grade(case, &empty, false), None);
+    assert_eq!(grade(case, &empty, true).unwrap().verdict, Verdict::Fail);
+
+    let case = CaseId::ShadowUpdateReportedState;
+    let set = Seen::DesiredSet {
+        desired: serde_json::json!({ "qualify": "synced" }),
+    };
+    let synced = [
+        at(10, 1, update(serde_json::json!({ "online": true }))),
+        at(20, 1, set.clone()),
+        at(25, 1, update(serde_json::json!({ "qualify": "synced" }))),
+    ];
+    assert_eq!(grade(case, &synced, false).unwrap().verdict, Verdict::Pass);
+    let stale = [
+        at(20, 1, set),
+        at(25, 1, update(serde_json::json!({ "qualify": "old" }))),
+    ];
+    assert_eq!(grade(case, &stale, false), None);
+    assert_eq!(grade(case, &stale, true).unwrap().verdict, Verdict::Fail);
 }
