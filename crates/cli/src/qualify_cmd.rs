@@ -191,14 +191,29 @@ impl Device<'_> {
     }
 }
 
-/// Stops the device: its whole process group.
+/// How long a device may take to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// Stops the device: SIGTERM to its whole process group, and SIGKILL to the
+/// group if it has not exited after [`STOP_GRACE`] (a device may ignore
+/// SIGTERM, or handle it only between its own retries).
 fn stop(mut child: Child) {
     let group = format!("-{}", child.id());
-    let _ = Command::new("kill")
-        .args(["-TERM", "--", &group])
-        .stderr(Stdio::null())
-        .status();
-    if child.wait().is_err() {
-        let _ = child.kill();
+    let signal_group = |signal: &str| {
+        let _ = Command::new("kill")
+            .args([signal, "--", &group])
+            .stderr(Stdio::null())
+            .status();
+    };
+    signal_group("-TERM");
+    let deadline = std::time::Instant::now() + STOP_GRACE;
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
+    signal_group("-KILL");
+    let _ = child.kill();
+    let _ = child.wait();
 }

@@ -90,3 +90,33 @@ fn an_unknown_case_is_refused_with_the_way_to_list_them() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_device_that_ignores_sigterm_is_killed_after_its_case() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let data = tempfile::tempdir().unwrap();
+    let mut qualify = Command::new(common::IOTCORE)
+        .args(["qualify", "--port", "0", "--case", "MQTT_Connect", "--case-timeout", "1s"])
+        .args(["--run", "trap '' TERM; sleep 600"])
+        .env("IOTCORE_DATA_DIR", data.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // A safety net against a hung test, never a performance threshold.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = qualify.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = qualify.kill();
+            panic!("qualify still waits for a device that ignores SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // The device never connected: MQTT_Connect failed, and the run ended.
+    assert!(!status.success());
+}

@@ -191,17 +191,7 @@ async fn the_client_hello_and_connect_are_recorded() {
     ] {
         // The case may be decided, and its connections closed, at any step of
         // this device's: it takes no answer for granted.
-        let device = async {
-            let addr = bench.qualifier.local_addr().unwrap();
-            if let Ok(mut device) = RawClient::open_with(addr, bench.config.clone()).await {
-                let mut connect = BytesMut::new();
-                Packet::Connect(connect_packet("dut", ProtocolVersion::V311))
-                    .encode(ProtocolVersion::V311, &mut connect)
-                    .unwrap();
-                let _ = device.send_raw(&connect).await;
-                device.until_closed().await;
-            }
-        };
+        let device = try_connect(&bench, bench.config.clone());
         let (result, ()) = tokio::join!(bench.qualifier.run(case, LIMIT), device);
         assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
     }
