@@ -98,7 +98,15 @@ fn a_device_that_ignores_sigterm_is_killed_after_its_case() {
 
     let data = tempfile::tempdir().unwrap();
     let mut qualify = Command::new(common::IOTCORE)
-        .args(["qualify", "--port", "0", "--case", "MQTT_Connect", "--case-timeout", "1s"])
+        .args([
+            "qualify",
+            "--port",
+            "0",
+            "--case",
+            "MQTT_Connect",
+            "--case-timeout",
+            "1s",
+        ])
         .args(["--run", "trap '' TERM; sleep 600"])
         .env("IOTCORE_DATA_DIR", data.path())
         .stdout(Stdio::null())
