@@ -66,8 +66,10 @@ pub async fn run(
             .connect()
             .await
     };
+    // Boxed: connecting's state (the builder, TLS handshake) is freed once
+    // connected instead of sizing every device's task for its whole life.
     let client = tokio::select! {
-        outcome = connect => match outcome {
+        outcome = Box::pin(connect) => match outcome {
             Ok(client) => client,
             Err(e) => {
                 stats.failed(Operation::Connect, &connect_error_kind(&e), || e.to_string());
@@ -150,7 +152,9 @@ where
         if !due {
             return;
         }
-        work(seq).await;
+        // Boxed: a publish or shadow update in flight is allocated while it
+        // lasts instead of sizing the task of every idle device.
+        Box::pin(work(seq)).await;
     }
 }
 
