@@ -518,7 +518,9 @@ impl ClientSession {
 
     /// The next event, oldest first.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        crate::session::release_if_empty(&mut self.events);
+        event
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next be called, or

@@ -60,7 +60,9 @@ impl PublishQueue {
 
     /// Drops the publish returned by [`PublishQueue::next_to_send`] (it can never be sent).
     pub(crate) fn drop_next(&mut self) -> Option<Publish> {
-        self.entries.remove(self.in_flight)
+        let dropped = self.entries.remove(self.in_flight);
+        super::release_if_empty(&mut self.entries);
+        dropped
     }
 
     /// Removes the in-flight publish with `packet_id`, if there is one.
@@ -71,7 +73,9 @@ impl PublishQueue {
             .take(self.in_flight)
             .position(|p| p.packet_id == Some(packet_id))?;
         self.in_flight -= 1;
-        self.entries.remove(position)
+        let acknowledged = self.entries.remove(position);
+        super::release_if_empty(&mut self.entries);
+        acknowledged
     }
 
     /// The connection is gone: everything waits again, in the original order.
@@ -87,6 +91,32 @@ impl PublishQueue {
     /// Removes and returns all publishes held, in order.
     pub(crate) fn take_all(&mut self) -> Vec<Publish> {
         self.in_flight = 0;
-        self.entries.drain(..).collect()
+        std::mem::take(&mut self.entries).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::QoS;
+
+    fn publish(packet_id: u16) -> Publish {
+        let mut publish = Publish::new("t", "x", QoS::AtLeastOnce);
+        publish.packet_id = Some(packet_id);
+        publish
+    }
+
+    #[test]
+    fn the_last_acknowledgement_frees_the_queue() {
+        let mut queue = PublishQueue::default();
+        queue.push_back(publish(1));
+        queue.push_back(publish(2));
+        queue.mark_sent();
+        queue.mark_sent();
+        assert_eq!(queue.acknowledge(2).and_then(|p| p.packet_id), Some(2));
+        assert!(queue.entries.capacity() > 0);
+        assert_eq!(queue.acknowledge(1).and_then(|p| p.packet_id), Some(1));
+        assert_eq!(queue.entries.capacity(), 0);
+        assert_eq!(queue.in_flight(), 0);
     }
 }
