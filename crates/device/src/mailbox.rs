@@ -134,6 +134,11 @@ impl<T> Stream for Receiver<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut state = self.shared.lock();
         if let Some(item) = state.queue.pop_front() {
+            // An idle client's streams keep no storage: most hold nothing
+            // most of the time, and every client has several.
+            if state.queue.is_empty() {
+                state.queue = VecDeque::new();
+            }
             return Poll::Ready(Some(item));
         }
         if state.sender_gone {
@@ -165,6 +170,11 @@ mod tests {
         drop(tx);
         assert_eq!(rx.next().await, Some(1));
         assert_eq!(rx.next().await, Some(2));
+        assert_eq!(
+            rx.shared.lock().queue.capacity(),
+            0,
+            "emptied, it keeps no storage"
+        );
         assert_eq!(rx.next().await, None);
     }
 

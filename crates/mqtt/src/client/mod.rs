@@ -933,7 +933,9 @@ impl ClientSession {
                 suback.reasons.len(),
             )?;
         }
-        let Some(Request::Subscribe { packet, restore }) = self.requests.remove(position) else {
+        let removed = self.requests.remove(position);
+        crate::session::release_if_empty(&mut self.requests);
+        let Some(Request::Subscribe { packet, restore }) = removed else {
             return Ok(());
         };
         self.ids.release(suback.packet_id);
@@ -972,7 +974,9 @@ impl ClientSession {
                 unsuback.reasons.len(),
             )?;
         }
-        let Some(Request::Unsubscribe(packet)) = self.requests.remove(position) else {
+        let removed = self.requests.remove(position);
+        crate::session::release_if_empty(&mut self.requests);
+        let Some(Request::Unsubscribe(packet)) = removed else {
             return Ok(());
         };
         self.ids.release(unsuback.packet_id);
