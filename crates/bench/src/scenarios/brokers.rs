@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 
 use crate::clients::iotcore;
 use crate::error::{BenchError, BenchResult, Context};
-use crate::harness::{Identity, PeerKind, RUMQTTD_SETTINGS};
+use crate::harness::{Identity, PeerKind, ProcessUsage, RUMQTTD_SETTINGS, cpu_ticks_per_second};
 use crate::report::{Better, Figure, Group, Measurement, Target};
 use crate::scenarios::publish_case::WINDOW;
 use crate::suite::Suite;
@@ -425,8 +425,36 @@ impl Rig {
         for tally in &tallies {
             last = last.max(tally.finished().await?);
         }
-        let received = messages * tallies.len() * self.publishers_for(shape);
+        let received = self.deliveries(shape, messages);
         Ok(received as f64 / last.duration_since(start).as_secs_f64())
+    }
+
+    /// Messages received in a run of `shape` with `messages` per publisher: by the
+    /// fan-in subscriber, or by every fan-out subscriber together.
+    fn deliveries(&self, shape: Shape, messages: usize) -> usize {
+        let subscribers = match shape {
+            Shape::FanIn => 1,
+            Shape::FanOut => self.subscribers.len(),
+        };
+        messages * subscribers * self.publishers_for(shape)
+    }
+
+    /// [`measure`](Self::measure), and the CPU time (user + system) the broker's
+    /// process `pid` spent per message received, in µs.
+    async fn measure_with_cpu(
+        &self,
+        pid: u32,
+        shape: Shape,
+        messages: usize,
+    ) -> BenchResult<(f64, f64)> {
+        let before = ProcessUsage::of(pid)?.cpu_ticks;
+        let rate = self.measure(shape, messages).await?;
+        let ticks = ProcessUsage::of(pid)?.cpu_ticks.saturating_sub(before);
+        let seconds = ticks as f64 / cpu_ticks_per_second();
+        Ok((
+            rate,
+            seconds * 1e6 / self.deliveries(shape, messages) as f64,
+        ))
     }
 
     /// Publishers of `shape`.
@@ -464,7 +492,12 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
         (Sessions::Clean, &clean),
         (Sessions::Persistent, &persistent),
     ] {
-        for ((shape, (subject, peers)), (clean, _)) in Shape::ALL.iter().zip(rates).zip(&clean) {
+        for ((shape, result), clean) in Shape::ALL.iter().zip(rates).zip(&clean) {
+            let (subject, peers) = result
+                .rates
+                .split_first()
+                .ok_or("no broker")
+                .during("broker throughput")?;
             let mut figure = peers.iter().fold(
                 Figure::new(
                     Group::BrokerThroughput,
@@ -487,7 +520,7 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
                     });
                 }
                 Sessions::Persistent => {
-                    let mut same_run = clean.clone();
+                    let mut same_run = clean.rates[0].clone();
                     same_run.who =
                         "iotcore emulator, clean sessions (nothing stored), same run".into();
                     figure = figure.peer(same_run);
@@ -496,19 +529,52 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
             figures.push(figure.note(note(*shape, sessions, messages, cores)));
         }
     }
+    // Where the brokers' time goes: their CPU per message in the clean-session runs.
+    for (shape, result) in Shape::ALL.iter().zip(&clean) {
+        let (subject, peers) = result
+            .cpu
+            .split_first()
+            .ok_or("no broker")
+            .during("broker throughput")?;
+        let name = format!(
+            "broker CPU per message received, {}",
+            shape.label(Sessions::Clean)
+        );
+        let figure = Figure::new(
+            Group::BrokerThroughput,
+            name,
+            "µs",
+            Better::Lower,
+            subject.clone(),
+        );
+        figures.push(peers.iter().cloned().fold(figure, Figure::peer).note(
+            "the clean-session runs above: the CPU time (user + system, /proc/<pid>/stat) of \
+             the broker's process during a run, divided by the messages its subscribers \
+             received (fan-out: every subscriber's copy); the clients' own CPU, in the bench \
+             process, is not counted",
+        ));
+    }
     Ok(figures)
+}
+
+/// One shape's figures, one measurement per broker, the emulator's first.
+struct ShapeResult {
+    /// Messages (fan-in) or deliveries (fan-out) per second.
+    rates: Vec<Measurement>,
+    /// The broker process's CPU time per message received, in µs.
+    cpu: Vec<Measurement>,
 }
 
 /// The emulator's and its peers' rates for each shape with `sessions`,
 /// [`Suite::runs`] times, rotating which broker goes first: per shape, the
-/// emulator's measurement and the peers'. Clean sessions: Mosquitto and rumqttd;
+/// emulator's measurements and the peers'. Clean sessions: Mosquitto and rumqttd;
 /// persistent sessions: Mosquitto with its persistence on (rumqttd stores nothing
 /// on disk).
 async fn measure(
     suite: &Suite,
     identities: &Identities,
     sessions: Sessions,
-) -> BenchResult<Vec<(Measurement, Vec<Measurement>)>> {
+) -> BenchResult<Vec<ShapeResult>> {
     let messages = (MESSAGES / suite.scale()).max(1);
     // Room for a whole run in each subscriber's stream: none discarded client-side.
     let buffer = PUBLISHERS * messages;
@@ -548,29 +614,31 @@ async fn measure(
             Err(why) => Err(why),
         });
     }
-    let rigs: Vec<&Rig> = std::iter::once(&emulator)
+    // Every rig and its broker's process id, the emulator's first.
+    let rigs: Vec<(&Rig, u32)> = std::iter::once((&emulator, suite.emulator().pid()?))
         .chain(
             peers
                 .iter()
-                .filter_map(|p| p.as_ref().ok().map(|(_, rig)| rig)),
+                .filter_map(|p| p.as_ref().ok().map(|(broker, rig)| (rig, broker.pid()))),
         )
         .collect();
 
     suite.progress(&format!("{work}: warming up"));
-    for rig in &rigs {
+    for (rig, _) in &rigs {
         for shape in Shape::ALL {
             rig.measure(shape, (messages / WARM_UP_SCALE).max(1))
                 .await?;
         }
     }
-    // rates[shape][broker]: one value per run.
-    let mut rates = vec![vec![Vec::new(); rigs.len()]; Shape::ALL.len()];
+    // runs[shape][broker]: (rate, CPU per message) per run.
+    let mut runs = vec![vec![Vec::new(); rigs.len()]; Shape::ALL.len()];
     for round in 0..suite.runs() {
         suite.progress(&format!("{work}: run {} of {}", round + 1, suite.runs()));
-        for (shape, rates) in Shape::ALL.iter().zip(&mut rates) {
+        for (shape, runs) in Shape::ALL.iter().zip(&mut runs) {
             for turn in 0..rigs.len() {
                 let broker = (round + turn) % rigs.len();
-                rates[broker].push(rigs[broker].measure(*shape, messages).await?);
+                let (rig, pid) = rigs[broker];
+                runs[broker].push(rig.measure_with_cpu(pid, *shape, messages).await?);
             }
         }
     }
@@ -590,19 +658,29 @@ async fn measure(
             Err(why) => Err((kind.label(), why)),
         });
     }
-    Ok(rates
+    Ok(runs
         .into_iter()
-        .map(|rates| {
-            let mut rates = rates.into_iter();
-            let subject = Measurement::new("iotcore emulator", rates.next().unwrap_or_default());
-            let peers = names
-                .iter()
-                .map(|name| match name {
-                    Ok(name) => Measurement::new(name, rates.next().unwrap_or_default()),
-                    Err((label, why)) => Measurement::skipped(*label, why),
-                })
-                .collect();
-            (subject, peers)
+        .map(|runs| {
+            let mut runs = runs.into_iter();
+            let mut result = ShapeResult {
+                rates: Vec::new(),
+                cpu: Vec::new(),
+            };
+            let named = std::iter::once(Ok("iotcore emulator".to_owned())).chain(names.clone());
+            for name in named {
+                match name {
+                    Ok(name) => {
+                        let (rates, cpu) = runs.next().unwrap_or_default().into_iter().unzip();
+                        result.rates.push(Measurement::new(&name, rates));
+                        result.cpu.push(Measurement::new(name, cpu));
+                    }
+                    Err((label, why)) => {
+                        result.rates.push(Measurement::skipped(label, &why));
+                        result.cpu.push(Measurement::skipped(label, why));
+                    }
+                }
+            }
+            result
         })
         .collect())
 }
