@@ -7,6 +7,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
@@ -45,6 +46,10 @@ pub struct QualifyArgs {
     /// How long a case waits for the device before failing it.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     case_timeout: Duration,
+    /// The document of the job Job_Execution queues for the device (JSON; by
+    /// default a small one any job handler can run).
+    #[arg(long, value_name = "FILE")]
+    job_document: Option<PathBuf>,
     /// List the cases and what each checks, then exit.
     #[arg(long)]
     list: bool,
@@ -84,8 +89,12 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         }
         return Ok(());
     }
+    let job_document = match &args.job_document {
+        Some(path) => Some(read_job_document(path)?),
+        None => None,
+    };
     let dir = data_dir.path().join("qualify");
-    let pki = Pki::load_or_create(&dir)?;
+    let pki = Arc::new(Pki::load_or_create(&dir)?);
     let credentials = pki.issue_device_certificate(&args.thing, KeyAlgorithm::EcdsaP256)?;
     let files = write_device_files(
         &args.thing,
@@ -99,7 +108,10 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
     let report = runtime.block_on(async {
         let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), args.port);
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let qualifier = Qualifier::new(listener, &pki)?;
+        let mut qualifier = Qualifier::new(listener, Arc::clone(&pki))?;
+        if let Some(document) = job_document {
+            qualifier = qualifier.with_job_document(document);
+        }
         let port = qualifier.local_addr()?.port();
         let device = Device {
             thing: &args.thing,
@@ -140,6 +152,37 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
     match report.count(Verdict::Fail) {
         0 => Ok(()),
         failed => Err(Box::new(Failed(failed))),
+    }
+}
+
+/// A job document that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum JobDocumentError {
+    /// It cannot be read.
+    #[error("cannot read the job document {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// It is not a JSON object.
+    #[error("the job document {path} is not a JSON object: {why}")]
+    Invalid { path: PathBuf, why: String },
+}
+
+/// Reads `--job-document`: a JSON object, as AWS IoT Jobs requires.
+fn read_job_document(path: &Path) -> Result<serde_json::Value, JobDocumentError> {
+    let text = std::fs::read_to_string(path).map_err(|source| JobDocumentError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let invalid = |why: String| JobDocumentError::Invalid {
+        path: path.to_owned(),
+        why,
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(document) if document.is_object() => Ok(document),
+        Ok(_) => Err(invalid("it is valid JSON, but not an object".into())),
+        Err(e) => Err(invalid(e.to_string())),
     }
 }
 

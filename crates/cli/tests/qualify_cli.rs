@@ -128,3 +128,62 @@ fn a_device_that_ignores_sigterm_is_killed_after_its_case() {
     // The device never connected: MQTT_Connect failed, and the run ended.
     assert!(!status.success());
 }
+
+/// A shell device that runs its job with mosquitto's tools: waits for
+/// notify-next, then reports the job named there SUCCEEDED.
+const MOSQUITTO_JOB: &str = r#"set -e
+tls="-h $IOTCORE_QUALIFY_HOST -p $IOTCORE_QUALIFY_PORT --cafile $IOTCORE_QUALIFY_CA --cert $IOTCORE_QUALIFY_CERT --key $IOTCORE_QUALIFY_KEY"
+jobs="\$aws/things/$IOTCORE_QUALIFY_THING/jobs"
+next=$(mosquitto_sub $tls -i "$IOTCORE_QUALIFY_THING" -t "$jobs/notify-next" -C 1)
+job=$(printf '%s' "$next" | sed 's/.*"jobId":"\([^"]*\)".*/\1/')
+mosquitto_pub $tls -i "$IOTCORE_QUALIFY_THING" -q 1 -t "$jobs/$job/update" -m '{"status":"SUCCEEDED"}'
+sleep 5"#;
+
+#[test]
+fn a_shell_device_runs_the_job_of_job_execution() {
+    let data = tempfile::tempdir().unwrap();
+    let document = data.path().join("job.json");
+    std::fs::write(&document, r#"{"operation":"reboot"}"#).unwrap();
+    let out = iotcore(
+        data.path(),
+        &[
+            "qualify",
+            "--port",
+            "0",
+            "--case",
+            "Job_Execution",
+            "--case-timeout",
+            "20s",
+            "--job-document",
+            document.to_str().unwrap(),
+            "--run",
+            MOSQUITTO_JOB,
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("PASS                 Job_Execution"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SUCCEEDED"), "{stdout}");
+
+    // A job document that is not a JSON object is refused before anything runs.
+    std::fs::write(&document, "[1, 2]").unwrap();
+    let out = iotcore(
+        data.path(),
+        &[
+            "qualify",
+            "--case",
+            "Job_Execution",
+            "--job-document",
+            document.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a JSON object: it is valid JSON, but not an object"),
+        "{}",
+        text(&out.stderr)
+    );
+}

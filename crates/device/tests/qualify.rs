@@ -3,6 +3,7 @@
 //! seconds): the verdict of each case is pinned here, and the docs' table
 //! (docs/guide/qualify.md) says the same.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use iotcore::{Client, QoS, ReconnectPolicy};
@@ -15,8 +16,9 @@ use tokio_stream::StreamExt;
 
 const THING: &str = "sdk-device";
 
-/// The device under test: connects, subscribes, publishes QoS 1 every 200 ms;
-/// with `retry`, sends what is left unacknowledged again after 1 s.
+/// The device under test: connects, subscribes, publishes QoS 1 every 200 ms,
+/// keeps its shadow in sync and runs the jobs it is given; with `retry`,
+/// sends what is left unacknowledged again after 1 s.
 async fn device(port: u16, files: DeviceFiles, retry: bool) {
     let builder = Client::builder(THING)
         .endpoint("localhost")
@@ -72,20 +74,25 @@ async fn device(port: u16, files: DeviceFiles, retry: bool) {
             let _ = shadow.update_reported(&delta.state).await;
         }
     };
-    tokio::join!(telemetry, shadow_sync);
+    // Jobs: run whatever job comes, and report it done.
+    let jobs = client
+        .jobs()
+        .runner::<serde_json::Value>()
+        .run(|_job| async { Ok::<(), String>(()) });
+    let _ = tokio::join!(telemetry, shadow_sync, jobs);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sdk_through_every_case() {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::load_or_create(dir.path()).unwrap();
+    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
     let credentials = pki
         .issue_device_certificate(THING, KeyAlgorithm::EcdsaP256)
         .unwrap();
     let files =
         write_device_files(THING, &credentials, pki.ca_pem(), &dir.path().join(THING)).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let qualifier = Qualifier::new(listener, &pki).unwrap();
+    let qualifier = Qualifier::new(listener, Arc::clone(&pki)).unwrap();
     let port = qualifier.local_addr().unwrap().port();
     let mut verdicts = Vec::new();
     for case in CaseId::ALL {

@@ -59,6 +59,8 @@ pub enum CaseId {
     ShadowPublishReportedState,
     /// Desired is set: the device reports the desired state as its own.
     ShadowUpdateReportedState,
+    /// A job is queued for the device: it runs it and reports SUCCEEDED.
+    JobExecution,
 }
 
 /// Where a case belongs.
@@ -70,11 +72,13 @@ pub enum Category {
     Mqtt,
     /// Device Shadow.
     Shadow,
+    /// Jobs.
+    Jobs,
 }
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 22] = [
+    pub const ALL: [CaseId; 23] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
         CaseId::TlsReceiveMaximumSizeFragments,
@@ -97,6 +101,7 @@ impl CaseId {
         CaseId::MqttExpiredPersistentSession,
         CaseId::ShadowPublishReportedState,
         CaseId::ShadowUpdateReportedState,
+        CaseId::JobExecution,
     ];
 
     /// Device Advisor's id: `MQTT_Publish_Retry_No_Puback`.
@@ -130,6 +135,7 @@ impl CaseId {
             CaseId::MqttExpiredPersistentSession => "MQTT_Expired_Persistent_Session",
             CaseId::ShadowPublishReportedState => "Shadow_Publish_Reported_State",
             CaseId::ShadowUpdateReportedState => "Shadow_Update_Reported_State",
+            CaseId::JobExecution => "Job_Execution",
         }
     }
 
@@ -146,6 +152,7 @@ impl CaseId {
             CaseId::ShadowPublishReportedState | CaseId::ShadowUpdateReportedState => {
                 Category::Shadow
             }
+            CaseId::JobExecution => Category::Jobs,
             _ => Category::Mqtt,
         }
     }
@@ -220,6 +227,11 @@ impl CaseId {
                 "subscribes to its shadow's delta and, when desired is set, reports the desired \
                  values as its own"
             }
+            CaseId::JobExecution => {
+                "takes the job queued for it (told on notify-next, or asking with get, \
+                 start-next or $next), reads its document, and reports the execution SUCCEEDED \
+                 with UpdateJobExecution"
+            }
         }
     }
 
@@ -282,6 +294,7 @@ impl CaseId {
                 faults.session = Some(SessionPlan::Expired);
             }
             CaseId::ShadowUpdateReportedState => faults.set_desired = true,
+            CaseId::JobExecution => faults.queue_job = true,
             CaseId::MqttPublishRetryNoPuback => faults.withhold_puback = true,
             CaseId::MqttSubscribeRetryNoSuback => faults.withhold_suback = true,
             CaseId::MqttNoAckPingResp => {
@@ -368,6 +381,10 @@ pub struct Faults {
     /// When the device subscribes to its classic shadow's delta, desired is
     /// set (clientToken `DeviceAdvisorShadowTestCaseSetup`, as Device Advisor's).
     pub set_desired: bool,
+    /// A job is queued for the device when it first subscribes to its Jobs
+    /// notifications or sends a Jobs request, and its Jobs requests are
+    /// answered.
+    pub queue_job: bool,
 }
 
 /// What becomes of the device's session when its connection is cut.

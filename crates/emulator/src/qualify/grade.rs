@@ -191,6 +191,7 @@ pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Out
         CaseId::MqttConnectExponentialBackoffRetries => connect_cycles(transcript, false),
         CaseId::MqttReconnectBackoffRetriesOnServerDisconnect
         | CaseId::MqttReconnectBackoffRetriesOnUnstableConnection => reconnects(transcript),
+        CaseId::JobExecution => job_run(transcript),
     };
     match decided {
         Some(outcome) => Some(outcome),
@@ -224,9 +225,82 @@ fn timed_out(case: CaseId, transcript: &[Observation]) -> Outcome {
             "no shadow update reporting the desired state (did the device subscribe to its \
              delta topic?)"
         }
+        CaseId::JobExecution => {
+            return Outcome::fail(format!(
+                "time ran out: the job's execution did not reach SUCCEEDED; {}",
+                jobs_story(transcript)
+            ));
+        }
         _ => "the device did not do what the case asks",
     };
     Outcome::fail(format!("time ran out: {what} ({connects} CONNECT(s) seen)"))
+}
+
+/// The job run to its end: an accepted UpdateJobExecution to a terminal status.
+fn job_run(transcript: &[Observation]) -> Option<Outcome> {
+    if let Some(why) = transcript.iter().find_map(|o| match &o.seen {
+        Seen::JobNotQueued(why) => Some(why),
+        _ => None,
+    }) {
+        return Some(Outcome::fail(format!(
+            "no job could be queued for the device: {why}"
+        )));
+    }
+    let status = transcript.iter().find_map(|o| match &o.seen {
+        Seen::JobsRequest {
+            api,
+            status: Some(status),
+            accepted: true,
+            ..
+        } if api == "UpdateJobExecution" && TERMINAL_BY_DEVICE.contains(&status.as_str()) => {
+            Some(status.as_str())
+        }
+        _ => None,
+    })?;
+    let story = jobs_story(transcript);
+    Some(if status == "SUCCEEDED" {
+        Outcome::pass(format!("the job's execution reached SUCCEEDED; {story}"))
+    } else {
+        Outcome::fail(format!(
+            "the device reported the job's execution {status}, not SUCCEEDED; {story}"
+        ))
+    })
+}
+
+/// The terminal statuses a device may report.
+const TERMINAL_BY_DEVICE: [&str; 3] = ["SUCCEEDED", "FAILED", "REJECTED"];
+
+/// What the device did with Jobs, in order, for the evidence.
+fn jobs_story(transcript: &[Observation]) -> String {
+    let mut steps = Vec::new();
+    for o in transcript {
+        match &o.seen {
+            Seen::JobQueued { job_id } => steps.push(format!("job {job_id} queued")),
+            Seen::JobsRequest {
+                api,
+                job_id,
+                status,
+                accepted,
+            } => {
+                let job = job_id
+                    .as_deref()
+                    .map(|j| format!(" {j}"))
+                    .unwrap_or_default();
+                let status = status
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default();
+                let answer = if *accepted { "accepted" } else { "rejected" };
+                steps.push(format!("{api}{job}{status} ({answer})"));
+            }
+            _ => {}
+        }
+    }
+    if steps.is_empty() {
+        "the device neither subscribed to its Jobs notifications nor sent a Jobs request".into()
+    } else {
+        format!("seen: {}", steps.join(", "))
+    }
 }
 
 /// The suites counted as recommended: TLS 1.3's, and TLS 1.2's ECDHE with an

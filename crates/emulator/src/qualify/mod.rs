@@ -14,6 +14,7 @@
 
 mod case;
 mod grade;
+mod jobs;
 mod report;
 mod server;
 mod transcript;
@@ -23,6 +24,7 @@ pub use case::{
     SMALL_PAYLOAD, SessionPlan, UnknownCase, WITHHELD_PER_CYCLE,
 };
 pub use grade::{Outcome, Shape, Verdict, classify, grade};
+pub use jobs::{JOB_ID, default_document};
 pub use report::{CaseReport, Report};
 pub use server::{CaseResult, Qualifier, QualifierError};
 pub use transcript::{Observation, Seen};

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use iotcore_model::jobs::JobsTopic;
 use iotcore_model::shadow::{StoredShadow, client_token_of};
 use iotcore_model::topics::{ShadowOperation, ShadowTopic, ShadowTopicKind, shadow_topic_prefix};
 use iotcore_mqtt::packet::{self, Ack, ConnAck, Disconnect, Publish, SubAck, UnsubAck};
@@ -26,6 +27,7 @@ use super::case::{
     CaseId, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES, SMALL_PAYLOAD, SessionPlan,
 };
 use super::grade::{Outcome, grade};
+use super::jobs::{CaseJobs, default_document};
 use super::transcript::{Observation, Seen};
 use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
 use crate::shadow::ShadowKey;
@@ -67,6 +69,10 @@ pub struct CaseResult {
 #[derive(Debug)]
 pub struct Qualifier {
     listener: TcpListener,
+    /// The qualification CA and its server identity.
+    pki: Arc<Pki>,
+    /// The document of the job `Job_Execution` queues.
+    job_document: serde_json::Value,
     /// The right server certificate's configuration.
     tls: Arc<ServerConfig>,
     /// The flawed certificates' configurations, for the TLS cases.
@@ -87,7 +93,7 @@ impl Qualifier {
     /// Serves on `listener` with `pki`'s server certificate (and, in the TLS
     /// cases, flawed ones it issues), requiring client certificates signed by
     /// its CA.
-    pub fn new(listener: TcpListener, pki: &Pki) -> Result<Qualifier, QualifierError> {
+    pub fn new(listener: TcpListener, pki: Arc<Pki>) -> Result<Qualifier, QualifierError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
         roots
@@ -112,9 +118,18 @@ impl Qualifier {
         }
         Ok(Qualifier {
             listener,
+            pki,
+            job_document: default_document(),
             tls,
             flawed,
         })
+    }
+
+    /// The document of the job `Job_Execution` queues for the device (by
+    /// default a small one any job handler can run).
+    pub fn with_job_document(mut self, document: serde_json::Value) -> Qualifier {
+        self.job_document = document;
+        self
     }
 
     /// The address devices connect to.
@@ -128,7 +143,14 @@ impl Qualifier {
         let start = Instant::now();
         let deadline = start + limit;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let state = Arc::new(Mutex::new(CaseState::default()));
+        let mut case_state = CaseState::default();
+        if case.faults().queue_job {
+            match CaseJobs::new(Arc::clone(&self.pki), self.job_document.clone()) {
+                Ok(jobs) => case_state.jobs = Some(jobs),
+                Err(e) => tracing::error!("qualify: no Jobs service for {case}: {e}"),
+            }
+        }
+        let state = Arc::new(Mutex::new(case_state));
         let mut transcript: Vec<Observation> = Vec::new();
         let mut connections = 0u32;
         let mut tasks = tokio::task::JoinSet::new();
@@ -192,6 +214,8 @@ struct CaseState {
     shadows: HashMap<ShadowKey, StoredShadow>,
     /// The shadow case's desired state was set.
     desired_set: bool,
+    /// The Jobs service of the case that queues a job.
+    jobs: Option<CaseJobs>,
 }
 
 /// One connection's way back to its case.
@@ -372,6 +396,8 @@ impl Session {
                     if topic.kind() == ShadowTopicKind::Request {
                         self.shadow_request(&topic, &publish.payload);
                     }
+                } else if JobsTopic::is_reserved(&publish.topic) {
+                    self.jobs_request(&publish.topic, &publish.payload);
                 }
             }
             Packet::Subscribe(subscribe) => {
@@ -398,6 +424,12 @@ impl Session {
                 self.filters.extend(filters.iter().cloned());
                 if faults.set_desired {
                     self.set_desired();
+                }
+                if filters
+                    .iter()
+                    .any(|filter| CaseJobs::listens(&self.client_id, filter))
+                {
+                    self.queue_job();
                 }
                 if let (Some(_), Some(filter)) = (faults.session, filters.first()) {
                     let first = {
@@ -459,6 +491,77 @@ impl Session {
             }
         };
         self.deliver(&key, topic.operation(), replies);
+    }
+
+    /// Answers a request to the Jobs service as it would, queueing the
+    /// case's job first if it is not yet.
+    fn jobs_request(&mut self, topic: &str, payload: &[u8]) {
+        if self.link.state().jobs.is_none() {
+            return;
+        }
+        self.queue_job();
+        let (served, notifications) = {
+            let mut state = self.link.state();
+            let Some(jobs) = state.jobs.as_mut() else {
+                return;
+            };
+            let served = jobs.serve(topic, payload);
+            (served, jobs.notifications())
+        };
+        self.link.saw(Seen::JobsRequest {
+            api: served.api.to_owned(),
+            job_id: served.job_id,
+            status: served.status,
+            accepted: served.accepted,
+        });
+        // The requester hears the reply whatever it subscribed to (AWS:
+        // "automatically subscribed to the response message topics").
+        if let Some((topic, body)) = served.reply {
+            self.send(Packet::Publish(Publish::new(
+                topic,
+                Bytes::from(body),
+                QoS::AtMostOnce,
+            )));
+        }
+        self.notify(notifications);
+    }
+
+    /// Queues the case's job for the device, once, and tells its
+    /// subscriptions.
+    fn queue_job(&mut self) {
+        let (queued, notifications) = {
+            let mut state = self.link.state();
+            let Some(jobs) = state.jobs.as_mut() else {
+                return;
+            };
+            (jobs.queue(&self.client_id), jobs.notifications())
+        };
+        match queued {
+            Ok(Some(job_id)) => self.link.saw(Seen::JobQueued {
+                job_id: job_id.to_owned(),
+            }),
+            Ok(None) => {}
+            Err(why) => self.link.saw(Seen::JobNotQueued(why)),
+        }
+        self.notify(notifications);
+    }
+
+    /// Sends the Jobs notifications whose topics the device subscribed to (QoS 0).
+    fn notify(&mut self, notifications: Vec<crate::jobs::notify::Outgoing>) {
+        for message in notifications {
+            if self
+                .filters
+                .iter()
+                .any(|filter| matches(filter, &message.topic, MatchMode::Aws))
+            {
+                let payload = Bytes::from(message.body.to_string());
+                self.send(Packet::Publish(Publish::new(
+                    message.topic,
+                    payload,
+                    QoS::AtMostOnce,
+                )));
+            }
+        }
     }
 
     /// The case's setup once the device listens to its classic shadow's

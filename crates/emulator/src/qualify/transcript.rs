@@ -87,6 +87,25 @@ pub enum Seen {
         /// The desired state it set.
         desired: serde_json::Value,
     },
+    /// The case's job was queued for the device.
+    JobQueued {
+        /// Its id.
+        job_id: String,
+    },
+    /// The case's job could not be queued (the device's client id is no
+    /// valid thing name, …).
+    JobNotQueued(String),
+    /// A request to the Jobs service (a PUBLISH under `$aws/things/{thing}/jobs/`).
+    JobsRequest {
+        /// AWS's name of the operation (`UpdateJobExecution`, …).
+        api: String,
+        /// The job it named (`$next` included).
+        job_id: Option<String>,
+        /// The status an update asked for.
+        status: Option<String>,
+        /// Whether the service accepted it.
+        accepted: bool,
+    },
     /// PINGREQ.
     PingReq,
     /// DISCONNECT from the device.
