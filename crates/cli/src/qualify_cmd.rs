@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
+use iotcore_emulator::policy::{PolicyDocument, PolicyDocumentError};
 use iotcore_emulator::qualify::{CaseId, CaseResult, Qualifier, Report, Verdict};
 use iotcore_emulator::things::{DeviceFiles, write_device_files};
 
@@ -50,6 +51,11 @@ pub struct QualifyArgs {
     /// default a small one any job handler can run).
     #[arg(long, value_name = "FILE")]
     job_document: Option<PathBuf>,
+    /// A policy attached to the device's certificate (JSON, as in AWS IoT);
+    /// Security_Device_Policies checks it for wildcards. Repeat for each
+    /// policy; without one that case is skipped.
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<PathBuf>,
     /// List the cases and what each checks, then exit.
     #[arg(long)]
     list: bool,
@@ -93,6 +99,11 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         Some(path) => Some(read_job_document(path)?),
         None => None,
     };
+    let policies = args
+        .policies
+        .iter()
+        .map(|path| read_policy(path))
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = data_dir.path().join("qualify");
     let pki = Arc::new(Pki::load_or_create(&dir)?);
     let credentials = pki.issue_device_certificate(&args.thing, KeyAlgorithm::EcdsaP256)?;
@@ -112,6 +123,7 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         if let Some(document) = job_document {
             qualifier = qualifier.with_job_document(document);
         }
+        let qualifier = qualifier.with_policies(policies);
         let port = qualifier.local_addr()?.port();
         let device = Device {
             thing: &args.thing,
@@ -155,11 +167,11 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
     }
 }
 
-/// A job document that cannot be used.
+/// A file given to `iotcore qualify` that cannot be used.
 #[derive(Debug, thiserror::Error)]
-enum JobDocumentError {
+enum InputError {
     /// It cannot be read.
-    #[error("cannot read the job document {path}: {source}")]
+    #[error("cannot read {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,
@@ -167,15 +179,40 @@ enum JobDocumentError {
     /// It is not a JSON object.
     #[error("the job document {path} is not a JSON object: {why}")]
     Invalid { path: PathBuf, why: String },
+    /// A policy AWS IoT would refuse.
+    #[error("the policy {path} is not a valid AWS IoT policy: {source}")]
+    Policy {
+        path: PathBuf,
+        source: PolicyDocumentError,
+    },
 }
 
-/// Reads `--job-document`: a JSON object, as AWS IoT Jobs requires.
-fn read_job_document(path: &Path) -> Result<serde_json::Value, JobDocumentError> {
-    let text = std::fs::read_to_string(path).map_err(|source| JobDocumentError::Read {
+/// Reads `--policy`: its name (the file's stem) and document.
+fn read_policy(path: &Path) -> Result<(String, PolicyDocument), InputError> {
+    let text = read(path)?;
+    let document = PolicyDocument::parse(&text).map_err(|source| InputError::Policy {
         path: path.to_owned(),
         source,
     })?;
-    let invalid = |why: String| JobDocumentError::Invalid {
+    let name = path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    Ok((name, document))
+}
+
+/// A file's text.
+fn read(path: &Path) -> Result<String, InputError> {
+    std::fs::read_to_string(path).map_err(|source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads `--job-document`: a JSON object, as AWS IoT Jobs requires.
+fn read_job_document(path: &Path) -> Result<serde_json::Value, InputError> {
+    let text = read(path)?;
+    let invalid = |why: String| InputError::Invalid {
         path: path.to_owned(),
         why,
     };

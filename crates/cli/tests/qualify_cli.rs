@@ -187,3 +187,53 @@ fn a_shell_device_runs_the_job_of_job_execution() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn security_device_policies_checks_the_policies_given_or_is_skipped() {
+    let data = tempfile::tempdir().unwrap();
+    let qualify = |extra: &[&str]| {
+        let mut args = vec![
+            "qualify",
+            "--port",
+            "0",
+            "--case",
+            "Security_Device_Policies",
+        ];
+        args.extend(extra);
+        iotcore(data.path(), &args)
+    };
+    // No policy: skipped, which fails nothing.
+    let out = qualify(&[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("SKIPPED              Security_Device_Policies"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("0 failed, 1 skipped\n"), "{stdout}");
+
+    // A policy that allows everything fails, and says where.
+    let open = data.path().join("open.json");
+    std::fs::write(
+        &open,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let out = qualify(&["--policy", open.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains(r#"open: Statement[0] Action "iot:*""#),
+        "{stdout}"
+    );
+
+    // An invalid policy is refused before anything runs.
+    std::fs::write(&open, r#"{"Statement":[{"Effect":"Allow"}]}"#).unwrap();
+    let out = qualify(&["--policy", open.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a valid AWS IoT policy"),
+        "{}",
+        text(&out.stderr)
+    );
+}

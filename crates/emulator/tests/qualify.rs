@@ -394,3 +394,39 @@ async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn the_policies_given_are_checked_for_wildcards() {
+    use iotcore_emulator::policy::{ArnScope, PolicyDocument, PolicyTemplate};
+    let check = |template: PolicyTemplate| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let document = PolicyDocument::parse(&template.render(&ArnScope::default())).unwrap();
+        let qualifier = Qualifier::new(listener, pki)
+            .unwrap()
+            .with_policies(vec![(template.to_string(), document)]);
+        qualifier
+            .run(CaseId::SecurityDevicePolicies, Duration::from_secs(1))
+            .await
+            .outcome
+    };
+    // The device template confines each device to its own topics, with
+    // wildcards after its thing name: a warning. The application's spans
+    // every device: a failure.
+    let device = check(PolicyTemplate::Thing).await;
+    assert_eq!(device.verdict, Verdict::PassWithWarnings, "{device:?}");
+    assert!(
+        device.evidence[1].contains("${iot:Connection.Thing.ThingName}"),
+        "{device:?}"
+    );
+    let application = check(PolicyTemplate::Application).await;
+    assert_eq!(application.verdict, Verdict::Fail, "{application:?}");
+    assert!(
+        application
+            .evidence
+            .iter()
+            .any(|e| e.contains("topic/dt/*")),
+        "{application:?}"
+    );
+}

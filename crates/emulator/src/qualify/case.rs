@@ -61,6 +61,8 @@ pub enum CaseId {
     ShadowUpdateReportedState,
     /// A job is queued for the device: it runs it and reports SUCCEEDED.
     JobExecution,
+    /// The policies attached to the device's certificate allow no wildcard.
+    SecurityDevicePolicies,
 }
 
 /// Where a case belongs.
@@ -74,11 +76,13 @@ pub enum Category {
     Shadow,
     /// Jobs.
     Jobs,
+    /// Permissions and policies.
+    Permissions,
 }
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 23] = [
+    pub const ALL: [CaseId; 24] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
         CaseId::TlsReceiveMaximumSizeFragments,
@@ -102,6 +106,7 @@ impl CaseId {
         CaseId::ShadowPublishReportedState,
         CaseId::ShadowUpdateReportedState,
         CaseId::JobExecution,
+        CaseId::SecurityDevicePolicies,
     ];
 
     /// Device Advisor's id: `MQTT_Publish_Retry_No_Puback`.
@@ -136,6 +141,7 @@ impl CaseId {
             CaseId::ShadowPublishReportedState => "Shadow_Publish_Reported_State",
             CaseId::ShadowUpdateReportedState => "Shadow_Update_Reported_State",
             CaseId::JobExecution => "Job_Execution",
+            CaseId::SecurityDevicePolicies => "Security_Device_Policies",
         }
     }
 
@@ -153,6 +159,7 @@ impl CaseId {
                 Category::Shadow
             }
             CaseId::JobExecution => Category::Jobs,
+            CaseId::SecurityDevicePolicies => Category::Permissions,
             _ => Category::Mqtt,
         }
     }
@@ -231,6 +238,10 @@ impl CaseId {
                 "takes the job queued for it (told on notify-next, or asking with get, \
                  start-next or $next), reads its document, and reports the execution SUCCEEDED \
                  with UpdateJobExecution"
+            }
+            CaseId::SecurityDevicePolicies => {
+                "has policies (given with --policy) that allow no wildcard action or resource \
+                 (one within the device's own resources passes with a warning)"
             }
         }
     }

@@ -19,6 +19,9 @@ pub enum Verdict {
     PassWithWarnings,
     /// It did not.
     Fail,
+    /// The case could not run: what it needs was not given (this verdict is
+    /// iotcore's, not Device Advisor's).
+    Skipped,
 }
 
 impl Verdict {
@@ -28,6 +31,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::PassWithWarnings => "PASS_WITH_WARNINGS",
             Verdict::Fail => "FAIL",
+            Verdict::Skipped => "SKIPPED",
         }
     }
 }
@@ -65,6 +69,13 @@ impl Outcome {
     fn fail(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::Fail,
+            evidence: vec![evidence.into()],
+        }
+    }
+
+    fn skipped(evidence: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict: Verdict::Skipped,
             evidence: vec![evidence.into()],
         }
     }
@@ -141,9 +152,25 @@ fn millis(waits: &[Duration]) -> String {
 }
 
 /// Grades `case` on `transcript`. `None` while it cannot tell yet; once
-/// `over` (the case's time ran out, or the device stopped) always a verdict.
+/// `over` (the case's time ran out, or the device stopped) always a verdict,
+/// [`final_grade`]'s.
 pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Outcome> {
-    let decided = match case {
+    match decide(case, transcript) {
+        Some(outcome) => Some(outcome),
+        None if over => Some(timed_out(case, transcript)),
+        None => None,
+    }
+}
+
+/// Grades `case` on `transcript` once its time is over: what it decided,
+/// or a failure that says what did not happen.
+pub fn final_grade(case: CaseId, transcript: &[Observation]) -> Outcome {
+    decide(case, transcript).unwrap_or_else(|| timed_out(case, transcript))
+}
+
+/// The verdict `transcript` decides, if it decides one yet.
+fn decide(case: CaseId, transcript: &[Observation]) -> Option<Outcome> {
+    match case {
         CaseId::TlsConnect => first(transcript, |s| matches!(s, Seen::Handshake)).map(|o| {
             Outcome::pass(format!(
                 "TLS handshake completed at {} ms",
@@ -192,11 +219,7 @@ pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Out
         CaseId::MqttReconnectBackoffRetriesOnServerDisconnect
         | CaseId::MqttReconnectBackoffRetriesOnUnstableConnection => reconnects(transcript),
         CaseId::JobExecution => job_run(transcript),
-    };
-    match decided {
-        Some(outcome) => Some(outcome),
-        None if over => Some(timed_out(case, transcript)),
-        None => None,
+        CaseId::SecurityDevicePolicies => policies(transcript),
     }
 }
 
@@ -264,6 +287,61 @@ fn job_run(transcript: &[Observation]) -> Option<Outcome> {
         Outcome::fail(format!(
             "the device reported the job's execution {status}, not SUCCEEDED; {story}"
         ))
+    })
+}
+
+/// The policies given hold no wildcard in what they allow.
+fn policies(transcript: &[Observation]) -> Option<Outcome> {
+    let mut checked = 0;
+    let mut wide = Vec::new();
+    let mut scoped = Vec::new();
+    for o in transcript {
+        match &o.seen {
+            Seen::NoPolicyGiven => {
+                return Some(Outcome::skipped(
+                    "no policy given: pass each policy attached to the device's certificate with \
+                     --policy FILE",
+                ));
+            }
+            Seen::PolicyChecked {
+                name,
+                wildcards,
+                scoped_wildcards,
+            } => {
+                checked += 1;
+                wide.extend(wildcards.iter().map(|w| format!("{name}: {w}")));
+                scoped.extend(scoped_wildcards.iter().map(|w| format!("{name}: {w}")));
+            }
+            _ => {}
+        }
+    }
+    if checked == 0 {
+        return None;
+    }
+    Some(match (wide.is_empty(), scoped.is_empty()) {
+        (true, true) => Outcome::pass(format!(
+            "{checked} polic{} checked: no wildcard in any action or resource allowed",
+            if checked == 1 { "y" } else { "ies" }
+        )),
+        (true, false) => Outcome {
+            verdict: Verdict::PassWithWarnings,
+            evidence: std::iter::once(
+                "wildcards only within the device's own resources (after its client id or \
+                 thing name):"
+                    .to_owned(),
+            )
+            .chain(scoped)
+            .collect(),
+        },
+        (false, _) => Outcome {
+            verdict: Verdict::Fail,
+            evidence: std::iter::once(
+                "the policies allow more than the device needs, with wildcards:".to_owned(),
+            )
+            .chain(wide)
+            .chain(scoped)
+            .collect(),
+        },
     })
 }
 

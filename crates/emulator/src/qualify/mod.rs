@@ -23,7 +23,7 @@ pub use case::{
     CaseId, Category, ConnackPlan, FRAGMENTED_PAYLOAD, Faults, LARGE_CERTIFICATE_BYTES,
     SMALL_PAYLOAD, SessionPlan, UnknownCase, WITHHELD_PER_CYCLE,
 };
-pub use grade::{Outcome, Shape, Verdict, classify, grade};
+pub use grade::{Outcome, Shape, Verdict, classify, final_grade, grade};
 pub use jobs::{JOB_ID, default_document};
 pub use report::{CaseReport, Report};
 pub use server::{CaseResult, Qualifier, QualifierError};

@@ -26,10 +26,11 @@ use tokio::time::Instant;
 use super::case::{
     CaseId, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES, SMALL_PAYLOAD, SessionPlan,
 };
-use super::grade::{Outcome, grade};
+use super::grade::{Outcome, final_grade, grade};
 use super::jobs::{CaseJobs, default_document};
 use super::transcript::{Observation, Seen};
 use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
+use crate::policy::PolicyDocument;
 use crate::shadow::ShadowKey;
 use crate::shadow::answer::answer;
 use crate::tls::{ServerCertificate, TlsSetupError};
@@ -73,6 +74,9 @@ pub struct Qualifier {
     pki: Arc<Pki>,
     /// The document of the job `Job_Execution` queues.
     job_document: serde_json::Value,
+    /// The policies attached to the device's certificate, by name, for
+    /// `Security_Device_Policies`.
+    policies: Vec<(String, PolicyDocument)>,
     /// The right server certificate's configuration.
     tls: Arc<ServerConfig>,
     /// The flawed certificates' configurations, for the TLS cases.
@@ -120,6 +124,7 @@ impl Qualifier {
             listener,
             pki,
             job_document: default_document(),
+            policies: Vec::new(),
             tls,
             flawed,
         })
@@ -129,6 +134,13 @@ impl Qualifier {
     /// default a small one any job handler can run).
     pub fn with_job_document(mut self, document: serde_json::Value) -> Qualifier {
         self.job_document = document;
+        self
+    }
+
+    /// The policies attached to the device's certificate (name, document),
+    /// which `Security_Device_Policies` checks.
+    pub fn with_policies(mut self, policies: Vec<(String, PolicyDocument)>) -> Qualifier {
+        self.policies = policies;
         self
     }
 
@@ -152,9 +164,15 @@ impl Qualifier {
         }
         let state = Arc::new(Mutex::new(case_state));
         let mut transcript: Vec<Observation> = Vec::new();
+        if case == CaseId::SecurityDevicePolicies {
+            transcript.extend(self.policy_observations());
+        }
         let mut connections = 0u32;
         let mut tasks = tokio::task::JoinSet::new();
         let outcome = loop {
+            if let Some(outcome) = grade(case, &transcript, false) {
+                break outcome;
+            }
             tokio::select! {
                 accepted = self.listener.accept() => {
                     let Ok((tcp, _)) = accepted else { continue };
@@ -173,15 +191,8 @@ impl Qualifier {
                         .unwrap_or(&self.tls);
                     tasks.spawn(serve(Arc::clone(tls), tcp, link));
                 }
-                Some(observation) = rx.recv() => {
-                    transcript.push(observation);
-                    if let Some(outcome) = grade(case, &transcript, false) {
-                        break outcome;
-                    }
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    break grade(case, &transcript, true).unwrap_or_else(|| unreachable_verdict(case));
-                }
+                Some(observation) = rx.recv() => transcript.push(observation),
+                () = tokio::time::sleep_until(deadline) => break final_grade(case, &transcript),
             }
         };
         // The device's connections of this case end with it.
@@ -195,11 +206,31 @@ impl Qualifier {
     }
 }
 
-/// `grade` always decides once over; a verdict for the impossible case anyway.
-fn unreachable_verdict(case: CaseId) -> Outcome {
-    Outcome {
-        verdict: super::grade::Verdict::Fail,
-        evidence: vec![format!("{case}: no verdict")],
+impl Qualifier {
+    /// What `Security_Device_Policies` sees: each policy's wildcards.
+    fn policy_observations(&self) -> Vec<Observation> {
+        let observe = |seen| Observation {
+            at: Duration::ZERO,
+            connection: 0,
+            seen,
+        };
+        if self.policies.is_empty() {
+            return vec![observe(Seen::NoPolicyGiven)];
+        }
+        self.policies
+            .iter()
+            .map(|(name, document)| {
+                let (scoped, wide): (Vec<_>, Vec<_>) = document
+                    .granted_wildcards()
+                    .into_iter()
+                    .partition(|w| w.scoped_to_device);
+                observe(Seen::PolicyChecked {
+                    name: name.clone(),
+                    wildcards: wide.iter().map(ToString::to_string).collect(),
+                    scoped_wildcards: scoped.iter().map(ToString::to_string).collect(),
+                })
+            })
+            .collect()
     }
 }
 

@@ -106,6 +106,18 @@ pub enum Seen {
         /// Whether the service accepted it.
         accepted: bool,
     },
+    /// A policy given as attached to the device's certificate, checked.
+    PolicyChecked {
+        /// Its name (the file it came from).
+        name: String,
+        /// The wildcards it allows beyond the device's own resources.
+        wildcards: Vec<String>,
+        /// The wildcards it allows within them (after the device's client id
+        /// or thing name).
+        scoped_wildcards: Vec<String>,
+    },
+    /// No policy was given to check.
+    NoPolicyGiven,
     /// PINGREQ.
     PingReq,
     /// DISCONNECT from the device.

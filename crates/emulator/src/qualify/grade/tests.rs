@@ -489,3 +489,49 @@ fn a_job_passes_when_its_execution_succeeds_and_fails_otherwise() {
     let outcome = grade(CaseId::JobExecution, &refused, false).unwrap();
     assert_eq!(outcome.verdict, Verdict::Fail);
 }
+
+fn policy(name: &str, wildcards: &[&str], scoped: &[&str]) -> Observation {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+    at(
+        0,
+        0,
+        Seen::PolicyChecked {
+            name: name.into(),
+            wildcards: strings(wildcards),
+            scoped_wildcards: strings(scoped),
+        },
+    )
+}
+
+#[test]
+fn policies_pass_without_wildcards_warn_within_the_device_and_fail_beyond() {
+    let case = CaseId::SecurityDevicePolicies;
+    let clean = grade(case, &[policy("a", &[], &[]), policy("b", &[], &[])], false).unwrap();
+    assert_eq!(clean.verdict, Verdict::Pass, "{clean:?}");
+    assert!(clean.evidence[0].starts_with("2 policies checked"));
+
+    let scoped = grade(
+        case,
+        &[policy("a", &[], &["Resource \"…/${thing}/*\""])],
+        false,
+    )
+    .unwrap();
+    assert_eq!(scoped.verdict, Verdict::PassWithWarnings, "{scoped:?}");
+    assert_eq!(scoped.evidence[1], "a: Resource \"…/${thing}/*\"");
+
+    let wide = grade(
+        case,
+        &[
+            policy("a", &[], &[]),
+            policy("b", &["Action \"iot:*\""], &[]),
+        ],
+        false,
+    )
+    .unwrap();
+    assert_eq!(wide.verdict, Verdict::Fail, "{wide:?}");
+    assert_eq!(wide.evidence[1], "b: Action \"iot:*\"");
+
+    let none = grade(case, &[at(0, 0, Seen::NoPolicyGiven)], false).unwrap();
+    assert_eq!(none.verdict, Verdict::Skipped);
+    assert!(none.evidence[0].contains("--policy FILE"));
+}
