@@ -13,7 +13,9 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
 use iotcore_emulator::policy::{PolicyDocument, PolicyDocumentError};
-use iotcore_emulator::qualify::{CaseId, CaseResult, Qualifier, Report, Verdict};
+use iotcore_emulator::qualify::{
+    CaseId, CaseResult, LongDuration, Qualifier, Report, Scenario, Verdict,
+};
 use iotcore_emulator::things::{DeviceFiles, write_device_files};
 
 use crate::CliResult;
@@ -56,6 +58,27 @@ pub struct QualifyArgs {
     /// policy; without one that case is skipped.
     #[arg(long = "policy", value_name = "FILE")]
     policies: Vec<PathBuf>,
+    /// MQTT_Long_Duration: how long the first QoS 1 PUBLISH and SUBSCRIBE
+    /// wait for the device to send them again.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    retry_window: Duration,
+    /// MQTT_Long_Duration: how long the server stays down in LONG_SERVER_DISCONNECT.
+    #[arg(long, default_value = "60m", value_parser = parse_duration)]
+    long_server_disconnect: Duration,
+    /// MQTT_Long_Duration: how long to watch after the scenarios.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    additional_time: Duration,
+    /// MQTT_Long_Duration: disconnections in RECONNECT_BACK_OFF (5 to 10).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(5..=10))]
+    backoff_attempts: u8,
+    /// MQTT_Long_Duration: how long the device is left connected before each
+    /// advanced scenario (so that its backoff starts over).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    settle: Duration,
+    /// MQTT_Long_Duration: run only these advanced scenarios (Device
+    /// Advisor's names, e.g. RECONNECT_BACK_OFF; all by default).
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<Scenario>,
     /// List the cases and what each checks, then exit.
     #[arg(long)]
     list: bool,
@@ -66,8 +89,10 @@ pub struct QualifyArgs {
 enum Suite {
     /// AWS's qualification list (the cases for the AWS Partner Device Catalog).
     Qualification,
-    /// Every case.
+    /// Every case but the long-duration one.
     All,
+    /// MQTT_Long_Duration alone: every scenario, for as long as its settings say.
+    LongDuration,
 }
 
 impl QualifyArgs {
@@ -77,8 +102,30 @@ impl QualifyArgs {
         }
         CaseId::ALL
             .into_iter()
-            .filter(|case| self.suite == Suite::All || case.in_qualification_suite())
+            .filter(|case| match self.suite {
+                Suite::Qualification => case.in_qualification_suite(),
+                Suite::All => !case.opt_in(),
+                Suite::LongDuration => *case == CaseId::MqttLongDuration,
+            })
             .collect()
+    }
+}
+
+impl QualifyArgs {
+    /// The settings of MQTT_Long_Duration.
+    fn long_duration(&self) -> LongDuration {
+        LongDuration {
+            retry_window: self.retry_window,
+            long_server_disconnect: self.long_server_disconnect,
+            additional_time: self.additional_time,
+            backoff_attempts: usize::from(self.backoff_attempts),
+            settle: self.settle,
+            scenarios: if self.scenarios.is_empty() {
+                Scenario::ALL.to_vec()
+            } else {
+                self.scenarios.clone()
+            },
+        }
     }
 }
 
@@ -88,6 +135,8 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         for case in CaseId::ALL {
             let list = if case.in_qualification_suite() {
                 " (qualification)"
+            } else if case.opt_in() {
+                " (opt-in: --suite long-duration)"
             } else {
                 ""
             };
@@ -123,7 +172,9 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         if let Some(document) = job_document {
             qualifier = qualifier.with_job_document(document);
         }
-        let qualifier = qualifier.with_policies(policies);
+        let qualifier = qualifier
+            .with_policies(policies)
+            .with_long_duration(args.long_duration());
         let port = qualifier.local_addr()?.port();
         let device = Device {
             thing: &args.thing,

@@ -20,9 +20,36 @@ fn list_names_every_case_and_what_it_checks() {
         "TLS_Connect (qualification)",
         "MQTT_Publish_Retry_No_Puback",
         "MQTT_No_Ack_PingResp",
+        "Job_Execution",
+        "Security_Device_Policies",
+        "MQTT_Long_Duration (opt-in: --suite long-duration)",
     ] {
         assert!(listed.contains(id), "{listed}");
     }
+    // The long-duration settings are checked as they are read.
+    let out = iotcore(
+        data.path(),
+        &[
+            "qualify",
+            "--suite",
+            "long-duration",
+            "--scenario",
+            "NAP_TIME",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("\"NAP_TIME\" is not a long-duration scenario"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = iotcore(data.path(), &["qualify", "--backoff-attempts", "11"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("5..=10"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]

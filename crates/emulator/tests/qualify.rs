@@ -430,3 +430,74 @@ async fn the_policies_given_are_checked_for_wildcards() {
         "{application:?}"
     );
 }
+
+#[tokio::test]
+async fn the_long_duration_case_warns_of_no_retry_and_fails_a_device_that_stays_away() {
+    use iotcore_emulator::qualify::LongDuration;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
+    let device = pki
+        .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let qualifier = Qualifier::new(listener, Arc::clone(&pki))
+        .unwrap()
+        .with_long_duration(LongDuration {
+            retry_window: Duration::from_millis(300),
+            scenarios: Vec::new(),
+            ..LongDuration::default()
+        });
+    let config = tls_config(
+        pki.ca_pem(),
+        &device.certificate_pem,
+        &device.private_key_pem,
+        None,
+    );
+    let addr = qualifier.local_addr().unwrap();
+    // Subscribes and publishes once, sends nothing again, and does not come
+    // back when dropped.
+    let once = async {
+        let mut device = RawClient::open_with(addr, config).await.unwrap();
+        device
+            .handshake(connect_packet("dut", ProtocolVersion::V311))
+            .await;
+        device
+            .send(&support::subscribe(1, &["cmd/dut"], QoS::AtLeastOnce))
+            .await;
+        device
+            .send(&publish("dt/dut", QoS::AtLeastOnce, Some(7), "1"))
+            .await;
+        // The answers come after the window, then the connection is dropped.
+        device.until_closed().await
+    };
+    let (result, answers) = tokio::join!(
+        qualifier.run(CaseId::MqttLongDuration, Duration::from_secs(1)),
+        once
+    );
+    assert!(
+        answers.iter().any(|p| matches!(p, Packet::SubAck(_))),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|p| matches!(p, Packet::PubAck(_))),
+        "{answers:?}"
+    );
+    assert_eq!(result.outcome.verdict, Verdict::Fail, "{result:#?}");
+    let evidence = result.outcome.evidence.join("\n");
+    assert!(evidence.contains("CONNECT: PASS"), "{evidence}");
+    assert!(
+        evidence.contains(
+            "PUBLISH: PASS_WITH_WARNINGS — the device did not send its first QoS 1 PUBLISH again"
+        ),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("SUBSCRIBE: PASS_WITH_WARNINGS"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("RECONNECT: FAIL — the device did not connect again"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("persistent session no"), "{evidence}");
+}

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::pki::ServerCertificateFlaw;
 
@@ -63,6 +64,9 @@ pub enum CaseId {
     JobExecution,
     /// The policies attached to the device's certificate allow no wildcard.
     SecurityDevicePolicies,
+    /// The long-duration scenarios, one after the other (opt-in: it runs
+    /// for as long as its settings say).
+    MqttLongDuration,
 }
 
 /// Where a case belongs.
@@ -78,11 +82,13 @@ pub enum Category {
     Jobs,
     /// Permissions and policies.
     Permissions,
+    /// Long duration.
+    LongDuration,
 }
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 24] = [
+    pub const ALL: [CaseId; 25] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
         CaseId::TlsReceiveMaximumSizeFragments,
@@ -107,6 +113,7 @@ impl CaseId {
         CaseId::ShadowUpdateReportedState,
         CaseId::JobExecution,
         CaseId::SecurityDevicePolicies,
+        CaseId::MqttLongDuration,
     ];
 
     /// Device Advisor's id: `MQTT_Publish_Retry_No_Puback`.
@@ -142,6 +149,7 @@ impl CaseId {
             CaseId::ShadowUpdateReportedState => "Shadow_Update_Reported_State",
             CaseId::JobExecution => "Job_Execution",
             CaseId::SecurityDevicePolicies => "Security_Device_Policies",
+            CaseId::MqttLongDuration => "MQTT_Long_Duration",
         }
     }
 
@@ -160,6 +168,7 @@ impl CaseId {
             }
             CaseId::JobExecution => Category::Jobs,
             CaseId::SecurityDevicePolicies => Category::Permissions,
+            CaseId::MqttLongDuration => Category::LongDuration,
             _ => Category::Mqtt,
         }
     }
@@ -243,6 +252,12 @@ impl CaseId {
                 "has policies (given with --policy) that allow no wildcard action or resource \
                  (one within the device's own resources passes with a warning)"
             }
+            CaseId::MqttLongDuration => {
+                "stays up through the long-duration scenarios: retries within the window, \
+                 reconnects, answers QoS 1 and large messages, resumes its session, gives up a \
+                 silent connection, comes back after random drops, backs off, and reconnects \
+                 after a long server outage"
+            }
         }
     }
 
@@ -262,6 +277,12 @@ impl CaseId {
                 | CaseId::MqttSubscribe
                 | CaseId::MqttPublish
         )
+    }
+
+    /// Whether it runs only when asked for by name or with its own suite
+    /// (it takes as long as its settings say: minutes to hours).
+    pub fn opt_in(self) -> bool {
+        self == CaseId::MqttLongDuration
     }
 
     /// What the qualifying server does to the device during the case.
@@ -396,6 +417,15 @@ pub struct Faults {
     /// notifications or sends a Jobs request, and its Jobs requests are
     /// answered.
     pub queue_job: bool,
+    /// A PUBACK or SUBACK withheld is sent after this long, or at once when
+    /// the device sends the packet again (the long-duration case's retry
+    /// window); `None`: never.
+    pub release_after: Option<Duration>,
+    /// Connections end as soon as they are accepted: the server is down.
+    pub refuse_connections: bool,
+    /// Each connection is cut at a random time in this range after CONNACK
+    /// (intermittent connectivity).
+    pub cut_randomly: Option<(Duration, Duration)>,
 }
 
 /// What becomes of the device's session when its connection is cut.

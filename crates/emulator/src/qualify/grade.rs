@@ -52,28 +52,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn pass(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn pass(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::Pass,
             evidence: vec![evidence.into()],
         }
     }
 
-    fn warn(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn warn(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::PassWithWarnings,
             evidence: vec![evidence.into()],
         }
     }
 
-    fn fail(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn fail(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::Fail,
             evidence: vec![evidence.into()],
         }
     }
 
-    fn skipped(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn skipped(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::Skipped,
             evidence: vec![evidence.into()],
@@ -143,7 +143,7 @@ pub fn classify(waits: &[Duration]) -> Shape {
     }
 }
 
-fn millis(waits: &[Duration]) -> String {
+pub(super) fn millis(waits: &[Duration]) -> String {
     waits
         .iter()
         .map(|w| format!("{} ms", w.as_millis()))
@@ -220,6 +220,8 @@ fn decide(case: CaseId, transcript: &[Observation]) -> Option<Outcome> {
         | CaseId::MqttReconnectBackoffRetriesOnUnstableConnection => reconnects(transcript),
         CaseId::JobExecution => job_run(transcript),
         CaseId::SecurityDevicePolicies => policies(transcript),
+        // Graded scenario by scenario as it runs (long_duration.rs).
+        CaseId::MqttLongDuration => None,
     }
 }
 
@@ -562,7 +564,7 @@ fn large_certificate(transcript: &[Observation]) -> Option<Outcome> {
     })
 }
 
-fn puback(transcript: &[Observation]) -> Option<Outcome> {
+pub(super) fn puback(transcript: &[Observation]) -> Option<Outcome> {
     transcript.iter().find_map(|sent| {
         let Seen::PublishSent { packet_id, topic } = &sent.seen else {
             return None;
@@ -587,13 +589,13 @@ fn puback(transcript: &[Observation]) -> Option<Outcome> {
 }
 
 #[derive(Clone, Copy)]
-enum RetryOf {
+pub(super) enum RetryOf {
     Publish,
     Subscribe,
 }
 
 /// The first QoS 1 PUBLISH (or SUBSCRIBE) sent again with its packet id.
-fn retry(transcript: &[Observation], of: RetryOf) -> Option<Outcome> {
+pub(super) fn retry(transcript: &[Observation], of: RetryOf) -> Option<Outcome> {
     let id_of = |seen: &Seen| match (of, seen) {
         (
             RetryOf::Publish,
@@ -666,7 +668,7 @@ fn gave_up(transcript: &[Observation]) -> Option<Outcome> {
         })
 }
 
-fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
+pub(super) fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
     transcript
         .iter()
         .filter(|o| matches!(o.seen, Seen::Connect { .. }))
@@ -674,7 +676,7 @@ fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
         .collect()
 }
 
-fn waits(times: &[Duration]) -> Vec<Duration> {
+pub(super) fn waits(times: &[Duration]) -> Vec<Duration> {
     times
         .windows(2)
         .map(|w| w[1].saturating_sub(w[0]))
@@ -717,15 +719,21 @@ fn connect_cycles(transcript: &[Observation], jitter_wanted: bool) -> Option<Out
 
 /// At least five reconnects after the server ended the connection: the waits between them.
 fn reconnects(transcript: &[Observation]) -> Option<Outcome> {
+    reconnect_backoff(transcript, 5)
+}
+
+/// `attempts` reconnects after the server ended the connection, graded by
+/// the shape of the waits between them.
+pub(super) fn reconnect_backoff(transcript: &[Observation], attempts: usize) -> Option<Outcome> {
     let times = connect_times(transcript);
-    if times.len() < 6 {
+    if times.len() < attempts + 1 {
         return None;
     }
-    let waits = waits(&times[..6]);
+    let waits = waits(&times[..=attempts]);
     let shape = classify(&waits);
     let evidence = format!(
         "{} CONNECTs, waits {}: {shape}",
-        times.len().min(6),
+        attempts + 1,
         millis(&waits)
     );
     Some(match shape {

@@ -15,6 +15,7 @@
 mod case;
 mod grade;
 mod jobs;
+mod long_duration;
 mod report;
 mod server;
 mod transcript;
@@ -25,6 +26,7 @@ pub use case::{
 };
 pub use grade::{Outcome, Shape, Verdict, classify, final_grade, grade};
 pub use jobs::{JOB_ID, default_document};
+pub use long_duration::{LongDuration, Scenario, UnknownScenario};
 pub use report::{CaseReport, Report};
 pub use server::{CaseResult, Qualifier, QualifierError};
 pub use transcript::{Observation, Seen};

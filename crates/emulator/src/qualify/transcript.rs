@@ -25,6 +25,8 @@ pub enum Seen {
         /// The suites, in the client's order.
         cipher_suites: Vec<String>,
     },
+    /// A connection refused before TLS: the server was down.
+    Refused,
     /// The TLS handshake completed.
     Handshake,
     /// The TLS handshake failed (the device refused the server, or the reverse).
