@@ -2,15 +2,16 @@
 //! that cannot connect, and a fleet read from a directory of certificates
 //! against an `iotcore emulator` process.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
 mod common;
 
-use common::{Emulator, IOTCORE, iotcore, text};
+use common::{Emulator, IOTCORE, Lines, iotcore, text};
 
 fn simulate(data_dir: &Path, args: &[&str]) -> Output {
     iotcore(data_dir, &[&["simulate"], args].concat())
@@ -266,6 +267,91 @@ fn a_fleet_read_from_a_certificate_directory_runs_against_a_separate_emulator() 
         assert_eq!(shadow.status.success(), used, "{thing}: {stderr}");
         assert!(used || stderr.contains("404"), "{thing}: {stderr}");
     }
+}
+
+#[test]
+fn devices_spread_over_source_addresses_reach_the_emulator_from_each() {
+    let data = tempfile::tempdir().unwrap();
+    let json = data.path().join("out.json");
+    let emulator = Emulator::start(data.path());
+    // AWS's presence events carry the client's address: the emulator's say
+    // where each device came from.
+    let mut sub = Command::new(IOTCORE)
+        .args(["sub", "-t", "$aws/events/presence/connected/+", "-C", "4"])
+        .args(["-W", "30", "--port", &emulator.port_arg()])
+        .env("IOTCORE_DATA_DIR", data.path())
+        .env("RUST_LOG", "iotcore::pubsub=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start iotcore sub");
+    let stderr = Lines::of(sub.stderr.take().expect("stderr"));
+    stderr.wait_for("the subscription", |l| l.contains("subscribed"));
+    let out = simulate(
+        data.path(),
+        &[
+            "--devices",
+            "4",
+            "--source-addresses",
+            "2",
+            "--endpoint",
+            "127.0.0.1",
+            "--port",
+            &emulator.port_arg(),
+            "--telemetry-every",
+            "200ms",
+            "--shadow-every",
+            "500ms",
+            "--duration",
+            "2s",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+    );
+    clean_run(&json, &out, 4);
+    let events = sub.wait_with_output().unwrap();
+    assert!(events.status.success(), "{}", text(&events.stderr));
+    let stdout = text(&events.stdout);
+    let from: BTreeMap<String, String> = serde_json::Deserializer::from_str(&stdout)
+        .into_iter::<Value>()
+        .map(|event| {
+            let event = event.expect("JSON events");
+            (
+                event["clientId"].as_str().unwrap().to_owned(),
+                event["ipAddress"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("sim-00001", "127.0.0.1"),
+        ("sim-00002", "127.0.0.2"),
+        ("sim-00003", "127.0.0.1"),
+        ("sim-00004", "127.0.0.2"),
+    ]
+    .map(|(thing, ip)| (thing.to_owned(), ip.to_owned()));
+    assert_eq!(from, BTreeMap::from(expected), "{stdout}");
+}
+
+#[test]
+fn source_addresses_need_a_loopback_endpoint() {
+    let data = tempfile::tempdir().unwrap();
+    let out = simulate(
+        data.path(),
+        &[
+            "--devices",
+            "2",
+            "--source-addresses",
+            "2",
+            "--endpoint",
+            "192.0.2.1",
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("192.0.2.1 is not one (use 127.0.0.1 or localhost)"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The client builder and the validated configuration it produces.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,6 +128,7 @@ pub struct ClientBuilder {
     door: DoorChoice,
     region: Option<String>,
     proxy: ProxyChoice,
+    local_address: Option<IpAddr>,
     metrics: bool,
     alpn: Alpn,
     server_name: Option<String>,
@@ -163,6 +165,7 @@ impl ClientBuilder {
             door: DoorChoice::MutualTls,
             region: None,
             proxy: ProxyChoice::Direct,
+            local_address: None,
             metrics: true,
             alpn: Alpn::Auto,
             server_name: None,
@@ -316,6 +319,32 @@ impl ClientBuilder {
     /// unless this is called.
     pub fn proxy_from_env(mut self) -> Self {
         self.proxy = ProxyChoice::FromEnvironment;
+        self
+    }
+
+    /// Connects from this local address: the TCP socket is bound to it (the
+    /// port left to the kernel) before connecting, to the broker or to the
+    /// proxy. For a multi-homed host that must leave through one interface,
+    /// and for load tests: each source address has its own range of
+    /// ephemeral ports (`net.ipv4.ip_local_port_range`, about 28,000 by
+    /// default), so many connections to one broker address and port spread
+    /// over several source addresses (on Linux all of `127.0.0.0/8` is
+    /// loopback). The endpoint must resolve to an address of the same
+    /// family. Not used for a Greengrass core (its addresses come from
+    /// discovery). By default the kernel chooses.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), iotcore::Error> {
+    /// let client = iotcore::Client::builder("sim-00001")
+    ///     .endpoint("127.0.0.1")
+    ///     .local_address([127, 0, 0, 2].into())
+    ///     .client_cert_pem_files("cert.pem", "key.pem")?
+    ///     .connect()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn local_address(mut self, address: IpAddr) -> Self {
+        self.local_address = Some(address);
         self
     }
 
@@ -740,6 +769,7 @@ impl ClientBuilder {
             host,
             port,
             proxy,
+            local_address: self.local_address,
             setup,
             username: self.username,
             password: None,

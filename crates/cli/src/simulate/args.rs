@@ -83,6 +83,14 @@ pub struct SimulateArgs {
     /// MQTT over TLS port of --endpoint.
     #[arg(long, default_value_t = 8883, requires = "endpoint")]
     pub port: u16,
+    /// Spread the devices over N loopback source addresses, 127.0.0.1 …
+    /// 127.0.0.N in turn (1 to 254; the endpoint must be loopback): each has
+    /// its own ephemeral ports (net.ipv4.ip_local_port_range, 28,232 by
+    /// default), the cap on connections from one address to the emulator's
+    /// one address and port. 1: the kernel picks the address.
+    #[arg(long, default_value_t = 1, value_name = "N",
+          value_parser = clap::value_parser!(u8).range(1..=i64::from(super::limits::MAX_SOURCE_ADDRESSES)))]
+    pub source_addresses: u8,
     /// Read the devices' certificates from DIR instead of making things: one
     /// subdirectory per device, named after its thing (also its client id),
     /// with the files `iotcore thing create NAME --out DIR/NAME` or `iotcore

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
 
 use super::identities::Identity;
+use super::limits;
 use super::stats::{Operation, Stats};
 
 /// How long connecting (TLS, CONNECT, CONNACK) may take.
@@ -29,6 +30,9 @@ pub struct Plan {
     pub endpoint: String,
     /// Its MQTT over TLS port.
     pub port: u16,
+    /// Loopback source addresses the devices take in turn (1: the kernel's
+    /// choice), see [`limits::source_address`].
+    pub source_addresses: u8,
     /// Telemetry period; zero for none.
     pub telemetry_every: Duration,
     /// Shadow update period; zero for none.
@@ -45,9 +49,13 @@ pub async fn run(
 ) {
     let started = Instant::now();
     let connect = async {
-        Client::builder(identity.thing.as_str())
+        let mut builder = Client::builder(identity.thing.as_str())
             .endpoint(plan.endpoint.as_str())
-            .port(plan.port)
+            .port(plan.port);
+        if let Some(local) = limits::source_address(index, plan.source_addresses) {
+            builder = builder.local_address(local);
+        }
+        builder
             .client_cert_pem(&identity.certificate_pem, &identity.private_key_pem)?
             .root_ca_pem(identity.root_ca_pem.as_bytes())?
             .amazon_root_cas(false)

@@ -16,6 +16,7 @@ mod device;
 mod fleet;
 mod histogram;
 mod identities;
+mod limits;
 mod merge;
 mod progress;
 mod shard;
@@ -40,35 +41,27 @@ use crate::data_dir::DataDir;
 use args::{SimulateArgs, SimulateSubcommand};
 use device::Plan;
 use identities::Identity;
+use limits::LimitError;
 use shard::Shard;
 use stats::Stats;
 use summary::{Part, ShardInfo};
 
-/// Descriptors kept free for everything but the devices' sockets.
-const SPARE_DESCRIPTORS: u64 = 64;
-
 /// Why a simulation could not run, or did not run cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
-    /// The file descriptor limit is too low for the fleet.
+    /// The machine's limits (file descriptors, ephemeral ports) cannot hold the fleet.
+    #[error(transparent)]
+    Limits(#[from] LimitError),
+    /// `--source-addresses` with an endpoint that is not an IPv4 loopback address.
     #[error(
-        "{devices} devices need about {needed} open files ({per_device} per device{why}), but \
-         the limit is {limit}: raise it with `ulimit -n {needed}` (up to the hard limit, `ulimit \
-         -Hn`){hint}"
+        "--source-addresses {count} spreads the devices over 127.0.0.1 … 127.0.0.{count}, which \
+         reach only a loopback endpoint; {endpoint} is not one (use 127.0.0.1 or localhost)"
     )]
-    TooFewDescriptors {
-        /// Devices asked for.
-        devices: u64,
-        /// Descriptors needed.
-        needed: u64,
-        /// Sockets per device in this process.
-        per_device: u64,
-        /// Why that many.
-        why: &'static str,
-        /// The soft limit.
-        limit: u64,
-        /// What else helps.
-        hint: &'static str,
+    SourceAddressesNeedLoopback {
+        /// The count asked for.
+        count: u8,
+        /// The endpoint given.
+        endpoint: String,
     },
     /// More shards than devices: some would have none.
     #[error(
@@ -120,7 +113,7 @@ pub fn run(data_dir: &DataDir, command: SimulateCommand) -> CliResult {
         .into());
     }
     let slice = shard.range(args.devices as usize);
-    check_descriptors(&args, slice.len())?;
+    check_limits(&args, slice.len())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -193,6 +186,7 @@ async fn simulate(
     let plan = Arc::new(Plan {
         endpoint,
         port,
+        source_addresses: args.source_addresses,
         telemetry_every: args.telemetry_every,
         shadow_every: args.shadow_every,
     });
@@ -296,31 +290,29 @@ async fn identities(
     Ok((provisioned.identities, provisioned.elapsed))
 }
 
-/// Fails early, with what to do, when the descriptor limit cannot hold the
-/// `devices`' sockets (two per device when the emulator runs in this process).
-fn check_descriptors(args: &SimulateArgs, devices: usize) -> Result<(), SimulateError> {
-    let Some(limit) = summary::open_files_limit() else {
-        return Ok(());
-    };
-    let devices = devices as u64;
-    let (per_device, why, hint) = match args.endpoint {
-        None => (
-            2,
-            ": its socket and the embedded emulator's",
-            "; or run `iotcore emulator` separately and pass --endpoint, which halves the need",
-        ),
-        Some(_) => (1, "", ""),
-    };
-    let needed = devices * per_device + SPARE_DESCRIPTORS;
-    if needed > limit {
-        return Err(SimulateError::TooFewDescriptors {
-            devices,
-            needed,
-            per_device,
-            why,
-            limit,
-            hint,
+/// Fails early, with what to do, when the machine cannot hold the fleet's
+/// `devices` connections, or when `--source-addresses` cannot reach the
+/// endpoint.
+fn check_limits(args: &SimulateArgs, devices: usize) -> Result<(), SimulateError> {
+    if args.source_addresses > 1
+        && let Some(endpoint) = &args.endpoint
+        && !is_ipv4_loopback(endpoint)
+    {
+        return Err(SimulateError::SourceAddressesNeedLoopback {
+            count: args.source_addresses,
+            endpoint: endpoint.clone(),
         });
     }
-    Ok(())
+    let need = limits::Need {
+        devices: devices as u64,
+        embedded: args.endpoint.is_none(),
+        source_addresses: u64::from(args.source_addresses),
+    };
+    Ok(limits::check(need, limits::Machine::current())?)
+}
+
+/// Whether `host` is `localhost` or an address in 127.0.0.0/8.
+fn is_ipv4_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }

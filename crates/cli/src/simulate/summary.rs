@@ -316,16 +316,6 @@ pub fn peak_rss_kib() -> Option<u64> {
     proc_status_field("VmHWM:")
 }
 
-/// The soft limit on open file descriptors, from /proc/self/limits.
-pub fn open_files_limit() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    match line["Max open files".len()..].split_whitespace().next()? {
-        "unlimited" => Some(u64::MAX),
-        soft => soft.parse().ok(),
-    }
-}
-
 fn proc_status_field(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(field))?;
@@ -337,8 +327,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_process_reports_its_memory_and_descriptor_limit() {
+    fn the_process_reports_its_memory() {
         assert!(peak_rss_kib().is_some_and(|kib| kib > 0));
-        assert!(open_files_limit().is_some_and(|n| n > 0));
     }
 }

@@ -226,7 +226,7 @@ async fn exchange(
     thing: &str,
 ) -> Result<DiscoverResponse, DiscoveryError> {
     let closed = |reason: DisconnectReason| refusal(reason, endpoint, thing);
-    let tcp = tcp::connect(&endpoint.host, endpoint.port)
+    let tcp = tcp::connect(&endpoint.host, endpoint.port, None)
         .await
         .map_err(closed)?;
     let stream = tls.handshake(tcp).await.map_err(closed)?;

@@ -124,7 +124,7 @@ impl GreengrassSetup {
             config: client_config(Some(&self.identity), &roots, None).map_err(config_error)?,
             server_name: server_name(&at.host).map_err(config_error)?,
         };
-        let tcp = tcp::connect(&at.host, at.port).await?;
+        let tcp = tcp::connect(&at.host, at.port, None).await?;
         Ok(Box::new(tls.handshake(Box::new(tcp)).await?))
     }
 }

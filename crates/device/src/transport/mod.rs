@@ -23,6 +23,7 @@ mod websocket;
 
 use std::fmt;
 use std::io;
+use std::net::IpAddr;
 use std::time::SystemTime;
 
 use bytes::Bytes;
@@ -190,6 +191,9 @@ pub(crate) struct Connector {
     pub(crate) host: String,
     pub(crate) port: u16,
     pub(crate) proxy: Option<Proxy>,
+    /// The address TCP connects from (to the broker, or to the proxy);
+    /// `None`: the kernel's choice.
+    pub(crate) local_address: Option<IpAddr>,
     pub(crate) setup: DoorSetup,
     /// The application's user name and password.
     pub(crate) username: Option<String>,
@@ -213,8 +217,14 @@ impl Connector {
     /// TCP, or a tunnel through the proxy.
     async fn open(&self) -> Result<Raw, DisconnectReason> {
         match &self.proxy {
-            Some(proxy) => proxy.tunnel(&self.host, self.port).await,
-            None => Ok(Box::new(tcp::connect(&self.host, self.port).await?)),
+            Some(proxy) => {
+                proxy
+                    .tunnel(&self.host, self.port, self.local_address)
+                    .await
+            }
+            None => Ok(Box::new(
+                tcp::connect(&self.host, self.port, self.local_address).await?,
+            )),
         }
     }
 

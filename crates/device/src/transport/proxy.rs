@@ -6,6 +6,8 @@
 //! carries a user name. The environment (`HTTPS_PROXY`, `NO_PROXY`) is read
 //! only when the application asks for it ([`crate::ClientBuilder::proxy_from_env`]).
 
+use std::net::IpAddr;
+
 use base64::Engine;
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, Uri, header};
@@ -116,13 +118,19 @@ impl Proxy {
     }
 
     /// Opens TCP to the proxy and asks it for a tunnel to `host:port`.
-    pub(crate) async fn tunnel(&self, host: &str, port: u16) -> Result<Raw, DisconnectReason> {
+    /// TCP leaves from `local` when given.
+    pub(crate) async fn tunnel(
+        &self,
+        host: &str,
+        port: u16,
+        local: Option<IpAddr>,
+    ) -> Result<Raw, DisconnectReason> {
         let proxy = self.address();
         let failed = |detail: String| DisconnectReason::Proxy {
             proxy: proxy.clone(),
             detail,
         };
-        let tcp = tcp::connect(&self.host, self.port).await?;
+        let tcp = tcp::connect(&self.host, self.port, local).await?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake::<_, Empty<Bytes>>(TokioIo::new(tcp))
                 .await
