@@ -7,11 +7,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
-use iotcore_emulator::qualify::{CaseId, CaseResult, Qualifier, Report, Verdict};
+use iotcore_emulator::policy::{PolicyDocument, PolicyDocumentError};
+use iotcore_emulator::qualify::{
+    CaseId, CaseResult, LongDuration, Qualifier, Report, Scenario, Verdict,
+};
 use iotcore_emulator::things::{DeviceFiles, write_device_files};
 
 use crate::CliResult;
@@ -45,6 +49,36 @@ pub struct QualifyArgs {
     /// How long a case waits for the device before failing it.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     case_timeout: Duration,
+    /// The document of the job Job_Execution queues for the device (JSON; by
+    /// default a small one any job handler can run).
+    #[arg(long, value_name = "FILE")]
+    job_document: Option<PathBuf>,
+    /// A policy attached to the device's certificate (JSON, as in AWS IoT);
+    /// Security_Device_Policies checks it for wildcards. Repeat for each
+    /// policy; without one that case is skipped.
+    #[arg(long = "policy", value_name = "FILE")]
+    policies: Vec<PathBuf>,
+    /// MQTT_Long_Duration: how long the first QoS 1 PUBLISH and SUBSCRIBE
+    /// wait for the device to send them again.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    retry_window: Duration,
+    /// MQTT_Long_Duration: how long the server stays down in LONG_SERVER_DISCONNECT.
+    #[arg(long, default_value = "60m", value_parser = parse_duration)]
+    long_server_disconnect: Duration,
+    /// MQTT_Long_Duration: how long to watch after the scenarios.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    additional_time: Duration,
+    /// MQTT_Long_Duration: disconnections in RECONNECT_BACK_OFF (5 to 10).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(5..=10))]
+    backoff_attempts: u8,
+    /// MQTT_Long_Duration: how long the device is left connected before each
+    /// advanced scenario (so that its backoff starts over).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    settle: Duration,
+    /// MQTT_Long_Duration: run only these advanced scenarios (Device
+    /// Advisor's names, e.g. RECONNECT_BACK_OFF; all by default).
+    #[arg(long = "scenario", value_name = "NAME")]
+    scenarios: Vec<Scenario>,
     /// List the cases and what each checks, then exit.
     #[arg(long)]
     list: bool,
@@ -55,8 +89,10 @@ pub struct QualifyArgs {
 enum Suite {
     /// AWS's qualification list (the cases for the AWS Partner Device Catalog).
     Qualification,
-    /// Every case.
+    /// Every case but the long-duration one.
     All,
+    /// MQTT_Long_Duration alone: every scenario, for as long as its settings say.
+    LongDuration,
 }
 
 impl QualifyArgs {
@@ -66,8 +102,30 @@ impl QualifyArgs {
         }
         CaseId::ALL
             .into_iter()
-            .filter(|case| self.suite == Suite::All || case.in_qualification_suite())
+            .filter(|case| match self.suite {
+                Suite::Qualification => case.in_qualification_suite(),
+                Suite::All => !case.opt_in(),
+                Suite::LongDuration => *case == CaseId::MqttLongDuration,
+            })
             .collect()
+    }
+}
+
+impl QualifyArgs {
+    /// The settings of MQTT_Long_Duration.
+    fn long_duration(&self) -> LongDuration {
+        LongDuration {
+            retry_window: self.retry_window,
+            long_server_disconnect: self.long_server_disconnect,
+            additional_time: self.additional_time,
+            backoff_attempts: usize::from(self.backoff_attempts),
+            settle: self.settle,
+            scenarios: if self.scenarios.is_empty() {
+                Scenario::ALL.to_vec()
+            } else {
+                self.scenarios.clone()
+            },
+        }
     }
 }
 
@@ -77,6 +135,8 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         for case in CaseId::ALL {
             let list = if case.in_qualification_suite() {
                 " (qualification)"
+            } else if case.opt_in() {
+                " (opt-in: --suite long-duration)"
             } else {
                 ""
             };
@@ -84,8 +144,17 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
         }
         return Ok(());
     }
+    let job_document = match &args.job_document {
+        Some(path) => Some(read_job_document(path)?),
+        None => None,
+    };
+    let policies = args
+        .policies
+        .iter()
+        .map(|path| read_policy(path))
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = data_dir.path().join("qualify");
-    let pki = Pki::load_or_create(&dir)?;
+    let pki = Arc::new(Pki::load_or_create(&dir)?);
     let credentials = pki.issue_device_certificate(&args.thing, KeyAlgorithm::EcdsaP256)?;
     let files = write_device_files(
         &args.thing,
@@ -99,7 +168,13 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
     let report = runtime.block_on(async {
         let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), args.port);
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        let qualifier = Qualifier::new(listener, &pki)?;
+        let mut qualifier = Qualifier::new(listener, Arc::clone(&pki))?;
+        if let Some(document) = job_document {
+            qualifier = qualifier.with_job_document(document);
+        }
+        let qualifier = qualifier
+            .with_policies(policies)
+            .with_long_duration(args.long_duration());
         let port = qualifier.local_addr()?.port();
         let device = Device {
             thing: &args.thing,
@@ -140,6 +215,62 @@ pub fn run(data_dir: &DataDir, args: QualifyArgs) -> CliResult {
     match report.count(Verdict::Fail) {
         0 => Ok(()),
         failed => Err(Box::new(Failed(failed))),
+    }
+}
+
+/// A file given to `iotcore qualify` that cannot be used.
+#[derive(Debug, thiserror::Error)]
+enum InputError {
+    /// It cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// It is not a JSON object.
+    #[error("the job document {path} is not a JSON object: {why}")]
+    Invalid { path: PathBuf, why: String },
+    /// A policy AWS IoT would refuse.
+    #[error("the policy {path} is not a valid AWS IoT policy: {source}")]
+    Policy {
+        path: PathBuf,
+        source: PolicyDocumentError,
+    },
+}
+
+/// Reads `--policy`: its name (the file's stem) and document.
+fn read_policy(path: &Path) -> Result<(String, PolicyDocument), InputError> {
+    let text = read(path)?;
+    let document = PolicyDocument::parse(&text).map_err(|source| InputError::Policy {
+        path: path.to_owned(),
+        source,
+    })?;
+    let name = path.file_stem().map_or_else(
+        || path.display().to_string(),
+        |s| s.to_string_lossy().into_owned(),
+    );
+    Ok((name, document))
+}
+
+/// A file's text.
+fn read(path: &Path) -> Result<String, InputError> {
+    std::fs::read_to_string(path).map_err(|source| InputError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads `--job-document`: a JSON object, as AWS IoT Jobs requires.
+fn read_job_document(path: &Path) -> Result<serde_json::Value, InputError> {
+    let text = read(path)?;
+    let invalid = |why: String| InputError::Invalid {
+        path: path.to_owned(),
+        why,
+    };
+    match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(document) if document.is_object() => Ok(document),
+        Ok(_) => Err(invalid("it is valid JSON, but not an object".into())),
+        Err(e) => Err(invalid(e.to_string())),
     }
 }
 

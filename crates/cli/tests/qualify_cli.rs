@@ -20,9 +20,36 @@ fn list_names_every_case_and_what_it_checks() {
         "TLS_Connect (qualification)",
         "MQTT_Publish_Retry_No_Puback",
         "MQTT_No_Ack_PingResp",
+        "Job_Execution",
+        "Security_Device_Policies",
+        "MQTT_Long_Duration (opt-in: --suite long-duration)",
     ] {
         assert!(listed.contains(id), "{listed}");
     }
+    // The long-duration settings are checked as they are read.
+    let out = iotcore(
+        data.path(),
+        &[
+            "qualify",
+            "--suite",
+            "long-duration",
+            "--scenario",
+            "NAP_TIME",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("\"NAP_TIME\" is not a long-duration scenario"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = iotcore(data.path(), &["qualify", "--backoff-attempts", "11"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("5..=10"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -127,4 +154,113 @@ fn a_device_that_ignores_sigterm_is_killed_after_its_case() {
     };
     // The device never connected: MQTT_Connect failed, and the run ended.
     assert!(!status.success());
+}
+
+/// A shell device that runs its job with mosquitto's tools: waits for
+/// notify-next, then reports the job named there SUCCEEDED.
+const MOSQUITTO_JOB: &str = r#"set -e
+tls="-h $IOTCORE_QUALIFY_HOST -p $IOTCORE_QUALIFY_PORT --cafile $IOTCORE_QUALIFY_CA --cert $IOTCORE_QUALIFY_CERT --key $IOTCORE_QUALIFY_KEY"
+jobs="\$aws/things/$IOTCORE_QUALIFY_THING/jobs"
+next=$(mosquitto_sub $tls -i "$IOTCORE_QUALIFY_THING" -t "$jobs/notify-next" -C 1)
+job=$(printf '%s' "$next" | sed 's/.*"jobId":"\([^"]*\)".*/\1/')
+mosquitto_pub $tls -i "$IOTCORE_QUALIFY_THING" -q 1 -t "$jobs/$job/update" -m '{"status":"SUCCEEDED"}'
+sleep 5"#;
+
+#[test]
+fn a_shell_device_runs_the_job_of_job_execution() {
+    let data = tempfile::tempdir().unwrap();
+    let document = data.path().join("job.json");
+    std::fs::write(&document, r#"{"operation":"reboot"}"#).unwrap();
+    let out = iotcore(
+        data.path(),
+        &[
+            "qualify",
+            "--port",
+            "0",
+            "--case",
+            "Job_Execution",
+            "--case-timeout",
+            "20s",
+            "--job-document",
+            document.to_str().unwrap(),
+            "--run",
+            MOSQUITTO_JOB,
+        ],
+    );
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("PASS                 Job_Execution"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("SUCCEEDED"), "{stdout}");
+
+    // A job document that is not a JSON object is refused before anything runs.
+    std::fs::write(&document, "[1, 2]").unwrap();
+    let out = iotcore(
+        data.path(),
+        &[
+            "qualify",
+            "--case",
+            "Job_Execution",
+            "--job-document",
+            document.to_str().unwrap(),
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a JSON object: it is valid JSON, but not an object"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn security_device_policies_checks_the_policies_given_or_is_skipped() {
+    let data = tempfile::tempdir().unwrap();
+    let qualify = |extra: &[&str]| {
+        let mut args = vec![
+            "qualify",
+            "--port",
+            "0",
+            "--case",
+            "Security_Device_Policies",
+        ];
+        args.extend(extra);
+        iotcore(data.path(), &args)
+    };
+    // No policy: skipped, which fails nothing.
+    let out = qualify(&[]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    assert!(
+        stdout.contains("SKIPPED              Security_Device_Policies"),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("0 failed, 1 skipped\n"), "{stdout}");
+
+    // A policy that allows everything fails, and says where.
+    let open = data.path().join("open.json");
+    std::fs::write(
+        &open,
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}"#,
+    )
+    .unwrap();
+    let out = qualify(&["--policy", open.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success());
+    assert!(
+        stdout.contains(r#"open: Statement[0] Action "iot:*""#),
+        "{stdout}"
+    );
+
+    // An invalid policy is refused before anything runs.
+    std::fs::write(&open, r#"{"Statement":[{"Effect":"Allow"}]}"#).unwrap();
+    let out = qualify(&["--policy", open.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is not a valid AWS IoT policy"),
+        "{}",
+        text(&out.stderr)
+    );
 }

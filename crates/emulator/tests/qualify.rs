@@ -24,12 +24,12 @@ struct Bench {
 
 async fn bench() -> Bench {
     let dir = tempfile::tempdir().unwrap();
-    let pki = Pki::load_or_create(dir.path()).unwrap();
+    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
     let device = pki
         .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let qualifier = Qualifier::new(listener, &pki).unwrap();
+    let qualifier = Qualifier::new(listener, Arc::clone(&pki)).unwrap();
     let config = tls_config(
         pki.ca_pem(),
         &device.certificate_pem,
@@ -290,4 +290,214 @@ async fn flawed_server_certificates_must_be_refused_and_a_large_one_taken() {
         try_connect(&bench, bench.config.clone())
     );
     assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
+}
+
+/// A device that waits for notify-next, takes the job it names and reports
+/// `status`; returns the job document it was given.
+async fn running_the_job(bench: &Bench, status: &str) -> (serde_json::Value, RawClient) {
+    let mut device = bench.device().await;
+    device
+        .handshake(connect_packet("dut", ProtocolVersion::V311))
+        .await;
+    device
+        .subscribe(1, &["$aws/things/dut/jobs/notify-next"], QoS::AtLeastOnce)
+        .await;
+    let notified = device.recv_publish().await;
+    assert_eq!(notified.topic, "$aws/things/dut/jobs/notify-next");
+    let next: serde_json::Value = serde_json::from_slice(&notified.payload).unwrap();
+    let job_id = next["execution"]["jobId"].as_str().unwrap().to_owned();
+    let document = next["execution"]["jobDocument"].clone();
+    let update = format!("$aws/things/dut/jobs/{job_id}/update");
+    for (n, status) in [(2, "IN_PROGRESS"), (3, status)] {
+        let body = serde_json::json!({ "status": status, "clientToken": "t" }).to_string();
+        device
+            .send(&publish(&update, QoS::AtLeastOnce, Some(n), body))
+            .await;
+        // PUBACK, then the reply on …/update/accepted.
+        assert!(matches!(device.recv().await, Some(Packet::PubAck(_))));
+        let reply = device.recv_publish().await;
+        assert_eq!(reply.topic, format!("{update}/accepted"), "{reply:?}");
+    }
+    (document, device)
+}
+
+#[tokio::test]
+async fn a_job_run_to_succeeded_passes_and_one_reported_failed_fails() {
+    let bench = bench().await;
+    let (result, (document, _device)) = tokio::join!(
+        bench.qualifier.run(CaseId::JobExecution, LIMIT),
+        running_the_job(&bench, "SUCCEEDED")
+    );
+    assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
+    assert_eq!(document, iotcore_emulator::qualify::default_document());
+    assert!(
+        result.outcome.evidence[0].contains("UpdateJobExecution device-advisor-job IN_PROGRESS"),
+        "{result:?}"
+    );
+
+    // Each run queues a job afresh: the second device is told of one too.
+    let (result, _) = tokio::join!(
+        bench.qualifier.run(CaseId::JobExecution, LIMIT),
+        running_the_job(&bench, "FAILED")
+    );
+    assert_eq!(result.outcome.verdict, Verdict::Fail, "{result:?}");
+    assert!(result.outcome.evidence[0].contains("FAILED"), "{result:?}");
+}
+
+#[tokio::test]
+async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
+    let device = pki
+        .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let ota = serde_json::json!({ "operation": "ota", "url": "file:///firmware.bin" });
+    let qualifier = Qualifier::new(listener, Arc::clone(&pki))
+        .unwrap()
+        .with_job_document(ota.clone());
+    let config = tls_config(
+        pki.ca_pem(),
+        &device.certificate_pem,
+        &device.private_key_pem,
+        None,
+    );
+    let addr = qualifier.local_addr().unwrap();
+    // A device that asks for $next without subscribing to anything.
+    let asks = async {
+        let mut device = RawClient::open_with(addr, config).await.unwrap();
+        device
+            .handshake(connect_packet("dut", ProtocolVersion::V5))
+            .await;
+        device
+            .send(&publish(
+                "$aws/things/dut/jobs/$next/get",
+                QoS::AtMostOnce,
+                None,
+                "{}",
+            ))
+            .await;
+        let reply = device.recv_publish().await;
+        assert_eq!(reply.topic, "$aws/things/dut/jobs/$next/get/accepted");
+        let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+        (body, device)
+    };
+    let (result, (body, _device)) = tokio::join!(
+        qualifier.run(CaseId::JobExecution, Duration::from_secs(1)),
+        asks
+    );
+    assert_eq!(body["execution"]["jobDocument"], ota, "{body}");
+    // It never reported: the evidence says what it did.
+    assert_eq!(result.outcome.verdict, Verdict::Fail, "{result:?}");
+    assert!(
+        result.outcome.evidence[0].contains("DescribeJobExecution $next (accepted)"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_policies_given_are_checked_for_wildcards() {
+    use iotcore_emulator::policy::{ArnScope, PolicyDocument, PolicyTemplate};
+    let check = |template: PolicyTemplate| async move {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let document = PolicyDocument::parse(&template.render(&ArnScope::default())).unwrap();
+        let qualifier = Qualifier::new(listener, pki)
+            .unwrap()
+            .with_policies(vec![(template.to_string(), document)]);
+        qualifier
+            .run(CaseId::SecurityDevicePolicies, Duration::from_secs(1))
+            .await
+            .outcome
+    };
+    // The device template confines each device to its own topics, with
+    // wildcards after its thing name: a warning. The application's spans
+    // every device: a failure.
+    let device = check(PolicyTemplate::Thing).await;
+    assert_eq!(device.verdict, Verdict::PassWithWarnings, "{device:?}");
+    assert!(
+        device.evidence[1].contains("${iot:Connection.Thing.ThingName}"),
+        "{device:?}"
+    );
+    let application = check(PolicyTemplate::Application).await;
+    assert_eq!(application.verdict, Verdict::Fail, "{application:?}");
+    assert!(
+        application
+            .evidence
+            .iter()
+            .any(|e| e.contains("topic/dt/*")),
+        "{application:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_long_duration_case_warns_of_no_retry_and_fails_a_device_that_stays_away() {
+    use iotcore_emulator::qualify::LongDuration;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
+    let device = pki
+        .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let qualifier = Qualifier::new(listener, Arc::clone(&pki))
+        .unwrap()
+        .with_long_duration(LongDuration {
+            retry_window: Duration::from_millis(300),
+            scenarios: Vec::new(),
+            ..LongDuration::default()
+        });
+    let config = tls_config(
+        pki.ca_pem(),
+        &device.certificate_pem,
+        &device.private_key_pem,
+        None,
+    );
+    let addr = qualifier.local_addr().unwrap();
+    // Subscribes and publishes once, sends nothing again, and does not come
+    // back when dropped.
+    let once = async {
+        let mut device = RawClient::open_with(addr, config).await.unwrap();
+        device
+            .handshake(connect_packet("dut", ProtocolVersion::V311))
+            .await;
+        device
+            .send(&support::subscribe(1, &["cmd/dut"], QoS::AtLeastOnce))
+            .await;
+        device
+            .send(&publish("dt/dut", QoS::AtLeastOnce, Some(7), "1"))
+            .await;
+        // The answers come after the window, then the connection is dropped.
+        device.until_closed().await
+    };
+    let (result, answers) = tokio::join!(
+        qualifier.run(CaseId::MqttLongDuration, Duration::from_secs(1)),
+        once
+    );
+    assert!(
+        answers.iter().any(|p| matches!(p, Packet::SubAck(_))),
+        "{answers:?}"
+    );
+    assert!(
+        answers.iter().any(|p| matches!(p, Packet::PubAck(_))),
+        "{answers:?}"
+    );
+    assert_eq!(result.outcome.verdict, Verdict::Fail, "{result:#?}");
+    let evidence = result.outcome.evidence.join("\n");
+    assert!(evidence.contains("CONNECT: PASS"), "{evidence}");
+    assert!(
+        evidence.contains(
+            "PUBLISH: PASS_WITH_WARNINGS — the device did not send its first QoS 1 PUBLISH again"
+        ),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("SUBSCRIBE: PASS_WITH_WARNINGS"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("RECONNECT: FAIL — the device did not connect again"),
+        "{evidence}"
+    );
+    assert!(evidence.contains("persistent session no"), "{evidence}");
 }

@@ -165,29 +165,29 @@ fn answer(broker: &Broker, request: &Request, accepted: bool, body: &[u8]) {
     );
 }
 
-/// Serves one request: the reply's body and whether it was accepted.
-fn serve_request(control: &Control, request: &Request) -> (bool, Vec<u8>) {
+/// Serves one request, a PUBLISH to `topic` with `payload`: the reply's
+/// body and whether it was accepted. `iotcore qualify`'s server calls it too.
+pub(crate) fn serve_request(control: &Control, topic: &str, payload: &[u8]) -> (bool, Vec<u8>) {
     let now = control.now();
-    let token = client_token_of(&request.payload);
+    let token = client_token_of(payload);
     let refused = |code: ErrorCode, message: String| {
         let error = ErrorResponse::new(code, message, now).with_client_token(token.clone());
         (false, error.to_json())
     };
-    let topic = match JobsTopic::parse(&request.topic) {
+    let request_topic = topic;
+    let topic = match JobsTopic::parse(request_topic) {
         Ok(t) if t.kind() == JobsTopicKind::Request && !t.api().is_notification() => t,
         Ok(_) => {
             return refused(
                 ErrorCode::InvalidTopic,
                 format!(
-                    "{} is a topic the jobs service publishes to, not a request topic",
-                    request.topic
+                    "{request_topic} is a topic the jobs service publishes to, not a request topic"
                 ),
             );
         }
         Err(e) => return refused(ErrorCode::InvalidTopic, e.to_string()),
     };
     let thing = topic.thing();
-    let payload = &request.payload;
     let result: Result<Vec<u8>, JobsDataError> = (|| match topic.api() {
         JobsApi::GetPending => {
             let request = GetPendingJobExecutionsRequest::from_json(payload).map_err(parse)?;
@@ -245,7 +245,7 @@ fn serve_request(control: &Control, request: &Request) -> (bool, Vec<u8>) {
     match result {
         Ok(body) => (true, body),
         Err(e) => {
-            tracing::debug!(topic = request.topic, code = %e.code, "jobs request rejected: {}", e.message);
+            tracing::debug!(topic = request_topic, code = %e.code, "jobs request rejected: {}", e.message);
             let mut error =
                 ErrorResponse::new(e.code, e.message, now).with_client_token(token.clone());
             error.execution_state = e.execution_state;
@@ -310,7 +310,7 @@ impl Worker {
     async fn serve(&mut self, request: Request) {
         let control = self.control.clone();
         let (request, (accepted, body)) = match tokio::task::spawn_blocking(move || {
-            let reply = serve_request(&control, &request);
+            let reply = serve_request(&control, &request.topic, &request.payload);
             (request, reply)
         })
         .await

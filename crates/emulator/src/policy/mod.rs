@@ -46,6 +46,7 @@ mod load;
 mod pattern;
 mod templates;
 mod variables;
+mod wildcards;
 
 use std::fmt;
 use std::str::FromStr;
@@ -55,6 +56,7 @@ pub use document::{Effect, MAX_DOCUMENT_CHARS, PolicyDocument, PolicyDocumentErr
 pub use eval::{AttachedPolicy, Decision, Principal, Reason, StatementRef};
 pub use load::LoadError;
 pub use templates::{PolicyTemplate, UnknownPolicyTemplate};
+pub use wildcards::GrantedWildcard;
 
 /// The region the emulator names its resources in by default.
 pub const DEFAULT_REGION: &str = "us-east-1";

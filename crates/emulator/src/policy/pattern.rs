@@ -4,7 +4,7 @@
 //! MQTT's `+` and `#` are ordinary characters here, as in AWS IoT policies: the
 //! resource `topicfilter/a/+/b` authorizes the literal filter `a/+/b` only.
 
-use super::variables::Variable;
+use super::variables::{Kind, Variable};
 
 /// One element of a [`Pattern`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +70,33 @@ impl Pattern {
         };
         let len = self.tokens[at..].len() - chars.as_str().len();
         Some((token, at + len))
+    }
+
+    /// The pattern as written (escapes removed).
+    pub(crate) fn source(&self) -> String {
+        let mut text = String::new();
+        let mut at = 0;
+        while let Some((token, next)) = self.token_at(at) {
+            text.push(match token {
+                Token::Any => '*',
+                Token::One => '?',
+                Token::Char(c) => c,
+            });
+            at = next;
+        }
+        text
+    }
+
+    /// Whether it has a wildcard (`*` or `?`, not escaped).
+    pub(crate) fn has_wildcard(&self) -> bool {
+        let mut at = 0;
+        while let Some((token, next)) = self.token_at(at) {
+            if matches!(token, Token::Any | Token::One) {
+                return true;
+            }
+            at = next;
+        }
+        false
     }
 
     /// True when the pattern matches all of `text`.
@@ -174,6 +201,24 @@ impl Template {
             Segment::Variable(v) => Some(v),
             Segment::Text(_) => None,
         })
+    }
+
+    /// Where its first wildcard (`*` or `?` in its text) is: `None`
+    /// without one; `Some(true)` when a variable naming the device (its
+    /// client id or thing name) comes before it, so that it spans only the
+    /// device's own resources.
+    pub(crate) fn wildcard_after_device(&self) -> Option<bool> {
+        let mut device_named = false;
+        for segment in &self.segments {
+            match segment {
+                Segment::Variable(v) => {
+                    device_named |= matches!(v.kind(), Kind::ClientId | Kind::ThingName);
+                }
+                Segment::Text(t) if t.contains(['*', '?']) => return Some(device_named),
+                Segment::Text(_) => {}
+            }
+        }
+        None
     }
 
     /// The text as written, variables included.

@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::pki::ServerCertificateFlaw;
 
@@ -59,6 +60,13 @@ pub enum CaseId {
     ShadowPublishReportedState,
     /// Desired is set: the device reports the desired state as its own.
     ShadowUpdateReportedState,
+    /// A job is queued for the device: it runs it and reports SUCCEEDED.
+    JobExecution,
+    /// The policies attached to the device's certificate allow no wildcard.
+    SecurityDevicePolicies,
+    /// The long-duration scenarios, one after the other (opt-in: it runs
+    /// for as long as its settings say).
+    MqttLongDuration,
 }
 
 /// Where a case belongs.
@@ -70,11 +78,17 @@ pub enum Category {
     Mqtt,
     /// Device Shadow.
     Shadow,
+    /// Jobs.
+    Jobs,
+    /// Permissions and policies.
+    Permissions,
+    /// Long duration.
+    LongDuration,
 }
 
 impl CaseId {
     /// Every case, in Device Advisor's order.
-    pub const ALL: [CaseId; 22] = [
+    pub const ALL: [CaseId; 25] = [
         CaseId::TlsConnect,
         CaseId::TlsSupportAwsIotCipherSuites,
         CaseId::TlsReceiveMaximumSizeFragments,
@@ -97,6 +111,9 @@ impl CaseId {
         CaseId::MqttExpiredPersistentSession,
         CaseId::ShadowPublishReportedState,
         CaseId::ShadowUpdateReportedState,
+        CaseId::JobExecution,
+        CaseId::SecurityDevicePolicies,
+        CaseId::MqttLongDuration,
     ];
 
     /// Device Advisor's id: `MQTT_Publish_Retry_No_Puback`.
@@ -130,6 +147,9 @@ impl CaseId {
             CaseId::MqttExpiredPersistentSession => "MQTT_Expired_Persistent_Session",
             CaseId::ShadowPublishReportedState => "Shadow_Publish_Reported_State",
             CaseId::ShadowUpdateReportedState => "Shadow_Update_Reported_State",
+            CaseId::JobExecution => "Job_Execution",
+            CaseId::SecurityDevicePolicies => "Security_Device_Policies",
+            CaseId::MqttLongDuration => "MQTT_Long_Duration",
         }
     }
 
@@ -146,6 +166,9 @@ impl CaseId {
             CaseId::ShadowPublishReportedState | CaseId::ShadowUpdateReportedState => {
                 Category::Shadow
             }
+            CaseId::JobExecution => Category::Jobs,
+            CaseId::SecurityDevicePolicies => Category::Permissions,
+            CaseId::MqttLongDuration => Category::LongDuration,
             _ => Category::Mqtt,
         }
     }
@@ -220,6 +243,21 @@ impl CaseId {
                 "subscribes to its shadow's delta and, when desired is set, reports the desired \
                  values as its own"
             }
+            CaseId::JobExecution => {
+                "takes the job queued for it (told on notify-next, or asking with get, \
+                 start-next or $next), reads its document, and reports the execution SUCCEEDED \
+                 with UpdateJobExecution"
+            }
+            CaseId::SecurityDevicePolicies => {
+                "has policies (given with --policy) that allow no wildcard action or resource \
+                 (one within the device's own resources passes with a warning)"
+            }
+            CaseId::MqttLongDuration => {
+                "stays up through the long-duration scenarios: retries within the window, \
+                 reconnects, answers QoS 1 and large messages, resumes its session, gives up a \
+                 silent connection, comes back after random drops, backs off, and reconnects \
+                 after a long server outage"
+            }
         }
     }
 
@@ -239,6 +277,12 @@ impl CaseId {
                 | CaseId::MqttSubscribe
                 | CaseId::MqttPublish
         )
+    }
+
+    /// Whether it runs only when asked for by name or with its own suite
+    /// (it takes as long as its settings say: minutes to hours).
+    pub fn opt_in(self) -> bool {
+        self == CaseId::MqttLongDuration
     }
 
     /// What the qualifying server does to the device during the case.
@@ -282,6 +326,7 @@ impl CaseId {
                 faults.session = Some(SessionPlan::Expired);
             }
             CaseId::ShadowUpdateReportedState => faults.set_desired = true,
+            CaseId::JobExecution => faults.queue_job = true,
             CaseId::MqttPublishRetryNoPuback => faults.withhold_puback = true,
             CaseId::MqttSubscribeRetryNoSuback => faults.withhold_suback = true,
             CaseId::MqttNoAckPingResp => {
@@ -368,6 +413,19 @@ pub struct Faults {
     /// When the device subscribes to its classic shadow's delta, desired is
     /// set (clientToken `DeviceAdvisorShadowTestCaseSetup`, as Device Advisor's).
     pub set_desired: bool,
+    /// A job is queued for the device when it first subscribes to its Jobs
+    /// notifications or sends a Jobs request, and its Jobs requests are
+    /// answered.
+    pub queue_job: bool,
+    /// A PUBACK or SUBACK withheld is sent after this long, or at once when
+    /// the device sends the packet again (the long-duration case's retry
+    /// window); `None`: never.
+    pub release_after: Option<Duration>,
+    /// Connections end as soon as they are accepted: the server is down.
+    pub refuse_connections: bool,
+    /// Each connection is cut at a random time in this range after CONNACK
+    /// (intermittent connectivity).
+    pub cut_randomly: Option<(Duration, Duration)>,
 }
 
 /// What becomes of the device's session when its connection is cut.

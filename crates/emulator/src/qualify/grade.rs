@@ -19,6 +19,9 @@ pub enum Verdict {
     PassWithWarnings,
     /// It did not.
     Fail,
+    /// The case could not run: what it needs was not given (this verdict is
+    /// iotcore's, not Device Advisor's).
+    Skipped,
 }
 
 impl Verdict {
@@ -28,6 +31,7 @@ impl Verdict {
             Verdict::Pass => "PASS",
             Verdict::PassWithWarnings => "PASS_WITH_WARNINGS",
             Verdict::Fail => "FAIL",
+            Verdict::Skipped => "SKIPPED",
         }
     }
 }
@@ -48,23 +52,30 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn pass(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn pass(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::Pass,
             evidence: vec![evidence.into()],
         }
     }
 
-    fn warn(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn warn(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::PassWithWarnings,
             evidence: vec![evidence.into()],
         }
     }
 
-    fn fail(evidence: impl Into<String>) -> Outcome {
+    pub(super) fn fail(evidence: impl Into<String>) -> Outcome {
         Outcome {
             verdict: Verdict::Fail,
+            evidence: vec![evidence.into()],
+        }
+    }
+
+    pub(super) fn skipped(evidence: impl Into<String>) -> Outcome {
+        Outcome {
+            verdict: Verdict::Skipped,
             evidence: vec![evidence.into()],
         }
     }
@@ -132,7 +143,7 @@ pub fn classify(waits: &[Duration]) -> Shape {
     }
 }
 
-fn millis(waits: &[Duration]) -> String {
+pub(super) fn millis(waits: &[Duration]) -> String {
     waits
         .iter()
         .map(|w| format!("{} ms", w.as_millis()))
@@ -141,9 +152,25 @@ fn millis(waits: &[Duration]) -> String {
 }
 
 /// Grades `case` on `transcript`. `None` while it cannot tell yet; once
-/// `over` (the case's time ran out, or the device stopped) always a verdict.
+/// `over` (the case's time ran out, or the device stopped) always a verdict,
+/// [`final_grade`]'s.
 pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Outcome> {
-    let decided = match case {
+    match decide(case, transcript) {
+        Some(outcome) => Some(outcome),
+        None if over => Some(timed_out(case, transcript)),
+        None => None,
+    }
+}
+
+/// Grades `case` on `transcript` once its time is over: what it decided,
+/// or a failure that says what did not happen.
+pub fn final_grade(case: CaseId, transcript: &[Observation]) -> Outcome {
+    decide(case, transcript).unwrap_or_else(|| timed_out(case, transcript))
+}
+
+/// The verdict `transcript` decides, if it decides one yet.
+fn decide(case: CaseId, transcript: &[Observation]) -> Option<Outcome> {
+    match case {
         CaseId::TlsConnect => first(transcript, |s| matches!(s, Seen::Handshake)).map(|o| {
             Outcome::pass(format!(
                 "TLS handshake completed at {} ms",
@@ -191,11 +218,10 @@ pub fn grade(case: CaseId, transcript: &[Observation], over: bool) -> Option<Out
         CaseId::MqttConnectExponentialBackoffRetries => connect_cycles(transcript, false),
         CaseId::MqttReconnectBackoffRetriesOnServerDisconnect
         | CaseId::MqttReconnectBackoffRetriesOnUnstableConnection => reconnects(transcript),
-    };
-    match decided {
-        Some(outcome) => Some(outcome),
-        None if over => Some(timed_out(case, transcript)),
-        None => None,
+        CaseId::JobExecution => job_run(transcript),
+        CaseId::SecurityDevicePolicies => policies(transcript),
+        // Graded scenario by scenario as it runs (long_duration.rs).
+        CaseId::MqttLongDuration => None,
     }
 }
 
@@ -224,9 +250,137 @@ fn timed_out(case: CaseId, transcript: &[Observation]) -> Outcome {
             "no shadow update reporting the desired state (did the device subscribe to its \
              delta topic?)"
         }
+        CaseId::JobExecution => {
+            return Outcome::fail(format!(
+                "time ran out: the job's execution did not reach SUCCEEDED; {}",
+                jobs_story(transcript)
+            ));
+        }
         _ => "the device did not do what the case asks",
     };
     Outcome::fail(format!("time ran out: {what} ({connects} CONNECT(s) seen)"))
+}
+
+/// The job run to its end: an accepted UpdateJobExecution to a terminal status.
+fn job_run(transcript: &[Observation]) -> Option<Outcome> {
+    if let Some(why) = transcript.iter().find_map(|o| match &o.seen {
+        Seen::JobNotQueued(why) => Some(why),
+        _ => None,
+    }) {
+        return Some(Outcome::fail(format!(
+            "no job could be queued for the device: {why}"
+        )));
+    }
+    let status = transcript.iter().find_map(|o| match &o.seen {
+        Seen::JobsRequest {
+            api,
+            status: Some(status),
+            accepted: true,
+            ..
+        } if api == "UpdateJobExecution" && TERMINAL_BY_DEVICE.contains(&status.as_str()) => {
+            Some(status.as_str())
+        }
+        _ => None,
+    })?;
+    let story = jobs_story(transcript);
+    Some(if status == "SUCCEEDED" {
+        Outcome::pass(format!("the job's execution reached SUCCEEDED; {story}"))
+    } else {
+        Outcome::fail(format!(
+            "the device reported the job's execution {status}, not SUCCEEDED; {story}"
+        ))
+    })
+}
+
+/// The policies given hold no wildcard in what they allow.
+fn policies(transcript: &[Observation]) -> Option<Outcome> {
+    let mut checked = 0;
+    let mut wide = Vec::new();
+    let mut scoped = Vec::new();
+    for o in transcript {
+        match &o.seen {
+            Seen::NoPolicyGiven => {
+                return Some(Outcome::skipped(
+                    "no policy given: pass each policy attached to the device's certificate with \
+                     --policy FILE",
+                ));
+            }
+            Seen::PolicyChecked {
+                name,
+                wildcards,
+                scoped_wildcards,
+            } => {
+                checked += 1;
+                wide.extend(wildcards.iter().map(|w| format!("{name}: {w}")));
+                scoped.extend(scoped_wildcards.iter().map(|w| format!("{name}: {w}")));
+            }
+            _ => {}
+        }
+    }
+    if checked == 0 {
+        return None;
+    }
+    Some(match (wide.is_empty(), scoped.is_empty()) {
+        (true, true) => Outcome::pass(format!(
+            "{checked} polic{} checked: no wildcard in any action or resource allowed",
+            if checked == 1 { "y" } else { "ies" }
+        )),
+        (true, false) => Outcome {
+            verdict: Verdict::PassWithWarnings,
+            evidence: std::iter::once(
+                "wildcards only within the device's own resources (after its client id or \
+                 thing name):"
+                    .to_owned(),
+            )
+            .chain(scoped)
+            .collect(),
+        },
+        (false, _) => Outcome {
+            verdict: Verdict::Fail,
+            evidence: std::iter::once(
+                "the policies allow more than the device needs, with wildcards:".to_owned(),
+            )
+            .chain(wide)
+            .chain(scoped)
+            .collect(),
+        },
+    })
+}
+
+/// The terminal statuses a device may report.
+const TERMINAL_BY_DEVICE: [&str; 3] = ["SUCCEEDED", "FAILED", "REJECTED"];
+
+/// What the device did with Jobs, in order, for the evidence.
+fn jobs_story(transcript: &[Observation]) -> String {
+    let mut steps = Vec::new();
+    for o in transcript {
+        match &o.seen {
+            Seen::JobQueued { job_id } => steps.push(format!("job {job_id} queued")),
+            Seen::JobsRequest {
+                api,
+                job_id,
+                status,
+                accepted,
+            } => {
+                let job = job_id
+                    .as_deref()
+                    .map(|j| format!(" {j}"))
+                    .unwrap_or_default();
+                let status = status
+                    .as_deref()
+                    .map(|s| format!(" {s}"))
+                    .unwrap_or_default();
+                let answer = if *accepted { "accepted" } else { "rejected" };
+                steps.push(format!("{api}{job}{status} ({answer})"));
+            }
+            _ => {}
+        }
+    }
+    if steps.is_empty() {
+        "the device neither subscribed to its Jobs notifications nor sent a Jobs request".into()
+    } else {
+        format!("seen: {}", steps.join(", "))
+    }
 }
 
 /// The suites counted as recommended: TLS 1.3's, and TLS 1.2's ECDHE with an
@@ -410,7 +564,7 @@ fn large_certificate(transcript: &[Observation]) -> Option<Outcome> {
     })
 }
 
-fn puback(transcript: &[Observation]) -> Option<Outcome> {
+pub(super) fn puback(transcript: &[Observation]) -> Option<Outcome> {
     transcript.iter().find_map(|sent| {
         let Seen::PublishSent { packet_id, topic } = &sent.seen else {
             return None;
@@ -435,13 +589,13 @@ fn puback(transcript: &[Observation]) -> Option<Outcome> {
 }
 
 #[derive(Clone, Copy)]
-enum RetryOf {
+pub(super) enum RetryOf {
     Publish,
     Subscribe,
 }
 
 /// The first QoS 1 PUBLISH (or SUBSCRIBE) sent again with its packet id.
-fn retry(transcript: &[Observation], of: RetryOf) -> Option<Outcome> {
+pub(super) fn retry(transcript: &[Observation], of: RetryOf) -> Option<Outcome> {
     let id_of = |seen: &Seen| match (of, seen) {
         (
             RetryOf::Publish,
@@ -514,7 +668,7 @@ fn gave_up(transcript: &[Observation]) -> Option<Outcome> {
         })
 }
 
-fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
+pub(super) fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
     transcript
         .iter()
         .filter(|o| matches!(o.seen, Seen::Connect { .. }))
@@ -522,7 +676,7 @@ fn connect_times(transcript: &[Observation]) -> Vec<Duration> {
         .collect()
 }
 
-fn waits(times: &[Duration]) -> Vec<Duration> {
+pub(super) fn waits(times: &[Duration]) -> Vec<Duration> {
     times
         .windows(2)
         .map(|w| w[1].saturating_sub(w[0]))
@@ -565,15 +719,21 @@ fn connect_cycles(transcript: &[Observation], jitter_wanted: bool) -> Option<Out
 
 /// At least five reconnects after the server ended the connection: the waits between them.
 fn reconnects(transcript: &[Observation]) -> Option<Outcome> {
+    reconnect_backoff(transcript, 5)
+}
+
+/// `attempts` reconnects after the server ended the connection, graded by
+/// the shape of the waits between them.
+pub(super) fn reconnect_backoff(transcript: &[Observation], attempts: usize) -> Option<Outcome> {
     let times = connect_times(transcript);
-    if times.len() < 6 {
+    if times.len() < attempts + 1 {
         return None;
     }
-    let waits = waits(&times[..6]);
+    let waits = waits(&times[..=attempts]);
     let shape = classify(&waits);
     let evidence = format!(
         "{} CONNECTs, waits {}: {shape}",
-        times.len().min(6),
+        attempts + 1,
         millis(&waits)
     );
     Some(match shape {

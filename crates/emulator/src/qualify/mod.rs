@@ -14,6 +14,8 @@
 
 mod case;
 mod grade;
+mod jobs;
+mod long_duration;
 mod report;
 mod server;
 mod transcript;
@@ -22,7 +24,9 @@ pub use case::{
     CaseId, Category, ConnackPlan, FRAGMENTED_PAYLOAD, Faults, LARGE_CERTIFICATE_BYTES,
     SMALL_PAYLOAD, SessionPlan, UnknownCase, WITHHELD_PER_CYCLE,
 };
-pub use grade::{Outcome, Shape, Verdict, classify, grade};
+pub use grade::{Outcome, Shape, Verdict, classify, final_grade, grade};
+pub use jobs::{JOB_ID, default_document};
+pub use long_duration::{LongDuration, Scenario, UnknownScenario};
 pub use report::{CaseReport, Report};
 pub use server::{CaseResult, Qualifier, QualifierError};
 pub use transcript::{Observation, Seen};

@@ -22,7 +22,7 @@ pub struct Report {
 pub struct CaseReport {
     /// Device Advisor's id.
     pub id: String,
-    /// `PASS`, `PASS_WITH_WARNINGS` or `FAIL`.
+    /// `PASS`, `PASS_WITH_WARNINGS`, `FAIL` or `SKIPPED`.
     pub verdict: &'static str,
     /// What the verdict rests on.
     pub evidence: Vec<String>,
@@ -82,6 +82,10 @@ impl Report {
             self.count(Verdict::PassWithWarnings),
             self.count(Verdict::Fail)
         );
+        let skipped = self.count(Verdict::Skipped);
+        if skipped > 0 {
+            let _ = write!(out, ", {skipped} skipped");
+        }
         out
     }
 
@@ -98,9 +102,11 @@ impl Report {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
         let _ = writeln!(
             out,
-            "<testsuite name=\"iotcore qualify\" tests=\"{}\" failures=\"{}\" time=\"{}\">",
+            "<testsuite name=\"iotcore qualify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" \
+             time=\"{}\">",
             self.cases.len(),
             self.count(Verdict::Fail),
+            self.count(Verdict::Skipped),
             seconds(total)
         );
         let _ = writeln!(
@@ -118,6 +124,8 @@ impl Report {
             );
             if case.verdict == Verdict::Fail.as_str() {
                 let _ = write!(out, "<failure message=\"{evidence}\"/>");
+            } else if case.verdict == Verdict::Skipped.as_str() {
+                let _ = write!(out, "<skipped message=\"{evidence}\"/>");
             }
             let _ = writeln!(
                 out,
@@ -175,6 +183,11 @@ mod tests {
                     Verdict::Fail,
                     "no \"retry\"",
                 ),
+                result(
+                    CaseId::SecurityDevicePolicies,
+                    Verdict::Skipped,
+                    "no policy given",
+                ),
             ],
         );
         assert!(!report.passed());
@@ -184,18 +197,22 @@ mod tests {
             "{human}"
         );
         assert!(
-            human.ends_with("1 passed, 0 passed with warnings, 1 failed"),
+            human.ends_with("1 passed, 0 passed with warnings, 1 failed, 1 skipped"),
             "{human}"
         );
         let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
         assert_eq!(json["cases"][1]["verdict"], "FAIL");
         let junit = report.junit();
         assert!(
-            junit.contains("tests=\"2\" failures=\"1\" time=\"3.000\""),
+            junit.contains("tests=\"3\" failures=\"1\" skipped=\"1\" time=\"4.500\""),
             "{junit}"
         );
         assert!(
             junit.contains("<failure message=\"no &quot;retry&quot;\"/>"),
+            "{junit}"
+        );
+        assert!(
+            junit.contains("<skipped message=\"no policy given\"/>"),
             "{junit}"
         );
         assert!(

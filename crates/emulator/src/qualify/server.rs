@@ -9,25 +9,30 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use iotcore_model::jobs::JobsTopic;
 use iotcore_model::shadow::{StoredShadow, client_token_of};
 use iotcore_model::topics::{ShadowOperation, ShadowTopic, ShadowTopicKind, shadow_topic_prefix};
 use iotcore_mqtt::packet::{self, Ack, ConnAck, Disconnect, Publish, SubAck, UnsubAck};
 use iotcore_mqtt::topic::{MatchMode, matches};
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
+use rand::Rng;
 use rustls::RootCertStore;
 use rustls::server::{ServerConfig, WebPkiClientVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use super::case::{
     CaseId, ConnackPlan, Faults, LARGE_CERTIFICATE_BYTES, SMALL_PAYLOAD, SessionPlan,
 };
-use super::grade::{Outcome, grade};
+use super::grade::{Outcome, final_grade, grade};
+use super::jobs::{CaseJobs, default_document};
+use super::long_duration::{LongDuration, run_long_duration};
 use super::transcript::{Observation, Seen};
 use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
+use crate::policy::PolicyDocument;
 use crate::shadow::ShadowKey;
 use crate::shadow::answer::answer;
 use crate::tls::{ServerCertificate, TlsSetupError};
@@ -67,6 +72,15 @@ pub struct CaseResult {
 #[derive(Debug)]
 pub struct Qualifier {
     listener: TcpListener,
+    /// The qualification CA and its server identity.
+    pki: Arc<Pki>,
+    /// The document of the job `Job_Execution` queues.
+    job_document: serde_json::Value,
+    /// The policies attached to the device's certificate, by name, for
+    /// `Security_Device_Policies`.
+    policies: Vec<(String, PolicyDocument)>,
+    /// The settings of `MQTT_Long_Duration`.
+    long_duration: LongDuration,
     /// The right server certificate's configuration.
     tls: Arc<ServerConfig>,
     /// The flawed certificates' configurations, for the TLS cases.
@@ -87,7 +101,7 @@ impl Qualifier {
     /// Serves on `listener` with `pki`'s server certificate (and, in the TLS
     /// cases, flawed ones it issues), requiring client certificates signed by
     /// its CA.
-    pub fn new(listener: TcpListener, pki: &Pki) -> Result<Qualifier, QualifierError> {
+    pub fn new(listener: TcpListener, pki: Arc<Pki>) -> Result<Qualifier, QualifierError> {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let mut roots = RootCertStore::empty();
         roots
@@ -112,9 +126,34 @@ impl Qualifier {
         }
         Ok(Qualifier {
             listener,
+            pki,
+            job_document: default_document(),
+            policies: Vec::new(),
+            long_duration: LongDuration::default(),
             tls,
             flawed,
         })
+    }
+
+    /// The document of the job `Job_Execution` queues for the device (by
+    /// default a small one any job handler can run).
+    pub fn with_job_document(mut self, document: serde_json::Value) -> Qualifier {
+        self.job_document = document;
+        self
+    }
+
+    /// The policies attached to the device's certificate (name, document),
+    /// which `Security_Device_Policies` checks.
+    pub fn with_policies(mut self, policies: Vec<(String, PolicyDocument)>) -> Qualifier {
+        self.policies = policies;
+        self
+    }
+
+    /// The settings of `MQTT_Long_Duration` (Device Advisor's defaults
+    /// otherwise: a 15 s retry window, the server down for an hour, …).
+    pub fn with_long_duration(mut self, settings: LongDuration) -> Qualifier {
+        self.long_duration = settings;
+        self
     }
 
     /// The address devices connect to.
@@ -123,75 +162,191 @@ impl Qualifier {
     }
 
     /// Runs `case` until it is graded or `limit` passes, serving every
-    /// connection the device opens meanwhile.
+    /// connection the device opens meanwhile. `MQTT_Long_Duration` gives
+    /// `limit` to each of its scenarios, besides their own durations.
     pub async fn run(&self, case: CaseId, limit: Duration) -> CaseResult {
-        let start = Instant::now();
-        let deadline = start + limit;
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let state = Arc::new(Mutex::new(CaseState::default()));
-        let mut transcript: Vec<Observation> = Vec::new();
-        let mut connections = 0u32;
-        let mut tasks = tokio::task::JoinSet::new();
+        let mut run = CaseRun::new(self, case.faults());
+        if case == CaseId::MqttLongDuration {
+            let outcome = run_long_duration(&mut run, &self.long_duration, limit).await;
+            return run.finish(case, outcome).await;
+        }
+        if case.faults().queue_job {
+            match CaseJobs::new(Arc::clone(&self.pki), self.job_document.clone()) {
+                Ok(jobs) => run.state().jobs = Some(jobs),
+                Err(e) => tracing::error!("qualify: no Jobs service for {case}: {e}"),
+            }
+        }
+        if case == CaseId::SecurityDevicePolicies {
+            run.transcript.extend(self.policy_observations());
+        }
+        let deadline = run.start + limit;
         let outcome = loop {
-            tokio::select! {
-                accepted = self.listener.accept() => {
-                    let Ok((tcp, _)) = accepted else { continue };
-                    connections += 1;
-                    let link = Link {
-                        connection: connections,
-                        start,
-                        tx: tx.clone(),
-                        faults: case.faults(),
-                        state: Arc::clone(&state),
-                    };
-                    let tls = case
-                        .faults()
-                        .certificate
-                        .and_then(|flaw| self.flawed.get(&flaw))
-                        .unwrap_or(&self.tls);
-                    tasks.spawn(serve(Arc::clone(tls), tcp, link));
-                }
-                Some(observation) = rx.recv() => {
-                    transcript.push(observation);
-                    if let Some(outcome) = grade(case, &transcript, false) {
-                        break outcome;
-                    }
-                }
-                () = tokio::time::sleep_until(deadline) => {
-                    break grade(case, &transcript, true).unwrap_or_else(|| unreachable_verdict(case));
-                }
+            if let Some(outcome) = grade(case, &run.transcript, false) {
+                break outcome;
+            }
+            if !run.step(deadline).await {
+                break final_grade(case, &run.transcript);
             }
         };
-        // The device's connections of this case end with it.
-        tasks.shutdown().await;
+        run.finish(case, outcome).await
+    }
+}
+
+/// One case being run: the connections the device opened, what they saw,
+/// and the faults they play, which a long case changes as it goes.
+pub(super) struct CaseRun<'q> {
+    qualifier: &'q Qualifier,
+    pub(super) start: Instant,
+    tx: mpsc::UnboundedSender<Observation>,
+    rx: mpsc::UnboundedReceiver<Observation>,
+    commands: broadcast::Sender<Command>,
+    state: Arc<Mutex<CaseState>>,
+    pub(super) transcript: Vec<Observation>,
+    connections: u32,
+    tasks: tokio::task::JoinSet<()>,
+}
+
+/// What the case tells the connections open now.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Command {
+    /// Send a QoS 1 message of this many bytes to the device's first filter.
+    SendToSubscriber(usize),
+}
+
+impl<'q> CaseRun<'q> {
+    pub(super) fn new(qualifier: &'q Qualifier, faults: Faults) -> CaseRun<'q> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (commands, _) = broadcast::channel(16);
+        let state = CaseState {
+            faults,
+            ..CaseState::default()
+        };
+        CaseRun {
+            qualifier,
+            start: Instant::now(),
+            tx,
+            rx,
+            commands,
+            state: Arc::new(Mutex::new(state)),
+            transcript: Vec::new(),
+            connections: 0,
+            tasks: tokio::task::JoinSet::new(),
+        }
+    }
+
+    pub(super) fn state(&self) -> MutexGuard<'_, CaseState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The faults connections play from now on.
+    pub(super) fn set_faults(&self, faults: Faults) {
+        self.state().faults = faults;
+    }
+
+    /// Tells the connections open now.
+    pub(super) fn command(&self, command: Command) {
+        let _ = self.commands.send(command);
+    }
+
+    /// Drops every connection open now, without a word.
+    pub(super) fn cut(&mut self) {
+        self.tasks.abort_all();
+    }
+
+    /// Serves until something is seen (`true`) or `deadline` passes (`false`).
+    pub(super) async fn step(&mut self, deadline: Instant) -> bool {
+        tokio::select! {
+            accepted = self.qualifier.listener.accept() => {
+                if let Ok((tcp, _)) = accepted {
+                    self.accept(tcp);
+                }
+                true
+            }
+            Some(observation) = self.rx.recv() => {
+                self.transcript.push(observation);
+                true
+            }
+            () = tokio::time::sleep_until(deadline) => false,
+        }
+    }
+
+    fn accept(&mut self, tcp: TcpStream) {
+        self.connections += 1;
+        let link = Link {
+            connection: self.connections,
+            start: self.start,
+            tx: self.tx.clone(),
+            commands: self.commands.subscribe(),
+            state: Arc::clone(&self.state),
+        };
+        let faults = self.state().faults;
+        if faults.refuse_connections {
+            // The server is down: the connection ends before TLS.
+            link.saw(Seen::Refused);
+            return;
+        }
+        let tls = faults
+            .certificate
+            .and_then(|flaw| self.qualifier.flawed.get(&flaw))
+            .unwrap_or(&self.qualifier.tls);
+        self.tasks.spawn(serve(Arc::clone(tls), tcp, link));
+    }
+
+    /// Ends the case: its connections are closed.
+    pub(super) async fn finish(mut self, case: CaseId, outcome: Outcome) -> CaseResult {
+        self.tasks.shutdown().await;
         CaseResult {
             case,
             outcome,
-            duration: start.elapsed(),
-            connections,
+            duration: self.start.elapsed(),
+            connections: self.connections,
         }
     }
 }
 
-/// `grade` always decides once over; a verdict for the impossible case anyway.
-fn unreachable_verdict(case: CaseId) -> Outcome {
-    Outcome {
-        verdict: super::grade::Verdict::Fail,
-        evidence: vec![format!("{case}: no verdict")],
+impl Qualifier {
+    /// What `Security_Device_Policies` sees: each policy's wildcards.
+    fn policy_observations(&self) -> Vec<Observation> {
+        let observe = |seen| Observation {
+            at: Duration::ZERO,
+            connection: 0,
+            seen,
+        };
+        if self.policies.is_empty() {
+            return vec![observe(Seen::NoPolicyGiven)];
+        }
+        self.policies
+            .iter()
+            .map(|(name, document)| {
+                let (scoped, wide): (Vec<_>, Vec<_>) = document
+                    .granted_wildcards()
+                    .into_iter()
+                    .partition(|w| w.scoped_to_device);
+                observe(Seen::PolicyChecked {
+                    name: name.clone(),
+                    wildcards: wide.iter().map(ToString::to_string).collect(),
+                    scoped_wildcards: scoped.iter().map(ToString::to_string).collect(),
+                })
+            })
+            .collect()
     }
 }
 
 /// What the connections of one case share.
 #[derive(Debug, Default)]
-struct CaseState {
+pub(super) struct CaseState {
+    /// What the server withholds or does now.
+    faults: Faults,
     /// CONNECTs seen so far.
     connects: usize,
     /// The first filter the device subscribed to (the persistent-session cases).
-    filter: Option<String>,
+    pub(super) filter: Option<String>,
     /// The device's shadows, as the case's shadow service keeps them.
     shadows: HashMap<ShadowKey, StoredShadow>,
     /// The shadow case's desired state was set.
     desired_set: bool,
+    /// The Jobs service of the case that queues a job.
+    pub(super) jobs: Option<CaseJobs>,
 }
 
 /// One connection's way back to its case.
@@ -199,7 +354,7 @@ struct Link {
     connection: u32,
     start: Instant,
     tx: mpsc::UnboundedSender<Observation>,
-    faults: Faults,
+    commands: broadcast::Receiver<Command>,
     state: Arc<Mutex<CaseState>>,
 }
 
@@ -214,6 +369,11 @@ impl Link {
 
     fn state(&self) -> MutexGuard<'_, CaseState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the server withholds or does now.
+    fn faults(&self) -> Faults {
+        self.state().faults
     }
 }
 
@@ -247,6 +407,7 @@ async fn serve(tls: Arc<ServerConfig>, tcp: TcpStream, link: Link) {
         cut_at: None,
         client_id: String::new(),
         filters: Vec::new(),
+        releases: Vec::new(),
     };
     let mut buf = BytesMut::with_capacity(4096);
     let by_server = loop {
@@ -267,21 +428,19 @@ async fn serve(tls: Arc<ServerConfig>, tcp: TcpStream, link: Link) {
                 break false;
             }
         }
-        let cut = async {
-            match session.cut_at {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
+        let cut = sleep_until_some(session.cut_at);
+        let release = sleep_until_some(session.releases.first().map(|(at, _)| *at));
         tokio::select! {
             read = stream.read_buf(&mut buf) => match read {
                 Ok(0) | Err(_) => break false,
                 Ok(_) => {}
             },
+            Ok(command) = session.link.commands.recv() => session.on_command(command),
+            () = release => session.release_due(),
             () = cut => {
                 // MQTT 3.1.1 has no server DISCONNECT: the connection just closes.
                 let v5 = session.protocol == ProtocolVersion::V5;
-                if v5 && session.link.faults.connack == ConnackPlan::DisconnectAfter {
+                if v5 && session.link.faults().connack == ConnackPlan::DisconnectAfter {
                     session.send(Packet::Disconnect(Disconnect {
                         reason: ReasonCode::SERVER_SHUTTING_DOWN,
                         ..Disconnect::default()
@@ -297,6 +456,14 @@ async fn serve(tls: Arc<ServerConfig>, tcp: TcpStream, link: Link) {
     session.link.saw(Seen::Closed { by_server });
 }
 
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The MQTT side of one connection.
 struct Session {
     link: Link,
@@ -310,6 +477,8 @@ struct Session {
     /// The filters it subscribed to on this connection: replies of the
     /// shadow service go to it when one matches.
     filters: Vec<String>,
+    /// Acknowledgements withheld for now, with when they go out, soonest first.
+    releases: Vec<(Instant, Packet)>,
 }
 
 impl Session {
@@ -320,7 +489,7 @@ impl Session {
     }
 
     fn on_packet(&mut self, packet: Packet) {
-        let faults = self.link.faults;
+        let faults = self.link.faults();
         match packet {
             Packet::Connect(connect) => {
                 self.protocol = connect.protocol;
@@ -353,6 +522,10 @@ impl Session {
                 if faults.connack != ConnackPlan::Always {
                     self.cut_at = Some(Instant::now() + CUT_AFTER);
                 }
+                if let Some((lo, hi)) = faults.cut_randomly {
+                    let after = rand::rng().random_range(lo..=hi);
+                    self.cut_at = Some(Instant::now() + after);
+                }
                 let stored = self.link.state().filter.clone();
                 if let (true, Some(filter)) = (resumed, stored) {
                     self.send_message(&filter, SMALL_PAYLOAD);
@@ -365,13 +538,15 @@ impl Session {
                     packet_id: publish.packet_id,
                     dup: publish.dup,
                 });
-                if let (Some(packet_id), false) = (publish.packet_id, faults.withhold_puback) {
-                    self.send(Packet::PubAck(Ack::new(packet_id)));
+                if let Some(packet_id) = publish.packet_id {
+                    self.acknowledge(Packet::PubAck(Ack::new(packet_id)), faults.withhold_puback);
                 }
                 if let Ok(topic) = ShadowTopic::parse(&publish.topic) {
                     if topic.kind() == ShadowTopicKind::Request {
                         self.shadow_request(&topic, &publish.payload);
                     }
+                } else if JobsTopic::is_reserved(&publish.topic) {
+                    self.jobs_request(&publish.topic, &publish.payload);
                 }
             }
             Packet::Subscribe(subscribe) => {
@@ -384,14 +559,15 @@ impl Session {
                     packet_id: subscribe.packet_id,
                     filters: filters.clone(),
                 });
-                if !faults.withhold_suback {
-                    let granted = subscribe
-                        .subscriptions
-                        .iter()
-                        .map(|s| ReasonCode(s.options.qos.min(QoS::AtLeastOnce) as u8))
-                        .collect();
-                    self.send(Packet::SubAck(SubAck::new(subscribe.packet_id, granted)));
-                }
+                let granted = subscribe
+                    .subscriptions
+                    .iter()
+                    .map(|s| ReasonCode(s.options.qos.min(QoS::AtLeastOnce) as u8))
+                    .collect();
+                self.acknowledge(
+                    Packet::SubAck(SubAck::new(subscribe.packet_id, granted)),
+                    faults.withhold_suback,
+                );
                 if let (Some(size), Some(filter)) = (faults.send_to_subscriber, filters.first()) {
                     self.send_message(filter, size);
                 }
@@ -399,14 +575,20 @@ impl Session {
                 if faults.set_desired {
                     self.set_desired();
                 }
-                if let (Some(_), Some(filter)) = (faults.session, filters.first()) {
+                if filters
+                    .iter()
+                    .any(|filter| CaseJobs::listens(&self.client_id, filter))
+                {
+                    self.queue_job();
+                }
+                if let Some(filter) = filters.first() {
                     let first = {
                         let mut state = self.link.state();
                         let first = state.filter.is_none();
                         state.filter.get_or_insert_with(|| filter.clone());
                         first
                     };
-                    if first {
+                    if first && faults.session.is_some() {
                         // Cut the connection: the session is what the device comes back to.
                         self.cut_at = Some(Instant::now() + CUT_AFTER);
                     }
@@ -435,6 +617,53 @@ impl Session {
 }
 
 impl Session {
+    /// Sends `ack`, or withholds it when `withhold`: for good, or until the
+    /// case's release time or until the device sends its packet again.
+    fn acknowledge(&mut self, ack: Packet, withhold: bool) {
+        if let Some(at) = self.releases.iter().position(|(_, held)| *held == ack) {
+            // The device sent it again within the window: answered now.
+            self.releases.remove(at);
+            return self.send(ack);
+        }
+        match (withhold, self.link.faults().release_after) {
+            (false, _) => self.send(ack),
+            (true, None) => {}
+            (true, Some(after)) => {
+                self.releases.push((Instant::now() + after, ack));
+                self.releases.sort_by_key(|(at, _)| *at);
+            }
+        }
+    }
+
+    /// Sends the withheld acknowledgements whose time came.
+    fn release_due(&mut self) {
+        let now = Instant::now();
+        while let Some((at, _)) = self.releases.first() {
+            if *at > now {
+                break;
+            }
+            let (_, ack) = self.releases.remove(0);
+            self.send(ack);
+        }
+    }
+
+    /// Does what the case asks of every open connection.
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::SendToSubscriber(size) => {
+                let filter = self
+                    .link
+                    .state()
+                    .filter
+                    .clone()
+                    .or_else(|| self.filters.first().cloned());
+                if let Some(filter) = filter {
+                    self.send_message(&filter, size);
+                }
+            }
+        }
+    }
+
     /// Answers a request to the Device Shadow service as it would, from the
     /// shadows the case keeps in memory.
     fn shadow_request(&mut self, topic: &ShadowTopic<'_>, payload: &[u8]) {
@@ -459,6 +688,77 @@ impl Session {
             }
         };
         self.deliver(&key, topic.operation(), replies);
+    }
+
+    /// Answers a request to the Jobs service as it would, queueing the
+    /// case's job first if it is not yet.
+    fn jobs_request(&mut self, topic: &str, payload: &[u8]) {
+        if self.link.state().jobs.is_none() {
+            return;
+        }
+        self.queue_job();
+        let (served, notifications) = {
+            let mut state = self.link.state();
+            let Some(jobs) = state.jobs.as_mut() else {
+                return;
+            };
+            let served = jobs.serve(topic, payload);
+            (served, jobs.notifications())
+        };
+        self.link.saw(Seen::JobsRequest {
+            api: served.api.to_owned(),
+            job_id: served.job_id,
+            status: served.status,
+            accepted: served.accepted,
+        });
+        // The requester hears the reply whatever it subscribed to (AWS:
+        // "automatically subscribed to the response message topics").
+        if let Some((topic, body)) = served.reply {
+            self.send(Packet::Publish(Publish::new(
+                topic,
+                Bytes::from(body),
+                QoS::AtMostOnce,
+            )));
+        }
+        self.notify(notifications);
+    }
+
+    /// Queues the case's job for the device, once, and tells its
+    /// subscriptions.
+    fn queue_job(&mut self) {
+        let (queued, notifications) = {
+            let mut state = self.link.state();
+            let Some(jobs) = state.jobs.as_mut() else {
+                return;
+            };
+            (jobs.queue(&self.client_id), jobs.notifications())
+        };
+        match queued {
+            Ok(Some(job_id)) => self.link.saw(Seen::JobQueued {
+                job_id: job_id.to_owned(),
+            }),
+            Ok(None) => {}
+            Err(why) => self.link.saw(Seen::JobNotQueued(why)),
+        }
+        self.notify(notifications);
+    }
+
+    /// Sends the Jobs notifications whose topics the device subscribed to (QoS 0).
+    fn notify(&mut self, notifications: Vec<crate::jobs::notify::Outgoing>) {
+        for message in notifications {
+            if self
+                .filters
+                .iter()
+                .any(|filter| matches(filter, &message.topic, MatchMode::Aws))
+            {
+                let payload = Bytes::from(message.body.to_string());
+                self.send(Packet::Publish(Publish::new(
+                    message.topic,
+                    payload,
+                    QoS::AtMostOnce,
+                )));
+            }
+        }
     }
 
     /// The case's setup once the device listens to its classic shadow's

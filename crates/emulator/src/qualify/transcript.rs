@@ -25,6 +25,8 @@ pub enum Seen {
         /// The suites, in the client's order.
         cipher_suites: Vec<String>,
     },
+    /// A connection refused before TLS: the server was down.
+    Refused,
     /// The TLS handshake completed.
     Handshake,
     /// The TLS handshake failed (the device refused the server, or the reverse).
@@ -87,6 +89,37 @@ pub enum Seen {
         /// The desired state it set.
         desired: serde_json::Value,
     },
+    /// The case's job was queued for the device.
+    JobQueued {
+        /// Its id.
+        job_id: String,
+    },
+    /// The case's job could not be queued (the device's client id is no
+    /// valid thing name, …).
+    JobNotQueued(String),
+    /// A request to the Jobs service (a PUBLISH under `$aws/things/{thing}/jobs/`).
+    JobsRequest {
+        /// AWS's name of the operation (`UpdateJobExecution`, …).
+        api: String,
+        /// The job it named (`$next` included).
+        job_id: Option<String>,
+        /// The status an update asked for.
+        status: Option<String>,
+        /// Whether the service accepted it.
+        accepted: bool,
+    },
+    /// A policy given as attached to the device's certificate, checked.
+    PolicyChecked {
+        /// Its name (the file it came from).
+        name: String,
+        /// The wildcards it allows beyond the device's own resources.
+        wildcards: Vec<String>,
+        /// The wildcards it allows within them (after the device's client id
+        /// or thing name).
+        scoped_wildcards: Vec<String>,
+    },
+    /// No policy was given to check.
+    NoPolicyGiven,
     /// PINGREQ.
     PingReq,
     /// DISCONNECT from the device.

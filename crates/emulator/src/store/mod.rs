@@ -162,6 +162,26 @@ impl Store {
         })
     }
 
+    /// A database in memory, gone when the last clone is dropped: what
+    /// `iotcore qualify` runs one case's jobs on. WAL does not apply.
+    pub(crate) fn open_in_memory() -> Result<Store, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open_in_memory().map_err(open_error)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(open_error)?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path,
+                conn: Mutex::new(conn),
+            }),
+        })
+    }
+
     /// Locks the connection. A panic in another thread while it held the lock cannot
     /// leave a half-done change behind (an open transaction rolls back when dropped),
     /// so a poisoned lock is used as is.

@@ -415,3 +415,123 @@ fn the_shadow_cases_want_a_report_and_then_the_desired_state() {
     assert_eq!(grade(case, &stale, false), None);
     assert_eq!(grade(case, &stale, true).unwrap().verdict, Verdict::Fail);
 }
+
+fn jobs_request(api: &str, status: Option<&str>, accepted: bool) -> Seen {
+    Seen::JobsRequest {
+        api: api.into(),
+        job_id: Some("device-advisor-job".into()),
+        status: status.map(str::to_owned),
+        accepted,
+    }
+}
+
+#[test]
+fn a_job_passes_when_its_execution_succeeds_and_fails_otherwise() {
+    let queued = at(
+        10,
+        1,
+        Seen::JobQueued {
+            job_id: "device-advisor-job".into(),
+        },
+    );
+    let taken = at(
+        20,
+        1,
+        jobs_request("StartNextPendingJobExecution", None, true),
+    );
+    let succeeded = vec![
+        at(0, 1, connect()),
+        queued.clone(),
+        taken.clone(),
+        at(
+            30,
+            1,
+            jobs_request("UpdateJobExecution", Some("SUCCEEDED"), true),
+        ),
+    ];
+    let outcome = grade(CaseId::JobExecution, &succeeded, false).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Pass, "{outcome:?}");
+    assert!(outcome.evidence[0].contains("StartNextPendingJobExecution"));
+
+    // Reporting FAILED fails the case; a refused SUCCEEDED decides nothing.
+    let failed = vec![
+        queued.clone(),
+        at(
+            30,
+            1,
+            jobs_request("UpdateJobExecution", Some("SUCCEEDED"), false),
+        ),
+        at(
+            40,
+            1,
+            jobs_request("UpdateJobExecution", Some("FAILED"), true),
+        ),
+    ];
+    let outcome = grade(CaseId::JobExecution, &failed, false).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Fail, "{outcome:?}");
+    assert!(outcome.evidence[0].contains("FAILED"), "{outcome:?}");
+
+    // Taking the job without finishing it is undecided, then a failure.
+    let unfinished = vec![queued, taken];
+    assert_eq!(grade(CaseId::JobExecution, &unfinished, false), None);
+    let outcome = grade(CaseId::JobExecution, &unfinished, true).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Fail);
+    assert!(outcome.evidence[0].contains("did not reach SUCCEEDED"));
+
+    // A device that never turns to Jobs is told so.
+    let outcome = grade(CaseId::JobExecution, &[at(0, 1, connect())], true).unwrap();
+    assert!(
+        outcome.evidence[0].contains("neither subscribed"),
+        "{outcome:?}"
+    );
+
+    let refused = vec![at(0, 1, Seen::JobNotQueued("bad thing name".into()))];
+    let outcome = grade(CaseId::JobExecution, &refused, false).unwrap();
+    assert_eq!(outcome.verdict, Verdict::Fail);
+}
+
+fn policy(name: &str, wildcards: &[&str], scoped: &[&str]) -> Observation {
+    let strings = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect();
+    at(
+        0,
+        0,
+        Seen::PolicyChecked {
+            name: name.into(),
+            wildcards: strings(wildcards),
+            scoped_wildcards: strings(scoped),
+        },
+    )
+}
+
+#[test]
+fn policies_pass_without_wildcards_warn_within_the_device_and_fail_beyond() {
+    let case = CaseId::SecurityDevicePolicies;
+    let clean = grade(case, &[policy("a", &[], &[]), policy("b", &[], &[])], false).unwrap();
+    assert_eq!(clean.verdict, Verdict::Pass, "{clean:?}");
+    assert!(clean.evidence[0].starts_with("2 policies checked"));
+
+    let scoped = grade(
+        case,
+        &[policy("a", &[], &["Resource \"…/${thing}/*\""])],
+        false,
+    )
+    .unwrap();
+    assert_eq!(scoped.verdict, Verdict::PassWithWarnings, "{scoped:?}");
+    assert_eq!(scoped.evidence[1], "a: Resource \"…/${thing}/*\"");
+
+    let wide = grade(
+        case,
+        &[
+            policy("a", &[], &[]),
+            policy("b", &["Action \"iot:*\""], &[]),
+        ],
+        false,
+    )
+    .unwrap();
+    assert_eq!(wide.verdict, Verdict::Fail, "{wide:?}");
+    assert_eq!(wide.evidence[1], "b: Action \"iot:*\"");
+
+    let none = grade(case, &[at(0, 0, Seen::NoPolicyGiven)], false).unwrap();
+    assert_eq!(none.verdict, Verdict::Skipped);
+    assert!(none.evidence[0].contains("--policy FILE"));
+}
