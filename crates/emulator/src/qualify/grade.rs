@@ -12,6 +12,7 @@ use super::transcript::{Observation, Seen};
 
 /// A case's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The device did what the case asks.
     Pass,
