@@ -4,9 +4,11 @@
 //!
 //! * client throughput: the SDK against rumqttc and AWS's Python SDK v2 (awscrt)
 //!   and paho-mqtt, all publishing to the same `iotcore emulator`;
-//! * broker throughput: `iotcore emulator` against Mosquitto, fan-in and fan-out;
+//! * broker throughput: `iotcore emulator` against Mosquitto and rumqttd, fan-in and
+//!   fan-out;
 //! * latency: publish → receive, shadow update → accepted;
-//! * connect cost: mTLS handshakes + CONNECT per second, ECDSA P-256 and RSA 2048;
+//! * connect cost: mTLS handshakes + CONNECT per second, ECDSA P-256 and RSA 2048,
+//!   and the CPU each side spends on them (the brokers' accepts per core);
 //! * MQTT over WebSocket with SigV4: QoS 1 throughput and connect cost against the
 //!   SDK's own mutual TLS and AWS's Python SDK v2 over WebSocket;
 //! * footprint: memory per idle connection in the client and in the broker, the

@@ -111,7 +111,7 @@ enum Command {
     /// reacts (human summary, JSON and JUnit XML).
     Qualify(qualify_cmd::QualifyArgs),
     /// Benchmark the device SDK and the emulator against their peers (rumqttc,
-    /// AWS's Python SDK, paho-mqtt, Mosquitto) in one run; writes
+    /// AWS's Python SDK, paho-mqtt, Mosquitto, rumqttd) in one run; writes
     /// bench/results/DATE.json, .md and .svg and updates BENCHMARKS.md.
     Bench(bench_cmd::BenchArgs),
 }

@@ -76,7 +76,7 @@ impl Client {
         ClientBuilder::new(thing_name.into())
     }
 
-    /// Spawns the connection task and waits for the first connection.
+    /// Makes the first connection, then spawns the connection task.
     pub(crate) async fn start(config: Config) -> Result<Client, Error> {
         let (commands, commands_rx) = mpsc::channel(COMMAND_QUEUE);
         let (state_tx, status) = watch::channel(ConnectionState::Connecting);
@@ -106,11 +106,27 @@ impl Client {
             client_id,
             ready_tx,
         )?;
-        tokio::spawn(Box::new(driver).run());
-        match ready.await {
-            Ok(Ok(())) => Ok(Client {
-                inner: Arc::new(inner),
-            }),
+        // The first connection (TCP, TLS, CONNECT → CONNACK, with its retries) runs
+        // in the caller's task: no wake-up of another task, likely on another
+        // thread, at each step of the handshake and again for the answer. Only once
+        // the driver has answered does it move, pinned where it is, to a task of
+        // its own; its reconnections dial from there.
+        let mut run = Box::pin(Box::new(driver).run());
+        let mut ready = ready;
+        let (answer, running) = tokio::select! {
+            biased;
+            () = &mut run => (ready.await, false),
+            answer = &mut ready => (answer, true),
+        };
+        match answer {
+            Ok(Ok(())) => {
+                if running {
+                    tokio::spawn(run);
+                }
+                Ok(Client {
+                    inner: Arc::new(inner),
+                })
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(Error::closed()),
         }

@@ -2,6 +2,7 @@
 
 use iotcore_test_support::{BrokerTls, Mosquitto};
 
+use super::broker_peer::{BrokerPeer, version_of};
 use crate::error::{BenchResult, Context};
 
 /// A running Mosquitto with mutual TLS, and its version.
@@ -12,27 +13,14 @@ pub struct MosquittoBroker {
 }
 
 impl MosquittoBroker {
-    /// Starts Mosquitto with `tls` (the emulator's CA and server certificate), or says
+    /// Starts Mosquitto with `tls` (the emulator's CA and server certificate) and
+    /// `lines` added to `mosquitto.conf` (e.g. `max_inflight_messages 100`), or says
     /// why it cannot: not installed.
-    pub fn start(tls: BrokerTls) -> BenchResult<MosquittoBroker> {
-        MosquittoBroker::start_with(tls, &[])
-    }
-
-    /// Like [`start`](Self::start), with `lines` added to `mosquitto.conf`
-    /// (e.g. `max_inflight_messages 100`).
     pub fn start_with(tls: BrokerTls, lines: &[&str]) -> BenchResult<MosquittoBroker> {
         let program = Mosquitto::program()
             .ok_or("mosquitto is not installed: run scripts/setup-peers")
             .during("starting Mosquitto")?;
-        let version = std::process::Command::new(&program)
-            .arg("-h")
-            .output()
-            .ok()
-            .and_then(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .find_map(|l| l.strip_prefix("mosquitto version ").map(str::to_owned))
-            });
+        let version = version_of(&program, "-h", "mosquitto version ");
         // Started as root, Mosquitto reads its files as user `mosquitto`, which cannot read
         // the emulator's private server key (mode 0600); `user root` keeps it root (and is
         // ignored when not started as root).
@@ -48,14 +36,18 @@ impl MosquittoBroker {
             name: version.map_or_else(|| "Mosquitto".to_owned(), |v| format!("Mosquitto {v}")),
         })
     }
+}
 
-    /// Its TLS port on 127.0.0.1.
-    pub fn port(&self) -> u16 {
+impl BrokerPeer for MosquittoBroker {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn port(&self) -> u16 {
         self.broker.port()
     }
 
-    /// Its process id.
-    pub fn pid(&self) -> u32 {
+    fn pid(&self) -> u32 {
         self.broker.pid()
     }
 }

@@ -1,5 +1,5 @@
-//! Broker throughput: QoS 1 messages per second through `iotcore emulator` and
-//! through Mosquitto, with the same clients (iotcore SDK clients in the bench
+//! Broker throughput: QoS 1 messages per second through `iotcore emulator`, through
+//! Mosquitto (single-threaded) and through rumqttd (multi-threaded), with the same clients (iotcore SDK clients in the bench
 //! process), the same certificates and the same load.
 //!
 //! * fan-in: [`PUBLISHERS`] publishers, each to its own `dt/<thing>/bench`, one
@@ -42,7 +42,7 @@ use tokio::task::JoinHandle;
 
 use crate::clients::iotcore;
 use crate::error::{BenchError, BenchResult, Context};
-use crate::harness::{Identity, MosquittoBroker};
+use crate::harness::{Identity, PeerKind, ProcessUsage, RUMQTTD_SETTINGS, cpu_ticks_per_second};
 use crate::report::{Better, Figure, Group, Measurement, Target};
 use crate::scenarios::publish_case::WINDOW;
 use crate::suite::Suite;
@@ -78,6 +78,10 @@ const MOSQUITTO_SETTINGS: [&str; 3] = [
     "max_queued_messages 0",
     "set_tcp_nodelay true",
 ];
+
+/// The issue's target against rumqttd, a multi-threaded broker on the same cores:
+/// the emulator, checking its policies on every publish and delivery, 1.5× faster.
+const RUMQTTD_TARGET: f64 = 1.5;
 
 /// Mosquitto's persistence for the persistent-session work: on, saved to
 /// `persistence_location` every second (its closest to the emulator's store before
@@ -421,8 +425,36 @@ impl Rig {
         for tally in &tallies {
             last = last.max(tally.finished().await?);
         }
-        let received = messages * tallies.len() * self.publishers_for(shape);
+        let received = self.deliveries(shape, messages);
         Ok(received as f64 / last.duration_since(start).as_secs_f64())
+    }
+
+    /// Messages received in a run of `shape` with `messages` per publisher: by the
+    /// fan-in subscriber, or by every fan-out subscriber together.
+    fn deliveries(&self, shape: Shape, messages: usize) -> usize {
+        let subscribers = match shape {
+            Shape::FanIn => 1,
+            Shape::FanOut => self.subscribers.len(),
+        };
+        messages * subscribers * self.publishers_for(shape)
+    }
+
+    /// [`measure`](Self::measure), and the CPU time (user + system) the broker's
+    /// process `pid` spent per message received, in µs.
+    async fn measure_with_cpu(
+        &self,
+        pid: u32,
+        shape: Shape,
+        messages: usize,
+    ) -> BenchResult<(f64, f64)> {
+        let before = ProcessUsage::of(pid)?.cpu_ticks;
+        let rate = self.measure(shape, messages).await?;
+        let ticks = ProcessUsage::of(pid)?.cpu_ticks.saturating_sub(before);
+        let seconds = ticks as f64 / cpu_ticks_per_second();
+        Ok((
+            rate,
+            seconds * 1e6 / self.deliveries(shape, messages) as f64,
+        ))
     }
 
     /// Publishers of `shape`.
@@ -460,40 +492,89 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
         (Sessions::Clean, &clean),
         (Sessions::Persistent, &persistent),
     ] {
-        for ((shape, (subject, peer)), (clean, _)) in Shape::ALL.iter().zip(rates).zip(&clean) {
-            let mut figure = Figure::new(
-                Group::BrokerThroughput,
-                shape.label(sessions),
-                shape.unit(),
-                Better::Higher,
-                subject.clone(),
-            )
-            .peer(peer.clone());
-            if sessions == Sessions::Persistent {
-                let mut same_run = clean.clone();
-                same_run.who = "iotcore emulator, clean sessions (nothing stored), same run".into();
-                figure = figure.peer(same_run);
-            }
-            figures.push(
-                figure
-                    .target(Target::Times {
-                        peer: "Mosquitto".into(),
-                        times: 1.0,
-                    })
-                    .note(note(*shape, sessions, messages, cores)),
+        for ((shape, result), clean) in Shape::ALL.iter().zip(rates).zip(&clean) {
+            let (subject, peers) = result
+                .rates
+                .split_first()
+                .ok_or("no broker")
+                .during("broker throughput")?;
+            let mut figure = peers.iter().fold(
+                Figure::new(
+                    Group::BrokerThroughput,
+                    shape.label(sessions),
+                    shape.unit(),
+                    Better::Higher,
+                    subject.clone(),
+                ),
+                |figure, peer| figure.peer(peer.clone()),
             );
+            figure = figure.target(Target::Times {
+                peer: PeerKind::Mosquitto.label().into(),
+                times: 1.0,
+            });
+            match sessions {
+                Sessions::Clean => {
+                    figure = figure.target(Target::Times {
+                        peer: PeerKind::Rumqttd.label().into(),
+                        times: RUMQTTD_TARGET,
+                    });
+                }
+                Sessions::Persistent => {
+                    let mut same_run = clean.rates[0].clone();
+                    same_run.who =
+                        "iotcore emulator, clean sessions (nothing stored), same run".into();
+                    figure = figure.peer(same_run);
+                }
+            }
+            figures.push(figure.note(note(*shape, sessions, messages, cores)));
         }
+    }
+    // Where the brokers' time goes: their CPU per message in the clean-session runs.
+    for (shape, result) in Shape::ALL.iter().zip(&clean) {
+        let (subject, peers) = result
+            .cpu
+            .split_first()
+            .ok_or("no broker")
+            .during("broker throughput")?;
+        let name = format!(
+            "broker CPU per message received, {}",
+            shape.label(Sessions::Clean)
+        );
+        let figure = Figure::new(
+            Group::BrokerThroughput,
+            name,
+            "µs",
+            Better::Lower,
+            subject.clone(),
+        );
+        figures.push(peers.iter().cloned().fold(figure, Figure::peer).note(
+            "the clean-session runs above: the CPU time (user + system, /proc/<pid>/stat) of \
+             the broker's process during a run, divided by the messages its subscribers \
+             received (fan-out: every subscriber's copy); the clients' own CPU, in the bench \
+             process, is not counted",
+        ));
     }
     Ok(figures)
 }
 
-/// The emulator's and Mosquitto's rates for each shape with `sessions`,
-/// [`Suite::runs`] times, alternating which broker goes first.
+/// One shape's figures, one measurement per broker, the emulator's first.
+struct ShapeResult {
+    /// Messages (fan-in) or deliveries (fan-out) per second.
+    rates: Vec<Measurement>,
+    /// The broker process's CPU time per message received, in µs.
+    cpu: Vec<Measurement>,
+}
+
+/// The emulator's and its peers' rates for each shape with `sessions`,
+/// [`Suite::runs`] times, rotating which broker goes first: per shape, the
+/// emulator's measurements and the peers'. Clean sessions: Mosquitto and rumqttd;
+/// persistent sessions: Mosquitto with its persistence on (rumqttd stores nothing
+/// on disk).
 async fn measure(
     suite: &Suite,
     identities: &Identities,
     sessions: Sessions,
-) -> BenchResult<Vec<(Measurement, Measurement)>> {
+) -> BenchResult<Vec<ShapeResult>> {
     let messages = (MESSAGES / suite.scale()).max(1);
     // Room for a whole run in each subscriber's stream: none discarded client-side.
     let buffer = PUBLISHERS * messages;
@@ -512,64 +593,94 @@ async fn measure(
     let store = tempfile::tempdir().during("making Mosquitto's persistence directory")?;
     let location = format!("persistence_location {}/", store.path().display());
     let mut settings: Vec<&str> = MOSQUITTO_SETTINGS.to_vec();
-    if sessions == Sessions::Persistent {
-        settings.extend(MOSQUITTO_PERSISTENCE);
-        settings.push(&location);
-    }
-    let mosquitto = match MosquittoBroker::start_with(suite.emulator().broker_tls(), &settings) {
-        Ok(broker) => {
-            suite.note_peer(&broker.name);
-            let rig =
-                Rig::connect(&broker.name, broker.port(), identities, buffer, sessions).await?;
-            Ok((broker, rig))
+    let kinds: &[PeerKind] = match sessions {
+        Sessions::Clean => &PeerKind::ALL,
+        Sessions::Persistent => {
+            settings.extend(MOSQUITTO_PERSISTENCE);
+            settings.push(&location);
+            &[PeerKind::Mosquitto]
         }
-        Err(why) => Err(why.to_string()),
     };
-    let rigs: Vec<&Rig> = match &mosquitto {
-        Ok((_, rig)) => vec![&emulator, rig],
-        Err(_) => vec![&emulator],
-    };
+    // Each peer: its broker and rig, or why it could not run.
+    let mut peers = Vec::new();
+    for kind in kinds {
+        peers.push(match kind.start(suite.emulator().broker_tls(), &settings) {
+            Ok(broker) => {
+                suite.note_peer(broker.name());
+                let rig = Rig::connect(broker.name(), broker.port(), identities, buffer, sessions)
+                    .await?;
+                Ok((broker, rig))
+            }
+            Err(why) => Err(why),
+        });
+    }
+    // Every rig and its broker's process id, the emulator's first.
+    let rigs: Vec<(&Rig, u32)> = std::iter::once((&emulator, suite.emulator().pid()?))
+        .chain(
+            peers
+                .iter()
+                .filter_map(|p| p.as_ref().ok().map(|(broker, rig)| (rig, broker.pid()))),
+        )
+        .collect();
 
     suite.progress(&format!("{work}: warming up"));
-    for rig in &rigs {
+    for (rig, _) in &rigs {
         for shape in Shape::ALL {
             rig.measure(shape, (messages / WARM_UP_SCALE).max(1))
                 .await?;
         }
     }
-    // rates[shape][broker]: one value per run.
-    let mut rates = vec![vec![Vec::new(); rigs.len()]; Shape::ALL.len()];
+    // runs[shape][broker]: (rate, CPU per message) per run.
+    let mut runs = vec![vec![Vec::new(); rigs.len()]; Shape::ALL.len()];
     for round in 0..suite.runs() {
         suite.progress(&format!("{work}: run {} of {}", round + 1, suite.runs()));
-        for (shape, rates) in Shape::ALL.iter().zip(&mut rates) {
+        for (shape, runs) in Shape::ALL.iter().zip(&mut runs) {
             for turn in 0..rigs.len() {
                 let broker = (round + turn) % rigs.len();
-                rates[broker].push(rigs[broker].measure(*shape, messages).await?);
+                let (rig, pid) = rigs[broker];
+                runs[broker].push(rig.measure_with_cpu(pid, *shape, messages).await?);
             }
         }
     }
     emulator.close().await;
-    let peer = match mosquitto {
-        Ok((broker, rig)) => {
-            rig.close().await;
-            let persistence = match sessions {
-                Sessions::Clean => "",
-                Sessions::Persistent => ", persistence on",
-            };
-            Ok(format!("{}{persistence}", broker.name))
-        }
-        Err(why) => Err(why),
-    };
-    Ok(rates
+    // Each peer's name in the figures, or why it was not measured.
+    let mut names = Vec::new();
+    for (kind, peer) in kinds.iter().zip(peers) {
+        names.push(match peer {
+            Ok((broker, rig)) => {
+                rig.close().await;
+                let persistence = match sessions {
+                    Sessions::Clean => "",
+                    Sessions::Persistent => ", persistence on",
+                };
+                Ok(format!("{}{persistence}", broker.name()))
+            }
+            Err(why) => Err((kind.label(), why)),
+        });
+    }
+    Ok(runs
         .into_iter()
-        .map(|rates| {
-            let mut rates = rates.into_iter();
-            let subject = Measurement::new("iotcore emulator", rates.next().unwrap_or_default());
-            let peer = match &peer {
-                Ok(name) => Measurement::new(name, rates.next().unwrap_or_default()),
-                Err(why) => Measurement::skipped("Mosquitto", why),
+        .map(|runs| {
+            let mut runs = runs.into_iter();
+            let mut result = ShapeResult {
+                rates: Vec::new(),
+                cpu: Vec::new(),
             };
-            (subject, peer)
+            let named = std::iter::once(Ok("iotcore emulator".to_owned())).chain(names.clone());
+            for name in named {
+                match name {
+                    Ok(name) => {
+                        let (rates, cpu) = runs.next().unwrap_or_default().into_iter().unzip();
+                        result.rates.push(Measurement::new(&name, rates));
+                        result.cpu.push(Measurement::new(name, cpu));
+                    }
+                    Err((label, why)) => {
+                        result.rates.push(Measurement::skipped(label, &why));
+                        result.cpu.push(Measurement::skipped(label, why));
+                    }
+                }
+            }
+            result
         })
         .collect())
 }
@@ -589,13 +700,21 @@ fn note(shape: Shape, sessions: Sessions, messages: usize, cores: usize) -> Stri
         "{flow}; {SIZE} B payloads, publishers pipelined ({WINDOW} in flight, at most {AHEAD} \
          ahead of their subscribers), subscribers at QoS 1, subscribed before the clock \
          starts; timed until every subscriber holds every message (counted per publisher); \
-         the same iotcore SDK clients, in the bench process, for both brokers. The emulator \
-         runs on a multi-thread runtime (all {cores} cores) and checks its policy on every \
-         publish and delivery; Mosquitto is single-threaded, without ACLs, with the \
-         emulator's in-flight window and TCP_NODELAY and no queue limit ({}){}",
+         the same iotcore SDK clients, in the bench process, for every broker, each broker \
+         in its own process on the same {cores} cores. The emulator runs on a multi-thread \
+         runtime (all {cores} cores) and checks its policy on every publish and delivery; \
+         Mosquitto is single-threaded, without ACLs, with the emulator's in-flight window and \
+         TCP_NODELAY and no queue limit ({}){}",
         MOSQUITTO_SETTINGS.join(", "),
         match sessions {
-            Sessions::Clean => String::new(),
+            Sessions::Clean => format!(
+                "; rumqttd runs its listener and its router on a thread each (it has no \
+                 worker-thread setting), with mutual TLS against the emulator's CA, no ACL (it \
+                 has none), 100 QoS 1 deliveries in flight per subscriber (fixed in rumqttd) and \
+                 commit-log segments large enough that no subscriber loses a message ({}); it \
+                 has no TCP_NODELAY setting",
+                RUMQTTD_SETTINGS.join(", ")
+            ),
             Sessions::Persistent => format!(
                 ". Persistent sessions: the subscribers connect with clean session off; the \
                  emulator stores each message queued for them (SQLite, group commit, no fsync) \

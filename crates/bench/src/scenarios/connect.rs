@@ -6,10 +6,16 @@
 //! identity's files, so a client has no session to resume: every handshake is a full
 //! one. [`CONCURRENCY`] connections are in flight at a time.
 //!
-//! Three contenders, one side changed at a time: the iotcore SDK connecting to the
+//! Four contenders, one side changed at a time: the iotcore SDK connecting to the
 //! emulator (the subject), rumqttc connecting to the emulator (another client, same
-//! keys), and the iotcore SDK connecting to Mosquitto (another broker, same server
-//! certificate and CA). They take turns, never two at once, rotating who goes first.
+//! keys), and the iotcore SDK connecting to Mosquitto and to rumqttd (other brokers,
+//! same server certificate and CA). They take turns, never two at once, rotating who
+//! goes first.
+//!
+//! Around each run the suite reads the CPU time of the broker's process and of its
+//! own (the clients'): the broker's accepts per CPU-second are its mutual-TLS
+//! handshakes per second per core, and the client's CPU per connection says how much
+//! of a connection is the client's own work.
 //!
 //! The emulator and Mosquitto, like AWS IoT Core, disconnect an older connection
 //! when a new one brings the same client id (a takeover), and the emulator only
@@ -28,7 +34,9 @@ use tokio::task::JoinSet;
 
 use crate::clients::{iotcore, rumqttc};
 use crate::error::{BenchError, BenchResult, Context};
-use crate::harness::{AccessKey, Identity, MosquittoBroker};
+use crate::harness::{
+    AccessKey, Identity, PeerKind, ProcessUsage, RUMQTTD_SETTINGS, cpu_ticks_per_second,
+};
 use crate::report::{Better, Figure, Group, Measurement};
 use crate::suite::Suite;
 
@@ -73,8 +81,9 @@ impl Library {
 struct Contender {
     who: String,
     library: Library,
-    /// `None`: the broker could not be started (the reason is in `skipped`).
-    port: Option<u16>,
+    /// The broker's port and process id; `None`: the broker could not be started
+    /// (the reason is in `skipped`).
+    server: Option<(u16, u32)>,
     skipped: Option<String>,
 }
 
@@ -134,100 +143,196 @@ pub async fn run(suite: &Suite) -> BenchResult<Vec<Figure>> {
             .collect::<BenchResult<Vec<_>>>()?;
         pools.push(Arc::new(Pool::new(identities)));
     }
-    let mosquitto = MosquittoBroker::start_with(suite.emulator().broker_tls(), &MOSQUITTO_SETTINGS);
-    let emulator_port = Some(suite.emulator().port());
-    let contenders = [
+    let emulator_pid = suite.emulator().pid()?;
+    let mut contenders = vec![
         Contender {
             who: "iotcore → emulator".into(),
             library: Library::Iotcore,
-            port: emulator_port,
+            server: Some((suite.emulator().port(), emulator_pid)),
             skipped: None,
         },
         Contender {
             who: format!("{} → emulator", suite.version_of("rumqttc")),
             library: Library::Rumqttc,
-            port: emulator_port,
+            server: Some((suite.emulator().port(), emulator_pid)),
             skipped: None,
         },
-        match &mosquitto {
-            Ok(broker) => {
-                suite.note_peer(&broker.name);
-                Contender {
-                    who: format!("iotcore → {}", broker.name),
-                    library: Library::Iotcore,
-                    port: Some(broker.port()),
-                    skipped: None,
-                }
-            }
-            Err(why) => Contender {
-                who: "iotcore → Mosquitto".into(),
-                library: Library::Iotcore,
-                port: None,
-                skipped: Some(why.to_string()),
-            },
-        },
     ];
+    let mut brokers = Vec::new();
+    for kind in PeerKind::ALL {
+        contenders.push(
+            match kind.start(suite.emulator().broker_tls(), &MOSQUITTO_SETTINGS) {
+                Ok(broker) => {
+                    suite.note_peer(broker.name());
+                    let contender = Contender {
+                        who: format!("iotcore → {}", broker.name()),
+                        library: Library::Iotcore,
+                        server: Some((broker.port(), broker.pid())),
+                        skipped: None,
+                    };
+                    brokers.push(broker);
+                    contender
+                }
+                Err(why) => Contender {
+                    who: format!("iotcore → {}", kind.label()),
+                    library: Library::Iotcore,
+                    server: None,
+                    skipped: Some(why),
+                },
+            },
+        );
+    }
 
     suite.progress("connect cost: warming up");
     for pool in &pools {
         for contender in &contenders {
-            if let Some(port) = contender.port {
+            if let Some((port, _)) = contender.server {
                 connections_per_second(&contender.library, port, pool, CONCURRENCY).await?;
             }
         }
     }
-    // rates[key][contender]: one value per run.
-    let mut rates = vec![vec![Vec::new(); contenders.len()]; KEYS.len()];
+    // runs[key][contender]: one value per run.
+    let mut runs = vec![vec![Runs::default(); contenders.len()]; KEYS.len()];
     for round in 0..suite.runs() {
         suite.progress(&format!(
             "connect cost: run {} of {} ({connections} connections each)",
             round + 1,
             suite.runs()
         ));
-        for (pool, rates) in pools.iter().zip(&mut rates) {
+        for (pool, runs) in pools.iter().zip(&mut runs) {
             for turn in 0..contenders.len() {
                 let index = (round + turn) % contenders.len();
-                let contender = &contenders[index];
-                if let Some(port) = contender.port {
-                    let rate =
-                        connections_per_second(&contender.library, port, pool, connections).await?;
-                    rates[index].push(rate);
+                if let Some(server) = contenders[index].server {
+                    runs[index].push(
+                        measure_once(&contenders[index].library, server, pool, connections).await?,
+                    );
                 }
             }
         }
     }
-    drop(mosquitto);
+    drop(brokers);
 
-    Ok(KEYS
-        .iter()
-        .zip(rates)
-        .map(|((_, label, _), rates)| {
-            let mut rates = rates.into_iter();
-            let subject = contenders[0].measurement(rates.next().unwrap_or_default());
-            let figure = Figure::new(
-                Group::ConnectCost,
+    let mut figures = Vec::new();
+    for ((_, label, _), runs) in KEYS.iter().zip(runs) {
+        let figure = |name: String, unit: &str, better: Better, values: fn(&Runs) -> Vec<f64>| {
+            let mut measured = contenders
+                .iter()
+                .zip(&runs)
+                .map(|(contender, runs)| contender.measurement(values(runs)));
+            let subject = measured
+                .next()
+                .unwrap_or_else(|| Measurement::new("iotcore", vec![]));
+            measured.fold(
+                Figure::new(Group::ConnectCost, name, unit, better, subject),
+                Figure::peer,
+            )
+        };
+        figures.push(
+            figure(
                 format!("{label} device key"),
                 "conn/s",
                 Better::Higher,
-                subject,
-            );
-            contenders[1..]
-                .iter()
-                .zip(rates)
-                .fold(figure, |figure, (contender, runs)| {
-                    figure.peer(contender.measurement(runs))
-                })
-                .note(format!(
-                    "{connections} connections per run, {CONCURRENCY} in flight; each is TCP + \
-                     a full mutual-TLS handshake (a fresh TLS configuration per connection, so \
-                     no session resumption; server key ECDSA P-256) + CONNECT → CONNACK + \
-                     DISCONNECT; {label} client keys, {} client ids in rotation; Mosquitto \
-                     with {}",
-                    POOL_PER_SLOT * CONCURRENCY,
-                    MOSQUITTO_SETTINGS.join(", ")
-                ))
-        })
-        .collect())
+                |r| r.rates.clone(),
+            )
+            .note(format!(
+                "{connections} connections per run, {CONCURRENCY} in flight; each is TCP + a full \
+                 mutual-TLS handshake (a fresh TLS configuration per connection, so no session \
+                 resumption; server key ECDSA P-256) + CONNECT → CONNACK + DISCONNECT; {label} \
+                 client keys, {} client ids in rotation; every broker in its own process; \
+                 Mosquitto with {}, rumqttd with {}",
+                POOL_PER_SLOT * CONCURRENCY,
+                MOSQUITTO_SETTINGS.join(", "),
+                RUMQTTD_SETTINGS.join(", ")
+            )),
+        );
+        // The broker's CPU: only the contenders that differ by broker (the client is
+        // the iotcore SDK for all of them); rumqttc's server is the emulator again.
+        let mut accepts = figure(
+            format!("mTLS accepts per CPU-second of the broker, {label} device key"),
+            "accepts/s/core",
+            Better::Higher,
+            |r| r.accepts_per_core.clone(),
+        );
+        accepts
+            .peers
+            .retain(|peer| !peer.who.starts_with("rumqttc"));
+        figures.push(accepts.note(format!(
+            "the runs above: connections of the run divided by the CPU time (user + system, \
+             /proc/<pid>/stat) the broker's process spent in them: a full TLS 1.3 handshake \
+             with the server's ECDSA P-256 signature, the {label} client certificate's chain \
+             and signature checked, then CONNECT → CONNACK and DISCONNECT; the emulator also \
+             looks up the certificate and its thing, checks the connect policy and publishes \
+             the lifecycle events"
+        )));
+        let mut client = figure(
+            format!("client CPU per connection, {label} device key"),
+            "µs",
+            Better::Lower,
+            |r| r.client_us.clone(),
+        );
+        client.peers.retain(|peer| peer.who.starts_with("rumqttc"));
+        figures.push(client.note(
+            "the runs above, to the emulator: the bench process's CPU time (user + system) \
+             per connection, the client's side of the same handshakes",
+        ));
+    }
+    Ok(figures)
+}
+
+/// One contender's figures, one value per run.
+#[derive(Clone, Debug, Default)]
+struct Runs {
+    /// Connections per second.
+    rates: Vec<f64>,
+    /// Connections per second of the broker process's CPU time.
+    accepts_per_core: Vec<f64>,
+    /// The bench process's (the client's) CPU time per connection, in µs.
+    client_us: Vec<f64>,
+}
+
+impl Runs {
+    fn push(&mut self, run: Run) {
+        self.rates.push(run.rate);
+        self.accepts_per_core.push(run.accepts_per_core);
+        self.client_us.push(run.client_us);
+    }
+}
+
+/// One run of one contender.
+struct Run {
+    rate: f64,
+    accepts_per_core: f64,
+    client_us: f64,
+}
+
+/// Makes `count` connections with `library` to `server` (its port and process id)
+/// and reads the CPU time both processes spent on them.
+async fn measure_once(
+    library: &Library,
+    (port, pid): (u16, u32),
+    pool: &Arc<Pool>,
+    count: usize,
+) -> BenchResult<Run> {
+    let ticks = cpu_ticks_per_second();
+    let (server, client) = (ProcessUsage::of(pid)?, ProcessUsage::of(0)?);
+    let rate = connections_per_second(library, port, pool, count).await?;
+    let server_seconds = ProcessUsage::of(pid)?
+        .cpu_ticks
+        .saturating_sub(server.cpu_ticks) as f64
+        / ticks;
+    let client_seconds = ProcessUsage::of(0)?
+        .cpu_ticks
+        .saturating_sub(client.cpu_ticks) as f64
+        / ticks;
+    Ok(Run {
+        rate,
+        accepts_per_core: if server_seconds > 0.0 {
+            count as f64 / server_seconds
+        } else {
+            f64::NAN
+        },
+        client_us: client_seconds * 1e6 / count as f64,
+    })
 }
 
 /// Makes `count` connections with `library` to 127.0.0.1:`port`, [`CONCURRENCY`]

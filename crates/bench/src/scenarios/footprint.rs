@@ -23,7 +23,7 @@ use crate::child::{ChildClient, Credentials, IdleClients, IdleUsage, spawn_idle_
 use crate::clients::iotcore as sdk;
 use crate::clients::python::{self, PythonClient, Versions};
 use crate::error::{BenchResult, Context};
-use crate::harness::{Identity, MosquittoBroker, ProcessUsage, cpu_ticks_per_second};
+use crate::harness::{Identity, PeerKind, ProcessUsage, cpu_ticks_per_second};
 use crate::report::{Better, Figure, Group, Measurement};
 use crate::suite::Suite;
 
@@ -295,7 +295,7 @@ async fn per_connection(
     Ok(kb)
 }
 
-/// Broker memory per idle connection: the emulator against Mosquitto.
+/// Broker memory per idle connection: the emulator against Mosquitto and rumqttd.
 async fn broker_side(suite: &Suite) -> BenchResult<Figure> {
     let c = (CONNECTIONS / suite.scale()).max(MIN_CONNECTIONS);
     suite.progress(&format!(
@@ -314,30 +314,32 @@ async fn broker_side(suite: &Suite) -> BenchResult<Figure> {
         &batches,
     )
     .await?;
-    let theirs = match MosquittoBroker::start(emulator.broker_tls()) {
-        Ok(broker) => {
-            suite.note_peer(&broker.name);
-            let kb =
-                per_connection(suite, &broker.name, broker.pid(), broker.port(), &batches).await?;
-            Measurement::new(broker.name.clone(), kb)
-        }
-        Err(error) => Measurement::skipped(
-            "Mosquitto",
-            error.to_string().lines().collect::<Vec<_>>().join(" "),
-        ),
-    };
-    Ok(Figure::new(
+    let mut theirs = Vec::new();
+    for kind in PeerKind::ALL {
+        theirs.push(match kind.start(emulator.broker_tls(), &[]) {
+            Ok(broker) => {
+                suite.note_peer(broker.name());
+                let kb =
+                    per_connection(suite, broker.name(), broker.pid(), broker.port(), &batches)
+                        .await?;
+                Measurement::new(broker.name(), kb)
+            }
+            Err(why) => {
+                Measurement::skipped(kind.label(), why.lines().collect::<Vec<_>>().join(" "))
+            }
+        });
+    }
+    let figure = Figure::new(
         Group::Footprint,
         "broker memory per idle connection",
         "KiB",
         Better::Lower,
         Measurement::new("iotcore", ours),
-    )
-    .peer(theirs)
-    .note(format!(
+    );
+    Ok(theirs.into_iter().fold(figure, Figure::peer).note(format!(
         "Broker memory: the bench process connects {c} idle iotcore clients per run \
          ({CONNECTING} at a time, mTLS, each its own thing) to the `iotcore emulator` process, \
-         then the same to Mosquitto (same certificates, no persistence); (broker VmRSS {} s \
+         then the same to Mosquitto and to rumqttd (same certificates, no persistence); (broker VmRSS {} s \
          after the last CONNACK − before) / {c}. Earlier runs' connections stay open: run n \
          measures connections (n−1)·{c}+1 to n·{c}, so memory a broker freed is not counted \
          as new.",

@@ -22,7 +22,7 @@ use crate::clients::python;
 use crate::clients::python_shadow::{self, Rounds, ShadowClient};
 use crate::error::{BenchResult, Context};
 use crate::harness::Identity;
-use crate::harness::MosquittoBroker;
+use crate::harness::PeerKind;
 use crate::report::{Better, Figure, Group, Measurement, Target};
 use crate::stats::quantile;
 use crate::suite::Suite;
@@ -137,7 +137,8 @@ impl Contender {
     }
 }
 
-/// Publish → receive: iotcore and rumqttc through the emulator, iotcore through Mosquitto.
+/// Publish → receive: iotcore and rumqttc through the emulator, iotcore through Mosquitto
+/// and through rumqttd.
 async fn publish_receive(suite: &Suite) -> BenchResult<Vec<Figure>> {
     let samples = (PUBLISH_SAMPLES / suite.scale()).max(1);
     let warm_up = (WARM_UP / suite.scale()).max(1);
@@ -153,22 +154,27 @@ async fn publish_receive(suite: &Suite) -> BenchResult<Vec<Figure>> {
             Echo::rumqttc(port, &suite.identity("bench-lat-rumqttc")?).await?,
         ),
     ];
-    let mosquitto = MosquittoBroker::start(suite.emulator().broker_tls());
-    contenders.push(match &mosquitto {
-        Ok(broker) => {
-            suite.note_peer(&broker.name);
-            let identity = suite.identity("bench-lat-mosquitto")?;
-            Contender::measured(
-                format!("iotcore → {} (broker differs)", broker.name),
-                Echo::iotcore(broker.port(), &identity).await?,
-            )
-        }
-        Err(why) => Contender {
-            who: "iotcore → Mosquitto (broker differs)".to_owned(),
-            echo: None,
-            results: Percentiles::skipped(&why.to_string()),
-        },
-    });
+    let mut brokers = Vec::new();
+    for kind in PeerKind::ALL {
+        contenders.push(match kind.start(suite.emulator().broker_tls(), &[]) {
+            Ok(broker) => {
+                suite.note_peer(broker.name());
+                let identity =
+                    suite.identity(&format!("bench-lat-{}", kind.label().to_lowercase()))?;
+                let contender = Contender::measured(
+                    format!("iotcore → {} (broker differs)", broker.name()),
+                    Echo::iotcore(broker.port(), &identity).await?,
+                );
+                brokers.push(broker);
+                contender
+            }
+            Err(why) => Contender {
+                who: format!("iotcore → {} (broker differs)", kind.label()),
+                echo: None,
+                results: Percentiles::skipped(&why),
+            },
+        });
+    }
     let payload = Bytes::from(vec![0u8; PAYLOAD]);
 
     suite.progress("latency: publish → receive, warming up");
@@ -201,13 +207,14 @@ async fn publish_receive(suite: &Suite) -> BenchResult<Vec<Figure>> {
         }
         results.push((contender.who, contender.results));
     }
-    drop(mosquitto);
+    drop(brokers);
 
     let note = format!(
         "Publish → receive: a client subscribed (QoS 1) to its own topic publishes {PAYLOAD} B \
          at QoS 1 and times until the message is back in hand, one at a time ({samples} per run \
          after {warm_up} unmeasured): iotcore → the emulator against {rumqttc} → the emulator \
-         (the client differs) and iotcore → Mosquitto (the broker differs), same certificates."
+         (the client differs) and iotcore → Mosquitto and → rumqttd (the broker differs), same \
+         certificates, each broker in its own process with its default settings."
     );
     let (ours, peers) = results
         .split_first()
