@@ -23,13 +23,18 @@ struct Bench {
 }
 
 async fn bench() -> Bench {
+    bench_with(|qualifier| qualifier).await
+}
+
+/// A bench whose qualifier `setup` configures.
+async fn bench_with(setup: impl FnOnce(Qualifier) -> Qualifier) -> Bench {
     let dir = tempfile::tempdir().unwrap();
     let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
     let device = pki
         .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let qualifier = Qualifier::new(listener, Arc::clone(&pki)).unwrap();
+    let qualifier = setup(Qualifier::new(listener, Arc::clone(&pki)).unwrap());
     let config = tls_config(
         pki.ca_pem(),
         &device.certificate_pem,
@@ -346,26 +351,11 @@ async fn a_job_run_to_succeeded_passes_and_one_reported_failed_fails() {
 
 #[tokio::test]
 async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
-    let device = pki
-        .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
-        .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let ota = serde_json::json!({ "operation": "ota", "url": "file:///firmware.bin" });
-    let qualifier = Qualifier::new(listener, Arc::clone(&pki))
-        .unwrap()
-        .with_job_document(ota.clone());
-    let config = tls_config(
-        pki.ca_pem(),
-        &device.certificate_pem,
-        &device.private_key_pem,
-        None,
-    );
-    let addr = qualifier.local_addr().unwrap();
+    let bench = bench_with(|q| q.with_job_document(ota.clone())).await;
     // A device that asks for $next without subscribing to anything.
     let asks = async {
-        let mut device = RawClient::open_with(addr, config).await.unwrap();
+        let mut device = bench.device().await;
         device
             .handshake(connect_packet("dut", ProtocolVersion::V5))
             .await;
@@ -383,7 +373,9 @@ async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
         (body, device)
     };
     let (result, (body, _device)) = tokio::join!(
-        qualifier.run(CaseId::JobExecution, Duration::from_secs(1)),
+        bench
+            .qualifier
+            .run(CaseId::JobExecution, Duration::from_secs(1)),
         asks
     );
     assert_eq!(body["execution"]["jobDocument"], ota, "{body}");
@@ -399,14 +391,10 @@ async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
 async fn the_policies_given_are_checked_for_wildcards() {
     use iotcore_emulator::policy::{ArnScope, PolicyDocument, PolicyTemplate};
     let check = |template: PolicyTemplate| async move {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let document = PolicyDocument::parse(&template.render(&ArnScope::default())).unwrap();
-        let qualifier = Qualifier::new(listener, pki)
-            .unwrap()
-            .with_policies(vec![(template.to_string(), document)]);
-        qualifier
+        let bench = bench_with(|q| q.with_policies(vec![(template.to_string(), document)])).await;
+        bench
+            .qualifier
             .run(CaseId::SecurityDevicePolicies, Duration::from_secs(1))
             .await
             .outcome
@@ -434,30 +422,18 @@ async fn the_policies_given_are_checked_for_wildcards() {
 #[tokio::test]
 async fn the_long_duration_case_warns_of_no_retry_and_fails_a_device_that_stays_away() {
     use iotcore_emulator::qualify::LongDuration;
-    let dir = tempfile::tempdir().unwrap();
-    let pki = Arc::new(Pki::load_or_create(dir.path()).unwrap());
-    let device = pki
-        .issue_device_certificate("dut", KeyAlgorithm::EcdsaP256)
-        .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let qualifier = Qualifier::new(listener, Arc::clone(&pki))
-        .unwrap()
-        .with_long_duration(LongDuration {
+    let bench = bench_with(|q| {
+        q.with_long_duration(LongDuration {
             retry_window: Duration::from_millis(300),
             scenarios: Vec::new(),
             ..LongDuration::default()
-        });
-    let config = tls_config(
-        pki.ca_pem(),
-        &device.certificate_pem,
-        &device.private_key_pem,
-        None,
-    );
-    let addr = qualifier.local_addr().unwrap();
+        })
+    })
+    .await;
     // Subscribes and publishes once, sends nothing again, and does not come
     // back when dropped.
     let once = async {
-        let mut device = RawClient::open_with(addr, config).await.unwrap();
+        let mut device = bench.device().await;
         device
             .handshake(connect_packet("dut", ProtocolVersion::V311))
             .await;
@@ -471,7 +447,9 @@ async fn the_long_duration_case_warns_of_no_retry_and_fails_a_device_that_stays_
         device.until_closed().await
     };
     let (result, answers) = tokio::join!(
-        qualifier.run(CaseId::MqttLongDuration, Duration::from_secs(1)),
+        bench
+            .qualifier
+            .run(CaseId::MqttLongDuration, Duration::from_secs(1)),
         once
     );
     assert!(

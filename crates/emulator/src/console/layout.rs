@@ -144,5 +144,10 @@ pub(super) fn json(value: &serde_json::Value) -> Markup {
 
 /// A certificate id, shortened, the whole id in its tooltip.
 pub(super) fn certificate_id(id: &str) -> Markup {
-    html! { code title=(id) { (id.get(..12).unwrap_or(id)) "…" } }
+    html! { code title=(id) { (short_id(id)) "…" } }
+}
+
+/// The first 12 characters of a certificate id: how the console names one.
+pub(super) fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
 }

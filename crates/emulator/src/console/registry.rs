@@ -106,17 +106,19 @@ pub(super) fn set_status(console: &Console, id: &str, request: &Request) -> Resp
             new_status: status.to_owned(),
         });
     let (key, message) = match result {
-        Ok(()) => ("done", format!("Certificate {} is now {status}", short(id))),
-        Err(e) => ("error", format!("Certificate {} unchanged: {e}", short(id))),
+        Ok(()) => (
+            "done",
+            format!("Certificate {} is now {status}", layout::short_id(id)),
+        ),
+        Err(e) => (
+            "error",
+            format!("Certificate {} unchanged: {e}", layout::short_id(id)),
+        ),
     };
     http::see_other(&format!(
         "/certificates{}",
         query_string([(key, message.as_str())])
     ))
-}
-
-fn short(id: &str) -> &str {
-    id.get(..12).unwrap_or(id)
 }
 
 /// `GET /policies`: every policy and its versions; the explain form and its answer.
@@ -139,7 +141,7 @@ pub(super) fn policies(console: &Console, request: &Request) -> Response {
                     select #cert name="cert" required {
                         @for certificate in &certificates {
                             option value=(certificate.id) selected[request.query("cert") == Some(certificate.id.as_str())] {
-                                (short(&certificate.id)) "… " (certificate.things.join(", "))
+                                (layout::short_id(&certificate.id)) "… " (certificate.things.join(", "))
                             }
                         }
                     }

@@ -71,6 +71,7 @@ pub enum CaseId {
 
 /// Where a case belongs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Category {
     /// TLS.
     Tls,
@@ -393,6 +394,7 @@ pub const LARGE_CERTIFICATE_BYTES: usize = 6_000;
 
 /// What the qualifying server withholds or does during a case.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct Faults {
     /// The flawed server certificate presented instead of the right one.
     pub certificate: Option<ServerCertificateFlaw>,

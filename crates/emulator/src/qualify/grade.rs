@@ -12,6 +12,7 @@ use super::transcript::{Observation, Seen};
 
 /// A case's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The device did what the case asks.
     Pass,
@@ -111,7 +112,8 @@ impl fmt::Display for Shape {
 /// Classifies the waits between attempts (at least two).
 ///
 /// Constant: the spread is within 20 % of the mean. Exponential: each wait
-/// is 1.5 to 2.6 times the one before. Linear: each wait is longer than the
+/// is 1.5 to 2.6 times the one before, or, after at least two such steps,
+/// reaches a cap and stays there (within 10 %). Linear: each wait is longer than the
 /// one before, by amounts within 30 % of their mean. Jittered exponential:
 /// none of those, and the later half of the waits is on average at least 1.5
 /// times the earlier half. Anything else does not back off.
@@ -125,7 +127,21 @@ pub fn classify(waits: &[Duration]) -> Shape {
         return Shape::Constant;
     }
     let ratios: Vec<f64> = d.windows(2).map(|w| w[1] / w[0].max(1e-9)).collect();
-    if ratios.iter().all(|r| (1.5..=2.6).contains(r)) {
+    let growing = ratios
+        .iter()
+        .take_while(|r| (1.5..=2.6).contains(*r))
+        .count();
+    let mut at_cap = &ratios[growing..];
+    if growing >= 2 {
+        // The step into the cap may be cut short by it.
+        if let Some((into, after)) = at_cap.split_first() {
+            if (1.1..=2.6).contains(into) {
+                at_cap = after;
+            }
+        }
+    }
+    let flat = at_cap.iter().all(|r| (0.9..=1.1).contains(r));
+    if growing == ratios.len() || (growing >= 2 && flat) {
         return Shape::Exponential;
     }
     let steps: Vec<f64> = d.windows(2).map(|w| w[1] - w[0]).collect();

@@ -33,6 +33,7 @@ use super::transcript::{Observation, Seen};
 
 /// The advanced scenarios, with Device Advisor's names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum Scenario {
     /// A QoS 1 message to the device's subscription: it answers PUBACK.
     PubackQos1,

@@ -61,6 +61,16 @@ fn shapes_of_backoff() {
         Shape::JitteredExponential
     );
     assert_eq!(classify(&d(&[300, 100, 500, 200, 250])), Shape::NoGrowth);
+    // Doubling up to a cap (AWS's CRT: 5, 10, 20, 40, then 60 s) is exponential.
+    assert_eq!(
+        classify(&d(&[10_260, 20_259, 40_296, 60_318, 60_309])),
+        Shape::Exponential
+    );
+    // One step of growth and then flat is not.
+    assert_eq!(
+        classify(&d(&[1_000, 2_000, 2_000, 2_000, 2_000])),
+        Shape::NoGrowth
+    );
 }
 
 #[test]
