@@ -466,17 +466,23 @@ fn session_kept(transcript: &[Observation]) -> Option<Outcome> {
         ));
     }
     let second = reconnection(transcript, first.connection)?;
-    let on_second = || transcript.iter().filter(|o| o.connection == second);
-    if on_second().any(|o| matches!(o.seen, Seen::Subscribe { .. })) {
+    resumed_on(transcript, second)
+}
+
+/// On `connection`, which CONNACK told its session was present: no SUBSCRIBE
+/// again, and the message stored for it acknowledged.
+pub(super) fn resumed_on(transcript: &[Observation], connection: u32) -> Option<Outcome> {
+    let on_it = || transcript.iter().filter(|o| o.connection == connection);
+    if on_it().any(|o| matches!(o.seen, Seen::Subscribe { .. })) {
         return Some(Outcome::fail(
             "the device subscribed again although CONNACK said its session was present",
         ));
     }
-    let sent = on_second().find_map(|o| match o.seen {
+    let sent = on_it().find_map(|o| match o.seen {
         Seen::PublishSent { packet_id, .. } => Some(packet_id),
         _ => None,
     })?;
-    on_second()
+    on_it()
         .any(|o| o.seen == Seen::PubAck { packet_id: sent })
         .then(|| {
             Outcome::pass(
@@ -610,25 +616,38 @@ pub(super) enum RetryOf {
     Subscribe,
 }
 
+impl RetryOf {
+    /// `PUBLISH` or `SUBSCRIBE`.
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            RetryOf::Publish => "PUBLISH",
+            RetryOf::Subscribe => "SUBSCRIBE",
+        }
+    }
+
+    /// The packet id and DUP of a QoS 1 PUBLISH (or a SUBSCRIBE, DUP
+    /// counted as set) from the device.
+    pub(super) fn packet(self, seen: &Seen) -> Option<(u16, bool)> {
+        match (self, seen) {
+            (
+                RetryOf::Publish,
+                Seen::Publish {
+                    qos: 1,
+                    packet_id: Some(id),
+                    dup,
+                    ..
+                },
+            ) => Some((*id, *dup)),
+            (RetryOf::Subscribe, Seen::Subscribe { packet_id, .. }) => Some((*packet_id, true)),
+            _ => None,
+        }
+    }
+}
+
 /// The first QoS 1 PUBLISH (or SUBSCRIBE) sent again with its packet id.
 pub(super) fn retry(transcript: &[Observation], of: RetryOf) -> Option<Outcome> {
-    let id_of = |seen: &Seen| match (of, seen) {
-        (
-            RetryOf::Publish,
-            Seen::Publish {
-                qos: 1,
-                packet_id: Some(id),
-                dup,
-                ..
-            },
-        ) => Some((*id, *dup)),
-        (RetryOf::Subscribe, Seen::Subscribe { packet_id, .. }) => Some((*packet_id, true)),
-        _ => None,
-    };
-    let name = match of {
-        RetryOf::Publish => "PUBLISH",
-        RetryOf::Subscribe => "SUBSCRIBE",
-    };
+    let id_of = |seen: &Seen| of.packet(seen);
+    let name = of.name();
     let original = transcript.iter().find(|o| id_of(&o.seen).is_some())?;
     let (id, _) = id_of(&original.seen)?;
     for later in transcript.iter().filter(|o| o.at >= original.at) {

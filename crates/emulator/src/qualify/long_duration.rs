@@ -26,7 +26,8 @@ use tokio::time::Instant;
 
 use super::case::{FRAGMENTED_PAYLOAD, Faults, SMALL_PAYLOAD, SessionPlan};
 use super::grade::{
-    Outcome, RetryOf, Verdict, connect_times, millis, puback, reconnect_backoff, retry, waits,
+    Outcome, RetryOf, Verdict, connect_times, millis, puback, reconnect_backoff, resumed_on, retry,
+    waits,
 };
 use super::server::{CaseRun, Command};
 use super::transcript::{Observation, Seen};
@@ -247,7 +248,6 @@ async fn until(
 /// A basic scenario whose first packet waits for its retry.
 struct Windowed {
     of: RetryOf,
-    name: &'static str,
     /// When its first packet came, from the case's start.
     original: Option<Duration>,
     outcome: Option<Outcome>,
@@ -255,22 +255,10 @@ struct Windowed {
 
 impl Windowed {
     fn new(of: RetryOf) -> Windowed {
-        let name = match of {
-            RetryOf::Publish => "PUBLISH",
-            RetryOf::Subscribe => "SUBSCRIBE",
-        };
         Windowed {
             of,
-            name,
             original: None,
             outcome: None,
-        }
-    }
-
-    fn is_original(&self, seen: &Seen) -> bool {
-        match self.of {
-            RetryOf::Publish => matches!(seen, Seen::Publish { qos: 1, .. }),
-            RetryOf::Subscribe => matches!(seen, Seen::Subscribe { .. }),
         }
     }
 
@@ -285,7 +273,7 @@ impl Windowed {
         }
         self.original = self
             .original
-            .or_else(|| first_seen(seen, |s| self.is_original(s)).map(|o| o.at));
+            .or_else(|| first_seen(seen, |s| self.of.packet(s).is_some()).map(|o| o.at));
         if self
             .original
             .is_some_and(|at| now >= at + window + WINDOW_MARGIN)
@@ -293,7 +281,7 @@ impl Windowed {
             self.outcome = Some(Outcome::warn(format!(
                 "the device did not send its first QoS 1 {} again within the {} ms retry \
                  window; it was answered after the window",
-                self.name,
+                self.of.name(),
                 window.as_millis()
             )));
         }
@@ -311,7 +299,7 @@ impl Windowed {
         self.outcome.unwrap_or_else(|| {
             Outcome::skipped(format!(
                 "the device sent no QoS 1 {}: not among its operations",
-                self.name
+                self.of.name()
             ))
         })
     }
@@ -417,7 +405,6 @@ async fn advanced(
                 Scenario::PubackQos1 => SMALL_PAYLOAD,
                 _ => FRAGMENTED_PAYLOAD,
             };
-            run.set_faults(Faults::default());
             run.command(Command::SendToSubscriber(size));
             until(run, Faults::default(), limit, puback)
                 .await
@@ -537,23 +524,7 @@ async fn long_server_disconnect(
 /// it, and the stored message acknowledged.
 fn resumed_session(seen: &[Observation]) -> Option<Outcome> {
     let connection = first_seen(seen, |s| matches!(s, Seen::Connect { .. }))?.connection;
-    let on_it = || seen.iter().filter(|o| o.connection == connection);
-    if on_it().any(|o| matches!(o.seen, Seen::Subscribe { .. })) {
-        return Some(Outcome::fail(
-            "the device subscribed again although CONNACK said its session was present",
-        ));
-    }
-    let sent = on_it().find_map(|o| match o.seen {
-        Seen::PublishSent { packet_id, .. } => Some(packet_id),
-        _ => None,
-    })?;
-    on_it()
-        .any(|o| o.seen == Seen::PubAck { packet_id: sent })
-        .then(|| {
-            Outcome::pass(
-                "resumed its session without subscribing again, and took the stored message",
-            )
-        })
+    resumed_on(seen, connection)
 }
 
 /// The device closed its connection while every answer was withheld.
