@@ -18,7 +18,7 @@ use crate::greengrass::DiscoveryEndpoint;
 use crate::limits::{Limits, Violation};
 use crate::offline_queue::OfflineQueueLimits;
 use crate::offline_store::{OfflineStore, PendingPublish};
-use crate::transport::tls::{self, AWS_MQTT_ALPN, TlsSetup};
+use crate::transport::tls::{self, AWS_MQTT_ALPN, ServerTrust, TlsSetup};
 use crate::transport::{Connector, Door, DoorSetup, GreengrassSetup, Proxy};
 
 /// The MQTT port of AWS IoT Core with client certificates.
@@ -136,6 +136,7 @@ pub struct ClientBuilder {
     identity: Option<Identity>,
     amazon_roots: bool,
     extra_roots: Vec<CertificateDer<'static>>,
+    server_trust: Option<ServerTrust>,
     protocol: ProtocolVersion,
     keep_alive: Duration,
     session: SessionMode,
@@ -173,6 +174,7 @@ impl ClientBuilder {
             identity: None,
             amazon_roots: true,
             extra_roots: Vec::new(),
+            server_trust: None,
             protocol: ProtocolVersion::V311,
             keep_alive: Duration::from_secs(60),
             session: SessionMode::Clean,
@@ -431,6 +433,16 @@ impl ClientBuilder {
     /// Turn off to trust only the CAs added with `root_ca_pem*`.
     pub fn amazon_root_cas(mut self, trust: bool) -> Self {
         self.amazon_roots = trust;
+        self
+    }
+
+    /// Trusts the CAs of `trust`, parsed once and shared with every other
+    /// client given a clone of it, instead of those of
+    /// [`root_ca_pem_file`](Self::root_ca_pem_file), [`root_ca_pem`](Self::root_ca_pem)
+    /// and [`amazon_root_cas`](Self::amazon_root_cas): many clients in one
+    /// process keep one copy of their roots (see [`ServerTrust`]).
+    pub fn server_trust(mut self, trust: ServerTrust) -> Self {
+        self.server_trust = Some(trust);
         self
     }
 
@@ -718,12 +730,18 @@ impl ClientBuilder {
             .check_filter(&cloud_to_device_filter, QoS::AtMostOnce)
             .map_err(|e| invalid_topic("cloud-to-device topic", &c2d_base, e))?;
 
-        let mut roots = if self.amazon_roots {
-            credentials::amazon_roots()?
-        } else {
-            Vec::new()
+        let trust = match self.server_trust {
+            Some(trust) => trust,
+            None => {
+                let mut roots = if self.amazon_roots {
+                    credentials::amazon_roots()?
+                } else {
+                    Vec::new()
+                };
+                roots.extend(self.extra_roots);
+                ServerTrust::new(&roots)?
+            }
         };
-        roots.extend(self.extra_roots);
         let alpn = match self.alpn {
             Alpn::Auto => match door {
                 Door::MutualTls => (port == ALPN_PORT).then(|| AWS_MQTT_ALPN.to_vec()),
@@ -733,7 +751,7 @@ impl ClientBuilder {
             Alpn::Explicit(choice) => choice,
         };
         let tls = TlsSetup {
-            config: tls::client_config(identity.as_ref(), &roots, alpn.as_deref())?,
+            config: tls::client_config_trusting(identity.as_ref(), &trust, alpn.as_deref())?,
             server_name,
         };
         let setup = match self.door {

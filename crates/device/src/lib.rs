@@ -219,7 +219,7 @@ pub use offline_queue::OfflineQueueLimits;
 pub use status::{ConnectionState, DisconnectReason, Operation};
 pub use streams::{CloudToDevice, Messages, StatusEvents, Subscription};
 pub use transport::Door;
-pub use transport::tls::AWS_MQTT_ALPN;
+pub use transport::tls::{AWS_MQTT_ALPN, ServerTrust};
 
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};
 

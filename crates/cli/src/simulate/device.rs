@@ -1,12 +1,13 @@
 //! One simulated device: connect, then publish telemetry and update the
 //! shadow on their periods until told to stop, recording every outcome.
 
+use std::collections::HashMap;
 use std::error::Error as _;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use iotcore::{Client, ConnectionState, QoS};
+use iotcore::{Client, ConfigError, ConnectionState, QoS, ServerTrust};
 use serde_json::json;
 use tokio::sync::watch;
 use tokio::time::MissedTickBehavior;
@@ -37,6 +38,29 @@ pub struct Plan {
     pub telemetry_every: Duration,
     /// Shadow update period; zero for none.
     pub shadow_every: Duration,
+    /// The root CAs the devices trust, parsed once for all.
+    pub trust: Trust,
+}
+
+/// Each root CA the fleet's devices trust, parsed on first use and shared by
+/// every device that trusts it: one copy for the fleet instead of one per
+/// device.
+#[derive(Default)]
+pub struct Trust {
+    parsed: Mutex<HashMap<Arc<str>, ServerTrust>>,
+}
+
+impl Trust {
+    /// The parsed form of `root_ca_pem`.
+    fn of(&self, root_ca_pem: &Arc<str>) -> Result<ServerTrust, ConfigError> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(trust) = parsed.get(root_ca_pem) {
+            return Ok(trust.clone());
+        }
+        let trust = ServerTrust::from_pem(root_ca_pem.as_bytes())?;
+        parsed.insert(Arc::clone(root_ca_pem), trust.clone());
+        Ok(trust)
+    }
 }
 
 /// Runs device number `index` until `stop` turns true, then closes it.
@@ -57,8 +81,7 @@ pub async fn run(
         }
         builder
             .client_cert_pem(&identity.certificate_pem, &identity.private_key_pem)?
-            .root_ca_pem(identity.root_ca_pem.as_bytes())?
-            .amazon_root_cas(false)
+            .server_trust(plan.trust.of(&identity.root_ca_pem)?)
             // A simulated device reads no streams but its shadow replies: a
             // small buffer per stream keeps 10,000 devices' memory down.
             .stream_buffer(STREAM_BUFFER)

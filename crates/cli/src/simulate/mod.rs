@@ -39,7 +39,7 @@ pub use args::SimulateCommand;
 use crate::CliResult;
 use crate::data_dir::DataDir;
 use args::{SimulateArgs, SimulateSubcommand};
-use device::Plan;
+use device::{Plan, Trust};
 use identities::Identity;
 use limits::LimitError;
 use shard::Shard;
@@ -189,6 +189,7 @@ async fn simulate(
         source_addresses: args.source_addresses,
         telemetry_every: args.telemetry_every,
         shadow_every: args.shadow_every,
+        trust: Trust::default(),
     });
 
     let stats = Arc::new(Stats::default());

@@ -16,6 +16,7 @@
 mod greengrass;
 mod login;
 mod proxy;
+mod session_store;
 mod sigv4;
 pub(crate) mod tcp;
 pub(crate) mod tls;

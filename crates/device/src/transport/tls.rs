@@ -16,16 +16,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::credentials::Identity;
+use crate::credentials::{self, Identity};
 use crate::error::ConfigError;
 use crate::status::DisconnectReason;
 use crate::transport::ByteStream;
+use crate::transport::session_store::LastServerSession;
 
 /// The ALPN protocol AWS IoT Core expects for MQTT with client certificates on port 443.
 pub const AWS_MQTT_ALPN: &[u8] = b"x-amzn-mqtt-ca";
-
-/// TLS sessions kept for resumption: the one server a client connects to.
-const SESSION_CACHE_ENTRIES: usize = 1;
 
 /// The aws-lc-rs crypto provider, built once.
 pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
@@ -35,28 +33,82 @@ pub(crate) fn crypto_provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
-/// Builds the TLS client configuration.
+/// The CAs a client trusts to have signed the server's certificate, parsed
+/// once and shared by every client given a clone of it
+/// ([`ClientBuilder::server_trust`](crate::ClientBuilder::server_trust)).
+///
+/// Each client otherwise keeps its own parsed copy of its roots. A process
+/// that runs many clients against one endpoint (a fleet simulator, a gateway
+/// for many devices) keeps one copy for all of them; only each device's own
+/// certificate and key stay per client.
+///
+/// ```no_run
+/// # async fn demo(root_ca_pem: &str, devices: Vec<(String, String, String)>) -> Result<(), iotcore::Error> {
+/// use iotcore::{Client, ServerTrust};
+///
+/// let trust = ServerTrust::from_pem(root_ca_pem)?;
+/// for (thing, cert_pem, key_pem) in devices {
+///     let client = Client::builder(thing)
+///         .endpoint("127.0.0.1")
+///         .client_cert_pem(cert_pem, key_pem)?
+///         .server_trust(trust.clone())
+///         .connect()
+///         .await?;
+/// #   drop(client);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServerTrust {
+    roots: Arc<RootCertStore>,
+}
+
+impl ServerTrust {
+    /// Trusts the CA certificate(s) in PEM text. Fails when it holds none or
+    /// one cannot be parsed.
+    pub fn from_pem(pem: impl AsRef<[u8]>) -> Result<ServerTrust, ConfigError> {
+        ServerTrust::new(&credentials::roots_from_pem(pem.as_ref())?)
+    }
+
+    /// Trusts `roots`.
+    pub(crate) fn new(roots: &[CertificateDer<'static>]) -> Result<ServerTrust, ConfigError> {
+        let mut store = RootCertStore::empty();
+        for root in roots {
+            store
+                .add(root.clone())
+                .map_err(|e| ConfigError::InvalidCertificate {
+                    origin: "a root CA".into(),
+                    detail: e.to_string(),
+                })?;
+        }
+        Ok(ServerTrust {
+            roots: Arc::new(store),
+        })
+    }
+}
+
+/// Builds the TLS client configuration trusting `roots`.
 pub(crate) fn client_config(
     identity: Option<&Identity>,
     roots: &[CertificateDer<'static>],
     alpn: Option<&[u8]>,
 ) -> Result<Arc<ClientConfig>, ConfigError> {
-    let mut store = RootCertStore::empty();
-    for root in roots {
-        store
-            .add(root.clone())
-            .map_err(|e| ConfigError::InvalidCertificate {
-                origin: "a root CA".into(),
-                detail: e.to_string(),
-            })?;
-    }
+    client_config_trusting(identity, &ServerTrust::new(roots)?, alpn)
+}
+
+/// Builds the TLS client configuration trusting `trust`.
+pub(crate) fn client_config_trusting(
+    identity: Option<&Identity>,
+    trust: &ServerTrust,
+    alpn: Option<&[u8]>,
+) -> Result<Arc<ClientConfig>, ConfigError> {
     let builder = ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| ConfigError::InvalidSetting {
             setting: "tls",
             why: tls_versions_unsupported(e),
         })?
-        .with_root_certificates(store);
+        .with_root_certificates(Arc::clone(&trust.roots));
     // The key was loaded and checked against the certificate when the
     // identity was read: hand it over as is rather than load it again.
     let mut config = match identity {
@@ -65,9 +117,9 @@ pub(crate) fn client_config(
         ))),
         None => builder.with_no_client_auth(),
     };
-    // One client talks to one server name, so its session cache needs one
-    // entry, not rustls's default 256 (a ~14 KiB table in every client).
-    config.resumption = Resumption::in_memory_sessions(SESSION_CACHE_ENTRIES);
+    // One client talks to one server name: it remembers that server's
+    // session only, not rustls's default 256 (a ~14 KiB table in every client).
+    config.resumption = Resumption::store(Arc::new(LastServerSession::default()));
     if let Some(protocol) = alpn {
         config.alpn_protocols = vec![protocol.to_vec()];
     }
@@ -158,8 +210,95 @@ fn is_client_certificate_alert(alert: AlertDescription) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    use rustls::{ClientConnection, ServerConfig, ServerConnection};
+
     use super::*;
+
+    /// Moves TLS bytes between the two ends until neither has any to send.
+    pub(crate) fn exchange(client: &mut ClientConnection, server: &mut ServerConnection) {
+        loop {
+            let mut to_server = Vec::new();
+            while client.wants_write() {
+                client.write_tls(&mut to_server).unwrap();
+            }
+            let mut to_client = Vec::new();
+            let mut bytes = &to_server[..];
+            while !bytes.is_empty() {
+                server.read_tls(&mut bytes).unwrap();
+                server.process_new_packets().unwrap();
+            }
+            while server.wants_write() {
+                server.write_tls(&mut to_client).unwrap();
+            }
+            let mut bytes = &to_client[..];
+            while !bytes.is_empty() {
+                client.read_tls(&mut bytes).unwrap();
+                client.process_new_packets().unwrap();
+            }
+            if to_server.is_empty() && to_client.is_empty() {
+                return;
+            }
+        }
+    }
+
+    pub(crate) fn server_config(name: &str) -> (Arc<ServerConfig>, CertificateDer<'static>) {
+        let made = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+        let cert = made.cert.der().clone();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+        let config = ServerConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.clone()], key)
+            .unwrap();
+        (Arc::new(config), cert)
+    }
+
+    #[test]
+    fn a_shared_trust_verifies_the_server_it_names_and_refuses_others() {
+        let (server, cert) = server_config("broker.example");
+        let (_, other) = server_config("other.example");
+        let pem = |der: &CertificateDer<'_>| {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+            format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n")
+        };
+        let handshake = |trust: &ServerTrust| {
+            let config = client_config_trusting(None, trust, None).unwrap();
+            let name = server_name("broker.example").unwrap();
+            let mut client = ClientConnection::new(config, name).unwrap();
+            let mut server = ServerConnection::new(server.clone()).unwrap();
+            let mut to_server = Vec::new();
+            client.write_tls(&mut to_server).unwrap();
+            server.read_tls(&mut &to_server[..]).unwrap();
+            server.process_new_packets().unwrap();
+            let mut to_client = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut to_client).unwrap();
+            }
+            let mut bytes = &to_client[..];
+            let mut outcome = Ok(());
+            while !bytes.is_empty() && outcome.is_ok() {
+                client.read_tls(&mut bytes).unwrap();
+                outcome = client.process_new_packets().map(|_| ());
+            }
+            outcome
+        };
+        let trusted = ServerTrust::from_pem(pem(&cert)).unwrap();
+        handshake(&trusted).unwrap();
+        handshake(&trusted.clone()).unwrap();
+        let untrusted = ServerTrust::from_pem(pem(&other)).unwrap();
+        assert!(matches!(
+            handshake(&untrusted),
+            Err(rustls::Error::InvalidCertificate(_))
+        ));
+        assert!(matches!(
+            ServerTrust::from_pem("no certificate here"),
+            Err(ConfigError::NoCertificate { .. })
+        ));
+    }
 
     #[test]
     fn a_bad_certificate_alert_means_the_server_refused_our_certificate() {
