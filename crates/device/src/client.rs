@@ -217,10 +217,9 @@ impl Client {
             .limits
             .check_publish(&publish.topic, publish.payload.len(), publish.qos)
             .map_err(|v| v.into_error(&publish.topic))?;
-        self.request(|respond| Request::Publish {
+        self.request(|respond| Command::Publish {
             publish: Box::new(publish),
             respond,
-            stored: None,
         })
         .await
     }
@@ -241,10 +240,12 @@ impl Client {
             .limits
             .check_filter(&filter, qos)
             .map_err(|v| v.into_error(&filter))?;
-        self.request(|respond| Request::Subscribe {
-            filter,
-            qos,
-            respond,
+        self.request(|respond| {
+            Command::Subscription(Box::new(Request::Subscribe {
+                filter,
+                qos,
+                respond,
+            }))
         })
         .await
     }
@@ -256,8 +257,10 @@ impl Client {
             .limits
             .check_filter(&filter, QoS::AtMostOnce)
             .map_err(|v| v.into_error(&filter))?;
-        self.request(|respond| Request::Unsubscribe { filter, respond })
-            .await
+        self.request(|respond| {
+            Command::Subscription(Box::new(Request::Unsubscribe { filter, respond }))
+        })
+        .await
     }
 
     /// Subscribes (QoS 1) to the device's cloud-to-device topic,
@@ -340,12 +343,12 @@ impl Client {
 
     async fn request<T>(
         &self,
-        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Request,
+        make: impl FnOnce(oneshot::Sender<Result<T, Error>>) -> Command,
     ) -> Result<T, Error> {
         let (respond, response) = oneshot::channel();
         self.inner
             .commands
-            .send(Command::Request(make(respond)))
+            .send(make(respond))
             .await
             .map_err(|_| Error::closed())?;
         response.await.unwrap_or_else(|_| Err(Error::closed()))

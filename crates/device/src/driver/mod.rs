@@ -349,9 +349,9 @@ impl Driver {
         }
         self.commands.close();
         while let Ok(command) = self.commands.try_recv() {
-            match command {
-                Command::Request(request) => request.fail(Error::closed()),
-                Command::Close(done) => {
+            match command.into_request() {
+                Ok(request) => request.fail(Error::closed()),
+                Err(done) => {
                     let _ = done.send(());
                 }
             }
@@ -372,12 +372,12 @@ impl Driver {
 
     /// Handles a command; true when it asks to close.
     fn on_command(&mut self, command: Option<Command>) -> bool {
-        match command {
-            Some(Command::Request(request)) => {
+        match command.map(Command::into_request) {
+            Some(Ok(request)) => {
                 self.submit(request);
                 false
             }
-            Some(Command::Close(done)) => {
+            Some(Err(done)) => {
                 self.closing = Some(Some(done));
                 true
             }
