@@ -892,13 +892,15 @@ pub(crate) struct Config {
 
 impl Config {
     /// The will as MQTT packet data.
-    pub(crate) fn mqtt_will(&self) -> Option<iotcore_mqtt::packet::Will> {
-        self.will.as_ref().map(|w| iotcore_mqtt::packet::Will {
-            topic: w.topic.clone(),
-            payload: w.payload.clone(),
-            qos: w.qos,
-            retain: w.retain,
-            properties: Default::default(),
+    pub(crate) fn mqtt_will(&self) -> Option<Box<iotcore_mqtt::packet::Will>> {
+        self.will.as_ref().map(|w| {
+            Box::new(iotcore_mqtt::packet::Will {
+                topic: w.topic.clone(),
+                payload: w.payload.clone(),
+                qos: w.qos,
+                retain: w.retain,
+                properties: Default::default(),
+            })
         })
     }
 }

@@ -152,13 +152,13 @@ fn qos2_is_refused_for_publish_subscribe_and_will() {
         Err(ClientError::QoS2NotSupported)
     );
     let mut config = client_config(ProtocolVersion::V5);
-    config.will = Some(Will {
+    config.will = Some(Box::new(Will {
         topic: "last/will".into(),
         payload: bytes::Bytes::new(),
         qos: QoS::ExactlyOnce,
         retain: false,
         properties: Properties::default(),
-    });
+    }));
     assert_eq!(
         iotcore_mqtt::client::ClientSession::new(config).err(),
         Some(ClientError::QoS2NotSupported)
@@ -587,7 +587,10 @@ fn inbound_qos1_message_is_acknowledged_and_reported() {
 #[test]
 fn inbound_topic_aliases_are_resolved() {
     let mut config = client_config(ProtocolVersion::V5);
-    config.connect_properties.topic_alias_maximum = Some(4);
+    config
+        .connect_properties
+        .get_or_insert_default()
+        .topic_alias_maximum = Some(4);
     let mut client = ScriptedClient::new(config);
     client.connect(false);
     client.events();
@@ -617,7 +620,10 @@ fn inbound_topic_aliases_are_resolved() {
 #[test]
 fn unknown_topic_alias_is_a_protocol_error_with_disconnect_0x94() {
     let mut config = client_config(ProtocolVersion::V5);
-    config.connect_properties.topic_alias_maximum = Some(4);
+    config
+        .connect_properties
+        .get_or_insert_default()
+        .topic_alias_maximum = Some(4);
     let mut client = ScriptedClient::new(config);
     client.connect(false);
     let mut aliased = publish("", QoS::AtMostOnce, b"?");

@@ -46,7 +46,10 @@ pub struct ClientConfig {
     /// ends with the connection).
     pub session_expiry_interval: Option<u32>,
     /// Last will, published by the server if the connection ends abnormally.
-    pub will: Option<Will>,
+    /// Boxed, like `connect_properties`: every session keeps its config for
+    /// its whole life, and a will or properties inline took some 700 bytes
+    /// of every client, most of which set neither.
+    pub will: Option<Box<Will>>,
     /// User name (AWS SDKs append `?SDK=…&Version=…` metrics to it).
     pub username: Option<String>,
     /// Password.
@@ -55,8 +58,8 @@ pub struct ClientConfig {
     /// Topic Alias Maximum (the aliases the server may use towards us),
     /// Request Problem Information… Maximum Packet Size is set from
     /// `max_incoming_packet_size` and Session Expiry Interval from
-    /// `session_expiry_interval`.
-    pub connect_properties: Properties,
+    /// `session_expiry_interval`. Default: none.
+    pub connect_properties: Option<Box<Properties>>,
     /// Most QoS 1 publishes sent and not yet acknowledged; further ones wait
     /// in order. The server's Receive Maximum lowers it. At least 1. Default:
     /// 100 (AWS IoT Core's limit of unacknowledged inbound publishes).
@@ -89,7 +92,7 @@ impl ClientConfig {
             will: None,
             username: None,
             password: None,
-            connect_properties: Properties::default(),
+            connect_properties: None,
             max_inflight: 100,
             max_incoming_packet_size: 256 * 1024,
             retry_unacknowledged: None,

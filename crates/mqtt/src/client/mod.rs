@@ -548,7 +548,12 @@ impl ClientSession {
     fn connect_packet(&self) -> Connect {
         let mut properties = Properties::default();
         if self.config.protocol == ProtocolVersion::V5 {
-            properties = self.config.connect_properties.clone();
+            properties = self
+                .config
+                .connect_properties
+                .as_deref()
+                .cloned()
+                .unwrap_or_default();
             if let Some(expiry) = self.config.session_expiry_interval {
                 properties.session_expiry_interval = Some(expiry);
             }
@@ -572,7 +577,7 @@ impl ClientSession {
             client_id,
             username: self.config.username.clone(),
             password: self.config.password.clone(),
-            will: self.config.will.clone(),
+            will: self.config.will.as_deref().cloned(),
             properties,
         }
     }
@@ -817,7 +822,8 @@ impl ClientSession {
             self.aliases = InboundAliases::new(
                 self.config
                     .connect_properties
-                    .topic_alias_maximum
+                    .as_ref()
+                    .and_then(|p| p.topic_alias_maximum)
                     .unwrap_or(0),
             );
         }
