@@ -741,12 +741,12 @@ impl Connection {
     /// persistent session, or retained), so that nothing acknowledged is lost
     /// if the emulator's process dies.
     fn on_publish(&mut self, publish: Publish) {
-        let Some(client) = self.client.as_ref() else {
+        let Some(client) = self.client.as_mut() else {
             return;
         };
         let key = client.session.key();
-        if let Err(refused) = check_publish(&self.broker().config().limits, &client.grant, &publish)
-        {
+        let limits = &self.shared.broker.config().limits;
+        if let Err(refused) = check_publish(limits, &mut client.grant, &publish) {
             self.refuse_publish(&publish, &refused);
             return;
         }

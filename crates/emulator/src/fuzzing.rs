@@ -134,7 +134,8 @@ pub fn authorizer_response(output: &[u8]) -> Result<(), String> {
 }
 
 /// An IoT policy document, as CreatePolicy reads it; an accepted one is then
-/// compiled for a connection and asked about every action on a few resources.
+/// compiled for a connection and asked about every action on a few resources
+/// (panics if [`Principal::allows`] and [`Principal::evaluate_name`] disagree).
 pub fn policy_document(text: &str) -> Result<(), String> {
     let document = PolicyDocument::parse(text).map_err(|e| e.to_string())?;
     let mut certificate = CertificateAttributes::default();
@@ -172,7 +173,14 @@ pub fn policy_document(text: &str) -> Result<(), String> {
             "dt/sensor-1/temp",
             "$aws/things/sensor-1/shadow/update",
         ] {
-            let _ = principal.evaluate_name(action, name).to_string();
+            let decision = principal.evaluate_name(action, name);
+            // The per-message check answers as the explained one does.
+            assert_eq!(
+                principal.allows(action, name),
+                decision.is_allowed(),
+                "{decision}"
+            );
+            let _ = decision.to_string();
         }
     }
     let _ = principal.evaluate_operation("iot:UpdateThingShadow", "arn:aws:iot:*");

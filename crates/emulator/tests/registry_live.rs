@@ -113,6 +113,8 @@ async fn publish_until(client: &mut RawClient, topic: &str, until: ReasonCode) {
     panic!("the PUBACK never became {until}");
 }
 
+/// The topic is allowed (and remembered by the connection's grant) before
+/// each change: what a connection remembered must not outlive its policies.
 #[tokio::test]
 async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish() {
     let setup = Setup::start().await;
@@ -152,6 +154,7 @@ async fn a_policy_changed_while_a_device_is_connected_decides_its_next_publish()
     assert_eq!(client.recv().await, Some(Packet::PingResp));
 }
 
+/// `news/a` is received (and remembered as allowed) before the change.
 #[tokio::test]
 async fn a_subscription_made_before_a_policy_change_stops_receiving_when_receive_is_denied() {
     let setup = Setup::start().await;

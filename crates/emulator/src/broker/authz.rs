@@ -104,14 +104,12 @@ impl Authorizer {
                         (name, 1, text.clone())
                     })
                     .collect();
-                Ok(Grant {
-                    principal: Some(Principal::from_documents(
-                        &self.scope,
-                        &documents,
-                        client_id,
-                        Some(ip),
-                    )),
-                })
+                Ok(Grant::new(Some(Principal::from_documents(
+                    &self.scope,
+                    &documents,
+                    client_id,
+                    Some(ip),
+                ))))
             }
         }
     }
@@ -155,7 +153,7 @@ impl Authorizer {
                 )?),
                 None => None,
             };
-            Ok(Grant { principal })
+            Ok(Grant::new(principal))
         })
         .await
         .map_err(|e| Refused::Task(e.to_string()))?
@@ -181,20 +179,34 @@ impl Authorizer {
                 status,
             });
         }
-        Ok(Grant {
-            principal: Some(principal),
-        })
+        Ok(Grant::new(Some(principal)))
     }
 }
 
 /// The compiled policies of one connection; none for an access key issued
 /// without a policy, which may do everything.
+///
+/// The per-message checks (`iot:Publish`, `iot:RetainPublish`,
+/// `iot:Receive`) remember the last few requests they allowed: a decision
+/// depends only on the request and the policies compiled here (every
+/// condition key and policy variable the engine knows is a property of the
+/// connection, evaluated when the grant is made), and a registry change
+/// gives the connection a new grant, with nothing remembered. A denial is
+/// never remembered: it is evaluated again, with its explanation.
 #[derive(Debug, Clone)]
 pub(crate) struct Grant {
     principal: Option<Principal>,
+    recent: RecentlyAllowed,
 }
 
 impl Grant {
+    fn new(principal: Option<Principal>) -> Grant {
+        Grant {
+            principal,
+            recent: RecentlyAllowed::default(),
+        }
+    }
+
     #[cfg(test)]
     /// The policy documents `documents` (named `policy-0`, `policy-1`, …) for
     /// a connection as `client_id`, in the default ARN scope.
@@ -204,14 +216,12 @@ impl Grant {
             .enumerate()
             .map(|(i, text)| (format!("policy-{i}"), 1, (*text).to_owned()))
             .collect();
-        Grant {
-            principal: Some(Principal::from_documents(
-                &ArnScope::default(),
-                &documents,
-                client_id,
-                None,
-            )),
-        }
+        Grant::new(Some(Principal::from_documents(
+            &ArnScope::default(),
+            &documents,
+            client_id,
+            None,
+        )))
     }
 
     /// Allows `action` on `name` (client id, topic or filter), or says which
@@ -220,20 +230,142 @@ impl Grant {
         let Some(principal) = &self.principal else {
             return Ok(());
         };
-        let decision = principal.evaluate_name(action, name);
-        if decision.is_allowed() {
-            Ok(())
-        } else {
-            Err(Denied(decision))
+        if principal.allows(action, name) {
+            return Ok(());
         }
+        Err(Denied(principal.evaluate_name(action, name)))
+    }
+
+    /// [`check`](Self::check), answered from the requests allowed lately
+    /// when it is one of them.
+    fn check_again(&mut self, action: Action, name: &str) -> Result<(), Denied> {
+        if self.principal.is_none() || self.recent.contains(action, name) {
+            return Ok(());
+        }
+        self.check(action, name)?;
+        self.recent.insert(action, name);
+        Ok(())
     }
 
     /// `iot:Publish`, then `iot:RetainPublish` when `retain`.
-    pub(crate) fn check_publish(&self, topic: &str, retain: bool) -> Result<(), Denied> {
-        self.check(Action::Publish, topic)?;
+    pub(crate) fn check_publish(&mut self, topic: &str, retain: bool) -> Result<(), Denied> {
+        self.check_again(Action::Publish, topic)?;
         if retain {
-            self.check(Action::RetainPublish, topic)?;
+            self.check_again(Action::RetainPublish, topic)?;
         }
         Ok(())
+    }
+
+    /// `iot:Receive` on a message's topic.
+    pub(crate) fn check_receive(&mut self, topic: &str) -> Result<(), Denied> {
+        self.check_again(Action::Receive, topic)
+    }
+}
+
+/// How many allowed requests a [`Grant`] remembers: as many topics as a
+/// device publishes and receives on in turn (its telemetry, its shadow's
+/// replies), or the publishers a subscriber hears from in the fan-in benchmark.
+const REMEMBERED: usize = 8;
+
+/// The last [`REMEMBERED`] requests a grant allowed, oldest replaced first;
+/// empty (no allocation) until the first.
+#[derive(Debug, Clone, Default)]
+struct RecentlyAllowed {
+    requests: Vec<(Action, String)>,
+    /// The entry the next request replaces once all are taken.
+    next: usize,
+}
+
+impl RecentlyAllowed {
+    fn contains(&self, action: Action, name: &str) -> bool {
+        self.requests.iter().any(|(a, n)| *a == action && n == name)
+    }
+
+    fn insert(&mut self, action: Action, name: &str) {
+        if self.requests.len() < REMEMBERED {
+            self.requests.push((action, name.to_owned()));
+            return;
+        }
+        // The replaced entry's buffer takes the name: no allocation once
+        // full, unless the name is longer.
+        let (a, n) = &mut self.requests[self.next];
+        *a = action;
+        n.clear();
+        n.push_str(name);
+        self.next = (self.next + 1) % REMEMBERED;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Publish on `dt/*`, receive on `dt/a` only.
+    fn grant() -> Grant {
+        Grant::for_documents(
+            "dev-1",
+            &[r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/dt/*"},
+                {"Effect":"Allow","Action":"iot:Receive","Resource":"arn:aws:iot:us-east-1:123456789012:topic/dt/a"}]}"#],
+        )
+    }
+
+    #[test]
+    fn a_remembered_request_answers_only_for_its_own_action_and_name() {
+        let mut grant = grant();
+        assert!(grant.check_publish("dt/b", false).is_ok());
+        assert!(grant.check_publish("dt/b", false).is_ok(), "remembered");
+        assert!(grant.check_receive("dt/b").is_err(), "another action");
+        assert!(grant.check_receive("dt/a").is_ok());
+        assert!(grant.check_publish("dt/b", true).is_err(), "RetainPublish");
+        assert!(grant.check_publish("cmd/b", false).is_err());
+        assert!(grant.check_publish("dt/", false).is_ok());
+        assert!(grant.check_receive("dt/ab").is_err(), "a longer name");
+        assert!(grant.check_receive("dt/").is_err(), "a shorter one");
+    }
+
+    #[test]
+    fn a_denial_is_explained_each_time_and_never_remembered() {
+        let mut grant = grant();
+        for _ in 0..2 {
+            let denied = grant.check_receive("dt/b").unwrap_err();
+            assert!(
+                denied
+                    .to_string()
+                    .contains("denied: no statement allowed it"),
+                "{denied}"
+            );
+        }
+        assert!(grant.recent.requests.is_empty());
+    }
+
+    #[test]
+    fn at_most_a_few_requests_are_remembered_the_oldest_replaced_first() {
+        let mut grant = grant();
+        for i in 0..3 * REMEMBERED {
+            assert!(grant.check_publish(&format!("dt/{i}"), false).is_ok());
+            assert_eq!(grant.recent.requests.len(), REMEMBERED.min(i + 1));
+        }
+        let newest = (2 * REMEMBERED..3 * REMEMBERED).map(|i| format!("dt/{i}"));
+        assert!(
+            newest
+                .into_iter()
+                .all(|n| grant.recent.contains(Action::Publish, &n))
+        );
+        assert!(!grant.recent.contains(Action::Publish, "dt/0"));
+    }
+
+    #[test]
+    fn a_new_grant_remembers_nothing_of_the_old_one() {
+        let mut grant = grant();
+        assert!(grant.check_publish("dt/b", false).is_ok());
+        // What the connection does when the registry changes: its policies
+        // are compiled again, into a new grant.
+        grant = Grant::for_documents(
+            "dev-1",
+            &[r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:us-east-1:123456789012:topic/cmd/*"}]}"#],
+        );
+        assert!(grant.check_publish("dt/b", false).is_err());
     }
 }

@@ -61,7 +61,7 @@ impl Connection {
         let Some(principal) = self.identity.principal() else {
             return Err((ReasonCode::NOT_AUTHORIZED, "not authenticated".into()));
         };
-        let grant = self
+        let mut grant = self
             .shared
             .authz
             .grant(principal, client_id, self.peer.ip())
@@ -72,7 +72,7 @@ impl Connection {
             .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, denied.to_string()));
         if let (Ok(()), Some(will)) = (&checked, &connect.will) {
             let limits = &self.broker().config().limits;
-            checked = check_will(limits, &grant, will).map_err(|r| (r.reason, r.why));
+            checked = check_will(limits, &mut grant, will).map_err(|r| (r.reason, r.why));
         }
         if let Err((reason, why)) = checked {
             if reason == ReasonCode::NOT_AUTHORIZED {
@@ -90,11 +90,11 @@ impl Connection {
 
     /// Whether the client may receive a message on `topic` (`iot:Receive`);
     /// a denial is logged, and the message is then not delivered.
-    pub(super) fn receivable(&self, topic: &str) -> bool {
-        let Some(client) = &self.client else {
+    pub(super) fn receivable(&mut self, topic: &str) -> bool {
+        let Some(client) = &mut self.client else {
             return false;
         };
-        match client.grant.check(Action::Receive, topic) {
+        match client.grant.check_receive(topic) {
             Ok(()) => true,
             Err(denied) => {
                 tracing::warn!(

@@ -55,7 +55,7 @@ pub(crate) fn connect_refusal(protocol: ProtocolVersion, reason: ReasonCode) -> 
 
 /// The will must be a valid AWS topic the client may publish to (`grant`),
 /// its payload within the limit, and not retained on a reserved topic.
-pub(crate) fn check_will(limits: &Limits, grant: &Grant, will: &Will) -> Result<(), Refusal> {
+pub(crate) fn check_will(limits: &Limits, grant: &mut Grant, will: &Will) -> Result<(), Refusal> {
     if let Err(e) = validate_aws_topic_name(&will.topic) {
         return Err(Refusal::new(
             ReasonCode::TOPIC_NAME_INVALID,
@@ -97,7 +97,7 @@ pub(crate) struct PublishRefusal {
 /// a reserved topic, then the policies (`iot:Publish`, `iot:RetainPublish`).
 pub(crate) fn check_publish(
     limits: &Limits,
-    grant: &Grant,
+    grant: &mut Grant,
     publish: &Publish,
 ) -> Result<(), PublishRefusal> {
     let refuse = |reason, why: String, fatal| {
@@ -315,23 +315,23 @@ mod tests {
     #[test]
     fn a_will_is_checked_for_topic_size_retain_and_policy() {
         let limits = Limits::default();
-        let grant = grant();
+        let mut grant = grant();
         assert_eq!(
-            check_will(&limits, &grant, &will("dt/a", 10, false)),
+            check_will(&limits, &mut grant, &will("dt/a", 10, false)),
             Ok(())
         );
-        let invalid = check_will(&limits, &grant, &will("dt/+", 1, false)).unwrap_err();
+        let invalid = check_will(&limits, &mut grant, &will("dt/+", 1, false)).unwrap_err();
         assert_eq!(invalid.reason, ReasonCode::TOPIC_NAME_INVALID);
         let big = check_will(
             &limits,
-            &grant,
+            &mut grant,
             &will("dt/a", limits.max_payload + 1, false),
         );
         assert_eq!(big.unwrap_err().reason, ReasonCode::QUOTA_EXCEEDED);
-        let reserved = check_will(&limits, &grant, &will("$aws/x", 1, true)).unwrap_err();
+        let reserved = check_will(&limits, &mut grant, &will("$aws/x", 1, true)).unwrap_err();
         assert_eq!(reserved.reason, ReasonCode::NOT_AUTHORIZED);
         assert!(reserved.why.contains("reserved"), "{}", reserved.why);
-        let denied = check_will(&limits, &grant, &will("other", 1, false)).unwrap_err();
+        let denied = check_will(&limits, &mut grant, &will("other", 1, false)).unwrap_err();
         assert_eq!(denied.reason, ReasonCode::NOT_AUTHORIZED);
         assert!(denied.why.starts_with("will: "), "{}", denied.why);
         assert!(denied.why.contains("iot:Publish"), "{}", denied.why);
@@ -340,24 +340,25 @@ mod tests {
     #[test]
     fn a_publish_is_checked_in_aws_order() {
         let limits = Limits::default();
-        let grant = grant();
+        let mut grant = grant();
         assert_eq!(
-            check_publish(&limits, &grant, &publish("dt/a", 3, true, Some(1))),
+            check_publish(&limits, &mut grant, &publish("dt/a", 3, true, Some(1))),
             Ok(())
         );
-        let invalid = check_publish(&limits, &grant, &publish("a/#", 1, false, None)).unwrap_err();
+        let invalid =
+            check_publish(&limits, &mut grant, &publish("a/#", 1, false, None)).unwrap_err();
         assert_eq!(invalid.refusal.reason, ReasonCode::TOPIC_NAME_INVALID);
         assert!(invalid.fatal);
         let big = publish("dt/a", limits.max_payload + 1, false, None);
-        let big = check_publish(&limits, &grant, &big).unwrap_err();
+        let big = check_publish(&limits, &mut grant, &big).unwrap_err();
         assert_eq!(big.refusal.reason, ReasonCode::PACKET_TOO_LARGE);
         assert!(big.refusal.why.contains("PAYLOAD_LIMIT_EXCEEDED"));
         assert!(big.fatal);
         let retained = publish("$aws/things/t/shadow/get", 0, true, None);
-        let retained = check_publish(&limits, &grant, &retained).unwrap_err();
+        let retained = check_publish(&limits, &mut grant, &retained).unwrap_err();
         assert_eq!(retained.refusal.reason, ReasonCode::NOT_AUTHORIZED);
         assert!(!retained.fatal);
-        let denied = check_publish(&limits, &grant, &publish("x/y", 1, false, Some(2)));
+        let denied = check_publish(&limits, &mut grant, &publish("x/y", 1, false, Some(2)));
         let denied = denied.unwrap_err();
         assert_eq!(denied.refusal.reason, ReasonCode::NOT_AUTHORIZED);
         assert!(

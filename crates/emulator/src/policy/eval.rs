@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::context::{RequestContext, short_id};
 use super::document::{Effect, Listed, PolicyDocument};
 use super::pattern::Pattern;
+use super::resource::{Request, Resource};
 use super::variables::Variable;
 use super::{Action, ArnScope};
 
@@ -134,7 +135,9 @@ struct Compiled {
     source: StatementRef,
     effect: Effect,
     actions: Listed<Pattern>,
-    resources: Listed<Pattern>,
+    /// The MQTT actions `actions` names, one bit each ([`action_bit`]).
+    mqtt_actions: u8,
+    resources: Listed<Resource>,
     /// The conditions only depend on the connection: evaluated once.
     conditions_hold: bool,
     /// Variables that had no value, with the reason.
@@ -147,9 +150,32 @@ impl Compiled {
         self.actions.items.iter().any(|p| p.matches(action)) != self.actions.negated
     }
 
-    fn matches_resource(&self, resource: &str) -> bool {
-        self.resources.items.iter().any(|p| p.matches(resource)) != self.resources.negated
+    fn matches_resource(&self, scope: &ArnScope, resource: &str) -> bool {
+        self.resources
+            .items
+            .iter()
+            .any(|r| r.matches_arn(scope, resource))
+            != self.resources.negated
     }
+
+    /// Whether the statement decides the MQTT `request`: its conditions
+    /// hold, it names the action and matches the resource.
+    fn applies_to(&self, request: &mut Request<'_>) -> bool {
+        self.conditions_hold
+            && self.mqtt_actions & action_bit(request.action()) != 0
+            && self
+                .resources
+                .items
+                .iter()
+                .any(|r| r.matches_request(request))
+                != self.resources.negated
+    }
+}
+
+/// `action`'s bit in [`Compiled::mqtt_actions`].
+fn action_bit(action: Action) -> u8 {
+    let index = Action::ALL.iter().position(|a| *a == action).unwrap_or(0);
+    1 << index
 }
 
 /// The policies of one connection, ready to answer requests.
@@ -179,13 +205,16 @@ impl Principal {
                     .resources
                     .items
                     .iter()
-                    .map(|t| t.to_pattern(|v| context.resolve(v), &mut unresolved))
+                    .map(|t| {
+                        let pattern = t.to_pattern(|v| context.resolve(v), &mut unresolved);
+                        Resource::new(pattern, &scope)
+                    })
                     .collect();
                 let conditions_hold = statement
                     .conditions
                     .iter()
                     .all(|c| c.holds(&context, &mut unresolved));
-                statements.push(Compiled {
+                let mut compiled = Compiled {
                     source: StatementRef {
                         policy: policy.name.clone(),
                         version: policy.version,
@@ -203,7 +232,13 @@ impl Principal {
                         .iter()
                         .map(|v| format!("{v} ({})", context.why_unresolved(v)))
                         .collect(),
-                });
+                    mqtt_actions: 0,
+                };
+                compiled.mqtt_actions = Action::ALL
+                    .into_iter()
+                    .filter(|a| compiled.covers(a.lowercase_name()))
+                    .fold(0, |bits, a| bits | action_bit(a));
+                statements.push(compiled);
             }
         }
         Principal {
@@ -242,28 +277,49 @@ impl Principal {
 
     /// Why `action` (lowercase) on `resource` is allowed or denied.
     fn decide(&self, action: &str, resource: &str) -> Reason {
-        let mut allowed: Option<&Compiled> = None;
-        for statement in self.statements.iter() {
-            if !statement.conditions_hold
-                || !statement.covers(action)
-                || !statement.matches_resource(resource)
-            {
-                continue;
+        let deciding = self.deciding(|statement| {
+            statement.conditions_hold
+                && statement.covers(action)
+                && statement.matches_resource(&self.scope, resource)
+        });
+        match deciding {
+            Some(statement) if statement.effect == Effect::Deny => {
+                Reason::ExplicitDeny(statement.source.clone())
             }
-            match statement.effect {
-                Effect::Deny => return Reason::ExplicitDeny(statement.source.clone()),
-                Effect::Allow => {
-                    allowed.get_or_insert(statement);
-                }
-            }
-        }
-        match allowed {
             Some(statement) => Reason::Allowed(statement.source.clone()),
             None => Reason::NoAllow {
                 policies: self.policies.to_vec(),
                 unresolved: self.unresolved_for(action),
             },
         }
+    }
+
+    /// The statement that decides among those that `apply`: the first
+    /// `Deny`, else the first `Allow`; `None` when none applies.
+    fn deciding(&self, mut applies: impl FnMut(&Compiled) -> bool) -> Option<&Compiled> {
+        let mut allowed: Option<&Compiled> = None;
+        for statement in self.statements.iter() {
+            if !applies(statement) {
+                continue;
+            }
+            match statement.effect {
+                Effect::Deny => return Some(statement),
+                Effect::Allow => {
+                    allowed.get_or_insert(statement);
+                }
+            }
+        }
+        allowed
+    }
+
+    /// Whether `action` on the resource named `name` is allowed:
+    /// [`evaluate_name`](Self::evaluate_name)'s answer without its
+    /// explanation, and without building the ARN unless a pattern outside the
+    /// scope's own resources needs it. The per-message check.
+    pub fn allows(&self, action: Action, name: &str) -> bool {
+        let mut request = Request::new(&self.scope, action, name);
+        self.deciding(|statement| statement.applies_to(&mut request))
+            .is_some_and(|statement| statement.effect == Effect::Allow)
     }
 
     /// Decides `action` on the resource named `name` (a client id, topic or

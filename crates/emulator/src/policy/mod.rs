@@ -44,6 +44,7 @@ mod document;
 mod eval;
 mod load;
 mod pattern;
+mod resource;
 mod templates;
 mod variables;
 mod wildcards;

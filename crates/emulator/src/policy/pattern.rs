@@ -99,27 +99,56 @@ impl Pattern {
         false
     }
 
+    /// The rest of the pattern when it starts with `prefix` as literal
+    /// characters (no wildcard among them), `None` otherwise. The pattern
+    /// matches `prefix + x` exactly when the rest matches `x`.
+    pub(crate) fn strip_literal_prefix(&self, prefix: &str) -> Option<Pattern> {
+        let mut at = 0;
+        for expected in prefix.chars() {
+            match self.token_at(at) {
+                Some((Token::Char(c), next)) if c == expected => at = next,
+                _ => return None,
+            }
+        }
+        Some(Pattern {
+            tokens: self.tokens[at..].into(),
+        })
+    }
+
     /// True when the pattern matches all of `text`.
+    ///
+    /// Byte by byte: the wildcards and the escape are ASCII, so they never
+    /// occur inside a multi-byte character, and a literal character matches
+    /// as its UTF-8 bytes; `?` and a `*` taking one more step take a whole
+    /// character, so every position a match restarts from is a character
+    /// boundary.
     pub(crate) fn matches(&self, text: &str) -> bool {
-        // `p`: where the next token starts in `self.tokens`.
+        let (tokens, text) = (self.tokens.as_bytes(), text.as_bytes());
+        // `p`: the next token in `tokens`; `i`: the next byte of `text`.
         let (mut p, mut i) = (0usize, 0usize);
         // After a `*`: the token after it, and where in the text its match ends.
         let mut star: Option<(usize, usize)> = None;
-        while let Some(c) = text[i..].chars().next() {
-            match self.token_at(p) {
-                Some((Token::Char(t), next)) if t == c => {
-                    p = next;
-                    i += c.len_utf8();
-                    continue;
-                }
-                Some((Token::One, next)) => {
-                    p = next;
-                    i += c.len_utf8();
-                    continue;
-                }
-                Some((Token::Any, next)) => {
-                    p = next;
+        while let Some(&b) = text.get(i) {
+            match tokens.get(p) {
+                Some(b'*') => {
+                    p += 1;
                     star = Some((p, i));
+                    continue;
+                }
+                Some(b'?') => {
+                    p += 1;
+                    i += utf8_len(b);
+                    continue;
+                }
+                // An escaped `*`, `?` or `\`: one ASCII byte follows the escape.
+                Some(&ESCAPE_BYTE) if tokens.get(p + 1) == Some(&b) => {
+                    p += 2;
+                    i += 1;
+                    continue;
+                }
+                Some(&t) if t == b && t != ESCAPE_BYTE => {
+                    p += 1;
+                    i += 1;
                     continue;
                 }
                 _ => {}
@@ -128,16 +157,29 @@ impl Pattern {
             let Some((after_star, end)) = star else {
                 return false;
             };
-            let Some(taken) = text[end..].chars().next() else {
+            let Some(&taken) = text.get(end) else {
                 return false;
             };
-            let end = end + taken.len_utf8();
+            let end = end + utf8_len(taken);
             star = Some((after_star, end));
             p = after_star;
             i = end;
         }
         // Only `*`s may be left (an escaped one starts with the escape).
-        self.tokens[p..].chars().all(|c| c == '*')
+        tokens[p..].iter().all(|&t| t == b'*')
+    }
+}
+
+/// [`ESCAPE`] as a byte.
+const ESCAPE_BYTE: u8 = ESCAPE as u8;
+
+/// The length in bytes of the UTF-8 character whose first byte is `lead`.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        _ => 4,
     }
 }
 
@@ -315,6 +357,48 @@ mod tests {
         assert!(!m("dev-?", "dev-12"));
         assert!(m("d?v", "dév"));
         assert!(m("??", "éü"));
+    }
+
+    #[test]
+    fn multi_byte_characters_are_whole_characters_to_every_wildcard() {
+        assert!(m("*é", "aé"));
+        assert!(m("*?", "é"));
+        assert!(m("a*?b", "aéüb"));
+        assert!(!m("a?b", "aéüb"));
+        assert!(m("*ü*", "éüé"));
+        assert!(!m("*ü", "éé"));
+        assert!(m("é*é", "éé"));
+    }
+
+    #[test]
+    fn a_literal_prefix_comes_off_and_leaves_what_matches_the_rest() {
+        let p = Pattern::wildcard("arn:x:topic/dt/*");
+        let rest = p.strip_literal_prefix("arn:x:topic/").unwrap();
+        assert_eq!(rest.source(), "dt/*");
+        assert!(rest.matches("dt/a/b"));
+        assert!(!rest.matches("cmd/a"));
+        assert_eq!(p.strip_literal_prefix("arn:x:topicfilter/"), None);
+        assert_eq!(
+            Pattern::wildcard("arn:*:topic/a").strip_literal_prefix("arn:x:"),
+            None
+        );
+        assert_eq!(
+            Pattern::wildcard("arn:?").strip_literal_prefix("arn:x"),
+            None
+        );
+        let mut escaped = Pattern::wildcard("t/");
+        escaped.push_literal("*");
+        assert_eq!(
+            escaped.strip_literal_prefix("t/*").map(|r| r.matches("")),
+            Some(true),
+            "a literal * is a literal character"
+        );
+        assert_eq!(
+            Pattern::wildcard("t/*").strip_literal_prefix("t/*"),
+            None,
+            "a wildcard is not"
+        );
+        assert_eq!(p.strip_literal_prefix(""), Some(p.clone()));
     }
 
     #[test]

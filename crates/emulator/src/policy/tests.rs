@@ -265,3 +265,56 @@ fn actions_parse_with_or_without_prefix() {
     assert_eq!("retainpublish".parse(), Ok(Action::RetainPublish));
     assert!("iot:Pub".parse::<Action>().is_err());
 }
+
+/// [`Principal::allows`], the per-message check, answers as the explained
+/// evaluation does, for every kind of statement.
+#[test]
+fn the_per_message_check_agrees_with_the_explained_decision() {
+    let statements = json!([
+        {"Effect": "Allow", "Action": ["iot:Publish", "iot:Receive"],
+         "Resource": [format!("{PREFIX}topic/dt/${{iot:ClientId}}/*"),
+                      format!("{PREFIX}topic/cmd/${{iot:Connection.Thing.ThingName}}")]},
+        {"Effect": "Deny", "Action": "iot:Publish", "Resource": format!("{PREFIX}topic/dt/*/secret")},
+        {"Effect": "Allow", "Action": "iot:Sub*", "Resource": format!("{PREFIX}topicfilter/dt/+/*")},
+        {"Effect": "Allow", "NotAction": ["iot:Publish", "iot:Subscribe"],
+         "NotResource": format!("{PREFIX}*/private/*")},
+        {"Effect": "Allow", "Action": "iot:RetainPublish", "Resource": "arn:aws:iot:*:*:topic/r/?"},
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+         "Condition": {"Bool": {"iot:Connection.Thing.IsAttached": "true"}}},
+        {"Effect": "Deny", "Action": "iot:*", "Resource": "*",
+         "Condition": {"StringEquals": {"iot:ClientId": "someone-else"}}},
+        {"Effect": "Allow", "Action": "iot:Publish",
+         "Resource": "arn:aws:iot:eu-west-1:123456789012:topic/elsewhere"}
+    ]);
+    let names = [
+        "dev-1",
+        "dev-2",
+        "dt/dev-1/temp",
+        "dt/dev-1/secret",
+        "dt/dev-2/temp",
+        "dt/+/x",
+        "cmd/dev-1",
+        "cmd/dev-1/x",
+        "private/x",
+        "r/1",
+        "r/12",
+        "elsewhere",
+        "",
+    ];
+    for thing in [Some("dev-1"), None] {
+        let p = Principal::new(
+            context("dev-1", thing),
+            &[policy("p", statements.clone())],
+            ArnScope::default(),
+        );
+        let mut allowed = 0;
+        for action in Action::ALL {
+            for name in names {
+                let decision = p.evaluate_name(action, name);
+                assert_eq!(p.allows(action, name), decision.is_allowed(), "{decision}");
+                allowed += usize::from(decision.is_allowed());
+            }
+        }
+        assert!(allowed > 0 && allowed < Action::ALL.len() * names.len());
+    }
+}
