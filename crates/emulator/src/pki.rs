@@ -316,6 +316,7 @@ struct PkiPaths {
     ca_key: PathBuf,
     server_cert: PathBuf,
     server_key: PathBuf,
+    lock: PathBuf,
 }
 
 impl PkiPaths {
@@ -327,8 +328,24 @@ impl PkiPaths {
             ca_key: dir.join("ca.key"),
             server_cert: dir.join("server.pem"),
             server_key: dir.join("server.key"),
+            lock: dir.join(".lock"),
             dir,
         }
+    }
+
+    /// Locks the PKI directory (an exclusive lock on its `.lock` file, released
+    /// when the returned file is dropped), so that processes starting together on
+    /// a new data directory, `iotcore emulator` and `iotcore thing create` for
+    /// instance, do not each create a CA: the second waits and loads the first's.
+    fn lock(&self) -> Result<fs::File, PkiError> {
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock)
+            .map_err(|source| self.unwritable(&self.lock, source))?;
+        fs4::FileExt::lock(&file).map_err(|source| self.unwritable(&self.lock, source))?;
+        Ok(file)
     }
 
     fn write(&self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), PkiError> {
@@ -363,6 +380,7 @@ impl Pki {
     pub fn load_or_create_with(data_dir: &Path, options: &PkiOptions) -> Result<Self, PkiError> {
         let paths = PkiPaths::new(data_dir);
         fs::create_dir_all(&paths.dir).map_err(|source| paths.unwritable(&paths.dir, source))?;
+        let _lock = paths.lock()?;
 
         let server_names = requested_server_names(&options.extra_server_names)?;
         let ca_name = options.ca_common_name.as_deref().unwrap_or(CA_COMMON_NAME);
@@ -906,6 +924,27 @@ mod tests {
             parsed(ServerCertificateFlaw::Large { min_bytes: 6_000 });
         assert!((6_000..7_000).contains(&size), "{size}");
         assert!(names.contains("localhost") && signed && !expired);
+    }
+
+    #[test]
+    fn processes_starting_together_on_a_new_data_directory_make_one_ca() {
+        // Each thread opens the lock file itself, as another process would (flock
+        // locks belong to the open file, not the process).
+        let dir = tempfile::tempdir().unwrap();
+        let start = std::sync::Barrier::new(8);
+        let cas: Vec<String> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        Pki::load_or_create(dir.path()).unwrap().ca_pem().to_owned()
+                    })
+                })
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        let on_disk = fs::read_to_string(Pki::ca_cert_path(dir.path())).unwrap();
+        assert!(cas.iter().all(|ca| *ca == on_disk), "several CAs were made");
     }
 
     #[test]

@@ -87,7 +87,10 @@ fn first_start_writes_ca_and_server_files_with_private_keys_mode_0600() {
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, ["ca.key", "ca.pem", "server.key", "server.pem"]);
+    assert_eq!(
+        names,
+        [".lock", "ca.key", "ca.pem", "server.key", "server.pem"]
+    );
 }
 
 #[test]

@@ -158,26 +158,25 @@ impl Store {
     pub fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {
         let conn = self.conn();
         let record = conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id, pem, status, created_at, coalesce(updated_at, created_at)
                  FROM certificates WHERE id = ?1",
-                [id],
-                |row| {
-                    Ok(CertificateRecord {
-                        id: row.get(0)?,
-                        pem: row.get(1)?,
-                        status: row.get(2)?,
-                        created_at: row.get(3)?,
-                        updated_at: row.get(4)?,
-                        things: Vec::new(),
-                    })
-                },
-            )
+            )?
+            .query_row([id], |row| {
+                Ok(CertificateRecord {
+                    id: row.get(0)?,
+                    pem: row.get(1)?,
+                    status: row.get(2)?,
+                    created_at: row.get(3)?,
+                    updated_at: row.get(4)?,
+                    things: Vec::new(),
+                })
+            })
             .optional()?;
         let Some(mut record) = record else {
             return Ok(None);
         };
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT thing_name FROM thing_principals WHERE certificate_id = ?1 ORDER BY thing_name",
         )?;
         record.things = stmt

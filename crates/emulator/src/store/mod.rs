@@ -86,6 +86,10 @@ pub const DATABASE_FILE: &str = "iotcore.db";
 
 /// How long a call waits for a lock held by another connection to the same file.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Statements each connection keeps prepared (rusqlite's cache, 16 by default):
+/// the registry reads of every MQTT connect and the broker's session writes use
+/// `prepare_cached`, so their SQL is parsed once, not on every connection.
+const STATEMENT_CACHE: usize = 64;
 
 /// The MQTT 5 properties stored with a retained or queued message: those a broker
 /// forwards to subscribers. `None`/empty means the property is absent.
@@ -173,6 +177,7 @@ impl Store {
         let mut conn = Connection::open_in_memory().map_err(open_error)?;
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(open_error)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::migrate(&mut conn, &path)?;
         Ok(Store {
             inner: Arc::new(Inner {
@@ -208,6 +213,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     // the last transactions, which is fine for an emulator.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(())
 }
 

@@ -420,7 +420,7 @@ impl Store {
         certificate_id: &str,
     ) -> Result<Vec<AttachedPolicyRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(
+        let mut stmt = conn.prepare_cached(
             "SELECT p.name, p.default_version, v.document
              FROM policy_principals a
              JOIN policies p ON p.name = a.policy_name

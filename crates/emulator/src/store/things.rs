@@ -152,7 +152,9 @@ fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
 /// Reads thing `name` inside a transaction or connection.
 pub(super) fn read_thing(conn: &Connection, name: &str) -> rusqlite::Result<Option<ThingRecord>> {
     let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1");
-    conn.query_row(&sql, [name], thing_from_row).optional()
+    conn.prepare_cached(&sql)?
+        .query_row([name], thing_from_row)
+        .optional()
 }
 
 /// Fails with [`StoreError::VersionConflict`] unless `expected` is absent or is
