@@ -216,11 +216,20 @@ pub(crate) async fn accept(
     peer: SocketAddr,
     id: crate::broker::session::ConnectionId,
 ) {
-    // Boxed: the handshake's state is freed once it is done instead of sizing
-    // the task of every idle connection.
-    let Some(tls) = Box::pin(handshake(&shared.doors.tls, tcp, peer)).await else {
+    // Boxed: accepting's state (the TLS stream, kept whole by the future
+    // across its steps) is freed once the connection is accepted, instead of
+    // sizing the task of every connection for its life.
+    let Some(accepted) = Box::pin(arrive(&shared, tcp, peer)).await else {
         return;
     };
+    serve(shared, accepted, peer, id).await;
+}
+
+/// The TLS handshake and the door of a new connection; `None` when it was
+/// refused, or was an HTTPS API connection (served here until it ends).
+async fn arrive(shared: &Shared, tcp: TcpStream, peer: SocketAddr) -> Option<Accepted> {
+    // Boxed: the handshake's state is freed once it is done.
+    let tls = Box::pin(handshake(&shared.doors.tls, tcp, peer)).await?;
     let certificate = tls
         .get_ref()
         .1
@@ -229,15 +238,14 @@ pub(crate) async fn accept(
         .map(|cert| certificate_id(cert));
     let server_name = tls.get_ref().1.server_name().map(str::to_owned);
     if tls.get_ref().1.alpn_protocol() == Some(ALPN_MQTT) {
-        let accepted = Accepted {
+        return Some(Accepted {
             stream: Box::new(tls),
             door: Door::MqttCustomAuth,
             identity: Identity::AtConnect(Box::new(AuthRequest {
                 server_name,
                 ..AuthRequest::default()
             })),
-        };
-        return serve(shared, accepted, peer, id).await;
+        });
     }
     if tls.get_ref().1.alpn_protocol() == Some(ALPN_HTTP_CA) {
         shared
@@ -245,21 +253,18 @@ pub(crate) async fn accept(
             .http
             .serve(Box::new(tls), certificate, peer)
             .await;
-        return;
+        return None;
     }
-    let Some(accepted) = Box::pin(choose_door(
+    let accepted = Box::pin(choose_door(
         &shared.doors,
         tls,
         certificate,
         server_name,
         peer,
     ))
-    .await
-    else {
-        return;
-    };
+    .await?;
     tracing::debug!(%peer, door = %accepted.door, principal = %accepted.identity, "connection accepted");
-    serve(shared, accepted, peer, id).await;
+    Some(accepted)
 }
 
 /// What the first byte of a connection says it is.
@@ -384,5 +389,26 @@ mod tests {
         for other in [0x30, 0x16, b'g', 0] {
             assert_eq!(what_arrived(other), Arrival::Other, "{other:#04x}");
         }
+    }
+}
+
+#[cfg(test)]
+mod task_size {
+    /// The size of the future an async fn of four owned arguments returns.
+    fn future_size<A, B, C, D, Fut>(_: impl FnOnce(A, B, C, D) -> Fut) -> usize {
+        std::mem::size_of::<Fut>()
+    }
+
+    #[test]
+    fn a_connection_task_is_sized_for_serving_not_for_accepting() {
+        // Every connection's task holds `accept`'s future for its life: it is
+        // `serve`'s future and a few words, nothing of the TLS handshake or
+        // the door's choice (4,672 bytes when the TLS stream stayed in it).
+        let accept = future_size(super::accept);
+        let serve = future_size(super::serve);
+        assert!(
+            accept <= serve + 256,
+            "accept {accept} bytes, serve {serve}"
+        );
     }
 }
