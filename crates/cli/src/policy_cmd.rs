@@ -10,7 +10,7 @@ use iotcore_emulator::control::{
     ErrorCode, ListPoliciesRequest, ListTargetsForPolicyRequest, MAX_POLICY_VERSIONS,
     PolicyNameRequest, PolicyTargetRequest, PolicyVersionRequest,
 };
-use iotcore_emulator::policy::{Action, PolicyDocument, PolicyTemplate};
+use iotcore_emulator::policy::{Action, ConnectAttributes, PolicyDocument, PolicyTemplate};
 
 use crate::CliResult;
 use crate::cert_cmd::resolve_certificate;
@@ -91,6 +91,14 @@ pub enum PolicyCommand {
         /// The client's IP address, for aws:SourceIp.
         #[arg(long, default_value = "127.0.0.1")]
         source_ip: IpAddr,
+        /// With iot:Connect: the CONNECT asks for a persistent session
+        /// (iot:ConnectAttributes PersistentConnect).
+        #[arg(long)]
+        persistent: bool,
+        /// With iot:Connect: the CONNECT carries a will (iot:ConnectAttributes
+        /// LastWill).
+        #[arg(long)]
+        will: bool,
     },
 }
 
@@ -110,6 +118,12 @@ enum PolicyCmdError {
         "certificate {0} is attached to no thing: give the connection's client id with --client-id"
     )]
     NoClientId(String),
+    /// `--persistent` or `--will` for another action than iot:Connect.
+    #[error(
+        "--persistent and --will describe a CONNECT (iot:ConnectAttributes): use them with \
+         --action iot:Connect, not {0}"
+    )]
+    ConnectAttributesWithout(Action),
 }
 
 fn read_document(file: &str) -> Result<String, PolicyCmdError> {
@@ -243,7 +257,16 @@ pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
             resource,
             client_id,
             source_ip,
+            persistent,
+            will,
         } => {
+            let connect = ConnectAttributes {
+                persistent_connect: persistent,
+                last_will: will,
+            };
+            if action != Action::Connect && !connect.is_empty() {
+                return Err(PolicyCmdError::ConnectAttributesWithout(action).into());
+            }
             let control = data_dir.control()?;
             let id = resolve_certificate(&control, &cert)?;
             let client_id = match client_id {
@@ -254,10 +277,14 @@ pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
                     .ok_or_else(|| PolicyCmdError::NoClientId(id.clone()))?,
             };
             let (principal, status) = control.principal(&id, &client_id, Some(source_ip))?;
-            let decision = if resource.starts_with("arn:") {
-                principal.evaluate(action, &resource)
+            let arn = if resource.starts_with("arn:") {
+                resource
             } else {
-                principal.evaluate_name(action, &resource)
+                principal.scope().arn(action, &resource)
+            };
+            let decision = match action {
+                Action::Connect => principal.evaluate_connect(&arn, connect),
+                _ => principal.evaluate(action, &arn),
             };
             println!(
                 "{}",
@@ -269,6 +296,9 @@ pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
             );
             println!("  {decision}");
             println!("  connection: {}", principal.describe());
+            if action == Action::Connect {
+                println!("  iot:ConnectAttributes: {connect}");
+            }
             if status != CertificateStatus::Active {
                 println!(
                     "  note: the certificate is {status}: the emulator refuses it before any \

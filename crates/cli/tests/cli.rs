@@ -371,6 +371,85 @@ fn policy_explain_names_the_deciding_statement_offline() {
     );
 }
 
+#[test]
+fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
+    let data = tempfile::tempdir().unwrap();
+    let out = data.path().join("files");
+    let created = iotcore_ok(
+        data.path(),
+        &["thing", "create", "dev1", "--out", out.to_str().unwrap()],
+    );
+    let id = certificate_id(&created);
+    let file = data.path().join("no-persistent.json");
+    std::fs::write(
+        &file,
+        r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect",
+            "Resource": "*", "Condition": {"ForAllValues:StringNotEquals":
+            {"iot:ConnectAttributes": ["PersistentConnect"]}}}]}"#,
+    )
+    .unwrap();
+    iotcore_ok(
+        data.path(),
+        &["policy", "create", "no-persistent", file.to_str().unwrap()],
+    );
+    iotcore_ok(
+        data.path(),
+        &["policy", "detach", "dev1-policy", "--cert", &id],
+    );
+    iotcore_ok(
+        data.path(),
+        &["policy", "attach", "no-persistent", "--cert", &id],
+    );
+    let explain = |flags: &[&str]| {
+        let mut args = vec!["policy", "explain", "--cert", &id, "--resource", "dev1"];
+        args.extend(flags);
+        iotcore(data.path(), &args)
+    };
+    let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
+
+    let clean = stdout(&explain(&["--action", "iot:Connect"]));
+    assert!(clean.starts_with("ALLOW\n"), "{clean}");
+    assert!(
+        clean.contains("with no iot:ConnectAttributes allowed by"),
+        "{clean}"
+    );
+    let with_will = stdout(&explain(&["--action", "iot:Connect", "--will"]));
+    assert!(with_will.starts_with("ALLOW\n"), "{with_will}");
+    assert!(
+        with_will.contains("iot:ConnectAttributes: [LastWill]"),
+        "{with_will}"
+    );
+    let persistent = stdout(&explain(&[
+        "--action",
+        "iot:Connect",
+        "--persistent",
+        "--will",
+    ]));
+    assert!(persistent.starts_with("DENY\n"), "{persistent}");
+    assert!(
+        persistent.contains(
+            "with iot:ConnectAttributes [PersistentConnect, LastWill] denied: no statement \
+             allowed it"
+        ),
+        "{persistent}"
+    );
+    assert!(
+        persistent.contains(
+            "policy \"no-persistent\" version 1, Statement[0]: its condition on \
+             iot:ConnectAttributes does not hold for [PersistentConnect, LastWill]"
+        ),
+        "{persistent}"
+    );
+
+    let misused = explain(&["--action", "iot:Publish", "--persistent"]);
+    assert!(!misused.status.success());
+    let stderr = String::from_utf8_lossy(&misused.stderr);
+    assert!(
+        stderr.contains("use them with --action iot:Connect"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn cert_revoke_from_the_cli_disconnects_a_device_of_a_running_emulator_for_good() {
     use std::time::Duration;

@@ -312,6 +312,39 @@ async fn revoking_on_the_page_disconnects_the_device_and_the_log_says_why() {
 }
 
 #[tokio::test]
+async fn a_connect_refused_for_its_connect_attributes_is_logged_naming_the_key() {
+    let (setup, console) = with_console().await;
+    let document = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+         "Condition": {"ForAllValues:StringNotEquals":
+                       {"iot:ConnectAttributes": ["PersistentConnect"]}}}]});
+    create_policy(
+        setup.emulator.control(),
+        "no-persistent",
+        &document.to_string(),
+    );
+    let device = setup.device_with("keeper", ThingPolicy::Existing("no-persistent".into()));
+    let mut connect = connect_packet("keeper", V5);
+    connect.properties.session_expiry_interval = Some(3600);
+    let mut client = RawClient::open(setup.addr(), &device).await.expect("TLS");
+    client.protocol = V5;
+    client.send(&Packet::Connect(connect)).await;
+    match client.recv().await {
+        Some(Packet::ConnAck(ack)) => assert_eq!(ack.reason, ReasonCode::NOT_AUTHORIZED),
+        other => panic!("{other:?}"),
+    }
+    let (_, page) = get(console, "/connections").await;
+    assert!(
+        page.contains("with iot:ConnectAttributes [PersistentConnect] denied"),
+        "{page}"
+    );
+    assert!(
+        page.contains("its condition on iot:ConnectAttributes does not hold"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_publish_is_logged_with_the_policy_decision_and_explained() {
     let (setup, console) = with_console().await;
     let device = setup.device_with("narrow", ThingPolicy::default());

@@ -4,7 +4,8 @@
 //! certificate registered and `ACTIVE`, an access key issued and not expired.
 //! Then the AWS IoT policies attached to the certificate, or the policy the
 //! access key was issued with, decide each action ([`crate::policy`]):
-//! `iot:Connect` on the client id at CONNECT (and `iot:Publish`, plus
+//! `iot:Connect` on the client id at CONNECT, with the CONNECT's
+//! `iot:ConnectAttributes` (and `iot:Publish`, plus
 //! `iot:RetainPublish` if retained, on the will topic), `iot:Publish` and
 //! `iot:RetainPublish` on each PUBLISH, `iot:Subscribe` on each filter, and
 //! `iot:Receive` on each message delivered. A [`Grant`] holds the policies
@@ -17,7 +18,7 @@ use std::net::IpAddr;
 
 use tokio::sync::watch;
 
-use crate::policy::{Action, ArnScope, Decision, LoadError, Principal};
+use crate::policy::{Action, ArnScope, ConnectAttributes, Decision, LoadError, Principal};
 use crate::registry_watch::RegistryWatch;
 use crate::store::{CertificateStatus, Store};
 
@@ -234,6 +235,25 @@ impl Grant {
             return Ok(());
         }
         Err(Denied(principal.evaluate_name(action, name)))
+    }
+
+    /// Allows `iot:Connect` on `client_id` for a CONNECT with `connect`'s
+    /// attributes (`iot:ConnectAttributes`), or says which statement (or the
+    /// lack of one) denied it.
+    pub(crate) fn check_connect(
+        &self,
+        client_id: &str,
+        connect: ConnectAttributes,
+    ) -> Result<(), Denied> {
+        let Some(principal) = &self.principal else {
+            return Ok(());
+        };
+        let arn = principal.scope().arn(Action::Connect, client_id);
+        let decision = principal.evaluate_connect(&arn, connect);
+        if decision.is_allowed() {
+            return Ok(());
+        }
+        Err(Denied(decision))
     }
 
     /// [`check`](Self::check), answered from the requests allowed lately

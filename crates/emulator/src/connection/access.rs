@@ -16,7 +16,7 @@ use crate::accept::{Identity, Principal};
 use crate::authorizer::MqttContext;
 use crate::broker::authz::{Grant, Refused};
 use crate::lifecycle::DisconnectReason;
-use crate::policy::{Action, LoadError};
+use crate::policy::{ConnectAttributes, LoadError};
 
 /// What a custom authorizer's refresh answers: the principal and its grant,
 /// or why the connection must end.
@@ -27,7 +27,8 @@ impl Connection {
     /// assigned for an empty one): a custom authorizer, if the door asked for
     /// one, authenticates it first; the principal must be usable (a
     /// certificate `ACTIVE`, an access key not deleted), and its policies
-    /// must allow `iot:Connect` on that id and publishing the will. A policy
+    /// must allow `iot:Connect` on that id (with the CONNECT's
+    /// `iot:ConnectAttributes`) and publishing the will. A policy
     /// refusal is published as a `connect_failed` lifecycle event.
     pub(super) async fn authorize_connect(
         &mut self,
@@ -68,7 +69,7 @@ impl Connection {
             .await
             .map_err(|refused| (ReasonCode::NOT_AUTHORIZED, refused.to_string()))?;
         let mut checked = grant
-            .check(Action::Connect, client_id)
+            .check_connect(client_id, ConnectAttributes::of(connect))
             .map_err(|denied| (ReasonCode::NOT_AUTHORIZED, denied.to_string()));
         if let (Ok(()), Some(will)) = (&checked, &connect.will) {
             let limits = &self.broker().config().limits;

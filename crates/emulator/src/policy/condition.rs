@@ -6,7 +6,13 @@
 //! positive operator false and a negated one (`StringNotEquals`, `NotIpAddress`…)
 //! true; `…IfExists` holds when the key is absent; `Null` tests absence;
 //! `ForAnyValue:` / `ForAllValues:` compare every value of a multi-valued key
-//! (`iot:Certificate.Subject.Organization.List`).
+//! (`iot:Certificate.Subject.Organization.List`, `iot:ConnectAttributes`):
+//! `ForAllValues:` holds when every request value matches (so also when the
+//! key is absent), `ForAnyValue:` when one does (so never when it is absent).
+//! IAM says multi-valued keys "require a condition set operator" and is
+//! silent on a plain operator: the emulator then holds when one request value
+//! passes (as `ForAnyValue:`, but a negated operator holds when the key is
+//! absent), and `iotcore policy create` warns.
 //!
 //! Supported: the `String…`, `Numeric…`, `Bool`, `IpAddress`/`NotIpAddress`,
 //! `Arn…` and `Null` operators. `Date…` and `Binary…` operators are refused when
@@ -16,9 +22,9 @@ use std::net::IpAddr;
 
 use serde_json::Value;
 
-use super::context::RequestContext;
+use super::context::{ConnectAttributes, RequestContext};
 use super::pattern::{Pattern, Template};
-use super::variables::{Kind, Variable};
+use super::variables::{Kind, Selector, Variable};
 
 /// How the values compare.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,10 +257,37 @@ impl Condition {
         self.values.iter().flat_map(Template::variables)
     }
 
-    /// Whether the condition holds for `context`; unresolved variables in
-    /// the values are reported to `unresolved`.
-    pub(crate) fn holds(&self, context: &RequestContext, unresolved: &mut Vec<Variable>) -> bool {
-        let actual = context.resolve_all(&self.key);
+    /// Whether the condition tests `iot:ConnectAttributes`, whose values
+    /// depend on the CONNECT.
+    pub(crate) fn tests_connect_attributes(&self) -> bool {
+        *self.key.kind() == Kind::ConnectAttributes
+    }
+
+    /// Whether a plain operator (no `ForAnyValue:`/`ForAllValues:`, not
+    /// `Null`) tests a key that has several values in a request, which IAM
+    /// says needs a set operator.
+    pub(crate) fn lacks_a_set_operator(&self) -> bool {
+        let multi_valued = match self.key.kind() {
+            Kind::ConnectAttributes => true,
+            Kind::Certificate { selector, key } => {
+                *selector == Selector::List || key == "AvailableKeys"
+            }
+            _ => false,
+        };
+        multi_valued && self.qualifier == SetQualifier::Single && self.compare != Compare::Null
+    }
+
+    /// Whether the condition holds for `context` in a request with
+    /// `connect`'s attributes ([`ConnectAttributes::NONE`] but for
+    /// `iot:Connect`); unresolved variables in the values are reported to
+    /// `unresolved`.
+    pub(crate) fn holds(
+        &self,
+        context: &RequestContext,
+        connect: ConnectAttributes,
+        unresolved: &mut Vec<Variable>,
+    ) -> bool {
+        let actual = context.resolve_all(&self.key, connect);
         if matches!(self.key.kind(), Kind::Unknown | Kind::DomainName)
             && !unresolved.contains(&self.key)
         {
@@ -351,10 +384,116 @@ mod tests {
     }
 
     fn holds(condition: serde_json::Value, attached: bool) -> bool {
+        holds_for(condition, attached, ConnectAttributes::NONE)
+    }
+
+    fn holds_for(condition: serde_json::Value, attached: bool, connect: ConnectAttributes) -> bool {
         let conditions = parse_conditions(&condition, "Condition", true).expect("valid");
         conditions
             .iter()
-            .all(|c| c.holds(&context(attached), &mut Vec::new()))
+            .all(|c| c.holds(&context(attached), connect, &mut Vec::new()))
+    }
+
+    const NONE: ConnectAttributes = ConnectAttributes::NONE;
+    const PERSISTENT: ConnectAttributes = ConnectAttributes {
+        persistent_connect: true,
+        last_will: false,
+    };
+    const WILL: ConnectAttributes = ConnectAttributes {
+        persistent_connect: false,
+        last_will: true,
+    };
+    const BOTH: ConnectAttributes = ConnectAttributes {
+        persistent_connect: true,
+        last_will: true,
+    };
+
+    /// The CONNECTs (none, persistent, will, both) `condition` holds for.
+    fn connects(condition: serde_json::Value) -> [bool; 4] {
+        [NONE, PERSISTENT, WILL, BOTH].map(|c| holds_for(condition.clone(), false, c))
+    }
+
+    #[test]
+    fn for_all_values_string_equals_connect_attributes() {
+        // AWS's "allows PersistentConnect" example: every attribute asked for
+        // must be listed; a CONNECT asking for none passes (empty set).
+        let key = "iot:ConnectAttributes";
+        assert_eq!(
+            connects(json!({"ForAllValues:StringEquals": {key: ["PersistentConnect"]}})),
+            [true, true, false, false]
+        );
+        assert_eq!(
+            connects(
+                json!({"ForAllValues:StringEquals": {key: ["PersistentConnect", "LastWill"]}})
+            ),
+            [true, true, true, true]
+        );
+        assert_eq!(
+            connects(json!({"ForAllValues:StringEquals": {key: ["LastWill"]}})),
+            [true, false, true, false]
+        );
+    }
+
+    #[test]
+    fn for_all_values_string_not_equals_connect_attributes() {
+        // AWS's "does not allow PersistentConnect but allows other features".
+        let key = "iot:ConnectAttributes";
+        assert_eq!(
+            connects(json!({"ForAllValues:StringNotEquals": {key: ["PersistentConnect"]}})),
+            [true, false, true, false]
+        );
+        assert_eq!(
+            connects(
+                json!({"ForAllValues:StringNotEquals": {key: ["PersistentConnect", "LastWill"]}})
+            ),
+            [true, false, false, false]
+        );
+    }
+
+    #[test]
+    fn for_any_value_string_equals_connect_attributes() {
+        // AWS's "requires PersistentConnect" example: an empty set never passes.
+        let key = "iot:ConnectAttributes";
+        assert_eq!(
+            connects(json!({"ForAnyValue:StringEquals": {key: ["PersistentConnect"]}})),
+            [false, true, false, true]
+        );
+        assert_eq!(
+            connects(json!({"ForAnyValue:StringEquals": {key: ["PersistentConnect", "LastWill"]}})),
+            [false, true, true, true]
+        );
+        assert_eq!(
+            connects(json!({"ForAnyValue:StringNotEquals": {key: ["PersistentConnect"]}})),
+            [false, false, true, true]
+        );
+    }
+
+    #[test]
+    fn plain_operators_on_connect_attributes_match_any_value_and_are_flagged() {
+        let key = "iot:ConnectAttributes";
+        let plain = json!({"StringEquals": {key: "LastWill"}});
+        assert_eq!(connects(plain.clone()), [false, false, true, true]);
+        assert_eq!(
+            connects(json!({"StringNotEquals": {key: "LastWill"}})),
+            [true, true, false, true],
+            "absent: a negated operator holds; both: PersistentConnect is not LastWill"
+        );
+        assert_eq!(
+            connects(json!({"Null": {key: "true"}})),
+            [true, false, false, false]
+        );
+        let parsed = |c: serde_json::Value| parse_conditions(&c, "Condition", true).unwrap();
+        assert!(parsed(plain)[0].lacks_a_set_operator());
+        assert!(
+            !parsed(json!({"ForAnyValue:StringEquals": {key: "LastWill"}}))[0]
+                .lacks_a_set_operator()
+        );
+        assert!(!parsed(json!({"Null": {key: "false"}}))[0].lacks_a_set_operator());
+        assert!(!parsed(json!({"StringEquals": {"iot:ClientId": "x"}}))[0].lacks_a_set_operator());
+        assert!(
+            parsed(json!({"StringEquals": {"iot:Certificate.Subject.Organization.List": "x"}}))[0]
+                .lacks_a_set_operator()
+        );
     }
 
     #[test]

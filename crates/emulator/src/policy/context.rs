@@ -1,8 +1,14 @@
 //! What AWS IoT Core knows about a connection when it evaluates a policy: the
-//! client id, the source address, the certificate's attributes and the thing.
+//! client id, the source address, the certificate's attributes and the thing;
+//! and, for `iot:Connect` only, what the CONNECT asks for
+//! ([`ConnectAttributes`]).
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::net::IpAddr;
+
+use iotcore_mqtt::ProtocolVersion;
+use iotcore_mqtt::packet::Connect;
 
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
@@ -153,6 +159,99 @@ impl CertificateAttributes {
     }
 }
 
+/// The values of the multi-valued condition key `iot:ConnectAttributes`,
+/// which AWS IoT Core sets on an `iot:Connect` request only: `PersistentConnect`
+/// when the CONNECT asks for a persistent session, `LastWill` when it carries a
+/// will (AWS IoT developer guide, "Using connectAttributes" and "Connect policy
+/// examples"). A CONNECT asking for neither has no value: the key is absent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ConnectAttributes {
+    /// `PersistentConnect`: the session outlives the connection.
+    pub persistent_connect: bool,
+    /// `LastWill`: the CONNECT carries a will message.
+    pub last_will: bool,
+}
+
+impl ConnectAttributes {
+    /// A CONNECT asking for neither: the key is absent. Every request but
+    /// `iot:Connect` is evaluated with these.
+    pub const NONE: ConnectAttributes = ConnectAttributes {
+        persistent_connect: false,
+        last_will: false,
+    };
+
+    /// The value for a persistent session.
+    pub const PERSISTENT_CONNECT: &'static str = "PersistentConnect";
+    /// The value for a will.
+    pub const LAST_WILL: &'static str = "LastWill";
+
+    /// Every combination, [`ConnectAttributes::index`] order.
+    pub(crate) const ALL: [ConnectAttributes; 4] = [
+        ConnectAttributes::NONE,
+        ConnectAttributes {
+            persistent_connect: true,
+            last_will: false,
+        },
+        ConnectAttributes {
+            persistent_connect: false,
+            last_will: true,
+        },
+        ConnectAttributes {
+            persistent_connect: true,
+            last_will: true,
+        },
+    ];
+
+    /// The attributes of `connect`. MQTT 3.1.1: `PersistentConnect` when
+    /// `cleanSession` is 0 (AWS: "You create an MQTT persistent session by
+    /// sending a CONNECT message, setting the cleanSession flag to 0"). MQTT 5:
+    /// when the Session Expiry Interval is above 0, so that the session
+    /// outlives the connection, whatever Clean Start says (AWS does not say
+    /// how it maps MQTT 5: unconfirmed). `LastWill` when it has a will.
+    pub fn of(connect: &Connect) -> ConnectAttributes {
+        let persistent_connect = match connect.protocol {
+            ProtocolVersion::V311 => !connect.clean_start,
+            ProtocolVersion::V5 => connect
+                .properties
+                .session_expiry_interval
+                .is_some_and(|secs| secs > 0),
+        };
+        ConnectAttributes {
+            persistent_connect,
+            last_will: connect.will.is_some(),
+        }
+    }
+
+    /// Whether the CONNECT asks for neither (the key is then absent).
+    pub fn is_empty(self) -> bool {
+        self == ConnectAttributes::NONE
+    }
+
+    /// The key's values: `PersistentConnect`, then `LastWill`.
+    pub fn values(self) -> Vec<String> {
+        let mut values = Vec::new();
+        if self.persistent_connect {
+            values.push(ConnectAttributes::PERSISTENT_CONNECT.to_owned());
+        }
+        if self.last_will {
+            values.push(ConnectAttributes::LAST_WILL.to_owned());
+        }
+        values
+    }
+
+    /// This combination's position in [`ConnectAttributes::ALL`].
+    pub(crate) fn index(self) -> usize {
+        usize::from(self.persistent_connect) | usize::from(self.last_will) << 1
+    }
+}
+
+impl fmt::Display for ConnectAttributes {
+    /// `[PersistentConnect, LastWill]`, or `[]` (absent).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}]", self.values().join(", "))
+    }
+}
+
 /// The connection a policy is evaluated for.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
@@ -189,7 +288,8 @@ impl RequestContext {
             Kind::Certificate {
                 selector: Selector::List,
                 ..
-            } => None,
+            }
+            | Kind::ConnectAttributes => None,
             Kind::Certificate { key, selector } => {
                 self.certificate.select(key, *selector).into_iter().next()
             }
@@ -197,10 +297,17 @@ impl RequestContext {
         }
     }
 
-    /// The values of a condition key: every value for a `.List` key, otherwise
+    /// The values of a condition key in a request with `connect`'s attributes
+    /// ([`ConnectAttributes::NONE`] for every request but `iot:Connect`):
+    /// every value for a `.List` key and `iot:ConnectAttributes`, otherwise
     /// the one value [`RequestContext::resolve`] gives, or none.
-    pub(crate) fn resolve_all(&self, variable: &Variable) -> Vec<String> {
+    pub(crate) fn resolve_all(
+        &self,
+        variable: &Variable,
+        connect: ConnectAttributes,
+    ) -> Vec<String> {
         match variable.kind() {
+            Kind::ConnectAttributes => connect.values(),
             Kind::Certificate {
                 key,
                 selector: Selector::List,
@@ -232,6 +339,9 @@ impl RequestContext {
             }
             Kind::ThingTypeName => "the thing has no thing type".to_owned(),
             Kind::ThingAttribute(name) => format!("the thing has no attribute \"{name}\""),
+            Kind::ConnectAttributes => "a multi-valued condition key of iot:Connect, not a \
+                 policy variable (use it in a ForAnyValue/ForAllValues condition)"
+                .to_owned(),
             Kind::Certificate {
                 selector: Selector::List,
                 ..
@@ -298,6 +408,64 @@ mod tests {
         assert!(CertificateAttributes::from_der(b"\x30\x03\x02\x01\x00").is_err());
     }
 
+    #[test]
+    fn connect_attributes_come_from_the_session_asked_for_and_the_will() {
+        use iotcore_mqtt::QoS;
+        use iotcore_mqtt::packet::Will;
+        let mut v311 = Connect::new(ProtocolVersion::V311, "dev-1", 30);
+        assert_eq!(ConnectAttributes::of(&v311), ConnectAttributes::NONE);
+        v311.clean_start = false;
+        assert_eq!(
+            ConnectAttributes::of(&v311).values(),
+            ["PersistentConnect"],
+            "cleanSession = 0"
+        );
+        v311.will = Some(Will::new("w", "gone", QoS::AtMostOnce, false));
+        assert_eq!(
+            ConnectAttributes::of(&v311).to_string(),
+            "[PersistentConnect, LastWill]"
+        );
+
+        let mut v5 = Connect::new(ProtocolVersion::V5, "dev-1", 30);
+        v5.clean_start = false;
+        assert!(
+            ConnectAttributes::of(&v5).is_empty(),
+            "Clean Start 0 without a Session Expiry Interval: the session ends with the connection"
+        );
+        v5.properties.session_expiry_interval = Some(0);
+        assert!(ConnectAttributes::of(&v5).is_empty());
+        v5.clean_start = true;
+        v5.properties.session_expiry_interval = Some(3600);
+        assert_eq!(ConnectAttributes::of(&v5).values(), ["PersistentConnect"]);
+        v5.will = Some(Will::new("w", "gone", QoS::AtLeastOnce, true));
+        assert!(ConnectAttributes::of(&v5).last_will);
+    }
+
+    #[test]
+    fn every_combination_of_connect_attributes_has_its_own_index() {
+        for (i, attributes) in ConnectAttributes::ALL.into_iter().enumerate() {
+            assert_eq!(attributes.index(), i, "{attributes}");
+        }
+        assert_eq!(ConnectAttributes::NONE.to_string(), "[]");
+    }
+
+    #[test]
+    fn connect_attributes_are_a_condition_key_never_a_variable() {
+        let c = context();
+        let key = var("iot:ConnectAttributes");
+        assert_eq!(c.resolve(&key), None);
+        assert!(c.why_unresolved(&key).contains("multi-valued"));
+        assert!(c.resolve_all(&key, ConnectAttributes::NONE).is_empty());
+        assert_eq!(
+            c.resolve_all(&key, ConnectAttributes::ALL[3]),
+            ["PersistentConnect", "LastWill"]
+        );
+        assert!(
+            c.resolve_all(&var("iot:ClientId"), ConnectAttributes::ALL[3]) == ["dev-1"],
+            "other keys do not change"
+        );
+    }
+
     fn context() -> RequestContext {
         let mut certificate = CertificateAttributes::default();
         certificate.add("Subject.Organization", "First");
@@ -335,7 +503,10 @@ mod tests {
             None
         );
         assert_eq!(
-            c.resolve_all(&var("iot:Certificate.Subject.Organization.List")),
+            c.resolve_all(
+                &var("iot:Certificate.Subject.Organization.List"),
+                ConnectAttributes::NONE
+            ),
             ["First", "Second"]
         );
         assert_eq!(
@@ -343,8 +514,11 @@ mod tests {
             None
         );
         assert_eq!(
-            c.resolve_all(&var("iot:Certificate.Subject.Country.List"))
-                .len(),
+            c.resolve_all(
+                &var("iot:Certificate.Subject.Country.List"),
+                ConnectAttributes::NONE
+            )
+            .len(),
             5,
             "arrays are cut at five items"
         );
@@ -396,7 +570,10 @@ mod tests {
     #[test]
     fn available_keys_lists_the_certificate_variables_with_values() {
         let c = context();
-        let keys = c.resolve_all(&var("iot:Certificate.AvailableKeys"));
+        let keys = c.resolve_all(
+            &var("iot:Certificate.AvailableKeys"),
+            ConnectAttributes::NONE,
+        );
         assert!(keys.contains(&"iot:Certificate.Subject.Organization".to_owned()));
         assert!(!keys.iter().any(|k| k.contains("CommonName")));
     }

@@ -369,6 +369,14 @@ fn parse_statement(
                 condition.key().name()
             ));
         }
+        if condition.lacks_a_set_operator() {
+            warnings.push(format!(
+                "{path}.Condition: \"{}\" has several values in a request, and IAM says such a \
+                 key needs a ForAnyValue: or ForAllValues: operator; the emulator holds the \
+                 condition when one value passes",
+                condition.key().name()
+            ));
+        }
         for variable in condition.value_variables() {
             if let Some(why) = variable.never_resolved() {
                 warnings.push(format!("{path}.Condition: {why}"));
@@ -708,6 +716,27 @@ mod tests {
             "{all}"
         );
         let doc = parse(statement(json!({"Action": "iot:*", "Resource": "*"}))).unwrap();
+        assert!(doc.warnings().is_empty(), "{:?}", doc.warnings());
+    }
+
+    #[test]
+    fn connect_attributes_without_a_set_operator_are_flagged() {
+        let with = |condition: serde_json::Value| {
+            parse(statement(
+                json!({"Action": "iot:Connect", "Resource": "*", "Condition": condition}),
+            ))
+            .unwrap()
+        };
+        let doc = with(json!({"StringEquals": {"iot:ConnectAttributes": "PersistentConnect"}}));
+        let all = doc.warnings().join("\n");
+        assert!(
+            all.contains("\"iot:ConnectAttributes\" has several values"),
+            "{all}"
+        );
+        assert!(all.contains("ForAnyValue: or ForAllValues:"), "{all}");
+        let doc = with(
+            json!({"ForAllValues:StringEquals": {"iot:ConnectAttributes": ["PersistentConnect"]}}),
+        );
         assert!(doc.warnings().is_empty(), "{:?}", doc.warnings());
     }
 

@@ -3,12 +3,16 @@
 //! IAM's rules, which AWS IoT Core follows: an explicit `Deny` in any statement
 //! wins; otherwise an `Allow` is needed; with neither, the request is denied.
 //! Every [`Decision`] names the statement that decided it, or says that none
-//! allowed it and which policy variables could not be replaced.
+//! allowed it, which policy variables could not be replaced and which
+//! statements' conditions did not hold.
+//!
+//! `iot:ConnectAttributes` is in the request context of `iot:Connect` only;
+//! every other request is evaluated without it.
 
 use std::fmt;
 use std::sync::Arc;
 
-use super::context::{RequestContext, short_id};
+use super::context::{ConnectAttributes, RequestContext, short_id};
 use super::document::{Effect, Listed, PolicyDocument};
 use super::pattern::Pattern;
 use super::resource::{Request, Resource};
@@ -68,6 +72,11 @@ pub enum Reason {
         /// replaced, each with the reason (`${iot:Connection.Thing.ThingName}:
         /// client id "x" is not the name of a thing …`).
         unresolved: Vec<String>,
+        /// The `Allow` statements that name the action and resource but whose
+        /// conditions do not hold, each with the statement
+        /// (`policy "p" version 1, Statement[0]: its condition on
+        /// iot:ConnectAttributes does not hold`).
+        unmet: Vec<String>,
     },
 }
 
@@ -78,6 +87,9 @@ pub struct Decision {
     pub action: Action,
     /// The resource ARN.
     pub resource: String,
+    /// For `iot:Connect` when a policy tests `iot:ConnectAttributes`: the
+    /// CONNECT's attributes it was evaluated with.
+    pub connect_attributes: Option<ConnectAttributes>,
     /// Why.
     pub reason: Reason,
 }
@@ -101,12 +113,18 @@ impl fmt::Display for Decision {
     /// `iot:Publish on arn:…:topic/x denied: no statement allowed it (…)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} on {} ", self.action, self.resource)?;
+        match self.connect_attributes {
+            Some(c) if c.is_empty() => write!(f, "with no iot:ConnectAttributes ")?,
+            Some(c) => write!(f, "with iot:ConnectAttributes {c} ")?,
+            None => {}
+        }
         match &self.reason {
             Reason::Allowed(s) => write!(f, "allowed by {s}"),
             Reason::ExplicitDeny(s) => write!(f, "denied by {s}"),
             Reason::NoAllow {
                 policies,
                 unresolved,
+                unmet,
             } => {
                 if policies.is_empty() {
                     return write!(
@@ -123,6 +141,9 @@ impl fmt::Display for Decision {
                 if !unresolved.is_empty() {
                     write!(f, "; not replaced: {}", unresolved.join("; "))?;
                 }
+                if !unmet.is_empty() {
+                    write!(f, "; conditions not met: {}", unmet.join("; "))?;
+                }
                 Ok(())
             }
         }
@@ -138,13 +159,22 @@ struct Compiled {
     /// The MQTT actions `actions` names, one bit each ([`action_bit`]).
     mqtt_actions: u8,
     resources: Listed<Resource>,
-    /// The conditions only depend on the connection: evaluated once.
-    conditions_hold: bool,
+    /// The conditions only depend on the connection and, for `iot:Connect`,
+    /// on the CONNECT's attributes: evaluated once for each combination of
+    /// attributes, bit [`ConnectAttributes::index`] set when they hold.
+    conditions: u8,
+    /// Whether a condition tests `iot:ConnectAttributes`.
+    tests_connect_attributes: bool,
     /// Variables that had no value, with the reason.
     unresolved: Vec<String>,
 }
 
 impl Compiled {
+    /// Whether the conditions hold in a request with `connect`'s attributes.
+    fn conditions_hold(&self, connect: ConnectAttributes) -> bool {
+        self.conditions & 1 << connect.index() != 0
+    }
+
     /// Whether the statement names `action` (its lowercase name).
     fn covers(&self, action: &str) -> bool {
         self.actions.items.iter().any(|p| p.matches(action)) != self.actions.negated
@@ -158,10 +188,11 @@ impl Compiled {
             != self.resources.negated
     }
 
-    /// Whether the statement decides the MQTT `request`: its conditions
-    /// hold, it names the action and matches the resource.
+    /// Whether the statement decides the MQTT `request` (an `iot:Connect`
+    /// without attributes): its conditions hold, it names the action and
+    /// matches the resource.
     fn applies_to(&self, request: &mut Request<'_>) -> bool {
-        self.conditions_hold
+        self.conditions_hold(ConnectAttributes::NONE)
             && self.mqtt_actions & action_bit(request.action()) != 0
             && self
                 .resources
@@ -210,10 +241,23 @@ impl Principal {
                         Resource::new(pattern, &scope)
                     })
                     .collect();
-                let conditions_hold = statement
+                let tests_connect_attributes = statement
                     .conditions
                     .iter()
-                    .all(|c| c.holds(&context, &mut unresolved));
+                    .any(|c| c.tests_connect_attributes());
+                let mut conditions = 0u8;
+                for connect in ConnectAttributes::ALL {
+                    let holds = if connect.is_empty() || tests_connect_attributes {
+                        statement
+                            .conditions
+                            .iter()
+                            .all(|c| c.holds(&context, connect, &mut unresolved))
+                    } else {
+                        // Nothing else depends on the attributes.
+                        conditions & 1 != 0
+                    };
+                    conditions |= u8::from(holds) << connect.index();
+                }
                 let mut compiled = Compiled {
                     source: StatementRef {
                         policy: policy.name.clone(),
@@ -227,7 +271,8 @@ impl Principal {
                         negated: statement.resources.negated,
                         items: resources,
                     },
-                    conditions_hold,
+                    conditions,
+                    tests_connect_attributes,
                     unresolved: unresolved
                         .iter()
                         .map(|v| format!("{v} ({})", context.why_unresolved(v)))
@@ -259,12 +304,39 @@ impl Principal {
         &self.policies
     }
 
-    /// Decides `action` on the resource ARN `resource`.
+    /// Decides `action` on the resource ARN `resource` (an `iot:Connect` as
+    /// for a CONNECT without [`ConnectAttributes`]).
     pub fn evaluate(&self, action: Action, resource: &str) -> Decision {
+        self.evaluate_request(action, resource, ConnectAttributes::NONE)
+    }
+
+    /// Decides `iot:Connect` on the resource ARN `resource` for a CONNECT
+    /// with `connect`'s attributes (`iot:ConnectAttributes`).
+    pub fn evaluate_connect(&self, resource: &str, connect: ConnectAttributes) -> Decision {
+        self.evaluate_request(Action::Connect, resource, connect)
+    }
+
+    fn evaluate_request(
+        &self,
+        action: Action,
+        resource: &str,
+        connect: ConnectAttributes,
+    ) -> Decision {
+        let connect = if action == Action::Connect {
+            connect
+        } else {
+            ConnectAttributes::NONE
+        };
+        let tested = action == Action::Connect
+            && self
+                .statements
+                .iter()
+                .any(|s| s.tests_connect_attributes && s.covers(action.lowercase_name()));
         Decision {
             action,
             resource: resource.to_owned(),
-            reason: self.decide(action.lowercase_name(), resource),
+            connect_attributes: tested.then_some(connect),
+            reason: self.decide(action.lowercase_name(), resource, connect),
         }
     }
 
@@ -272,16 +344,21 @@ impl Principal {
     /// any case) on the resource ARN `resource`, as IAM decides a call of AWS's
     /// API: why it is allowed or not.
     pub fn evaluate_operation(&self, action: &str, resource: &str) -> Reason {
-        self.decide(&action.to_ascii_lowercase(), resource)
+        self.decide(
+            &action.to_ascii_lowercase(),
+            resource,
+            ConnectAttributes::NONE,
+        )
     }
 
-    /// Why `action` (lowercase) on `resource` is allowed or denied.
-    fn decide(&self, action: &str, resource: &str) -> Reason {
-        let deciding = self.deciding(|statement| {
-            statement.conditions_hold
-                && statement.covers(action)
-                && statement.matches_resource(&self.scope, resource)
-        });
+    /// Why `action` (lowercase) on `resource` is allowed or denied in a
+    /// request with `connect`'s attributes.
+    fn decide(&self, action: &str, resource: &str, connect: ConnectAttributes) -> Reason {
+        let named = |statement: &Compiled| {
+            statement.covers(action) && statement.matches_resource(&self.scope, resource)
+        };
+        let deciding =
+            self.deciding(|statement| statement.conditions_hold(connect) && named(statement));
         match deciding {
             Some(statement) if statement.effect == Effect::Deny => {
                 Reason::ExplicitDeny(statement.source.clone())
@@ -290,6 +367,14 @@ impl Principal {
             None => Reason::NoAllow {
                 policies: self.policies.to_vec(),
                 unresolved: self.unresolved_for(action),
+                unmet: self
+                    .statements
+                    .iter()
+                    .filter(|s| {
+                        s.effect == Effect::Allow && !s.conditions_hold(connect) && named(s)
+                    })
+                    .map(|s| unmet(s, connect))
+                    .collect(),
             },
         }
     }
@@ -346,6 +431,27 @@ impl Principal {
     /// One line describing the connection, for `policy explain`.
     pub fn describe(&self) -> String {
         self.connection.to_string()
+    }
+}
+
+/// Why the `Allow` statement `s` named the request but did not apply.
+fn unmet(s: &Compiled, connect: ConnectAttributes) -> String {
+    // Did the CONNECT's attributes decide, rather than another condition?
+    let attributes_decide = ConnectAttributes::ALL
+        .into_iter()
+        .any(|other| s.conditions_hold(other));
+    if s.tests_connect_attributes && attributes_decide {
+        let asked = if connect.is_empty() {
+            "a CONNECT without attributes".to_owned()
+        } else {
+            connect.to_string()
+        };
+        format!(
+            "{}: its condition on iot:ConnectAttributes does not hold for {asked}",
+            s.source
+        )
+    } else {
+        format!("{}: its conditions do not hold", s.source)
     }
 }
 

@@ -23,6 +23,10 @@
 //! * thing variables resolve only when the client id is the name of a thing the
 //!   certificate is attached to: "Thing policy variables",
 //!   <https://docs.aws.amazon.com/iot/latest/developerguide/thing-policy-variables.html>;
+//! * `iot:ConnectAttributes` (`PersistentConnect`, `LastWill`), a
+//!   multi-valued key in the context of `iot:Connect` only: "Using
+//!   connectAttributes" in the MQTT page and "Connect policy examples",
+//!   <https://docs.aws.amazon.com/iot/latest/developerguide/connect-policy.html>;
 //! * certificate variables (subject, issuer, alternative names, serial number;
 //!   first value by default, `.N` and `.List`; at most five values; values with
 //!   wildcards or over 1024 characters not substituted): "X.509 Certificate
@@ -52,7 +56,9 @@ mod wildcards;
 use std::fmt;
 use std::str::FromStr;
 
-pub use context::{CertificateAttributes, CertificateParseError, RequestContext};
+pub use context::{
+    CertificateAttributes, CertificateParseError, ConnectAttributes, RequestContext,
+};
 pub use document::{Effect, MAX_DOCUMENT_CHARS, PolicyDocument, PolicyDocumentError};
 pub use eval::{AttachedPolicy, Decision, Principal, Reason, StatementRef};
 pub use load::LoadError;

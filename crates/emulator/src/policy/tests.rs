@@ -100,7 +100,8 @@ fn no_allow_means_deny_and_says_which_policies_were_evaluated() {
         d.reason,
         Reason::NoAllow {
             policies: vec!["p".into()],
-            unresolved: vec![]
+            unresolved: vec![],
+            unmet: vec![]
         }
     );
     assert!(
@@ -317,4 +318,98 @@ fn the_per_message_check_agrees_with_the_explained_decision() {
         }
         assert!(allowed > 0 && allowed < Action::ALL.len() * names.len());
     }
+}
+
+const PERSISTENT: ConnectAttributes = ConnectAttributes {
+    persistent_connect: true,
+    last_will: false,
+};
+
+/// AWS's "Connect policy examples": a device may connect, but not with a
+/// persistent session.
+fn non_persistent_only() -> Principal {
+    principal(&[policy(
+        "no-persistent",
+        json!([{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+                "Condition": {"ForAllValues:StringNotEquals":
+                              {"iot:ConnectAttributes": ["PersistentConnect"]}}}]),
+    )])
+}
+
+#[test]
+fn connect_attributes_decide_a_connect_and_the_denial_names_the_key() {
+    let p = non_persistent_only();
+    let resource = format!("{PREFIX}client/dev-1");
+    assert!(
+        p.evaluate_connect(&resource, ConnectAttributes::NONE)
+            .is_allowed()
+    );
+    let denied = p.evaluate_connect(&resource, PERSISTENT);
+    assert!(!denied.is_allowed());
+    let Reason::NoAllow { unmet, .. } = &denied.reason else {
+        panic!("{denied}");
+    };
+    assert_eq!(
+        unmet,
+        &[String::from(
+            "policy \"no-persistent\" version 1, Statement[0]: its condition on \
+             iot:ConnectAttributes does not hold for [PersistentConnect]"
+        )]
+    );
+    let text = denied.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "iot:Connect on {resource} with iot:ConnectAttributes [PersistentConnect] denied"
+        )),
+        "{text}"
+    );
+    let allowed = p.evaluate_connect(&resource, ConnectAttributes::NONE);
+    assert!(
+        allowed
+            .to_string()
+            .contains("with no iot:ConnectAttributes"),
+        "{allowed}"
+    );
+    // `evaluate` and the per-message check ask as for a CONNECT without
+    // attributes.
+    assert!(p.evaluate(Action::Connect, &resource).is_allowed());
+    assert!(p.allows(Action::Connect, "dev-1"));
+}
+
+#[test]
+fn connect_attributes_are_absent_from_every_request_but_connect() {
+    let p = principal(&[policy(
+        "persistent-only",
+        json!([{"Effect": "Allow", "Action": "iot:*", "Resource": "*",
+                "Condition": {"ForAnyValue:StringEquals":
+                              {"iot:ConnectAttributes": ["PersistentConnect"]}}}]),
+    )]);
+    let client = format!("{PREFIX}client/dev-1");
+    assert!(p.evaluate_connect(&client, PERSISTENT).is_allowed());
+    assert!(
+        !p.evaluate_connect(&client, ConnectAttributes::NONE)
+            .is_allowed()
+    );
+    // The key is only in iot:Connect's context: a ForAnyValue condition on
+    // it never holds for a publish.
+    assert!(!p.allows(Action::Publish, "dt/dev-1"));
+    let publish = p.evaluate_name(Action::Publish, "dt/dev-1");
+    assert!(!publish.is_allowed());
+    assert_eq!(publish.connect_attributes, None);
+}
+
+#[test]
+fn other_conditions_are_not_blamed_on_the_connect_attributes() {
+    let p = principal(&[policy(
+        "p",
+        json!([{"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+                "Condition": {"StringEquals": {"iot:ClientId": "someone-else"},
+                              "ForAllValues:StringEquals": {"iot:ConnectAttributes": ["LastWill"]}}}]),
+    )]);
+    let d = p.evaluate_connect(&format!("{PREFIX}client/dev-1"), PERSISTENT);
+    assert!(
+        d.to_string()
+            .contains("Statement[0]: its conditions do not hold"),
+        "{d}"
+    );
 }

@@ -61,6 +61,9 @@ pub(crate) enum Kind {
     ThingAttribute(String),
     /// `iot:Connection.Thing.IsAttached`.
     IsAttached,
+    /// `iot:ConnectAttributes`: the multi-valued condition key of
+    /// `iot:Connect` (`PersistentConnect`, `LastWill`); never a variable.
+    ConnectAttributes,
     /// `iot:Certificate.<key>` with `key` in canonical spelling
     /// (`Subject.CommonName`, `Issuer.AlternativeName.DNSName`, `SerialNumber`,
     /// `AvailableKeys`).
@@ -116,6 +119,11 @@ impl Variable {
                 "${{{}}} is not available in the emulator: it is never replaced",
                 self.name
             )),
+            Kind::ConnectAttributes => Some(format!(
+                "${{{}}} has several values, and a multi-valued condition key is not a policy \
+                 variable: it is never replaced (test it in a ForAnyValue:/ForAllValues: condition)",
+                self.name
+            )),
             _ => None,
         }
     }
@@ -153,6 +161,8 @@ fn kind_of(name: &str) -> Kind {
         Kind::ThingTypeName
     } else if is("iot:Connection.Thing.IsAttached") {
         Kind::IsAttached
+    } else if is("iot:ConnectAttributes") {
+        Kind::ConnectAttributes
     } else if let Some(rest) = strip_prefix_ci(name, "iot:Connection.Thing.Attributes[") {
         match rest.strip_suffix(']') {
             Some(attribute) if !attribute.is_empty() => Kind::ThingAttribute(attribute.to_owned()),
@@ -219,6 +229,10 @@ mod tests {
             Kind::ThingAttribute("Floor".into())
         );
         assert_eq!(*Variable::parse("$").kind(), Kind::Literal('$'));
+        assert_eq!(
+            *Variable::parse("iot:connectattributes").kind(),
+            Kind::ConnectAttributes
+        );
     }
 
     #[test]
