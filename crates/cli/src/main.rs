@@ -116,7 +116,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
 }
 
-/// An error the CLI reports before exiting with status 1.
+/// An error the CLI reports before exiting with status 1 (or the status its
+/// type stands for: `sub -W`'s timeout, `policy explain`'s DENY).
 type CliResult<T = ()> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 fn main() -> ExitCode {
@@ -157,6 +158,8 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // Printed as DENY with its explanation already.
+        Err(e) if e.is::<policy_cmd::Denied>() => ExitCode::from(policy_cmd::DENIED_STATUS),
         Err(e) => {
             eprintln!("error: {e}");
             let mut source = e.source();

@@ -75,6 +75,10 @@ pub enum PolicyCommand {
     },
     /// Say whether a certificate's policies allow an action, and which statement
     /// decides: what the emulator would answer, without running it.
+    ///
+    /// Prints ALLOW or DENY and the explanation. Exit status: 0 ALLOW, 3 DENY,
+    /// 1 when the question cannot be answered (unknown certificate, no client
+    /// id…), 2 for a usage error.
     Explain {
         /// Certificate id, or a unique prefix of at least 6 characters.
         #[arg(long)]
@@ -101,6 +105,16 @@ pub enum PolicyCommand {
         will: bool,
     },
 }
+
+/// The exit status of `policy explain` for DENY (ALLOW is 0, an error 1,
+/// a usage error 2).
+pub const DENIED_STATUS: u8 = 3;
+
+/// `policy explain`'s answer was DENY: not an error, already printed; the
+/// command exits with [`DENIED_STATUS`].
+#[derive(Debug, thiserror::Error)]
+#[error("the policies deny the request")]
+pub struct Denied;
 
 /// Why a policy command could not run.
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +318,9 @@ pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
                     "  note: the certificate is {status}: the emulator refuses it before any \
                      policy is evaluated"
                 );
+            }
+            if !decision.is_allowed() {
+                return Err(Denied.into());
             }
         }
     }

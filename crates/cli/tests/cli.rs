@@ -296,6 +296,22 @@ fn a_malformed_policy_is_refused_with_the_element_at_fault() {
     assert!(listed.is_empty(), "{listed}");
 }
 
+/// `iotcore policy explain ARGS…`: its exit status and what it printed.
+fn explain(data_dir: &Path, args: &[&str]) -> (i32, String) {
+    let mut all = vec!["policy", "explain"];
+    all.extend(args);
+    let out = iotcore(data_dir, &all);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let status = out
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("killed: {out:?}"));
+    (status, stdout)
+}
+
+/// `policy explain`'s exit status for DENY (ALLOW 0, an error 1).
+const DENIED: i32 = 3;
+
 #[test]
 fn policy_explain_names_the_deciding_statement_offline() {
     let data = tempfile::tempdir().unwrap();
@@ -305,12 +321,10 @@ fn policy_explain_names_the_deciding_statement_offline() {
         &["thing", "create", "dev1", "--out", out.to_str().unwrap()],
     );
     let id = certificate_id(&created);
-    let explain = |action: &str, resource: &str| {
-        iotcore_ok(
+    let ask = |action: &str, resource: &str| {
+        explain(
             data.path(),
             &[
-                "policy",
-                "explain",
                 "--cert",
                 &id[..10],
                 "--action",
@@ -320,13 +334,15 @@ fn policy_explain_names_the_deciding_statement_offline() {
             ],
         )
     };
-    let allowed = explain("iot:Publish", "dt/dev1/temp");
+    let (status, allowed) = ask("iot:Publish", "dt/dev1/temp");
+    assert_eq!(status, 0, "{allowed}");
     assert!(allowed.starts_with("ALLOW\n"), "{allowed}");
     assert!(
         allowed.contains("allowed by policy \"dev1-policy\" version 1, Statement[1] (Sid \"PublishAndReceiveOnItsTopics\")"),
         "{allowed}"
     );
-    let denied = explain("iot:Subscribe", "$aws/things/dev2/shadow/#");
+    let (status, denied) = ask("iot:Subscribe", "$aws/things/dev2/shadow/#");
+    assert_eq!(status, DENIED, "{denied}");
     assert!(denied.starts_with("DENY\n"), "{denied}");
     assert!(denied.contains("no statement allowed it"), "{denied}");
 
@@ -342,16 +358,15 @@ fn policy_explain_names_the_deciding_statement_offline() {
         &["policy", "create", "no-temp", deny_file.to_str().unwrap()],
     );
     iotcore_ok(data.path(), &["policy", "attach", "no-temp", "--cert", &id]);
-    let denied = explain("iot:Publish", "dt/dev1/temp");
+    let (status, denied) = ask("iot:Publish", "dt/dev1/temp");
+    assert_eq!(status, DENIED, "{denied}");
     assert!(
         denied.contains("denied by policy \"no-temp\" version 1, Statement[0] (Sid \"NoTemp\")"),
         "{denied}"
     );
-    let stranger = iotcore_ok(
+    let (status, stranger) = explain(
         data.path(),
         &[
-            "policy",
-            "explain",
             "--cert",
             &id,
             "--action",
@@ -362,6 +377,7 @@ fn policy_explain_names_the_deciding_statement_offline() {
             "stranger",
         ],
     );
+    assert_eq!(status, DENIED, "{stranger}");
     assert!(stranger.starts_with("DENY\n"), "{stranger}");
     assert!(
         stranger.contains(
@@ -369,6 +385,18 @@ fn policy_explain_names_the_deciding_statement_offline() {
         ),
         "{stranger}"
     );
+    let (status, _) = explain(
+        data.path(),
+        &[
+            "--cert",
+            "0000000000",
+            "--action",
+            "iot:Connect",
+            "--resource",
+            "x",
+        ],
+    );
+    assert_eq!(status, 1, "an unknown certificate is an error, not a DENY");
 }
 
 #[test]
@@ -407,7 +435,9 @@ fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
     };
     let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
 
-    let clean = stdout(&explain(&["--action", "iot:Connect"]));
+    let allowed = explain(&["--action", "iot:Connect"]);
+    assert_eq!(allowed.status.code(), Some(0));
+    let clean = stdout(&allowed);
     assert!(clean.starts_with("ALLOW\n"), "{clean}");
     assert!(
         clean.contains("with no iot:ConnectAttributes allowed by"),
@@ -419,12 +449,9 @@ fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
         with_will.contains("iot:ConnectAttributes: [LastWill]"),
         "{with_will}"
     );
-    let persistent = stdout(&explain(&[
-        "--action",
-        "iot:Connect",
-        "--persistent",
-        "--will",
-    ]));
+    let denied = explain(&["--action", "iot:Connect", "--persistent", "--will"]);
+    assert_eq!(denied.status.code(), Some(DENIED));
+    let persistent = stdout(&denied);
     assert!(persistent.starts_with("DENY\n"), "{persistent}");
     assert!(
         persistent.contains(
@@ -442,7 +469,7 @@ fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
     );
 
     let misused = explain(&["--action", "iot:Publish", "--persistent"]);
-    assert!(!misused.status.success());
+    assert_eq!(misused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&misused.stderr);
     assert!(
         stderr.contains("use them with --action iot:Connect"),
