@@ -479,3 +479,71 @@ async fn the_long_duration_case_warns_of_no_retry_and_fails_a_device_that_stays_
     );
     assert!(evidence.contains("persistent session no"), "{evidence}");
 }
+
+#[tokio::test]
+async fn the_cases_shadow_and_jobs_services_read_the_qualifiers_clock() {
+    use iotcore_emulator::clock::Clock;
+    use std::time::UNIX_EPOCH;
+
+    let start = 1_000_000_000;
+    let (clock, _hand) = Clock::manual(UNIX_EPOCH + Duration::from_secs(start));
+    let bench = bench_with(|q| q.with_clock(clock)).await;
+    let reports = async {
+        let mut device = bench.device().await;
+        device
+            .handshake(connect_packet("dut", ProtocolVersion::V311))
+            .await;
+        device
+            .subscribe(
+                1,
+                &["$aws/things/dut/shadow/update/accepted"],
+                QoS::AtLeastOnce,
+            )
+            .await;
+        let report = r#"{"state": {"reported": {"on": true}}}"#;
+        device
+            .send(&publish(
+                "$aws/things/dut/shadow/update",
+                QoS::AtMostOnce,
+                None,
+                report,
+            ))
+            .await;
+        let accepted = device.recv_publish().await;
+        let body: serde_json::Value = serde_json::from_slice(&accepted.payload).unwrap();
+        (body, device)
+    };
+    let (result, (accepted, _device)) = tokio::join!(
+        bench
+            .qualifier
+            .run(CaseId::ShadowPublishReportedState, LIMIT),
+        reports
+    );
+    assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
+    assert_eq!(accepted["timestamp"], start, "{accepted}");
+    assert_eq!(
+        accepted["metadata"]["reported"]["on"]["timestamp"], start,
+        "{accepted}"
+    );
+
+    let notified = async {
+        let mut device = bench.device().await;
+        device
+            .handshake(connect_packet("dut", ProtocolVersion::V311))
+            .await;
+        device
+            .subscribe(1, &["$aws/things/dut/jobs/notify-next"], QoS::AtLeastOnce)
+            .await;
+        let next = device.recv_publish().await;
+        let body: serde_json::Value = serde_json::from_slice(&next.payload).unwrap();
+        (body, device)
+    };
+    let (_, (next, _device)) = tokio::join!(
+        bench
+            .qualifier
+            .run(CaseId::JobExecution, Duration::from_secs(1)),
+        notified
+    );
+    assert_eq!(next["timestamp"], start, "{next}");
+    assert_eq!(next["execution"]["queuedAt"], start, "{next}");
+}

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use iotcore_model::jobs::{JobsApi, JobsTopic, JobsTopicKind};
 use serde_json::Value;
 
+use crate::clock::Clock;
 use crate::control::{Control, CreateJobRequest, CreateThingRequest};
 use crate::jobs::notify::{self, Outgoing, Snapshot};
 use crate::pki::Pki;
@@ -56,8 +57,13 @@ pub(crate) struct Served {
 }
 
 impl CaseJobs {
-    /// A registry in memory, empty until [`CaseJobs::queue`].
-    pub(crate) fn new(pki: Arc<Pki>, document: Value) -> Result<CaseJobs, StoreError> {
+    /// A registry in memory, empty until [`CaseJobs::queue`], whose job
+    /// timestamps read `clock`.
+    pub(crate) fn new(
+        pki: Arc<Pki>,
+        document: Value,
+        clock: Clock,
+    ) -> Result<CaseJobs, StoreError> {
         let store = Store::open_in_memory()?;
         let control = Control::new(
             store,
@@ -65,7 +71,8 @@ impl CaseJobs {
             ArnScope::default(),
             "localhost".to_owned(),
             None,
-        );
+        )
+        .with_clock(clock);
         Ok(CaseJobs {
             control,
             document,

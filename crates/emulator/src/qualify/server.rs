@@ -31,6 +31,7 @@ use super::grade::{Outcome, final_grade, grade};
 use super::jobs::{CaseJobs, default_document};
 use super::long_duration::{LongDuration, run_long_duration};
 use super::transcript::{Observation, Seen};
+use crate::clock::Clock;
 use crate::pki::{Pki, PkiError, ServerCertificateFlaw};
 use crate::policy::PolicyDocument;
 use crate::shadow::ShadowKey;
@@ -85,6 +86,8 @@ pub struct Qualifier {
     tls: Arc<ServerConfig>,
     /// The flawed certificates' configurations, for the TLS cases.
     flawed: HashMap<ServerCertificateFlaw, Arc<ServerConfig>>,
+    /// What the case's shadow and Jobs services read the time from.
+    clock: Clock,
 }
 
 /// The flawed certificates the TLS cases present.
@@ -132,7 +135,15 @@ impl Qualifier {
             long_duration: LongDuration::default(),
             tls,
             flawed,
+            clock: Clock::system(),
         })
+    }
+
+    /// The clock the cases' shadow and Jobs services timestamp their
+    /// replies with (the system's by default).
+    pub fn with_clock(mut self, clock: Clock) -> Qualifier {
+        self.clock = clock;
+        self
     }
 
     /// The document of the job `Job_Execution` queues for the device (by
@@ -171,7 +182,11 @@ impl Qualifier {
             return run.finish(case, outcome).await;
         }
         if case.faults().queue_job {
-            match CaseJobs::new(Arc::clone(&self.pki), self.job_document.clone()) {
+            match CaseJobs::new(
+                Arc::clone(&self.pki),
+                self.job_document.clone(),
+                self.clock.clone(),
+            ) {
                 Ok(jobs) => run.state().jobs = Some(jobs),
                 Err(e) => tracing::error!("qualify: no Jobs service for {case}: {e}"),
             }
@@ -275,6 +290,7 @@ impl<'q> CaseRun<'q> {
         let link = Link {
             connection: self.connections,
             start: self.start,
+            clock: self.qualifier.clock.clone(),
             tx: self.tx.clone(),
             commands: self.commands.subscribe(),
             state: Arc::clone(&self.state),
@@ -353,6 +369,7 @@ pub(super) struct CaseState {
 struct Link {
     connection: u32,
     start: Instant,
+    clock: Clock,
     tx: mpsc::UnboundedSender<Observation>,
     commands: broadcast::Receiver<Command>,
     state: Arc<Mutex<CaseState>>,
@@ -369,6 +386,11 @@ impl Link {
 
     fn state(&self) -> MutexGuard<'_, CaseState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The time in unix seconds, as the shadow service's timestamps take it.
+    fn unix_now(&self) -> u64 {
+        u64::try_from(self.clock.unix_now()).unwrap_or(0)
     }
 
     /// What the server withholds or does now.
@@ -672,7 +694,7 @@ impl Session {
             request: serde_json::from_slice(payload).unwrap_or(serde_json::Value::Null),
         });
         let key = ShadowKey::of(topic);
-        let now = crate::shadow::worker::unix_now();
+        let now = self.link.unix_now();
         let replies = {
             let mut state = self.link.state();
             let shadow = state.shadows.entry(key.clone()).or_default();
@@ -790,7 +812,7 @@ impl Session {
             }
             state.desired_set = true;
             let shadow = state.shadows.entry(key.clone()).or_default();
-            let now = crate::shadow::worker::unix_now();
+            let now = self.link.unix_now();
             match answer(
                 shadow,
                 &key,
