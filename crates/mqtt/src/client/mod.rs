@@ -692,15 +692,9 @@ impl ClientSession {
     /// UNSUBSCRIBE again, with its packet identifier.
     fn resend_unacknowledged(&mut self, now: Instant) {
         self.retry_at = None;
-        let sent: Vec<Packet> = self
-            .publishes
-            .sent()
-            .cloned()
-            .map(Packet::Publish)
-            .collect();
-        for packet in &sent {
+        for publish in self.publishes.sent() {
             let _ = self.outbox.push(
-                packet,
+                publish,
                 self.config.protocol,
                 self.server.maximum_packet_size,
             );
@@ -723,9 +717,8 @@ impl ClientSession {
                 .max(1),
         );
         while let Some(publish) = self.publishes.next_to_send(window) {
-            let packet = Packet::Publish(publish.clone());
             match self.outbox.push(
-                &packet,
+                publish,
                 self.config.protocol,
                 self.server.maximum_packet_size,
             ) {

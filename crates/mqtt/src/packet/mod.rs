@@ -182,19 +182,10 @@ impl Packet {
     pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
         let version = self.wire_version(version);
         let remaining = self.remaining_len(version)?;
-        let start = out.len();
-        out.reserve(1 + codec::varint_len(remaining) + remaining);
-        out.put_u8(((self.packet_type() as u8) << 4) | self.flags());
-        codec::put_varint(out, remaining);
-        if let Err(e) = self.encode_body(version, out) {
-            out.truncate(start);
-            return Err(e);
-        }
-        debug_assert_eq!(
-            out.len() - start,
-            1 + codec::varint_len(remaining) + remaining
-        );
-        Ok(())
+        let first_byte = ((self.packet_type() as u8) << 4) | self.flags();
+        write_packet(out, first_byte, remaining, |out| {
+            self.encode_body(version, out)
+        })
     }
 
     /// The number of bytes [`Packet::encode`] would append, fixed header
@@ -258,6 +249,46 @@ pub(crate) fn measure_body(
         return Err(EncodeError::PacketTooLarge(1 + 4 + count.0));
     }
     Ok(count.0)
+}
+
+/// Appends a packet to `out`: its first byte, the `remaining` length and the
+/// body `encode_body` writes (measured beforehand as `remaining` bytes). On an
+/// error `out` is left as it was.
+pub(crate) fn write_packet(
+    out: &mut BytesMut,
+    first_byte: u8,
+    remaining: usize,
+    encode_body: impl FnOnce(&mut BytesMut) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = out.len();
+    out.reserve(packet_len(remaining));
+    out.put_u8(first_byte);
+    codec::put_varint(out, remaining);
+    if let Err(e) = encode_body(out) {
+        out.truncate(start);
+        return Err(e);
+    }
+    debug_assert_eq!(out.len() - start, packet_len(remaining));
+    Ok(())
+}
+
+/// What the sessions' outboxes encode: a [`Packet`], or a [`Publish`] they
+/// keep for redelivery (encoded in place, not cloned into a `Packet`).
+pub(crate) trait Encode {
+    /// Appends the wire form to `out`; see [`Packet::encode`].
+    fn encode_into(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError>;
+}
+
+impl Encode for Packet {
+    fn encode_into(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode(version, out)
+    }
+}
+
+impl Encode for Publish {
+    fn encode_into(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+        self.encode(version, out)
+    }
 }
 
 /// The whole packet's size for a body of `remaining` bytes: type byte, length, body.

@@ -1,6 +1,6 @@
 //! PUBLISH: an application message.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::PacketType;
 use crate::codec::{self, Reader, Sink};
@@ -50,7 +50,6 @@ impl Publish {
         }
     }
 
-    /// The low nibble of the fixed header.
     /// The number of bytes this PUBLISH takes on the wire, fixed header
     /// included; fails as [`crate::Packet::encode`] would. Same as
     /// `Packet::Publish(p).encoded_len(version)`, without the move or a clone.
@@ -59,6 +58,18 @@ impl Publish {
         Ok(super::packet_len(body))
     }
 
+    /// Appends this PUBLISH's wire form to `out`; fails, leaving `out`
+    /// unchanged, as [`crate::Packet::encode`] would. Same as
+    /// `Packet::Publish(p).encode(version, out)`, without the move or a clone.
+    pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let remaining = super::measure_body(|count| self.encode_body(version, count))?;
+        let first_byte = ((PacketType::Publish as u8) << 4) | self.flags();
+        super::write_packet(out, first_byte, remaining, |out| {
+            self.encode_body(version, out)
+        })
+    }
+
+    /// The low nibble of the fixed header.
     pub(crate) fn flags(&self) -> u8 {
         let mut flags = (self.qos as u8) << QOS_SHIFT;
         if self.dup {

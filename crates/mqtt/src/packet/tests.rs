@@ -50,6 +50,16 @@ fn assert_wire(bytes: &[u8], version: ProtocolVersion, packet: Packet) {
     packet.encode(version, &mut out).expect("encodes");
     assert_eq!(&out[..], bytes);
     assert_eq!(packet.encoded_len(version), Ok(bytes.len()));
+    if let Packet::Publish(publish) = &packet {
+        let mut direct = BytesMut::new();
+        publish.encode(version, &mut direct).expect("encodes");
+        assert_eq!(
+            &direct[..],
+            bytes,
+            "Publish::encode differs from Packet::encode"
+        );
+        assert_eq!(publish.encoded_len(version), Ok(bytes.len()));
+    }
 }
 
 #[track_caller]
@@ -61,6 +71,14 @@ fn assert_encode_err(packet: Packet, version: ProtocolVersion, err: EncodeError)
         b"keep",
         "a failed encode must leave the buffer alone"
     );
+    if let Packet::Publish(publish) = &packet {
+        assert_eq!(publish.encode(version, &mut out), Err(err.clone()));
+        assert_eq!(
+            &out[..],
+            b"keep",
+            "a failed Publish::encode must leave the buffer alone"
+        );
+    }
     assert_eq!(packet.encoded_len(version), Err(err));
 }
 

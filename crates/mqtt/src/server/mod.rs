@@ -467,9 +467,8 @@ impl ServerSession {
             publish.packet_id = None;
             if self.state == ServerState::Connected {
                 let max = self.client_max_packet_size();
-                let topic = publish.topic.clone();
-                if let Err(error) = self.outbox.push(&Packet::Publish(publish), protocol, max) {
-                    self.report_drop(topic, error);
+                if let Err(error) = self.outbox.push(&publish, protocol, max) {
+                    self.report_drop(publish.topic, error);
                 }
             }
             return None;
@@ -872,10 +871,7 @@ impl ServerSession {
         let max = client.maximum_packet_size;
         let window = usize::from(self.config.max_inflight.min(client.receive_maximum).max(1));
         while let Some(publish) = self.deliveries.next_to_send(window) {
-            match self
-                .outbox
-                .push(&Packet::Publish(publish.clone()), protocol, max)
-            {
+            match self.outbox.push(publish, protocol, max) {
                 Ok(()) => self.deliveries.mark_sent(),
                 Err(error) => {
                     if let Some(dropped) = self.deliveries.drop_next() {

@@ -2,7 +2,8 @@
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{EncodeError, Packet, ProtocolVersion};
+use crate::packet::Encode;
+use crate::{EncodeError, ProtocolVersion};
 
 /// Why a packet was not queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,13 +30,13 @@ impl Outbox {
     /// or is larger than `max_size` bytes; then the buffer is left unchanged.
     pub(crate) fn push(
         &mut self,
-        packet: &Packet,
+        packet: &impl Encode,
         version: ProtocolVersion,
         max_size: usize,
     ) -> Result<(), PushError> {
         let start = self.buf.len();
         packet
-            .encode(version, &mut self.buf)
+            .encode_into(version, &mut self.buf)
             .map_err(PushError::Encode)?;
         let size = self.buf.len() - start;
         if size > max_size {
