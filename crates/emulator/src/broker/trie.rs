@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::str::Split;
 
 use iotcore_mqtt::topic::MatchMode;
 
@@ -111,9 +112,13 @@ impl<K: Eq + Hash + Clone, V> SubscriptionTrie<K, V> {
     /// A subscriber with several matching filters is reported once per filter;
     /// the caller decides how to merge them.
     pub(crate) fn for_each_match(&self, topic: &str, mut f: impl FnMut(&K, &V)) {
-        let levels: Vec<&str> = topic.split('/').collect();
+        if self.len == 0 {
+            return;
+        }
+        let mut levels = topic.split('/');
+        let first = levels.next();
         let dollar = topic.starts_with('$');
-        visit(&self.root, &levels, 0, dollar, self.mode, &mut f);
+        visit(&self.root, first, levels, true, dollar, self.mode, &mut f);
     }
 }
 
@@ -141,32 +146,40 @@ fn remove_at<K: Eq + Hash, V>(node: &mut Node<K, V>, levels: &[&str], key: &K) -
     }
 }
 
+/// Matches from `node` the level `level` (`None` once every level is
+/// consumed) and the levels after it, `rest`: an iterator cloned at each
+/// branch, so matching allocates nothing.
 fn visit<K, V>(
     node: &Node<K, V>,
-    levels: &[&str],
-    depth: usize,
+    level: Option<&str>,
+    rest: Split<'_, char>,
+    first: bool,
     dollar: bool,
     mode: MatchMode,
     f: &mut impl FnMut(&K, &V),
 ) {
     // Wildcards in the first level never match a `$` topic.
-    let wildcards = !(depth == 0 && dollar);
-    if depth == levels.len() {
+    let wildcards = !(first && dollar);
+    let Some(level) = level else {
         node.exact.iter().for_each(|(k, v)| f(k, v));
         // Standard MQTT: `a/#` also matches its parent `a`.
         if mode == MatchMode::Standard {
             node.hash.iter().for_each(|(k, v)| f(k, v));
         }
         return;
-    }
+    };
     if wildcards {
         node.hash.iter().for_each(|(k, v)| f(k, v));
     }
-    if let Some(child) = node.literal.get(levels[depth]) {
-        visit(child, levels, depth + 1, dollar, mode, f);
+    let descend = |child: &Node<K, V>, f: &mut _| {
+        let mut next = rest.clone();
+        visit(child, next.next(), next, false, dollar, mode, f);
+    };
+    if let Some(child) = node.literal.get(level) {
+        descend(child, f);
     }
     if let Some(child) = node.plus.as_deref().filter(|_| wildcards) {
-        visit(child, levels, depth + 1, dollar, mode, f);
+        descend(child, f);
     }
 }
 
