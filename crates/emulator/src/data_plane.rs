@@ -214,9 +214,9 @@ impl DataPlane {
                 ControlError::not_found(format!("No retained message for topic {topic}"))
             })?;
         let record = self.store.retained(topic)?;
-        let user_properties = (!message.properties.user_properties.is_empty()).then(|| {
+        let user_properties = (!message.properties().user_properties.is_empty()).then(|| {
             let pairs: Vec<serde_json::Value> = message
-                .properties
+                .properties()
                 .user_properties
                 .iter()
                 .map(|(k, v)| serde_json::json!({ k: v }))

@@ -1,5 +1,6 @@
 //! Application messages as the broker routes, queues, retains and stores them.
 
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
@@ -21,8 +22,10 @@ pub(crate) struct Message {
     /// RETAIN flag as published.
     pub(crate) retain: bool,
     /// The MQTT 5 properties forwarded to subscribers: payload format, content
-    /// type, response topic, correlation data, user properties.
-    pub(crate) properties: Properties,
+    /// type, response topic, correlation data, user properties. Boxed, and
+    /// `None` when there are none (most messages): a message is shared by
+    /// every delivery, and `Properties` is large.
+    properties: Option<Box<Properties>>,
     /// When an MQTT 5 Message Expiry Interval runs out.
     pub(crate) expires_at: Option<SystemTime>,
 }
@@ -65,9 +68,34 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: forwarded,
+            properties: (!forwarded.is_empty()).then(|| Box::new(forwarded)),
             expires_at,
         }
+    }
+
+    /// A message as the store kept it: `properties` are the forwarded ones.
+    pub(crate) fn stored(
+        topic: String,
+        payload: Bytes,
+        qos: QoS,
+        retain: bool,
+        properties: Properties,
+        expires_at: Option<SystemTime>,
+    ) -> Message {
+        Message {
+            topic,
+            payload,
+            qos,
+            retain,
+            properties: (!properties.is_empty()).then(|| Box::new(properties)),
+            expires_at,
+        }
+    }
+
+    /// The MQTT 5 properties forwarded to subscribers (see [`Message::new`]).
+    pub(crate) fn properties(&self) -> &Properties {
+        static NONE: LazyLock<Properties> = LazyLock::new(Properties::default);
+        self.properties.as_deref().unwrap_or(&NONE)
     }
 
     /// True once its Message Expiry Interval has run out.
@@ -79,7 +107,7 @@ impl Message {
     /// it has expired. The remaining expiry is sent in whole seconds, rounded down
     /// (AWS sends ≤ 999 ms as 0). The packet id is left for the session to assign.
     pub(crate) fn to_publish(&self, qos: QoS, retain: bool, now: SystemTime) -> Option<Publish> {
-        let mut properties = self.properties.clone();
+        let mut properties = self.properties.as_deref().cloned().unwrap_or_default();
         if let Some(at) = self.expires_at {
             let remaining = at.duration_since(now).ok().filter(|d| !d.is_zero())?;
             properties.message_expiry_interval =
@@ -122,10 +150,10 @@ mod tests {
             &props(None),
             now,
         );
-        assert_eq!(m.properties.topic_alias, None);
-        assert_eq!(m.properties.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(m.properties().topic_alias, None);
+        assert_eq!(m.properties().content_type.as_deref(), Some("text/plain"));
         assert_eq!(
-            m.properties.user_properties,
+            m.properties().user_properties,
             [("k".to_string(), "v".to_string())]
         );
         assert_eq!(m.expires_at, None);

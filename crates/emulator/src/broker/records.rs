@@ -79,7 +79,7 @@ pub(crate) fn retained_record(message: &Message, now: SystemTime) -> RetainedMes
         topic: message.topic.clone(),
         payload: message.payload.to_vec(),
         qos: message.qos as u8,
-        properties: stored_properties(&message.properties),
+        properties: stored_properties(message.properties()),
         expires_at: message.expires_at.map(unix),
         updated_at: unix(now),
     }
@@ -87,14 +87,14 @@ pub(crate) fn retained_record(message: &Message, now: SystemTime) -> RetainedMes
 
 /// A retained message read from the store.
 pub(crate) fn retained_message(record: RetainedMessage) -> Message {
-    Message {
-        topic: record.topic,
-        payload: Bytes::from(record.payload),
-        qos: qos(record.qos),
-        retain: true,
-        properties: properties(record.properties),
-        expires_at: record.expires_at.map(from_unix),
-    }
+    Message::stored(
+        record.topic,
+        Bytes::from(record.payload),
+        qos(record.qos),
+        true,
+        properties(record.properties),
+        record.expires_at.map(from_unix),
+    )
 }
 
 /// A message queued for a persistent session, as the store keeps it: `seq`
@@ -111,7 +111,7 @@ pub(crate) fn queued_record(
         payload: message.payload.to_vec(),
         qos: 1,
         retain,
-        properties: stored_properties(&message.properties),
+        properties: stored_properties(message.properties()),
         expires_at: message.expires_at.map(unix),
         packet_id,
     }
@@ -159,14 +159,14 @@ pub(crate) fn restored_session(
     let mut unacked = Vec::new();
     let mut queued = Vec::new();
     for q in record.queue {
-        let message = Message {
-            topic: q.topic,
-            payload: Bytes::from(q.payload),
-            qos: QoS::AtLeastOnce,
-            retain: q.retain,
-            properties: properties(q.properties),
-            expires_at: q.expires_at.map(from_unix),
-        };
+        let message = Message::stored(
+            q.topic,
+            Bytes::from(q.payload),
+            QoS::AtLeastOnce,
+            q.retain,
+            properties(q.properties),
+            q.expires_at.map(from_unix),
+        );
         if message.is_expired(now) {
             continue;
         }
@@ -284,8 +284,8 @@ mod tests {
         assert_eq!(restored.queued[0].seq, Some(9));
         let m = &restored.queued[0].message;
         assert_eq!(m.topic, "t/q");
-        assert_eq!(m.properties.content_type.as_deref(), Some("json"));
-        assert_eq!(m.properties.correlation_data.as_deref(), Some(&b"c"[..]));
+        assert_eq!(m.properties().content_type.as_deref(), Some("json"));
+        assert_eq!(m.properties().correlation_data.as_deref(), Some(&b"c"[..]));
         assert_eq!(m.expires_at, Some(from_unix(1_700_000_100)));
     }
 

@@ -174,7 +174,7 @@ fn wanted(filters: &[String], message: &Message) -> bool {
 
 /// One message, as the list shows it.
 fn row(message: &Arc<Message>) -> Markup {
-    let properties = &message.properties;
+    let properties = message.properties();
     html! {
         li.message {
             div.meta {
