@@ -77,6 +77,71 @@ impl Properties {
     }
 }
 
+/// [`Properties`] kept out of line: nothing is allocated while none is set,
+/// and only a pointer is held inline ([`Properties`] is over 300 bytes). A
+/// PUBLISH holds its properties so: most have none, and it is moved through
+/// queues on every delivery.
+///
+/// Reads go through `Deref` (an empty [`Properties`] when none is set); a
+/// write through `DerefMut` allocates the box the first time.
+///
+/// ```
+/// use iotcore_mqtt::properties::{BoxedProperties, Properties};
+///
+/// let mut properties = BoxedProperties::default();
+/// assert!(properties.is_empty());
+/// properties.content_type = Some("application/json".into());
+/// assert_eq!(properties.content_type.as_deref(), Some("application/json"));
+/// assert_eq!(properties.into_inner().content_type.as_deref(), Some("application/json"));
+/// assert_eq!(BoxedProperties::from(Properties::default()), BoxedProperties::default());
+/// ```
+#[derive(Clone, Default)]
+pub struct BoxedProperties(Option<Box<Properties>>);
+
+impl BoxedProperties {
+    /// The properties, unboxed.
+    pub fn into_inner(self) -> Properties {
+        self.0.map(|boxed| *boxed).unwrap_or_default()
+    }
+}
+
+impl From<Properties> for BoxedProperties {
+    fn from(properties: Properties) -> Self {
+        BoxedProperties((!properties.is_empty()).then(|| Box::new(properties)))
+    }
+}
+
+impl std::ops::Deref for BoxedProperties {
+    type Target = Properties;
+
+    fn deref(&self) -> &Properties {
+        static NONE: std::sync::LazyLock<Properties> =
+            std::sync::LazyLock::new(Properties::default);
+        self.0.as_deref().unwrap_or(&NONE)
+    }
+}
+
+impl std::ops::DerefMut for BoxedProperties {
+    fn deref_mut(&mut self) -> &mut Properties {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+/// Equal when the properties are, boxed or not.
+impl PartialEq for BoxedProperties {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for BoxedProperties {}
+
+impl std::fmt::Debug for BoxedProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
 /// 0x0B Subscription Identifier.
 const SUBSCRIPTION_IDENTIFIER: u8 = 0x0B;
 /// 0x26 User Property.

@@ -320,7 +320,7 @@ fn publish(v: ProtocolVersion) -> BoxedStrategy<Packet> {
                     topic: if aliased { String::new() } else { topic },
                     packet_id: (qos != QoS::AtMostOnce).then_some(id),
                     payload,
-                    properties,
+                    properties: properties.into(),
                 })
             },
         )

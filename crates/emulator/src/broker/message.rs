@@ -1,10 +1,10 @@
 //! Application messages as the broker routes, queues, retains and stores them.
 
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use iotcore_mqtt::packet::Publish;
+use iotcore_mqtt::properties::BoxedProperties;
 use iotcore_mqtt::{Properties, QoS};
 
 /// AWS clamps MQTT 5 Message Expiry Intervals to 1 s … 7 days (§1.7).
@@ -22,10 +22,10 @@ pub(crate) struct Message {
     /// RETAIN flag as published.
     pub(crate) retain: bool,
     /// The MQTT 5 properties forwarded to subscribers: payload format, content
-    /// type, response topic, correlation data, user properties. Boxed, and
-    /// `None` when there are none (most messages): a message is shared by
-    /// every delivery, and `Properties` is large.
-    properties: Option<Box<Properties>>,
+    /// type, response topic, correlation data, user properties. Boxed only when
+    /// there are some (most messages have none): a message is shared by every
+    /// delivery, and `Properties` is large.
+    properties: BoxedProperties,
     /// When an MQTT 5 Message Expiry Interval runs out.
     pub(crate) expires_at: Option<SystemTime>,
 }
@@ -68,7 +68,7 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: (!forwarded.is_empty()).then(|| Box::new(forwarded)),
+            properties: forwarded.into(),
             expires_at,
         }
     }
@@ -87,15 +87,14 @@ impl Message {
             payload,
             qos,
             retain,
-            properties: (!properties.is_empty()).then(|| Box::new(properties)),
+            properties: properties.into(),
             expires_at,
         }
     }
 
     /// The MQTT 5 properties forwarded to subscribers (see [`Message::new`]).
     pub(crate) fn properties(&self) -> &Properties {
-        static NONE: LazyLock<Properties> = LazyLock::new(Properties::default);
-        self.properties.as_deref().unwrap_or(&NONE)
+        &self.properties
     }
 
     /// True once its Message Expiry Interval has run out.
@@ -107,7 +106,7 @@ impl Message {
     /// it has expired. The remaining expiry is sent in whole seconds, rounded down
     /// (AWS sends ≤ 999 ms as 0). The packet id is left for the session to assign.
     pub(crate) fn to_publish(&self, qos: QoS, retain: bool, now: SystemTime) -> Option<Publish> {
-        let mut properties = self.properties.as_deref().cloned().unwrap_or_default();
+        let mut properties = self.properties.clone();
         if let Some(at) = self.expires_at {
             let remaining = at.duration_since(now).ok().filter(|d| !d.is_zero())?;
             properties.message_expiry_interval =

@@ -286,7 +286,7 @@ mod tests {
             topic: topic.to_owned(),
             packet_id,
             payload: Bytes::from(vec![b'x'; payload]),
-            properties: Properties::default(),
+            properties: Properties::default().into(),
         }
     }
 

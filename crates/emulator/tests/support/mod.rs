@@ -230,7 +230,7 @@ pub fn publish(topic: &str, qos: QoS, packet_id: Option<u16>, payload: impl Into
         topic: topic.to_owned(),
         packet_id,
         payload: payload.into(),
-        properties: Properties::default(),
+        properties: Properties::default().into(),
     })
 }
 

@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use super::PacketType;
 use crate::codec::{self, Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::Section;
+use crate::properties::{BoxedProperties, Section};
 use crate::topic::{TopicError, validate_topic_name};
 use crate::{Properties, ProtocolVersion, QoS};
 
@@ -29,8 +29,8 @@ pub struct Publish {
     pub packet_id: Option<u16>,
     /// The payload, a zero-copy slice of the received buffer.
     pub payload: Bytes,
-    /// MQTT 5 PUBLISH properties (empty for 3.1.1).
-    pub properties: Properties,
+    /// MQTT 5 PUBLISH properties (empty for 3.1.1), boxed only when set.
+    pub properties: BoxedProperties,
 }
 
 impl Publish {
@@ -46,7 +46,7 @@ impl Publish {
             topic: topic.into(),
             packet_id: None,
             payload: payload.into(),
-            properties: Properties::default(),
+            properties: BoxedProperties::default(),
         }
     }
 
@@ -124,9 +124,9 @@ impl Publish {
             QoS::AtLeastOnce | QoS::ExactlyOnce => Some(r.packet_id()?),
         };
         let properties = match version {
-            ProtocolVersion::V311 => Properties::default(),
+            ProtocolVersion::V311 => BoxedProperties::default(),
             ProtocolVersion::V5 => {
-                Properties::decode(&mut r, Section::Packet(PacketType::Publish))?
+                Properties::decode(&mut r, Section::Packet(PacketType::Publish))?.into()
             }
         };
         let publish = Publish {

@@ -233,7 +233,8 @@ fn publish_v5_with_repeated_subscription_identifiers_and_user_properties() {
         p.topic_alias = Some(5);
         p.subscription_identifiers = vec![7, 128];
         p.user_properties = vec![("k".into(), "v".into()), ("k".into(), "w".into())];
-    });
+    })
+    .into();
     assert_wire(&frame(0x32, &body), V5, Packet::Publish(publish));
 }
 
@@ -697,4 +698,16 @@ fn enc_err_property_not_allowed_and_invalid_value() {
     let mut connect = Connect::new(V311, "c", 0);
     connect.properties.receive_maximum = Some(0);
     assert!(Packet::Connect(connect).encoded_len(V311).is_ok());
+}
+
+#[test]
+fn a_publish_keeps_its_properties_out_of_line() {
+    // A PUBLISH is queued and moved on every delivery: its properties (over
+    // 300 bytes inline) are boxed, and only when set.
+    assert!(
+        std::mem::size_of::<Publish>() <= 96,
+        "Publish is {} bytes",
+        std::mem::size_of::<Publish>()
+    );
+    assert!(std::mem::size_of::<Properties>() > 200);
 }

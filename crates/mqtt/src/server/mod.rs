@@ -461,7 +461,9 @@ impl ServerSession {
     /// property are set by the session.
     pub fn send_publish(&mut self, mut publish: Publish) -> Option<u16> {
         publish.dup = false;
-        publish.properties.topic_alias = None;
+        if publish.properties.topic_alias.is_some() {
+            publish.properties.topic_alias = None;
+        }
         let protocol = self.protocol_version().unwrap_or(ProtocolVersion::V5);
         if publish.qos == QoS::AtMostOnce {
             publish.packet_id = None;

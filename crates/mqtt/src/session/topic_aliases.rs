@@ -26,7 +26,12 @@ impl InboundAliases {
     /// Records or applies the Topic Alias of `publish`, leaving it with its full
     /// topic and no Topic Alias property.
     pub(crate) fn resolve(&mut self, publish: &mut Publish) -> Result<(), ProtocolError> {
-        let Some(alias) = publish.properties.topic_alias.take() else {
+        // Read first: taking through `DerefMut` would box empty properties.
+        let alias = publish.properties.topic_alias;
+        if alias.is_some() {
+            publish.properties.topic_alias = None;
+        }
+        let Some(alias) = alias else {
             if publish.topic.is_empty() {
                 return Err(DecodeError::InvalidTopicName(TopicError::Empty).into());
             }

@@ -80,7 +80,7 @@ pub fn publish(topic: &str, qos: QoS, payload: &'static [u8]) -> Publish {
         topic: topic.to_owned(),
         packet_id: None,
         payload: Bytes::from_static(payload),
-        properties: Properties::default(),
+        properties: Default::default(),
     }
 }
 
