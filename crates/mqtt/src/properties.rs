@@ -103,6 +103,24 @@ impl BoxedProperties {
     pub fn into_inner(self) -> Properties {
         self.0.map(|boxed| *boxed).unwrap_or_default()
     }
+
+    /// Removes the Topic Alias property and returns it, without allocating:
+    /// `properties.topic_alias.take()` would go through `DerefMut` and box
+    /// empty properties. A session calls this on every PUBLISH it sends or
+    /// receives, most of which have no properties at all.
+    ///
+    /// ```
+    /// use iotcore_mqtt::properties::BoxedProperties;
+    ///
+    /// let mut properties = BoxedProperties::default();
+    /// assert_eq!(properties.take_topic_alias(), None);
+    /// properties.topic_alias = Some(3);
+    /// assert_eq!(properties.take_topic_alias(), Some(3));
+    /// assert_eq!(properties.topic_alias, None);
+    /// ```
+    pub fn take_topic_alias(&mut self) -> Option<u16> {
+        self.0.as_mut()?.topic_alias.take()
+    }
 }
 
 impl From<Properties> for BoxedProperties {
@@ -448,5 +466,32 @@ impl Properties {
             Some(&(id, _)) => Err(id),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taking_the_topic_alias_of_empty_properties_allocates_no_box() {
+        let mut properties = BoxedProperties::default();
+        assert_eq!(properties.take_topic_alias(), None);
+        assert!(
+            properties.0.is_none(),
+            "a box was allocated: {properties:?}"
+        );
+    }
+
+    #[test]
+    fn taking_the_topic_alias_keeps_the_other_properties() {
+        let mut properties = BoxedProperties::from(Properties {
+            topic_alias: Some(7),
+            content_type: Some("text/plain".into()),
+            ..Properties::default()
+        });
+        assert_eq!(properties.take_topic_alias(), Some(7));
+        assert_eq!(properties.take_topic_alias(), None);
+        assert_eq!(properties.content_type.as_deref(), Some("text/plain"));
     }
 }

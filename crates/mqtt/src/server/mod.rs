@@ -461,9 +461,7 @@ impl ServerSession {
     /// property are set by the session.
     pub fn send_publish(&mut self, mut publish: Publish) -> Option<u16> {
         publish.dup = false;
-        if publish.properties.topic_alias.is_some() {
-            publish.properties.topic_alias = None;
-        }
+        publish.properties.take_topic_alias();
         let protocol = self.protocol_version().unwrap_or(ProtocolVersion::V5);
         if publish.qos == QoS::AtMostOnce {
             publish.packet_id = None;

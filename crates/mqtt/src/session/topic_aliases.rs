@@ -26,12 +26,7 @@ impl InboundAliases {
     /// Records or applies the Topic Alias of `publish`, leaving it with its full
     /// topic and no Topic Alias property.
     pub(crate) fn resolve(&mut self, publish: &mut Publish) -> Result<(), ProtocolError> {
-        // Read first: taking through `DerefMut` would box empty properties.
-        let alias = publish.properties.topic_alias;
-        if alias.is_some() {
-            publish.properties.topic_alias = None;
-        }
-        let Some(alias) = alias else {
+        let Some(alias) = publish.properties.take_topic_alias() else {
             if publish.topic.is_empty() {
                 return Err(DecodeError::InvalidTopicName(TopicError::Empty).into());
             }
