@@ -3,11 +3,12 @@
 //! stream, the door and the principal come from [`crate::accept`]; the AWS
 //! rules each request is held to are the functions of [`rules`].
 //!
-//! The task reads from the socket and handles events; a second task writes
-//! (so a client that does not read never stops us from reading). Between them
-//! is a small bounded channel: while it is full the connection takes nothing
-//! more from its session's queue, so a slow subscriber backs up into its own
-//! queue only (see [`crate::broker::session`] for what is dropped then).
+//! The task reads from the socket, handles events and writes, polling both
+//! directions at once (so a client that does not read never stops us from
+//! reading). What waits to be written is a few chunks ([`outgoing`]): while
+//! they wait the connection takes nothing more from its session's queue, so a
+//! slow subscriber backs up into its own queue only (see
+//! [`crate::broker::session`] for what is dropped then).
 //!
 //! AWS behaviours implemented here cite docs/aws-iot-core-behaviour.md:
 //! refusals (§1.8), limits (§1.5, §1.6, §1.7), client ids assigned for empty
@@ -19,13 +20,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
 use iotcore_mqtt::packet::{Connect, Publish, Subscribe, Unsubscribe, Will};
 use iotcore_mqtt::server::{Event, ProtocolError, ServerConfig, ServerSession, ServerState};
 use iotcore_mqtt::topic::validate_aws_topic_filter;
 use iotcore_mqtt::{Properties, ProtocolVersion, QoS, ReasonCode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -45,6 +44,7 @@ use crate::lifecycle::{DisconnectReason, Lifecycle, Presence, SubscriptionEvent}
 use crate::quotas::{ConnectRate, ConnectionQuotas};
 use crate::registry_watch::changed;
 use crate::services::{Requester, Services};
+use outgoing::Outgoing;
 use read_buffer::ReadBuffer;
 use rules::{
     ConnectRefusal, PublishOutcome, SubscriptionCheck, SubscriptionVerdict, check_publish,
@@ -52,13 +52,12 @@ use rules::{
 };
 
 mod access;
+mod outgoing;
 mod read_buffer;
 mod rules;
 
 /// How long the last bytes (a DISCONNECT) may take to leave once the session closed.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
-/// Byte chunks waiting for the writer task.
-const OUT_CHUNKS: usize = 8;
 /// Deliveries moved from the session queue per step.
 const FILL_BATCH: usize = 64;
 
@@ -95,9 +94,8 @@ pub(crate) async fn serve(
         door,
         identity,
     } = accepted;
-    let (reader, writer) = tokio::io::split(stream);
-    let (out, out_rx) = mpsc::channel(OUT_CHUNKS);
-    let mut writer = tokio::spawn(write_loop(writer, out_rx, peer));
+    let mut stream = stream;
+    let mut out = Outgoing::default();
 
     let now = Instant::now().into_std();
     let config = shared.broker.config();
@@ -116,39 +114,16 @@ pub(crate) async fn serve(
         client: None,
         acks: VecDeque::new(),
         end: None,
-        closed_at: None,
     };
-    connection.run(reader, out).await;
+    connection.run(&mut stream, &mut out).await;
     connection.finish();
-    // The writer ends once it has written what it was given (`out` is dropped).
-    if tokio::time::timeout(CLOSE_GRACE, &mut writer)
-        .await
-        .is_err()
-    {
-        writer.abort();
+    // The last bytes (a DISCONNECT, acknowledgements) leave after the session
+    // is finished, so a client that does not read delays nobody else.
+    match tokio::time::timeout(CLOSE_GRACE, out.close(&mut stream)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(%peer, "write failed: {e}"),
+        Err(_) => tracing::debug!(%peer, "the last bytes could not be sent in time"),
     }
-}
-
-async fn write_loop(
-    mut writer: WriteHalf<BoxedStream>,
-    mut chunks: mpsc::Receiver<Bytes>,
-    peer: SocketAddr,
-) {
-    while let Some(chunk) = chunks.recv().await {
-        let written = async {
-            writer.write_all(&chunk).await?;
-            if chunks.is_empty() {
-                writer.flush().await?;
-            }
-            Ok::<_, std::io::Error>(())
-        };
-        if let Err(e) = written.await {
-            tracing::debug!(%peer, "write failed: {e}");
-            return;
-        }
-    }
-    // Sends TLS close_notify, then closes the socket.
-    let _ = writer.shutdown().await;
 }
 
 /// Why a connection ended.
@@ -232,7 +207,6 @@ struct Connection {
     /// every one before it is stored (MQTT: PUBACKs in the order of the PUBLISHes).
     acks: VecDeque<OwedAck>,
     end: Option<End>,
-    closed_at: Option<Instant>,
 }
 
 impl Connection {
@@ -254,47 +228,34 @@ impl Connection {
         self.end.get_or_insert(end);
     }
 
-    async fn run(&mut self, mut reader: ReadHalf<BoxedStream>, out: mpsc::Sender<Bytes>) {
+    async fn run(&mut self, stream: &mut BoxedStream, out: &mut Outgoing) {
         let mut buf = ReadBuffer::new();
         let mut closing = self.shared.closing.clone();
         let mut registry = self.shared.authz.changes();
         let mut stopping = false;
-        let mut pending: Option<Bytes> = None;
         loop {
             self.process_events().await;
-            // Move data on without waiting, as long as the writer takes it
-            // and the bytes-per-second quota allows.
-            loop {
-                if self.quotas.bytes_ready_at(self.clock().now()).is_some() {
+            // Take what is ready to send, as long as there is room for it and
+            // the bytes-per-second quota allows.
+            while out.has_room() && self.quotas.bytes_ready_at(self.clock().now()).is_none() {
+                self.fill_from_session();
+                let Some(chunk) = self.server.poll_transmit() else {
                     break;
-                }
-                if pending.is_none() {
-                    self.fill_from_session();
-                    pending = self.server.poll_transmit();
-                }
-                let Some(chunk) = pending.take() else { break };
-                let len = chunk.len();
-                match out.try_send(chunk) {
-                    Ok(()) => self.quotas.bytes(len, self.clock().now()),
-                    Err(mpsc::error::TrySendError::Full(chunk)) => {
-                        pending = Some(chunk);
-                        break;
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => {
-                        self.end_with(End::Lost("write failed".into()));
-                        return;
-                    }
-                }
+                };
+                self.quotas.bytes(chunk.len(), self.clock().now());
+                out.push(chunk);
             }
             if self.server.is_closed() {
-                if pending.is_none() {
-                    return;
+                // The last bytes are written once the session is finished (`serve`).
+                while let Some(chunk) = self.server.poll_transmit() {
+                    out.push(chunk);
                 }
-                self.closed_at.get_or_insert_with(Instant::now);
+                return;
             }
             let clock = self.clock().clone();
             let now = clock.now();
             let bytes_wait = self.quotas.bytes_ready_at(now);
+            let reading = bytes_wait.is_none();
             let publish_wait = if self.held_back {
                 self.quotas.outbound_ready_at(now)
             } else {
@@ -302,7 +263,6 @@ impl Connection {
             };
             let quota_wake = bytes_wait.into_iter().chain(publish_wait).min();
             let timer = self.server.poll_timeout().map(Instant::from_std);
-            let close_deadline = self.closed_at.map(|at| at + CLOSE_GRACE);
             let connected = self.client.is_some();
             let ends_at = self.client.as_ref().and_then(|c| c.ends_at);
             let end_reason = ends_at.map(|(_, reason)| reason);
@@ -312,40 +272,38 @@ impl Connection {
             let kick = self.client.as_mut().and_then(|c| c.kick.as_mut());
             let stored = self.acks.front_mut().and_then(|a| a.stored.as_mut());
             let refreshing = self.refreshing.as_mut();
+            let room = out.has_room();
+            let writing = !out.is_idle();
+            let io = std::future::poll_fn(|cx| {
+                out.poll_io(stream, reading.then(|| buf.bytes_mut()), cx)
+            });
             tokio::select! {
-                read = reader.read_buf(buf.bytes_mut()), if !self.server.is_closed() && bytes_wait.is_none() => match read {
-                    Ok(0) => {
-                        self.end_with(End::Lost("the client closed the connection without DISCONNECT".into()));
+                polled = io, if reading || writing => {
+                    if let Some(Err(e)) = polled.wrote {
+                        self.end_with(End::Lost(format!("write failed: {e}")));
                         return;
                     }
-                    Ok(n) => {
-                        self.quotas.bytes(n, clock.now());
-                        if let Err(e) = self.server.handle_input(buf.filled(), Instant::now().into_std()) {
-                            self.protocol_error(&e);
+                    match polled.read {
+                        None => {}
+                        Some(Ok(0)) => {
+                            self.end_with(End::Lost("the client closed the connection without DISCONNECT".into()));
+                            return;
                         }
-                        buf.consumed();
-                    }
-                    Err(e) => {
-                        self.end_with(End::Lost(format!("read failed: {e}")));
-                        return;
-                    }
-                },
-                permit = out.reserve(), if pending.is_some() && bytes_wait.is_none() => match (permit, pending.take()) {
-                    (Ok(permit), Some(chunk)) => {
-                        self.quotas.bytes(chunk.len(), clock.now());
-                        permit.send(chunk);
-                    }
-                    _ => {
-                        self.end_with(End::Lost("write failed".into()));
-                        return;
+                        Some(Ok(n)) => {
+                            self.quotas.bytes(n, clock.now());
+                            if let Err(e) = self.server.handle_input(buf.filled(), Instant::now().into_std()) {
+                                self.protocol_error(&e);
+                            }
+                            buf.consumed();
+                        }
+                        Some(Err(e)) => {
+                            self.end_with(End::Lost(format!("read failed: {e}")));
+                            return;
+                        }
                     }
                 },
                 () = sleep_until(timer) => self.server.handle_timeout(Instant::now().into_std()),
                 () = sleep_on(&clock, quota_wake) => {}
-                () = sleep_until(close_deadline) => {
-                    tracing::debug!(peer = %self.peer, "the last bytes could not be sent in time");
-                    return;
-                }
                 why = kicked(kick) => match why {
                     Some(why) => self.kicked(why),
                     // The broker dropped the link without a word: nobody will kick us.
@@ -363,12 +321,12 @@ impl Connection {
                     ));
                     self.server.disconnect(ReasonCode::SERVER_SHUTTING_DOWN);
                 }
-                () = woken(session.as_deref()), if pending.is_none() => {}
+                () = woken(session.as_deref()), if room => {}
                 result = durable(stored) => self.stored(result),
                 () = changed(&mut registry), if connected => self.on_registry_change().await,
-                () = sleep_until(refresh_at), if !self.server.is_closed() => self.start_refresh(),
+                () = sleep_until(refresh_at) => self.start_refresh(),
                 answer = finished(refreshing) => self.refreshed(answer),
-                () = sleep_until(ends_at), if !self.server.is_closed() => {
+                () = sleep_until(ends_at) => {
                     self.lifetime_over(end_reason.unwrap_or(DisconnectReason::CustomAuthTtlExpiration));
                 }
             }
