@@ -62,7 +62,8 @@ pub struct EmulatorConfig {
     /// `None` for no console. `iotcore emulator` serves it by default.
     pub console_bind: Option<SocketAddr>,
     /// The clock every timed rule reads (ownership tokens expire after one
-    /// hour of it; job executions time out on it). The system's by default;
+    /// hour of it; job executions time out on it; shadow documents and their
+    /// metadata are timestamped with it). The system's by default;
     /// tests move a [`Clock::manual`](crate::clock::Clock::manual) one.
     pub clock: crate::clock::Clock,
     /// Sync the store to disk on every commit, so that what the emulator

@@ -141,6 +141,7 @@ impl Emulator {
             store.clone(),
             Arc::clone(&broker),
             max_shadow_in_flight,
+            clock.clone(),
             closing.clone(),
         );
         let provisioning = ProvisioningService::start(

@@ -1,12 +1,15 @@
 //! The rules around the Device Shadow service: who receives replies (exact and
 //! `+` subscribers, subscription churn as AWS's SDK does it), 429 for more than
 //! 10 requests in flight, authorization, the cloud-side API publishing deltas,
-//! and shadows surviving a restart.
+//! shadows surviving a restart, and timestamps read from the emulator's clock.
 
 mod support;
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use bytes::{Bytes, BytesMut};
 use iotcore_emulator::ShadowApiError;
+use iotcore_emulator::clock::Clock;
 use iotcore_emulator::control::ThingPolicy;
 use iotcore_model::shadow::ShadowError;
 use iotcore_mqtt::packet::Unsubscribe;
@@ -16,6 +19,15 @@ use support::{RawClient, Setup, publish};
 
 fn json_of(payload: &[u8]) -> Value {
     serde_json::from_slice(payload).expect("JSON reply")
+}
+
+/// Where the manual clocks of these tests start (unix seconds), far from
+/// the system's time so a timestamp taken from it cannot pass.
+const START: u64 = 1_500_000_000;
+
+/// A manual clock reading [`START`], and its hand.
+fn manual_clock() -> (Clock, iotcore_emulator::clock::ManualClock) {
+    Clock::manual(UNIX_EPOCH + Duration::from_secs(START))
 }
 
 async fn unsubscribe(client: &mut RawClient, packet_id: u16, filter: &str) {
@@ -114,7 +126,8 @@ async fn qos0_requests_are_served_too() {
 
 #[tokio::test]
 async fn more_than_ten_requests_in_flight_on_one_connection_get_429() {
-    let setup = Setup::start().await;
+    let (clock, _hand) = manual_clock();
+    let setup = Setup::start_with(|config| config.with_clock(clock)).await;
     let device = setup.device("burst");
     let mut client = RawClient::connected(setup.addr(), &device, ProtocolVersion::V311).await;
     let prefix = "$aws/things/burst/shadow";
@@ -160,6 +173,7 @@ async fn more_than_ten_requests_in_flight_on_one_connection_get_429() {
                     accepted.push(body);
                 } else {
                     assert_eq!(body["code"], json!(429), "{body}");
+                    assert_eq!(body["timestamp"], json!(START), "{body}");
                     assert!(
                         body["clientToken"]
                             .as_str()
@@ -192,6 +206,113 @@ async fn more_than_ten_requests_in_flight_on_one_connection_get_429() {
     let reply = client.recv_publish().await;
     assert_eq!(reply.topic, format!("{prefix}/update/accepted"));
     assert_eq!(json_of(&reply.payload)["clientToken"], json!("after"));
+    client.disconnect().await;
+}
+
+#[tokio::test]
+async fn documents_metadata_and_replies_are_timestamped_by_the_emulators_clock() {
+    let (clock, hand) = manual_clock();
+    let setup = Setup::start_with(|config| config.with_clock(clock)).await;
+    let device = setup.device("timed");
+    let mut client = RawClient::connected(setup.addr(), &device, ProtocolVersion::V311).await;
+    let prefix = "$aws/things/timed/shadow";
+    client
+        .subscribe(
+            1,
+            &[
+                &format!("{prefix}/update/+"),
+                &format!("{prefix}/get/+"),
+                &format!("{prefix}/delete/+"),
+            ],
+            QoS::AtLeastOnce,
+        )
+        .await;
+
+    client
+        .publish_qos1(
+            2,
+            &format!("{prefix}/update"),
+            r#"{"state":{"reported":{"temp":20}}}"#,
+        )
+        .await;
+    let accepted = client.recv_publish().await;
+    assert_eq!(accepted.topic, format!("{prefix}/update/accepted"));
+    let accepted = json_of(&accepted.payload);
+    assert_eq!(accepted["timestamp"], json!(START));
+    assert_eq!(
+        accepted["metadata"]["reported"]["temp"]["timestamp"],
+        json!(START)
+    );
+    let documents = client.recv_publish().await;
+    assert_eq!(documents.topic, format!("{prefix}/update/documents"));
+    let documents = json_of(&documents.payload);
+    assert_eq!(documents["timestamp"], json!(START));
+    assert_eq!(
+        documents["current"]["metadata"]["reported"]["temp"]["timestamp"],
+        json!(START)
+    );
+
+    hand.advance(Duration::from_secs(90));
+    client
+        .publish_qos1(
+            3,
+            &format!("{prefix}/update"),
+            r#"{"state":{"desired":{"temp":22}}}"#,
+        )
+        .await;
+    let accepted = json_of(&client.recv_publish().await.payload);
+    assert_eq!(accepted["timestamp"], json!(START + 90));
+    assert_eq!(
+        accepted["metadata"]["desired"]["temp"]["timestamp"],
+        json!(START + 90)
+    );
+    let delta = client.recv_publish().await;
+    assert_eq!(delta.topic, format!("{prefix}/update/delta"));
+    let delta = json_of(&delta.payload);
+    assert_eq!(delta["timestamp"], json!(START + 90));
+    assert_eq!(delta["metadata"]["temp"]["timestamp"], json!(START + 90));
+    let documents = json_of(&client.recv_publish().await.payload);
+    assert_eq!(documents["timestamp"], json!(START + 90));
+
+    // A get reports when each value was written, and answers at the clock's time.
+    hand.advance(Duration::from_secs(10));
+    client
+        .publish_qos1(4, &format!("{prefix}/get"), Bytes::new())
+        .await;
+    let got = client.recv_publish().await;
+    assert_eq!(got.topic, format!("{prefix}/get/accepted"));
+    let got = json_of(&got.payload);
+    assert_eq!(got["timestamp"], json!(START + 100));
+    assert_eq!(got["version"], json!(2));
+    assert_eq!(
+        got["metadata"]["reported"]["temp"]["timestamp"],
+        json!(START)
+    );
+    assert_eq!(
+        got["metadata"]["desired"]["temp"]["timestamp"],
+        json!(START + 90)
+    );
+    // The cloud-side API reads the same clock.
+    let document = setup.emulator.shadows().get("timed", None).await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&document).unwrap()["timestamp"],
+        json!(START + 100)
+    );
+
+    // Rejections and deletions too.
+    client
+        .publish_qos1(5, &format!("{prefix}/update"), "{}")
+        .await;
+    let rejected = client.recv_publish().await;
+    assert_eq!(rejected.topic, format!("{prefix}/update/rejected"));
+    assert_eq!(json_of(&rejected.payload)["timestamp"], json!(START + 100));
+    hand.advance(Duration::from_secs(5));
+    client
+        .publish_qos1(6, &format!("{prefix}/delete"), Bytes::new())
+        .await;
+    let deleted = client.recv_publish().await;
+    assert_eq!(deleted.topic, format!("{prefix}/delete/accepted"));
+    assert_eq!(json_of(&deleted.payload)["timestamp"], json!(START + 105));
     client.disconnect().await;
 }
 

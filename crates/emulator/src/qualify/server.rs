@@ -390,7 +390,7 @@ impl Link {
 
     /// The time in unix seconds, as the shadow service's timestamps take it.
     fn unix_now(&self) -> u64 {
-        u64::try_from(self.clock.unix_now()).unwrap_or(0)
+        crate::shadow::unix_now(&self.clock)
     }
 
     /// What the server withholds or does now.

@@ -46,6 +46,7 @@ pub use api::{ShadowApiError, Shadows};
 use self::answer::Accepted;
 use self::worker::{Job, Origin, Worker, publish_reply};
 use crate::broker::Broker;
+use crate::clock::Clock;
 use crate::services::inflight::InFlight;
 use crate::services::{Request, Service};
 use crate::store::Store;
@@ -89,10 +90,19 @@ pub(crate) struct ShadowService {
     jobs: mpsc::UnboundedSender<Job>,
     in_flight: Arc<InFlight>,
     broker: Arc<Broker>,
+    /// What the replies refused at once (429) are timestamped with.
+    clock: Clock,
+}
+
+/// The time on `clock` in unix seconds, as shadow documents, their metadata
+/// and the service's replies are timestamped.
+pub(crate) fn unix_now(clock: &Clock) -> u64 {
+    u64::try_from(clock.unix_now()).unwrap_or(0)
 }
 
 impl ShadowService {
-    /// Starts the worker; it stops when `closing` turns `true`.
+    /// Starts the worker; it stops when `closing` turns `true`. Documents,
+    /// their metadata and the replies are timestamped with `clock`.
     ///
     /// A connection may have `max_in_flight` requests unanswered (AWS: "more
     /// than 10 in-flight requests on a single connection" → 429, §3.5).
@@ -100,16 +110,23 @@ impl ShadowService {
         store: Store,
         broker: Arc<Broker>,
         max_in_flight: usize,
+        clock: Clock,
         closing: watch::Receiver<bool>,
     ) -> ShadowService {
         let (jobs, queue) = mpsc::unbounded_channel();
         let in_flight = Arc::new(InFlight::new(max_in_flight));
-        let worker = Worker::new(store, Arc::clone(&broker), Arc::clone(&in_flight));
+        let worker = Worker::new(
+            store,
+            Arc::clone(&broker),
+            Arc::clone(&in_flight),
+            clock.clone(),
+        );
         tokio::spawn(worker.run(queue, closing));
         ShadowService {
             jobs,
             in_flight,
             broker,
+            clock,
         }
     }
 
@@ -179,7 +196,7 @@ impl Service for ShadowService {
                 "shadow request refused: over the shadow-in-flight quota of the connection (429)"
             );
             let token = client_token_of(&request.payload);
-            let reply = ShadowError::TooManyRequests.to_response(token, worker::unix_now());
+            let reply = ShadowError::TooManyRequests.to_response(token, unix_now(&self.clock));
             publish_reply(
                 &self.broker,
                 &key,

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use iotcore_model::shadow::{
@@ -13,10 +12,11 @@ use iotcore_model::topics::{ShadowOperation, ShadowTopicKind};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::ShadowKey;
 use super::answer::{Accepted, Served, answer};
+use super::{ShadowKey, unix_now};
 use crate::broker::Broker;
 use crate::broker::session::ConnectionId;
+use crate::clock::Clock;
 use crate::connection::stopped;
 use crate::services::inflight::InFlight;
 use crate::services::reply::publish_json;
@@ -46,13 +46,6 @@ pub(crate) enum Origin {
     Api(oneshot::Sender<Result<Accepted, ShadowError>>),
 }
 
-/// The current time in unix seconds.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// Publishes `body` as JSON on the `kind` topic of `operation` of shadow `key`,
 /// to every subscriber, as the service (no publishing session).
 pub(crate) fn publish_reply(
@@ -75,16 +68,24 @@ pub(crate) struct Worker {
     store: Store,
     broker: Arc<Broker>,
     in_flight: Arc<InFlight>,
+    /// What documents, metadata and replies are timestamped with.
+    clock: Clock,
     /// Shadows read or written since start; the store is written first.
     cache: HashMap<ShadowKey, StoredShadow>,
 }
 
 impl Worker {
-    pub(crate) fn new(store: Store, broker: Arc<Broker>, in_flight: Arc<InFlight>) -> Self {
+    pub(crate) fn new(
+        store: Store,
+        broker: Arc<Broker>,
+        in_flight: Arc<InFlight>,
+        clock: Clock,
+    ) -> Self {
         Worker {
             store,
             broker,
             in_flight,
+            clock,
             cache: HashMap::new(),
         }
     }
@@ -114,7 +115,7 @@ impl Worker {
             payload,
             origin,
         } = job;
-        let now = unix_now();
+        let now = unix_now(&self.clock);
         let result = self.apply(&key, operation, &payload, now).await;
         match &result {
             Ok(_) => {
