@@ -291,15 +291,7 @@ pub fn run(data_dir: &DataDir, command: PolicyCommand) -> CliResult {
                     .ok_or_else(|| PolicyCmdError::NoClientId(id.clone()))?,
             };
             let (principal, status) = control.principal(&id, &client_id, Some(source_ip))?;
-            let arn = if resource.starts_with("arn:") {
-                resource
-            } else {
-                principal.scope().arn(action, &resource)
-            };
-            let decision = match action {
-                Action::Connect => principal.evaluate_connect(&arn, connect),
-                _ => principal.evaluate(action, &arn),
-            };
+            let decision = principal.explain(action, &resource, connect);
             println!(
                 "{}",
                 if decision.is_allowed() {

@@ -345,6 +345,58 @@ async fn a_connect_refused_for_its_connect_attributes_is_logged_naming_the_key()
 }
 
 #[tokio::test]
+async fn the_explain_form_evaluates_the_connect_attributes_ticked() {
+    let (setup, console) = with_console().await;
+    let document = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+         "Condition": {"ForAnyValue:StringEquals":
+                       {"iot:ConnectAttributes": ["PersistentConnect"]}}}]});
+    create_policy(
+        setup.emulator.control(),
+        "persistent-only",
+        &document.to_string(),
+    );
+    let device = setup.device_with("keeper", ThingPolicy::Existing("persistent-only".into()));
+    let id = &device.credentials.certificate_id;
+    let explain = format!("/policies?cert={id}&action=iot%3AConnect&resource=keeper");
+
+    let (_, page) = get(console, &explain).await;
+    assert!(
+        page.contains(r#"<input type="checkbox" name="persistent" value="1">"#),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<input type="checkbox" name="will" value="1">"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"class="verdict deny">DENY"#), "{page}");
+    assert!(
+        page.contains("with no iot:ConnectAttributes denied"),
+        "{page}"
+    );
+
+    let (_, page) = get(console, &format!("{explain}&persistent=1")).await;
+    assert!(page.contains(r#"class="verdict allow">ALLOW"#), "{page}");
+    assert!(
+        page.contains("with iot:ConnectAttributes [PersistentConnect] allowed"),
+        "{page}"
+    );
+    // The form keeps the box ticked for the next question.
+    assert!(
+        page.contains(r#"<input type="checkbox" name="persistent" value="1" checked>"#),
+        "{page}"
+    );
+
+    // A will alone does not satisfy the condition.
+    let (_, page) = get(console, &format!("{explain}&will=1")).await;
+    assert!(page.contains(r#"class="verdict deny">DENY"#), "{page}");
+    assert!(
+        page.contains("with iot:ConnectAttributes [LastWill] denied"),
+        "{page}"
+    );
+}
+
+#[tokio::test]
 async fn a_refused_publish_is_logged_with_the_policy_decision_and_explained() {
     let (setup, console) = with_console().await;
     let device = setup.device_with("narrow", ThingPolicy::default());

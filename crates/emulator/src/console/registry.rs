@@ -12,7 +12,7 @@ use super::http::{self, Request, Response, query_string, segment};
 use super::layout;
 use super::shadows::shadow_url;
 use crate::control::UpdateCertificateRequest;
-use crate::policy::Action;
+use crate::policy::{Action, ConnectAttributes};
 
 /// `GET /things`.
 pub(super) fn things(console: &Console) -> Response {
@@ -148,8 +148,13 @@ pub(super) fn policies(console: &Console, request: &Request) -> Response {
                     label for="action" { "Action" }
                     select #action name="action" {
                         @for action in Action::ALL {
-                            option selected[request.query("action") == Some(action.name())] { (action.name()) }
+                            option value=(action.name()) selected[request.query("action") == Some(action.name())] { (action.name()) }
                         }
+                    }
+                    fieldset.connect-attributes {
+                        legend { "The CONNECT asks for (" code { "iot:ConnectAttributes" } ", " code { "iot:Connect" } " only)" }
+                        label { input type="checkbox" name="persistent" value="1" checked[ticked(request, "persistent")]; " A persistent session (" code { (ConnectAttributes::PERSISTENT_CONNECT) } ")" }
+                        label { input type="checkbox" name="will" value="1" checked[ticked(request, "will")]; " A will (" code { (ConnectAttributes::LAST_WILL) } ")" }
                     }
                     label for="resource" { "Topic, filter, client id or ARN" }
                     input #resource name="resource" required value=(request.query("resource").unwrap_or(""));
@@ -187,6 +192,11 @@ fn document(text: &str) -> Markup {
     }
 }
 
+/// Whether the explain form's checkbox `name` was ticked.
+fn ticked(request: &Request, name: &str) -> bool {
+    request.query(name).is_some()
+}
+
 /// The answer to the explain form.
 fn explain(console: &Console, request: &Request) -> Markup {
     let answer = || -> Result<Markup, String> {
@@ -208,11 +218,11 @@ fn explain(console: &Console, request: &Request) -> Markup {
             .control
             .principal(id, &client_id, Some(source))
             .map_err(|e| e.to_string())?;
-        let decision = if resource.starts_with("arn:") {
-            principal.evaluate(action, resource)
-        } else {
-            principal.evaluate_name(action, resource)
+        let connect = ConnectAttributes {
+            persistent_connect: ticked(request, "persistent"),
+            last_will: ticked(request, "will"),
         };
+        let decision = principal.explain(action, resource, connect);
         let verdict = if decision.is_allowed() {
             "ALLOW"
         } else {

@@ -413,6 +413,19 @@ impl Principal {
         self.evaluate(action, &self.scope.arn(action, name))
     }
 
+    /// Decides `action` on `resource`, an ARN or the name `action` takes (a
+    /// client id, topic or topic filter), for a CONNECT with `connect`'s
+    /// attributes when `action` is `iot:Connect` (other actions are decided
+    /// without them): the question `iotcore policy explain` and the console's
+    /// explain form ask.
+    pub fn explain(&self, action: Action, resource: &str, connect: ConnectAttributes) -> Decision {
+        if resource.starts_with("arn:") {
+            self.evaluate_request(action, resource, connect)
+        } else {
+            self.evaluate_request(action, &self.scope.arn(action, resource), connect)
+        }
+    }
+
     /// Unresolved variables of the Allow statements covering `action` (lowercase).
     fn unresolved_for(&self, action: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
