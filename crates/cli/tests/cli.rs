@@ -312,15 +312,32 @@ fn explain(data_dir: &Path, args: &[&str]) -> (i32, String) {
 /// `policy explain`'s exit status for DENY (ALLOW 0, an error 1).
 const DENIED: i32 = 3;
 
+/// Creates the thing `name` with its certificate (files under `files/` of
+/// `data_dir`); its certificate id.
+fn thing_with_certificate(data_dir: &Path, name: &str) -> String {
+    let out = data_dir.join("files");
+    let created = iotcore_ok(
+        data_dir,
+        &["thing", "create", name, "--out", out.to_str().unwrap()],
+    );
+    certificate_id(&created)
+}
+
+/// Writes `document` to `NAME.json` in `data_dir` and creates the policy
+/// `name` from it with `policy create`.
+fn create_policy(data_dir: &Path, name: &str, document: &str) {
+    let file = data_dir.join(format!("{name}.json"));
+    std::fs::write(&file, document).unwrap();
+    iotcore_ok(
+        data_dir,
+        &["policy", "create", name, file.to_str().unwrap()],
+    );
+}
+
 #[test]
 fn policy_explain_names_the_deciding_statement_offline() {
     let data = tempfile::tempdir().unwrap();
-    let out = data.path().join("files");
-    let created = iotcore_ok(
-        data.path(),
-        &["thing", "create", "dev1", "--out", out.to_str().unwrap()],
-    );
-    let id = certificate_id(&created);
+    let id = thing_with_certificate(data.path(), "dev1");
     let ask = |action: &str, resource: &str| {
         explain(
             data.path(),
@@ -346,16 +363,11 @@ fn policy_explain_names_the_deciding_statement_offline() {
     assert!(denied.starts_with("DENY\n"), "{denied}");
     assert!(denied.contains("no statement allowed it"), "{denied}");
 
-    let deny_file = data.path().join("deny.json");
-    std::fs::write(
-        &deny_file,
+    create_policy(
+        data.path(),
+        "no-temp",
         r#"{"Version": "2012-10-17", "Statement": [{"Sid": "NoTemp", "Effect": "Deny",
             "Action": "iot:Publish", "Resource": "arn:aws:iot:*:*:topic/dt/*/temp"}]}"#,
-    )
-    .unwrap();
-    iotcore_ok(
-        data.path(),
-        &["policy", "create", "no-temp", deny_file.to_str().unwrap()],
     );
     iotcore_ok(data.path(), &["policy", "attach", "no-temp", "--cert", &id]);
     let (status, denied) = ask("iot:Publish", "dt/dev1/temp");
@@ -402,23 +414,13 @@ fn policy_explain_names_the_deciding_statement_offline() {
 #[test]
 fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
     let data = tempfile::tempdir().unwrap();
-    let out = data.path().join("files");
-    let created = iotcore_ok(
+    let id = thing_with_certificate(data.path(), "dev1");
+    create_policy(
         data.path(),
-        &["thing", "create", "dev1", "--out", out.to_str().unwrap()],
-    );
-    let id = certificate_id(&created);
-    let file = data.path().join("no-persistent.json");
-    std::fs::write(
-        &file,
+        "no-persistent",
         r#"{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "iot:Connect",
             "Resource": "*", "Condition": {"ForAllValues:StringNotEquals":
             {"iot:ConnectAttributes": ["PersistentConnect"]}}}]}"#,
-    )
-    .unwrap();
-    iotcore_ok(
-        data.path(),
-        &["policy", "create", "no-persistent", file.to_str().unwrap()],
     );
     iotcore_ok(
         data.path(),
@@ -428,30 +430,27 @@ fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
         data.path(),
         &["policy", "attach", "no-persistent", "--cert", &id],
     );
-    let explain = |flags: &[&str]| {
-        let mut args = vec!["policy", "explain", "--cert", &id, "--resource", "dev1"];
+    let ask = |flags: &[&str]| {
+        let mut args = vec!["--cert", id.as_str(), "--resource", "dev1"];
         args.extend(flags);
-        iotcore(data.path(), &args)
+        explain(data.path(), &args)
     };
-    let stdout = |out: &std::process::Output| String::from_utf8_lossy(&out.stdout).into_owned();
 
-    let allowed = explain(&["--action", "iot:Connect"]);
-    assert_eq!(allowed.status.code(), Some(0));
-    let clean = stdout(&allowed);
+    let (status, clean) = ask(&["--action", "iot:Connect"]);
+    assert_eq!(status, 0, "{clean}");
     assert!(clean.starts_with("ALLOW\n"), "{clean}");
     assert!(
         clean.contains("with no iot:ConnectAttributes allowed by"),
         "{clean}"
     );
-    let with_will = stdout(&explain(&["--action", "iot:Connect", "--will"]));
+    let (_, with_will) = ask(&["--action", "iot:Connect", "--will"]);
     assert!(with_will.starts_with("ALLOW\n"), "{with_will}");
     assert!(
         with_will.contains("iot:ConnectAttributes: [LastWill]"),
         "{with_will}"
     );
-    let denied = explain(&["--action", "iot:Connect", "--persistent", "--will"]);
-    assert_eq!(denied.status.code(), Some(DENIED));
-    let persistent = stdout(&denied);
+    let (status, persistent) = ask(&["--action", "iot:Connect", "--persistent", "--will"]);
+    assert_eq!(status, DENIED, "{persistent}");
     assert!(persistent.starts_with("DENY\n"), "{persistent}");
     assert!(
         persistent.contains(
@@ -468,7 +467,20 @@ fn policy_explain_answers_for_a_connect_with_its_connect_attributes() {
         "{persistent}"
     );
 
-    let misused = explain(&["--action", "iot:Publish", "--persistent"]);
+    let misused = iotcore(
+        data.path(),
+        &[
+            "policy",
+            "explain",
+            "--cert",
+            &id,
+            "--resource",
+            "dev1",
+            "--action",
+            "iot:Publish",
+            "--persistent",
+        ],
+    );
     assert_eq!(misused.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&misused.stderr);
     assert!(

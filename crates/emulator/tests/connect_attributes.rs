@@ -22,8 +22,10 @@ const NO_PERSISTENT: &str = "connect-no-persistent";
 /// so a will is refused.
 const PERSISTENT_ONLY: &str = "connect-persistent-only";
 
-/// Creates both policies; each also lets its device publish its will.
-fn create_policies(setup: &Setup) {
+/// Creates both policies, each also letting its device publish its will, and
+/// a device under each: `np` under [`NO_PERSISTENT`], `po` under
+/// [`PERSISTENT_ONLY`].
+fn devices_under_both_policies(setup: &Setup) -> [Device; 2] {
     for (name, operator) in [
         (NO_PERSISTENT, "ForAllValues:StringNotEquals"),
         (PERSISTENT_ONLY, "ForAllValues:StringEquals"),
@@ -36,6 +38,8 @@ fn create_policies(setup: &Setup) {
         ]});
         create_policy(setup.emulator.control(), name, &document.to_string());
     }
+    [("np", NO_PERSISTENT), ("po", PERSISTENT_ONLY)]
+        .map(|(thing, policy)| setup.device_with(thing, ThingPolicy::Existing(policy.into())))
 }
 
 /// Whether the broker accepts `connect`: CONNACK success, or a refusal
@@ -74,40 +78,45 @@ fn connects(client_id: &str, protocol: ProtocolVersion) -> [Connect; 3] {
     [clean, persistent, with_will]
 }
 
+/// Connects `device` as `client_id` with each of [`connects`]' CONNECTs in
+/// turn and asserts which the broker accepts: `expected`, in the same order
+/// (clean, persistent session, will).
+async fn assert_accepts(
+    setup: &Setup,
+    device: &Device,
+    client_id: &str,
+    protocol: ProtocolVersion,
+    expected: [bool; 3],
+) {
+    let asked = ["a clean session", "a persistent session", "a will"];
+    for ((connect, expected), asked) in connects(client_id, protocol)
+        .into_iter()
+        .zip(expected)
+        .zip(asked)
+    {
+        assert_eq!(
+            accepted(setup, device, connect).await,
+            expected,
+            "{protocol:?}: {asked}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_broker_refuses_the_connects_a_policy_on_connect_attributes_does_not_allow() {
     let setup = Setup::start().await;
-    create_policies(&setup);
-    let no_persistent = setup.device_with("np", ThingPolicy::Existing(NO_PERSISTENT.into()));
-    let persistent_only = setup.device_with("po", ThingPolicy::Existing(PERSISTENT_ONLY.into()));
+    let [no_persistent, persistent_only] = devices_under_both_policies(&setup);
     for protocol in [V5, V311] {
-        let [clean, persistent, with_will] = connects("np", protocol);
-        assert!(
-            accepted(&setup, &no_persistent, clean).await,
-            "{protocol:?}"
-        );
-        assert!(
-            !accepted(&setup, &no_persistent, persistent).await,
-            "{protocol:?}: a persistent session"
-        );
-        assert!(
-            accepted(&setup, &no_persistent, with_will).await,
-            "{protocol:?}"
-        );
-
-        let [clean, persistent, with_will] = connects("po", protocol);
-        assert!(
-            accepted(&setup, &persistent_only, clean).await,
-            "{protocol:?}"
-        );
-        assert!(
-            accepted(&setup, &persistent_only, persistent).await,
-            "{protocol:?}"
-        );
-        assert!(
-            !accepted(&setup, &persistent_only, with_will).await,
-            "{protocol:?}: a will is not listed"
-        );
+        assert_accepts(&setup, &no_persistent, "np", protocol, [true, false, true]).await;
+        // A will is not listed in the policy.
+        assert_accepts(
+            &setup,
+            &persistent_only,
+            "po",
+            protocol,
+            [true, true, false],
+        )
+        .await;
     }
     // MQTT 5 Clean Start 0 without a Session Expiry Interval: the session
     // ends with the connection, no PersistentConnect.
@@ -119,8 +128,7 @@ async fn the_broker_refuses_the_connects_a_policy_on_connect_attributes_does_not
 #[tokio::test]
 async fn the_refusal_is_explained_with_the_connect_attributes() {
     let setup = Setup::start().await;
-    create_policies(&setup);
-    let device = setup.device_with("np", ThingPolicy::Existing(NO_PERSISTENT.into()));
+    let [device, _] = devices_under_both_policies(&setup);
     let (principal, _) = setup
         .emulator
         .control()
@@ -181,9 +189,7 @@ async fn python_connect(
 #[tokio::test]
 async fn awss_python_sdk_gets_a_persistent_session_only_where_the_policy_allows_it() {
     let setup = Setup::start().await;
-    create_policies(&setup);
-    let no_persistent = setup.device_with("np", ThingPolicy::Existing(NO_PERSISTENT.into()));
-    let persistent_only = setup.device_with("po", ThingPolicy::Existing(PERSISTENT_ONLY.into()));
+    let [no_persistent, persistent_only] = devices_under_both_policies(&setup);
     for protocol in ["3", "5"] {
         assert_eq!(
             python_connect(&setup, &no_persistent, protocol, true)

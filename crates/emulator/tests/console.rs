@@ -311,19 +311,21 @@ async fn revoking_on_the_page_disconnects_the_device_and_the_log_says_why() {
     );
 }
 
+/// The device `keeper` under a new policy `policy` that allows only
+/// `iot:Connect`, on the condition `operator` (`ForAllValues:…`,
+/// `ForAnyValue:…`) on `iot:ConnectAttributes` and `["PersistentConnect"]`.
+fn connect_only_device(setup: &Setup, policy: &str, operator: &str) -> Device {
+    let document = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
+         "Condition": {operator: {"iot:ConnectAttributes": ["PersistentConnect"]}}}]});
+    create_policy(setup.emulator.control(), policy, &document.to_string());
+    setup.device_with("keeper", ThingPolicy::Existing(policy.into()))
+}
+
 #[tokio::test]
 async fn a_connect_refused_for_its_connect_attributes_is_logged_naming_the_key() {
     let (setup, console) = with_console().await;
-    let document = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
-         "Condition": {"ForAllValues:StringNotEquals":
-                       {"iot:ConnectAttributes": ["PersistentConnect"]}}}]});
-    create_policy(
-        setup.emulator.control(),
-        "no-persistent",
-        &document.to_string(),
-    );
-    let device = setup.device_with("keeper", ThingPolicy::Existing("no-persistent".into()));
+    let device = connect_only_device(&setup, "no-persistent", "ForAllValues:StringNotEquals");
     let mut connect = connect_packet("keeper", V5);
     connect.properties.session_expiry_interval = Some(3600);
     let mut client = RawClient::open(setup.addr(), &device).await.expect("TLS");
@@ -347,16 +349,7 @@ async fn a_connect_refused_for_its_connect_attributes_is_logged_naming_the_key()
 #[tokio::test]
 async fn the_explain_form_evaluates_the_connect_attributes_ticked() {
     let (setup, console) = with_console().await;
-    let document = serde_json::json!({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*",
-         "Condition": {"ForAnyValue:StringEquals":
-                       {"iot:ConnectAttributes": ["PersistentConnect"]}}}]});
-    create_policy(
-        setup.emulator.control(),
-        "persistent-only",
-        &document.to_string(),
-    );
-    let device = setup.device_with("keeper", ThingPolicy::Existing("persistent-only".into()));
+    let device = connect_only_device(&setup, "persistent-only", "ForAnyValue:StringEquals");
     let id = &device.credentials.certificate_id;
     let explain = format!("/policies?cert={id}&action=iot%3AConnect&resource=keeper");
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use iotcore_emulator::pki::{KeyAlgorithm, Pki};
 use iotcore_emulator::qualify::{CaseId, Qualifier, Verdict};
+use iotcore_mqtt::packet::Publish;
 use iotcore_mqtt::{Packet, ProtocolVersion, QoS};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use support::{RawClient, connect_packet, publish, tls_config};
@@ -55,6 +56,25 @@ impl Bench {
             .await
             .unwrap()
     }
+
+    /// A device connected as `dut` with `protocol` (whatever the CONNACK said).
+    async fn connected(&self, protocol: ProtocolVersion) -> RawClient {
+        let mut device = self.device().await;
+        device.handshake(connect_packet("dut", protocol)).await;
+        device
+    }
+
+    /// A device connected as `dut` with MQTT 3.1.1 and subscribed to `filter`.
+    async fn subscribed(&self, filter: &str) -> RawClient {
+        let mut device = self.connected(ProtocolVersion::V311).await;
+        device.subscribe(1, &[filter], QoS::AtLeastOnce).await;
+        device
+    }
+}
+
+/// The JSON payload of `message`.
+fn json_of(message: &Publish) -> serde_json::Value {
+    serde_json::from_slice(&message.payload).unwrap()
 }
 
 const LIMIT: Duration = Duration::from_secs(3);
@@ -63,10 +83,7 @@ const LIMIT: Duration = Duration::from_secs(3);
 async fn a_publish_sent_again_with_its_packet_id_passes_and_one_never_sent_again_fails() {
     let bench = bench().await;
     let good = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V311))
-            .await;
+        let mut device = bench.connected(ProtocolVersion::V311).await;
         device
             .send(&publish("dt/dut", QoS::AtLeastOnce, Some(9), "1"))
             .await;
@@ -85,10 +102,7 @@ async fn a_publish_sent_again_with_its_packet_id_passes_and_one_never_sent_again
     assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
 
     let bad = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V311))
-            .await;
+        let mut device = bench.connected(ProtocolVersion::V311).await;
         device
             .send(&publish("dt/dut", QoS::AtLeastOnce, Some(9), "1"))
             .await;
@@ -107,10 +121,7 @@ async fn a_publish_sent_again_with_its_packet_id_passes_and_one_never_sent_again
 async fn a_device_must_give_up_a_connection_that_stopped_answering() {
     let bench = bench().await;
     let gives_up = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V5))
-            .await;
+        let mut device = bench.connected(ProtocolVersion::V5).await;
         device.send(&Packet::PingReq).await;
         // No PINGRESP: the device closes.
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -123,10 +134,7 @@ async fn a_device_must_give_up_a_connection_that_stopped_answering() {
     assert_eq!(result.outcome.verdict, Verdict::Pass, "{result:?}");
 
     let hangs_on = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V5))
-            .await;
+        let mut device = bench.connected(ProtocolVersion::V5).await;
         device.send(&Packet::PingReq).await;
         tokio::time::sleep(Duration::from_millis(1_500)).await;
         device
@@ -300,16 +308,10 @@ async fn flawed_server_certificates_must_be_refused_and_a_large_one_taken() {
 /// A device that waits for notify-next, takes the job it names and reports
 /// `status`; returns the job document it was given.
 async fn running_the_job(bench: &Bench, status: &str) -> (serde_json::Value, RawClient) {
-    let mut device = bench.device().await;
-    device
-        .handshake(connect_packet("dut", ProtocolVersion::V311))
-        .await;
-    device
-        .subscribe(1, &["$aws/things/dut/jobs/notify-next"], QoS::AtLeastOnce)
-        .await;
+    let mut device = bench.subscribed("$aws/things/dut/jobs/notify-next").await;
     let notified = device.recv_publish().await;
     assert_eq!(notified.topic, "$aws/things/dut/jobs/notify-next");
-    let next: serde_json::Value = serde_json::from_slice(&notified.payload).unwrap();
+    let next = json_of(&notified);
     let job_id = next["execution"]["jobId"].as_str().unwrap().to_owned();
     let document = next["execution"]["jobDocument"].clone();
     let update = format!("$aws/things/dut/jobs/{job_id}/update");
@@ -355,10 +357,7 @@ async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
     let bench = bench_with(|q| q.with_job_document(ota.clone())).await;
     // A device that asks for $next without subscribing to anything.
     let asks = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V5))
-            .await;
+        let mut device = bench.connected(ProtocolVersion::V5).await;
         device
             .send(&publish(
                 "$aws/things/dut/jobs/$next/get",
@@ -369,8 +368,7 @@ async fn the_job_document_is_the_one_given_and_describe_next_finds_the_job() {
             .await;
         let reply = device.recv_publish().await;
         assert_eq!(reply.topic, "$aws/things/dut/jobs/$next/get/accepted");
-        let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
-        (body, device)
+        (json_of(&reply), device)
     };
     let (result, (body, _device)) = tokio::join!(
         bench
@@ -433,10 +431,7 @@ async fn the_long_duration_case_warns_of_no_retry_and_fails_a_device_that_stays_
     // Subscribes and publishes once, sends nothing again, and does not come
     // back when dropped.
     let once = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V311))
-            .await;
+        let mut device = bench.connected(ProtocolVersion::V311).await;
         device
             .send(&support::subscribe(1, &["cmd/dut"], QoS::AtLeastOnce))
             .await;
@@ -489,16 +484,8 @@ async fn the_cases_shadow_and_jobs_services_read_the_qualifiers_clock() {
     let (clock, _hand) = Clock::manual(UNIX_EPOCH + Duration::from_secs(start));
     let bench = bench_with(|q| q.with_clock(clock)).await;
     let reports = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V311))
-            .await;
-        device
-            .subscribe(
-                1,
-                &["$aws/things/dut/shadow/update/accepted"],
-                QoS::AtLeastOnce,
-            )
+        let mut device = bench
+            .subscribed("$aws/things/dut/shadow/update/accepted")
             .await;
         let report = r#"{"state": {"reported": {"on": true}}}"#;
         device
@@ -509,9 +496,7 @@ async fn the_cases_shadow_and_jobs_services_read_the_qualifiers_clock() {
                 report,
             ))
             .await;
-        let accepted = device.recv_publish().await;
-        let body: serde_json::Value = serde_json::from_slice(&accepted.payload).unwrap();
-        (body, device)
+        (json_of(&device.recv_publish().await), device)
     };
     let (result, (accepted, _device)) = tokio::join!(
         bench
@@ -527,16 +512,8 @@ async fn the_cases_shadow_and_jobs_services_read_the_qualifiers_clock() {
     );
 
     let notified = async {
-        let mut device = bench.device().await;
-        device
-            .handshake(connect_packet("dut", ProtocolVersion::V311))
-            .await;
-        device
-            .subscribe(1, &["$aws/things/dut/jobs/notify-next"], QoS::AtLeastOnce)
-            .await;
-        let next = device.recv_publish().await;
-        let body: serde_json::Value = serde_json::from_slice(&next.payload).unwrap();
-        (body, device)
+        let mut device = bench.subscribed("$aws/things/dut/jobs/notify-next").await;
+        (json_of(&device.recv_publish().await), device)
     };
     let (_, (next, _device)) = tokio::join!(
         bench
