@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use iotcore_mqtt::topic::TopicName;
 use iotcore_mqtt::{ProtocolVersion, QoS};
 use rustls::pki_types::CertificateDer;
 
@@ -819,7 +820,7 @@ impl ClientBuilder {
             offline_store,
             stream_buffer: self.stream_buffer.max(1),
             limits,
-            telemetry_topic,
+            telemetry_topic: telemetry_topic.into(),
             cloud_to_device_filter,
             close_timeout: self.close_timeout,
         })
@@ -884,7 +885,7 @@ pub(crate) struct Config {
     pub(crate) offline_store: Option<(OfflineStore, Vec<PendingPublish>)>,
     pub(crate) stream_buffer: usize,
     pub(crate) limits: Limits,
-    pub(crate) telemetry_topic: String,
+    pub(crate) telemetry_topic: TopicName,
     /// `{cloud-to-device topic}/#`.
     pub(crate) cloud_to_device_filter: String,
     pub(crate) close_timeout: Duration,

@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock};
 use bytes::Bytes;
 use iotcore_mqtt::QoS;
 use iotcore_mqtt::packet::Publish;
+use iotcore_mqtt::topic::TopicName;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::builder::{ClientBuilder, Config};
@@ -59,7 +60,7 @@ struct Inner {
     thing_name: String,
     /// The configured client id, or the one the broker assigned for an empty one.
     client_id: Arc<RwLock<String>>,
-    telemetry_topic: String,
+    telemetry_topic: TopicName,
     cloud_to_device_filter: String,
     /// The connection numbers requests waiting for a reply go by.
     sessions: Arc<Sessions>,
@@ -178,7 +179,7 @@ impl Client {
     /// next client opened on the store.
     pub async fn publish(
         &self,
-        topic: impl Into<String>,
+        topic: impl Into<TopicName>,
         payload: impl Into<Bytes>,
         qos: QoS,
     ) -> Result<(), Error> {
@@ -191,7 +192,7 @@ impl Client {
     /// [`publish`](Self::publish).
     pub async fn publish_retained(
         &self,
-        topic: impl Into<String>,
+        topic: impl Into<TopicName>,
         payload: impl Into<Bytes>,
         qos: QoS,
     ) -> Result<(), Error> {

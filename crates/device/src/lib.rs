@@ -221,6 +221,7 @@ pub use streams::{CloudToDevice, Messages, StatusEvents, Subscription};
 pub use transport::Door;
 pub use transport::tls::{AWS_MQTT_ALPN, ServerTrust};
 
+pub use iotcore_mqtt::topic::TopicName;
 pub use iotcore_mqtt::{ProtocolVersion, QoS, ReasonCode};
 
 /// The README's example, compiled as a doctest so that it stays true. (The

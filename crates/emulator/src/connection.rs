@@ -451,7 +451,7 @@ impl Connection {
                 Event::PublishDropped { topic, reason } => {
                     tracing::warn!(
                         client_id = self.client_id(),
-                        topic,
+                        topic = topic.as_str(),
                         ?reason,
                         "message not delivered to the client"
                     );
@@ -1048,7 +1048,7 @@ impl Connection {
                 "publishing the last will"
             );
             let message = Message::new(
-                will.topic,
+                will.topic.into(),
                 will.payload,
                 will.qos,
                 will.retain,

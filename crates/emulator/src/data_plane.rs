@@ -193,7 +193,7 @@ impl DataPlane {
             ..Properties::default()
         };
         Ok(Message::new(
-            request.topic,
+            request.topic.into(),
             request.payload,
             qos,
             request.retain,
@@ -224,7 +224,7 @@ impl DataPlane {
             BASE64.encode(serde_json::Value::Array(pairs).to_string())
         });
         Ok(GetRetainedMessageResponse {
-            topic: message.topic.clone(),
+            topic: message.topic.to_string(),
             payload: BASE64.encode(&message.payload),
             qos: message.qos as u8,
             last_modified_time: record.map_or_else(now_millis, |r| r.updated_at * 1000),

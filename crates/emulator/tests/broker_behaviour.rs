@@ -87,7 +87,7 @@ async fn hash_does_not_match_its_parent_level_and_wildcards_skip_dollar_topics()
         .await;
     publisher.publish_qos1(3, "a/b", "child").await;
     publisher.publish_qos1(4, "end", "marker").await;
-    let topics: Vec<String> = [
+    let topics: Vec<_> = [
         sub.recv_publish().await,
         sub.recv_publish().await,
         sub.recv_publish().await,

@@ -42,7 +42,7 @@ async fn next_connected(watcher: &mut RawClient, skip: &str) -> (String, String)
         let event: Value = serde_json::from_slice(&payload).expect("JSON event");
         let client_id = event["clientId"].as_str().expect("clientId").to_owned();
         if client_id != skip {
-            return (topic, client_id);
+            return (topic.to_string(), client_id);
         }
     }
 }

@@ -31,7 +31,7 @@ async fn next_event(watcher: &mut RawClient, client_id: &str) -> (String, Value,
         let text = String::from_utf8(payload.to_vec()).expect("UTF-8 JSON");
         let event: Value = serde_json::from_str(&text).expect("JSON");
         if event["clientId"] == client_id {
-            return (topic, event, text);
+            return (topic.to_string(), event, text);
         }
     }
 }

@@ -11,6 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
+use crate::topic::TopicName;
 
 /// The largest value a variable byte integer can hold.
 pub(crate) const MAX_VARINT: usize = 268_435_455;
@@ -150,13 +151,24 @@ impl Reader {
 
     /// Reads a two-byte-length UTF-8 string without U+0000.
     pub(crate) fn string(&mut self) -> Result<String, DecodeError> {
+        self.str().map(str::to_owned)
+    }
+
+    /// Reads a two-byte-length UTF-8 string without U+0000 as a topic name,
+    /// copied once into its shared allocation.
+    pub(crate) fn topic_name(&mut self) -> Result<TopicName, DecodeError> {
+        self.str().map(TopicName::from)
+    }
+
+    /// Reads a two-byte-length UTF-8 string without U+0000, borrowed.
+    fn str(&mut self) -> Result<&str, DecodeError> {
         let len = usize::from(self.u16()?);
         let raw = self.take_slice(len)?;
         let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)?;
         if s.contains('\0') {
             return Err(DecodeError::InvalidUtf8);
         }
-        Ok(s.to_owned())
+        Ok(s)
     }
 
     /// Reads two-byte-length binary data as a zero-copy slice.

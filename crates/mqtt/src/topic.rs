@@ -1,5 +1,9 @@
 //! Topic names, topic filters, and matching.
 
+mod name;
+
+pub use name::TopicName;
+
 /// Why a topic name or filter is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

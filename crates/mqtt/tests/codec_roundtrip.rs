@@ -7,6 +7,7 @@ use iotcore_mqtt::packet::{
     Ack, Auth, ConnAck, Connect, Disconnect, MAX_PACKET_SIZE, PacketType, Publish, RetainHandling,
     SubAck, Subscribe, Subscription, SubscriptionOptions, UnsubAck, Unsubscribe, Will, decode,
 };
+use iotcore_mqtt::topic::TopicName;
 use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 use proptest::collection::vec;
 use proptest::option;
@@ -317,7 +318,11 @@ fn publish(v: ProtocolVersion) -> BoxedStrategy<Packet> {
                     qos,
                     retain,
                     // MQTT 5: the topic may be left out when an alias stands for it.
-                    topic: if aliased { String::new() } else { topic },
+                    topic: if aliased {
+                        TopicName::default()
+                    } else {
+                        topic.into()
+                    },
                     packet_id: (qos != QoS::AtMostOnce).then_some(id),
                     payload,
                     properties: properties.into(),

@@ -611,8 +611,8 @@ fn inbound_topic_aliases_are_resolved() {
     assert_eq!(
         topics,
         vec![
-            ("long/topic/name".to_owned(), None),
-            ("long/topic/name".to_owned(), None)
+            ("long/topic/name".into(), None),
+            ("long/topic/name".into(), None)
         ]
     );
 }

@@ -17,7 +17,7 @@ fn published(events: &[server::Event]) -> Vec<(String, bool)> {
     events
         .iter()
         .filter_map(|e| match e {
-            server::Event::Publish(p) => Some((p.topic.clone(), p.dup)),
+            server::Event::Publish(p) => Some((p.topic.to_string(), p.dup)),
             _ => None,
         })
         .collect()
@@ -301,7 +301,7 @@ fn offline_publishes_and_subscriptions_flow_after_the_first_connect() {
             .map(|e| match e {
                 server::Event::Connect(_) => "connect".to_owned(),
                 server::Event::Subscribe(_) => "subscribe".to_owned(),
-                server::Event::Publish(p) => p.topic.clone(),
+                server::Event::Publish(p) => p.topic.to_string(),
                 other => format!("{other:?}"),
             })
             .collect();

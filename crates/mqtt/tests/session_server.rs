@@ -9,6 +9,7 @@ use iotcore_mqtt::packet::{
 use iotcore_mqtt::server::{
     DropReason, Event, ProtocolError, Qos2Subscribe, ServerConfig, ServerError, ServerState,
 };
+use iotcore_mqtt::topic::TopicName;
 use iotcore_mqtt::{DecodeError, Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 use session_support::*;
 
@@ -836,7 +837,7 @@ fn pending_publishes_report_dup_for_sent_deliveries() {
     server
         .session
         .send_publish(publish("b", QoS::AtLeastOnce, b"y"));
-    let summary: Vec<(String, bool)> = server
+    let summary: Vec<(TopicName, bool)> = server
         .session
         .pending_publishes()
         .map(|p: &Publish| (p.topic.clone(), p.dup))

@@ -26,7 +26,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use iotcore_mqtt::client::{ClientConfig, ClientError, ClientSession, Event};
 use iotcore_mqtt::packet::{Subscription as MqttSubscription, SubscriptionOptions};
-use iotcore_mqtt::topic::MatchMode;
+use iotcore_mqtt::topic::{MatchMode, TopicName};
 use iotcore_mqtt::{Properties, QoS, ReasonCode};
 use tokio::io::{AsyncReadExt, ReadHalf};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -84,7 +84,8 @@ struct Initial {
 /// The last publish or subscribe sent, to explain a hang-up right after it.
 struct LastRequest {
     operation: Operation,
-    topic: String,
+    /// The publish's topic or the subscription's filter.
+    topic: Arc<str>,
     at: Instant,
     packet_id: Option<u16>,
 }
@@ -102,7 +103,7 @@ enum End {
 
 /// A QoS 1 publish handed to the session, waiting for its PUBACK.
 struct SentPublish {
-    topic: String,
+    topic: TopicName,
     respond: Responder<()>,
     /// Its sequence number in the offline store.
     stored: Option<u64>,
@@ -115,9 +116,9 @@ struct Pending {
     subscribes: HashMap<u16, (String, Responder<Subscription>)>,
     unsubscribes: HashMap<u16, (String, Responder<()>)>,
     /// QoS 0 publishes handed to the session, not yet given a stream offset.
-    qos0_unplaced: Vec<(String, Responder<()>)>,
+    qos0_unplaced: Vec<(TopicName, Responder<()>)>,
     /// QoS 0 publishes resolved once the writer has passed their offset.
-    qos0_unwritten: VecDeque<(u64, String, Responder<()>)>,
+    qos0_unwritten: VecDeque<(u64, TopicName, Responder<()>)>,
 }
 
 impl Pending {
@@ -495,11 +496,11 @@ impl Driver {
                             stored,
                         };
                         self.pending.publishes.insert(packet_id, sent);
-                        self.note_request(Operation::Publish, topic, at, Some(packet_id));
+                        self.note_request(Operation::Publish, topic.into(), at, Some(packet_id));
                     }
                     Ok(None) => {
                         self.pending.qos0_unplaced.push((topic.clone(), respond));
-                        self.note_request(Operation::Publish, topic, at, None);
+                        self.note_request(Operation::Publish, topic.into(), at, None);
                     }
                     Err(ClientError::NotConnected) => {
                         self.forget_stored(stored);
@@ -531,7 +532,7 @@ impl Driver {
                         self.pending
                             .subscribes
                             .insert(packet_id, (filter.clone(), respond));
-                        self.note_request(Operation::Subscribe, filter, at, Some(packet_id));
+                        self.note_request(Operation::Subscribe, filter.into(), at, Some(packet_id));
                     }
                     Err(e) => {
                         let _ = respond.send(Err(Error::unsendable(&filter, e)));
@@ -559,7 +560,7 @@ impl Driver {
     fn note_request(
         &mut self,
         operation: Operation,
-        topic: String,
+        topic: Arc<str>,
         at: Instant,
         packet_id: Option<u16>,
     ) {
@@ -914,7 +915,7 @@ impl Driver {
             self.submit_to_session(request);
         }
         if let Some((topic, packet_id)) = resent {
-            self.note_request(Operation::Publish, topic, Instant::now(), packet_id);
+            self.note_request(Operation::Publish, topic.into(), Instant::now(), packet_id);
         }
     }
 
@@ -989,7 +990,7 @@ impl Driver {
             Some(last) if last.at.elapsed() <= POLICY_DENIAL_WINDOW => {
                 DisconnectReason::PolicyDenialSuspected {
                     operation: last.operation,
-                    topic: last.topic.clone(),
+                    topic: last.topic.to_string(),
                 }
             }
             _ => DisconnectReason::ServerClosed,

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 use bytes::Bytes;
 use iotcore_mqtt::packet::Publish;
 use iotcore_mqtt::properties::BoxedProperties;
+use iotcore_mqtt::topic::TopicName;
 use iotcore_mqtt::{Properties, QoS};
 
 /// AWS clamps MQTT 5 Message Expiry Intervals to 1 s … 7 days (§1.7).
@@ -13,8 +14,8 @@ const MAX_MESSAGE_EXPIRY: u32 = 604_800;
 /// A message accepted from a publisher (or a will), shared by every delivery of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Message {
-    /// Topic name.
-    pub(crate) topic: String,
+    /// Topic name, shared with every PUBLISH made from the message.
+    pub(crate) topic: TopicName,
     /// Payload.
     pub(crate) payload: Bytes,
     /// QoS it was published with (0 or 1).
@@ -45,7 +46,7 @@ impl Message {
 
     /// A message from its parts; only the forwardable MQTT 5 properties are kept.
     pub(crate) fn new(
-        topic: String,
+        topic: TopicName,
         payload: Bytes,
         qos: QoS,
         retain: bool,
@@ -75,7 +76,7 @@ impl Message {
 
     /// A message as the store kept it: `properties` are the forwarded ones.
     pub(crate) fn stored(
-        topic: String,
+        topic: TopicName,
         payload: Bytes,
         qos: QoS,
         retain: bool,
@@ -162,6 +163,22 @@ mod tests {
             (QoS::AtMostOnce, true, None)
         );
         assert_eq!(p.properties.message_expiry_interval, None);
+    }
+
+    #[test]
+    fn every_delivery_shares_the_topic_of_the_message_and_of_its_publish() {
+        // Fan-out makes one PUBLISH per subscriber from one message: none of
+        // them copies the topic (a `String` anywhere on the way would).
+        let now = SystemTime::UNIX_EPOCH;
+        let received = Publish::new("dt/dev1/temp", "21.5", QoS::AtLeastOnce);
+        let message = Message::from_publish(&received, now);
+        assert_eq!(message.topic, "dt/dev1/temp");
+        assert_eq!(message.topic.as_ptr(), received.topic.as_ptr());
+        for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+            let delivery = message.to_publish(qos, false, now).unwrap();
+            assert_eq!(delivery.topic, "dt/dev1/temp");
+            assert_eq!(delivery.topic.as_ptr(), message.topic.as_ptr());
+        }
     }
 
     #[test]

@@ -552,7 +552,8 @@ impl Broker {
                     stored = true;
                 }
                 RetainedChange::Deleted => {
-                    self.journal.send(Op::DeleteRetained(message.topic.clone()));
+                    self.journal
+                        .send(Op::DeleteRetained(message.topic.to_string()));
                     stored = true;
                 }
                 RetainedChange::Unchanged => {}

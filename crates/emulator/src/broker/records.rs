@@ -76,7 +76,7 @@ fn qos(value: u8) -> QoS {
 /// A retained message as the store keeps it.
 pub(crate) fn retained_record(message: &Message, now: SystemTime) -> RetainedMessage {
     RetainedMessage {
-        topic: message.topic.clone(),
+        topic: message.topic.to_string(),
         payload: message.payload.to_vec(),
         qos: message.qos as u8,
         properties: stored_properties(message.properties()),
@@ -88,7 +88,7 @@ pub(crate) fn retained_record(message: &Message, now: SystemTime) -> RetainedMes
 /// A retained message read from the store.
 pub(crate) fn retained_message(record: RetainedMessage) -> Message {
     Message::stored(
-        record.topic,
+        record.topic.into(),
         Bytes::from(record.payload),
         qos(record.qos),
         true,
@@ -107,7 +107,7 @@ pub(crate) fn queued_record(
 ) -> QueuedMessage {
     QueuedMessage {
         seq,
-        topic: message.topic.clone(),
+        topic: message.topic.to_string(),
         payload: message.payload.to_vec(),
         qos: 1,
         retain,
@@ -160,7 +160,7 @@ pub(crate) fn restored_session(
     let mut queued = Vec::new();
     for q in record.queue {
         let message = Message::stored(
-            q.topic,
+            q.topic.into(),
             Bytes::from(q.payload),
             QoS::AtLeastOnce,
             q.retain,

@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use iotcore_mqtt::topic::TopicName;
+
 use super::message::Message;
 
 /// What a retained publish did.
@@ -25,7 +27,7 @@ pub(crate) enum RetainedChange {
 /// The retained messages by topic.
 #[derive(Debug, Default)]
 pub(crate) struct Retained {
-    by_topic: RwLock<HashMap<String, Arc<Message>>>,
+    by_topic: RwLock<HashMap<TopicName, Arc<Message>>>,
 }
 
 impl Retained {
@@ -33,7 +35,7 @@ impl Retained {
     pub(crate) fn apply(&self, message: &Arc<Message>) -> RetainedChange {
         let mut map = self.by_topic.write().unwrap_or_else(|p| p.into_inner());
         if message.payload.is_empty() {
-            match map.remove(&message.topic) {
+            match map.remove(message.topic.as_str()) {
                 Some(_) => RetainedChange::Deleted,
                 None => RetainedChange::Unchanged,
             }

@@ -414,7 +414,7 @@ mod tests {
 
     fn delivery(n: u8, qos: QoS) -> Delivery {
         let message = Message::new(
-            format!("t/{n}"),
+            format!("t/{n}").into(),
             Bytes::from(vec![n]),
             qos,
             false,

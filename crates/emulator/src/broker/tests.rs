@@ -56,7 +56,7 @@ fn drain(session: &Session) -> Vec<(String, QoS, bool)> {
     session
         .take(usize::MAX, usize::MAX, SystemTime::now())
         .into_iter()
-        .map(|d: Delivery| (d.message.topic.clone(), d.qos, d.retain))
+        .map(|d: Delivery| (d.message.topic.to_string(), d.qos, d.retain))
         .collect()
 }
 

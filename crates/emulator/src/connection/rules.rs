@@ -283,7 +283,7 @@ mod tests {
                 QoS::AtMostOnce
             },
             retain,
-            topic: topic.to_owned(),
+            topic: topic.into(),
             packet_id,
             payload: Bytes::from(vec![b'x'; payload]),
             properties: Properties::default().into(),

@@ -555,7 +555,7 @@ impl Session {
             }
             Packet::Publish(publish) => {
                 self.link.saw(Seen::Publish {
-                    topic: publish.topic.clone(),
+                    topic: publish.topic.to_string(),
                     qos: publish.qos as u8,
                     packet_id: publish.packet_id,
                     dup: publish.dup,

@@ -100,11 +100,11 @@ impl Services {
         tracing::debug!(
             client_id = requester.client_id,
             protocol = ?requester.protocol,
-            topic = message.topic,
+            topic = message.topic.as_str(),
             "request taken by a service"
         );
         service.serve(Request {
-            topic: message.topic.clone(),
+            topic: message.topic.to_string(),
             payload: message.payload.clone(),
             requester,
         });

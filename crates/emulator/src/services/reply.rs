@@ -47,7 +47,7 @@ pub(crate) fn send(
     payload: Bytes,
 ) -> bool {
     let message = Message::new(
-        topic,
+        topic.into(),
         payload,
         QoS::AtLeastOnce,
         false,
@@ -63,7 +63,7 @@ pub(crate) fn send(
                 None => {
                     tracing::info!(
                         client_id = session.client_id(),
-                        topic = message.topic,
+                        topic = message.topic.as_str(),
                         "reply not sent: the client is not subscribed to its topic \
                          (subscribe to the accepted and rejected topics before publishing)"
                     );

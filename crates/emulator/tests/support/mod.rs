@@ -227,7 +227,7 @@ pub fn publish(topic: &str, qos: QoS, packet_id: Option<u16>, payload: impl Into
         dup: false,
         qos,
         retain: false,
-        topic: topic.to_owned(),
+        topic: topic.into(),
         packet_id,
         payload: payload.into(),
         properties: Properties::default().into(),

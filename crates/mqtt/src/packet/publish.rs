@@ -6,7 +6,7 @@ use super::PacketType;
 use crate::codec::{self, Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::{BoxedProperties, Section};
-use crate::topic::{TopicError, validate_topic_name};
+use crate::topic::{TopicError, TopicName, validate_topic_name};
 use crate::{Properties, ProtocolVersion, QoS};
 
 /// PUBLISH fixed header flag bits.
@@ -23,8 +23,9 @@ pub struct Publish {
     pub qos: QoS,
     /// Retain flag.
     pub retain: bool,
-    /// Topic name (may be empty in MQTT 5 when a topic alias is used).
-    pub topic: String,
+    /// Topic name (may be empty in MQTT 5 when a topic alias is used), shared
+    /// by its clones: cloning a `Publish` does not copy it.
+    pub topic: TopicName,
     /// Packet identifier: `Some` (non-zero) exactly when `qos` > 0.
     pub packet_id: Option<u16>,
     /// The payload, a zero-copy slice of the received buffer.
@@ -38,7 +39,7 @@ impl Publish {
     /// properties and without a packet identifier: a QoS 1 or 2 publish needs
     /// one (non-zero) in `packet_id` before it is encoded, which the session
     /// assigns.
-    pub fn new(topic: impl Into<String>, payload: impl Into<Bytes>, qos: QoS) -> Publish {
+    pub fn new(topic: impl Into<TopicName>, payload: impl Into<Bytes>, qos: QoS) -> Publish {
         Publish {
             dup: false,
             qos,
@@ -118,7 +119,7 @@ impl Publish {
     ) -> Result<Publish, DecodeError> {
         let qos_bits = (flags >> QOS_SHIFT) & 0b11;
         let qos = QoS::from_u8(qos_bits).ok_or(DecodeError::InvalidQoS(qos_bits))?;
-        let topic = r.string()?;
+        let topic = r.topic_name()?;
         let packet_id = match qos {
             QoS::AtMostOnce => None,
             QoS::AtLeastOnce | QoS::ExactlyOnce => Some(r.packet_id()?),

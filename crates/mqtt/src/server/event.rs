@@ -1,6 +1,7 @@
 //! What the server session reports to the broker.
 
 use crate::packet::{Connect, Publish, Subscribe, Unsubscribe};
+use crate::topic::TopicName;
 use crate::{EncodeError, Properties, ReasonCode};
 
 /// Something that happened on a [`ServerSession`](super::ServerSession),
@@ -30,7 +31,7 @@ pub enum Event {
     /// A delivery was dropped without being sent.
     PublishDropped {
         /// Its topic.
-        topic: String,
+        topic: TopicName,
         /// Why.
         reason: DropReason,
     },

@@ -90,7 +90,7 @@ use crate::packet::{
     Subscribe, UnsubAck,
 };
 use crate::session::{InboundAliases, Outbox, PacketIds, PublishQueue, PushError};
-use crate::topic::SHARED_PREFIX;
+use crate::topic::{SHARED_PREFIX, TopicName};
 use crate::{DecodeError, Packet, Properties, ProtocolVersion, QoS, ReasonCode};
 
 /// Where a server session stands.
@@ -614,7 +614,7 @@ impl ServerSession {
             .map_or(MAX_PACKET_SIZE, |c| c.maximum_packet_size)
     }
 
-    fn report_drop(&mut self, topic: String, error: PushError) {
+    fn report_drop(&mut self, topic: TopicName, error: PushError) {
         let reason = match error {
             PushError::TooLarge { size, max } => DropReason::TooLarge { size, max },
             PushError::Encode(error) => DropReason::Encode(error),

@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use super::ProtocolError;
 use crate::DecodeError;
 use crate::packet::Publish;
-use crate::topic::TopicError;
+use crate::topic::{TopicError, TopicName};
 
 /// The topic aliases the peer has set on this connection (they never outlive it).
 #[derive(Debug, Default)]
 pub(crate) struct InboundAliases {
     maximum: u16,
-    topics: HashMap<u16, String>,
+    topics: HashMap<u16, TopicName>,
 }
 
 impl InboundAliases {

@@ -77,7 +77,7 @@ pub fn publish(topic: &str, qos: QoS, payload: &'static [u8]) -> Publish {
         dup: false,
         qos,
         retain: false,
-        topic: topic.to_owned(),
+        topic: topic.into(),
         packet_id: None,
         payload: Bytes::from_static(payload),
         properties: Default::default(),
