@@ -9,7 +9,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use iotcore::{ConnectionState, DisconnectReason, ErrorKind, Operation, QoS};
 use iotcore_mqtt::packet::{self, ConnAck};
-use iotcore_mqtt::{Packet, Properties, ProtocolVersion, ReasonCode};
+use iotcore_mqtt::{Packet, ProtocolVersion, ReasonCode};
 use iotcore_test_support::{TestPki, init_tracing};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -62,7 +62,7 @@ async fn start_denying_broker(pki: &TestPki) -> u16 {
                             let connack = Packet::ConnAck(ConnAck {
                                 session_present: false,
                                 reason: ReasonCode::SUCCESS,
-                                properties: Properties::default(),
+                                properties: Default::default(),
                             });
                             let mut out = BytesMut::new();
                             connack

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use iotcore_emulator::control::ThingPolicy;
 use iotcore_emulator::{ALPN_MQTT_CA, Emulator, EmulatorConfig, EmulatorError};
 use iotcore_mqtt::packet::Disconnect;
-use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
+use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use support::*;
 
 const V311: ProtocolVersion = ProtocolVersion::V311;
@@ -220,7 +220,7 @@ async fn mqtt5_disconnect_with_will_message_publishes_the_will() {
     client
         .send(&Packet::Disconnect(Disconnect {
             reason: ReasonCode::DISCONNECT_WITH_WILL,
-            properties: Properties::default(),
+            properties: Default::default(),
         }))
         .await;
     assert_eq!(&watching.recv_publish().await.payload[..], b"asked");
@@ -450,7 +450,7 @@ async fn with_the_default_thing_policy_the_client_id_must_be_the_certificates_th
         .expect("TLS connection");
     client.protocol = V311;
     client
-        .send(&Packet::Connect(connect_packet("dev-b", V311)))
+        .send(&Packet::Connect(Box::new(connect_packet("dev-b", V311))))
         .await;
     assert!(client.until_closed().await.is_empty());
 }
@@ -742,7 +742,7 @@ async fn after_unsubscribe_nothing_more_is_delivered() {
         .send(&Packet::Unsubscribe(iotcore_mqtt::packet::Unsubscribe {
             packet_id: 2,
             filters: vec!["gone".into(), "never-subscribed".into()],
-            properties: Properties::default(),
+            properties: Default::default(),
         }))
         .await;
     match client.recv().await {

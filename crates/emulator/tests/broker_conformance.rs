@@ -135,6 +135,7 @@ async fn mqtt5_empty_client_id_with_clean_start_0_gets_a_new_session_under_its_a
     assert!(!connack.session_present);
     let assigned = connack
         .properties
+        .into_inner()
         .assigned_client_identifier
         .expect("Assigned Client Identifier");
     assert!(assigned.starts_with("$GEN/"), "{assigned}");
@@ -178,7 +179,9 @@ async fn iot_connect_is_decided_on_the_assigned_id() {
         // A policy that names client ids does not name the one assigned.
         let mut refused = RawClient::open(setup.addr(), &named_only).await.unwrap();
         refused.protocol = protocol;
-        refused.send(&Packet::Connect(anonymous(protocol))).await;
+        refused
+            .send(&Packet::Connect(Box::new(anonymous(protocol))))
+            .await;
         let answer = refused.until_closed().await;
         match protocol {
             V5 => assert!(
@@ -212,6 +215,7 @@ async fn policy_variables_see_the_assigned_client_id() {
     let (mut client, connack) = RawClient::connect(setup.addr(), &device, anonymous(V5)).await;
     let assigned = connack
         .properties
+        .into_inner()
         .assigned_client_identifier
         .expect("Assigned Client Identifier");
     assert_eq!(

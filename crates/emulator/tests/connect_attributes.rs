@@ -48,7 +48,7 @@ async fn accepted(setup: &Setup, device: &Device, connect: Connect) -> bool {
     let protocol = connect.protocol;
     let mut client = RawClient::open(setup.addr(), device).await.expect("TLS");
     client.protocol = protocol;
-    client.send(&Packet::Connect(connect)).await;
+    client.send(&Packet::Connect(Box::new(connect))).await;
     match client.recv().await {
         Some(Packet::ConnAck(ack)) if ack.reason == ReasonCode::SUCCESS => true,
         Some(Packet::ConnAck(ack)) => {

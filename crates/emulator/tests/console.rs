@@ -330,7 +330,7 @@ async fn a_connect_refused_for_its_connect_attributes_is_logged_naming_the_key()
     connect.properties.session_expiry_interval = Some(3600);
     let mut client = RawClient::open(setup.addr(), &device).await.expect("TLS");
     client.protocol = V5;
-    client.send(&Packet::Connect(connect)).await;
+    client.send(&Packet::Connect(Box::new(connect))).await;
     match client.recv().await {
         Some(Packet::ConnAck(ack)) => assert_eq!(ack.reason, ReasonCode::NOT_AUTHORIZED),
         other => panic!("{other:?}"),

@@ -7,7 +7,7 @@ mod support;
 use iotcore_emulator::control::ThingPolicy;
 use iotcore_emulator::policy::PolicyTemplate;
 use iotcore_mqtt::packet::{Publish, Unsubscribe};
-use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
+use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use serde_json::Value;
 use support::*;
 
@@ -115,7 +115,7 @@ async fn connect_subscribe_unsubscribe_and_disconnect_are_published_with_aws_pay
         .send(&Packet::Unsubscribe(Unsubscribe {
             packet_id: 2,
             filters: vec!["dt/dev/a".into()],
-            properties: Properties::default(),
+            properties: Default::default(),
         }))
         .await;
     let (topic, unsubscribed, _) = next_event(&mut watcher, "dev").await;

@@ -118,10 +118,10 @@ async fn connect(
         .ok()?;
     let mut client = RawClient::from_stream(stream);
     client
-        .send(&Packet::Connect(connect_packet(
+        .send(&Packet::Connect(Box::new(connect_packet(
             client_id,
             ProtocolVersion::V311,
-        )))
+        ))))
         .await;
     match client.recv().await {
         Some(Packet::ConnAck(connack)) => Some((client, connack.reason)),

@@ -342,7 +342,7 @@ async fn through_the_broker(
     if r.case.action == Action::Connect {
         let mut client = RawClient::open(setup.addr(), &r.device).await.expect("TLS");
         client.protocol = protocol;
-        client.send(&Packet::Connect(connect)).await;
+        client.send(&Packet::Connect(Box::new(connect))).await;
         return match client.recv().await {
             Some(Packet::ConnAck(ack)) if ack.reason == ReasonCode::SUCCESS => true,
             Some(Packet::ConnAck(ack)) => {

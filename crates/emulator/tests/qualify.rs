@@ -264,7 +264,7 @@ async fn try_connect(bench: &Bench, config: rustls::ClientConfig) {
     let addr = bench.qualifier.local_addr().unwrap();
     if let Ok(mut device) = RawClient::open_with(addr, config).await {
         let mut connect = BytesMut::new();
-        Packet::Connect(connect_packet("dut", ProtocolVersion::V311))
+        Packet::Connect(Box::new(connect_packet("dut", ProtocolVersion::V311)))
             .encode(ProtocolVersion::V311, &mut connect)
             .unwrap();
         if device.send_raw(&connect).await.is_ok() {

@@ -193,7 +193,7 @@ async fn a_second_connect_of_a_client_id_within_the_second_is_refused_and_paho_s
 
     // MQTT 3.1.1 has no reason code for it: the connection is closed.
     let mut v311 = RawClient::open(setup.addr(), &device).await.unwrap();
-    v311.send(&Packet::Connect(connect_packet("twice", V311)))
+    v311.send(&Packet::Connect(Box::new(connect_packet("twice", V311))))
         .await;
     assert!(v311.until_closed().await.is_empty());
 

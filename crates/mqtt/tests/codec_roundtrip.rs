@@ -234,7 +234,7 @@ fn connect(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             payload,
             qos,
             retain,
-            properties,
+            properties: properties.into(),
         });
     (
         any::<bool>(),
@@ -259,7 +259,7 @@ fn connect(v: ProtocolVersion) -> BoxedStrategy<Packet> {
                     // MQTT 3.1.1 has no password without a user name.
                     password = None;
                 }
-                Packet::Connect(Connect {
+                Packet::Connect(Box::new(Connect {
                     protocol: v,
                     clean_start,
                     keep_alive,
@@ -267,8 +267,8 @@ fn connect(v: ProtocolVersion) -> BoxedStrategy<Packet> {
                     username,
                     password,
                     will,
-                    properties,
-                })
+                    properties: properties.into(),
+                }))
             },
         )
         .boxed()
@@ -293,7 +293,7 @@ fn connack(v: ProtocolVersion) -> BoxedStrategy<Packet> {
                 // Only a successful CONNACK may report a stored session.
                 session_present: session_present && !reason.is_error(),
                 reason,
-                properties,
+                properties: properties.into(),
             })
         })
         .boxed()
@@ -348,7 +348,7 @@ fn ack(v: ProtocolVersion, packet_type: PacketType) -> BoxedStrategy<Packet> {
             make(Ack {
                 packet_id,
                 reason,
-                properties,
+                properties: properties.into(),
             })
         })
         .boxed()
@@ -388,7 +388,7 @@ fn subscribe(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             Packet::Subscribe(Subscribe {
                 packet_id,
                 subscriptions,
-                properties,
+                properties: properties.into(),
             })
         })
         .boxed()
@@ -410,7 +410,7 @@ fn suback(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             Packet::SubAck(SubAck {
                 packet_id,
                 reasons,
-                properties,
+                properties: properties.into(),
             })
         })
         .boxed()
@@ -426,7 +426,7 @@ fn unsubscribe(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             Packet::Unsubscribe(Unsubscribe {
                 packet_id,
                 filters,
-                properties,
+                properties: properties.into(),
             })
         })
         .boxed()
@@ -442,7 +442,7 @@ fn unsuback(v: ProtocolVersion) -> BoxedStrategy<Packet> {
             Packet::UnsubAck(UnsubAck {
                 packet_id,
                 reasons,
-                properties,
+                properties: properties.into(),
             })
         })
         .boxed()
@@ -454,13 +454,23 @@ fn disconnect(v: ProtocolVersion) -> BoxedStrategy<Packet> {
         V5 => reason(PacketType::Disconnect).boxed(),
     };
     (reason, properties(v, Place::Disconnect))
-        .prop_map(|(reason, properties)| Packet::Disconnect(Disconnect { reason, properties }))
+        .prop_map(|(reason, properties)| {
+            Packet::Disconnect(Disconnect {
+                reason,
+                properties: properties.into(),
+            })
+        })
         .boxed()
 }
 
 fn auth() -> BoxedStrategy<Packet> {
     (reason(PacketType::Auth), properties(V5, Place::Auth))
-        .prop_map(|(reason, properties)| Packet::Auth(Auth { reason, properties }))
+        .prop_map(|(reason, properties)| {
+            Packet::Auth(Auth {
+                reason,
+                properties: properties.into(),
+            })
+        })
         .boxed()
 }
 

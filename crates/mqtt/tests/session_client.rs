@@ -21,7 +21,7 @@ fn suback(packet_id: u16, reasons: Vec<ReasonCode>) -> Packet {
     Packet::SubAck(SubAck {
         packet_id,
         reasons,
-        properties: Properties::default(),
+        properties: Default::default(),
     })
 }
 
@@ -103,7 +103,7 @@ fn connack_reports_connected_with_session_present_and_properties() {
         client.events(),
         vec![Event::Connected {
             session_present: true,
-            properties
+            properties: properties.into()
         }]
     );
     assert!(client.session.is_connected());
@@ -157,7 +157,7 @@ fn qos2_is_refused_for_publish_subscribe_and_will() {
         payload: bytes::Bytes::new(),
         qos: QoS::ExactlyOnce,
         retain: false,
-        properties: Properties::default(),
+        properties: Default::default(),
     }));
     assert_eq!(
         iotcore_mqtt::client::ClientSession::new(config).err(),
@@ -214,7 +214,7 @@ fn qos1_publish_while_offline_gets_an_id_at_once_and_is_sent_after_connack() {
         assert!(events.contains(&Event::PublishAcked {
             packet_id: 1,
             reason: ReasonCode::SUCCESS,
-            properties: Properties::default()
+            properties: Default::default()
         }));
         assert_eq!(client.session.pending_publishes().len(), 1);
     }
@@ -478,12 +478,12 @@ fn refused_and_unsubscribed_filters_are_not_restored() {
         client.receive(Packet::UnsubAck(UnsubAck {
             packet_id: unsub,
             reasons: reasons.clone(),
-            properties: Properties::default(),
+            properties: Default::default(),
         }));
         assert!(client.events().contains(&Event::Unsubscribed {
             packet_id: unsub,
             reasons,
-            properties: Properties::default()
+            properties: Default::default()
         }));
         let active: Vec<_> = client
             .session
@@ -764,7 +764,7 @@ fn refused_connection_is_reported_and_keeps_pending_publishes() {
         client.receive(Packet::ConnAck(iotcore_mqtt::packet::ConnAck {
             session_present: false,
             reason: ReasonCode::NOT_AUTHORIZED,
-            properties: Properties::default(),
+            properties: Default::default(),
         }));
         let events = client.events();
         assert!(
@@ -784,13 +784,13 @@ fn server_disconnect_is_reported_and_ends_the_connection() {
     client.events();
     client.receive(Packet::Disconnect(Disconnect {
         reason: ReasonCode::SESSION_TAKEN_OVER,
-        properties: Properties::default(),
+        properties: Default::default(),
     }));
     assert_eq!(
         client.events(),
         vec![Event::ServerDisconnect {
             reason: ReasonCode::SESSION_TAKEN_OVER,
-            properties: Properties::default()
+            properties: Default::default()
         }]
     );
     assert_eq!(client.session.state(), ConnectionState::Disconnected);

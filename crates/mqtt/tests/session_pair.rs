@@ -77,7 +77,7 @@ fn subscription_and_delivery_from_the_broker_are_acknowledged() {
                 .contains(&client::Event::Subscribed {
                     packet_id: sub,
                     reasons: vec![ReasonCode::GRANTED_QOS_1],
-                    properties: Properties::default()
+                    properties: Default::default()
                 })
         );
         let delivery = pair

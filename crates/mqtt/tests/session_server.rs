@@ -22,7 +22,7 @@ fn connect_packet(version: ProtocolVersion, keep_alive: u16) -> Connect {
         username: None,
         password: None,
         will: None,
-        properties: Properties::default(),
+        properties: Default::default(),
     }
 }
 
@@ -33,7 +33,7 @@ fn connected(config: ServerConfig, version: ProtocolVersion) -> ScriptedServer {
 
 fn connected_with(config: ServerConfig, connect: Connect) -> ScriptedServer {
     let mut server = ScriptedServer::new(config, connect.protocol);
-    server.receive(Packet::Connect(connect)).unwrap();
+    server.receive(Packet::Connect(Box::new(connect))).unwrap();
     assert!(matches!(server.events().as_slice(), [Event::Connect(_)]));
     server
         .session
@@ -61,7 +61,7 @@ fn subscribe_packet(packet_id: u16, filters: &[(&str, QoS)]) -> Packet {
     Packet::Subscribe(Subscribe {
         packet_id,
         subscriptions: filters.iter().map(|(f, q)| subscription(f, *q)).collect(),
-        properties: Properties::default(),
+        properties: Default::default(),
     })
 }
 
@@ -84,7 +84,10 @@ fn first_packet_must_be_connect() {
 fn connect_is_reported_and_accept_sends_connack_with_aws_limits() {
     let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V5);
     server
-        .receive(Packet::Connect(connect_packet(ProtocolVersion::V5, 60)))
+        .receive(Packet::Connect(Box::new(connect_packet(
+            ProtocolVersion::V5,
+            60,
+        ))))
         .unwrap();
     let events = server.events();
     let [Event::Connect(connect)] = events.as_slice() else {
@@ -134,10 +137,10 @@ fn keep_alive_outside_aws_range_is_clamped_and_mqtt5_clients_are_told() {
         }
         let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V5);
         server
-            .receive(Packet::Connect(connect_packet(
+            .receive(Packet::Connect(Box::new(connect_packet(
                 ProtocolVersion::V5,
                 requested,
-            )))
+            ))))
             .unwrap();
         server
             .session
@@ -293,10 +296,10 @@ fn will_with_qos2_is_refused() {
             payload: Bytes::from_static(b"bye"),
             qos: QoS::ExactlyOnce,
             retain: false,
-            properties: Properties::default(),
+            properties: Default::default(),
         });
         assert_eq!(
-            server.receive(Packet::Connect(connect)),
+            server.receive(Packet::Connect(Box::new(connect))),
             Err(ProtocolError::QoSNotSupported(QoS::ExactlyOnce))
         );
         assert!(server.session.is_closed());
@@ -381,7 +384,7 @@ fn subscribe_and_unsubscribe_are_answered_by_the_broker() {
             .receive(Packet::Unsubscribe(Unsubscribe {
                 packet_id: 4,
                 filters: vec!["a/#".into()],
-                properties: Properties::default(),
+                properties: Default::default(),
             }))
             .unwrap();
         assert!(matches!(
@@ -415,7 +418,7 @@ fn normal_disconnect_discards_the_will_unless_reason_is_0x04() {
         server
             .receive(Packet::Disconnect(Disconnect {
                 reason,
-                properties: Properties::default(),
+                properties: Default::default(),
             }))
             .unwrap();
         assert_eq!(
@@ -423,7 +426,7 @@ fn normal_disconnect_discards_the_will_unless_reason_is_0x04() {
             vec![Event::Disconnected {
                 reason,
                 publish_will,
-                properties: Properties::default()
+                properties: Default::default()
             }]
         );
         assert!(server.session.is_closed());
@@ -438,7 +441,8 @@ fn disconnect_setting_session_expiry_after_connecting_without_is_a_protocol_erro
         properties: Properties {
             session_expiry_interval: Some(60),
             ..Properties::default()
-        },
+        }
+        .into(),
     }));
     assert!(
         matches!(result, Err(ProtocolError::UnexpectedPacket { .. })),
@@ -454,7 +458,10 @@ fn disconnect_setting_session_expiry_after_connecting_without_is_a_protocol_erro
 fn second_connect_is_a_protocol_error() {
     let mut server = connected(ServerConfig::aws(), ProtocolVersion::V311);
     assert!(matches!(
-        server.receive(Packet::Connect(connect_packet(ProtocolVersion::V311, 60))),
+        server.receive(Packet::Connect(Box::new(connect_packet(
+            ProtocolVersion::V311,
+            60
+        )))),
         Err(ProtocolError::UnexpectedPacket { .. })
     ));
     assert!(server.session.is_closed());
@@ -544,7 +551,10 @@ fn delivery_larger_than_the_clients_maximum_packet_size_is_dropped_and_reported(
 fn qos0_delivery_before_accept_is_dropped_and_qos1_is_queued() {
     let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V311);
     server
-        .receive(Packet::Connect(connect_packet(ProtocolVersion::V311, 60)))
+        .receive(Packet::Connect(Box::new(connect_packet(
+            ProtocolVersion::V311,
+            60,
+        ))))
         .unwrap();
     assert_eq!(
         server
@@ -598,7 +608,7 @@ fn resumed_unacked_publishes_are_resent_with_dup_after_accept_before_newer_ones(
         // Second connection: resumed.
         let mut second = ScriptedServer::new(ServerConfig::aws(), version);
         second
-            .receive(Packet::Connect(connect_packet(version, 60)))
+            .receive(Packet::Connect(Box::new(connect_packet(version, 60))))
             .unwrap();
         second
             .session
@@ -622,7 +632,7 @@ fn resumed_unacked_publishes_are_resent_with_dup_after_accept_before_newer_ones(
 fn packets_sent_before_accept_are_held_until_accept() {
     let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V311);
     let mut bytes = encode(
-        &Packet::Connect(connect_packet(ProtocolVersion::V311, 60)),
+        &Packet::Connect(Box::new(connect_packet(ProtocolVersion::V311, 60))),
         ProtocolVersion::V311,
     )
     .to_vec();
@@ -719,7 +729,7 @@ fn reject_sends_connack_with_the_reason_mapped_for_mqtt311() {
     ] {
         let mut server = ScriptedServer::new(ServerConfig::aws(), version);
         server
-            .receive(Packet::Connect(connect_packet(version, 60)))
+            .receive(Packet::Connect(Box::new(connect_packet(version, 60))))
             .unwrap();
         server
             .session
@@ -865,7 +875,7 @@ fn mqtt311_empty_client_id_with_clean_session_0_gets_connack_0x02_and_is_closed(
     connect.client_id = String::new();
     connect.clean_start = false;
     assert_eq!(
-        server.receive(Packet::Connect(connect)),
+        server.receive(Packet::Connect(Box::new(connect))),
         Err(ProtocolError::ClientIdRejected)
     );
     // 0x02: identifier rejected [MQTT-3.1.3-8].
@@ -883,7 +893,7 @@ fn an_empty_client_id_with_a_clean_session_reaches_the_broker() {
         let mut server = ScriptedServer::new(ServerConfig::aws(), version);
         let mut connect = connect_packet(version, 60);
         connect.client_id = String::new();
-        server.receive(Packet::Connect(connect)).unwrap();
+        server.receive(Packet::Connect(Box::new(connect))).unwrap();
         let events = server.events();
         assert!(
             matches!(events.as_slice(), [Event::Connect(c)] if c.client_id.is_empty()),
@@ -898,7 +908,7 @@ fn mqtt5_accept_of_an_empty_client_id_needs_the_assigned_identifier() {
     let mut connect = connect_packet(ProtocolVersion::V5, 60);
     connect.client_id = String::new();
     connect.clean_start = false;
-    server.receive(Packet::Connect(connect)).unwrap();
+    server.receive(Packet::Connect(Box::new(connect))).unwrap();
     server.events();
     let now = server.clock.now();
     assert_eq!(
@@ -924,7 +934,7 @@ fn mqtt311_accept_of_an_empty_client_id_sends_a_plain_connack() {
     let mut server = ScriptedServer::new(ServerConfig::aws(), ProtocolVersion::V311);
     let mut connect = connect_packet(ProtocolVersion::V311, 60);
     connect.client_id = String::new();
-    server.receive(Packet::Connect(connect)).unwrap();
+    server.receive(Packet::Connect(Box::new(connect))).unwrap();
     server
         .session
         .accept(false, Properties::default(), server.clock.now())
@@ -942,7 +952,7 @@ fn mqtt5_connect_with_an_authentication_method_gets_connack_0x8c_and_is_closed()
     connect.properties.authentication_method = Some("SCRAM-SHA-1".into());
     connect.properties.authentication_data = Some(Bytes::from_static(b"client-first"));
     assert_eq!(
-        server.receive(Packet::Connect(connect)),
+        server.receive(Packet::Connect(Box::new(connect))),
         Err(ProtocolError::AuthenticationMethodNotSupported(
             "SCRAM-SHA-1".into()
         ))
@@ -995,7 +1005,7 @@ fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     let result = server.receive(Packet::Subscribe(Subscribe {
         packet_id: 9,
         subscriptions: vec![subscription("a/b", QoS::AtMostOnce), shared],
-        properties: Properties::default(),
+        properties: Default::default(),
     }));
     assert!(
         matches!(
@@ -1021,7 +1031,7 @@ fn no_local_on_a_shared_subscription_is_a_protocol_error() {
         .receive(Packet::Subscribe(Subscribe {
             packet_id: 9,
             subscriptions: vec![own],
-            properties: Properties::default(),
+            properties: Default::default(),
         }))
         .unwrap();
     assert!(matches!(server.events().as_slice(), [Event::Subscribe(_)]));

@@ -862,7 +862,7 @@ impl Driver {
                 Event::ServerDisconnect { reason, properties } => {
                     Some(DisconnectReason::ServerDisconnect {
                         reason,
-                        reason_string: properties.reason_string,
+                        reason_string: properties.into_inner().reason_string,
                     })
                 }
                 Event::KeepAliveTimeout => Some(if connected_at.is_some() {

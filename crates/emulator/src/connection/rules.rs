@@ -259,7 +259,7 @@ pub(crate) fn connection_deadline(
 #[cfg(test)]
 mod tests {
     use bytes::Bytes;
-    use iotcore_mqtt::{Properties, QoS};
+    use iotcore_mqtt::QoS;
 
     use super::*;
     use crate::quotas::Quotas;
@@ -286,7 +286,7 @@ mod tests {
             topic: topic.into(),
             packet_id,
             payload: Bytes::from(vec![b'x'; payload]),
-            properties: Properties::default().into(),
+            properties: Default::default(),
         }
     }
 
@@ -296,7 +296,7 @@ mod tests {
             payload: Bytes::from(vec![b'x'; payload]),
             qos: QoS::AtLeastOnce,
             retain,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 

@@ -22,7 +22,7 @@ use iotcore_emulator::{Emulator, EmulatorConfig, Quotas};
 use iotcore_mqtt::packet::{
     self, ConnAck, Connect, Disconnect, Publish, Subscribe, Subscription, SubscriptionOptions, Will,
 };
-use iotcore_mqtt::{Packet, Properties, ProtocolVersion, QoS, ReasonCode};
+use iotcore_mqtt::{Packet, ProtocolVersion, QoS, ReasonCode};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tempfile::TempDir;
@@ -206,7 +206,7 @@ pub fn connect_packet(client_id: &str, protocol: ProtocolVersion) -> Connect {
         username: None,
         password: None,
         will: None,
-        properties: Properties::default(),
+        properties: Default::default(),
     }
 }
 
@@ -217,7 +217,7 @@ pub fn will(topic: &str, payload: &'static [u8]) -> Will {
         payload: Bytes::from_static(payload),
         qos: QoS::AtLeastOnce,
         retain: false,
-        properties: Properties::default(),
+        properties: Default::default(),
     }
 }
 
@@ -230,7 +230,7 @@ pub fn publish(topic: &str, qos: QoS, packet_id: Option<u16>, payload: impl Into
         topic: topic.into(),
         packet_id,
         payload: payload.into(),
-        properties: Properties::default().into(),
+        properties: Default::default(),
     })
 }
 
@@ -248,7 +248,7 @@ pub fn subscribe(packet_id: u16, filters: &[&str], qos: QoS) -> Packet {
                 },
             })
             .collect(),
-        properties: Properties::default(),
+        properties: Default::default(),
     })
 }
 
@@ -346,7 +346,7 @@ impl RawClient {
     /// Sends `connect` and returns the CONNACK.
     pub async fn handshake(&mut self, connect: Connect) -> ConnAck {
         self.protocol = connect.protocol;
-        self.send(&Packet::Connect(connect)).await;
+        self.send(&Packet::Connect(Box::new(connect))).await;
         match self.recv().await {
             Some(Packet::ConnAck(connack)) => connack,
             other => panic!("expected CONNACK, got {other:?}"),
@@ -547,6 +547,6 @@ pub fn puback(packet_id: u16) -> Packet {
     Packet::PubAck(packet::Ack {
         packet_id,
         reason: ReasonCode::SUCCESS,
-        properties: Properties::default(),
+        properties: Default::default(),
     })
 }

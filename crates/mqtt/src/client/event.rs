@@ -1,7 +1,8 @@
 //! What the client session reports to its driver.
 
+use crate::ReasonCode;
 use crate::packet::Publish;
-use crate::{Properties, ReasonCode};
+use crate::properties::BoxedProperties;
 
 /// Something that happened on a [`ClientSession`](super::ClientSession),
 /// returned by [`poll_event`](super::ClientSession::poll_event) in the order it happened.
@@ -15,7 +16,7 @@ pub enum Event {
         /// Whether the server resumed a stored session.
         session_present: bool,
         /// MQTT 5 CONNACK properties (limits, assigned client id…).
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// The server refused the connection (CONNACK with a failure code; MQTT
     /// 3.1.1 return codes are mapped to MQTT 5 codes). Close the transport.
@@ -23,7 +24,7 @@ pub enum Event {
         /// Why.
         reason: ReasonCode,
         /// MQTT 5 CONNACK properties (reason string, server reference…).
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// A QoS 1 publish was acknowledged; its packet identifier is free again.
     PublishAcked {
@@ -33,7 +34,7 @@ pub enum Event {
         /// failure such as 0x87 not authorized); always success on 3.1.1.
         reason: ReasonCode,
         /// MQTT 5 PUBACK properties (reason string…).
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// A queued QoS 1 publish could not be sent because it is larger than the
     /// Maximum Packet Size of the server it reconnected to; it is dropped and
@@ -57,7 +58,7 @@ pub enum Event {
         /// One code per filter, in request order: granted QoS (0x00, 0x01) or a failure (≥ 0x80).
         reasons: Vec<ReasonCode>,
         /// MQTT 5 SUBACK properties.
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// The server answered an [`unsubscribe`](super::ClientSession::unsubscribe).
     Unsubscribed {
@@ -66,7 +67,7 @@ pub enum Event {
         /// MQTT 5: one code per filter; empty on 3.1.1.
         reasons: Vec<ReasonCode>,
         /// MQTT 5 UNSUBACK properties.
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// The server did not have our session (session present = 0): the session
     /// re-sent a SUBSCRIBE for these active subscriptions on its own.
@@ -92,7 +93,7 @@ pub enum Event {
         /// Why (0x8E session taken over, 0x8B shutting down…).
         reason: ReasonCode,
         /// DISCONNECT properties (reason string, server reference…).
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// Nothing arrived from the server in time: no CONNACK within the
     /// keep-alive after CONNECT, or no packet within half the keep-alive after

@@ -349,7 +349,7 @@ impl ClientSession {
         self.reset_connection();
         let connect = self.connect_packet();
         match self.outbox.push(
-            &Packet::Connect(connect),
+            &Packet::Connect(Box::new(connect)),
             self.config.protocol,
             MAX_PACKET_SIZE,
         ) {
@@ -453,7 +453,7 @@ impl ClientSession {
         let mut packet = Subscribe {
             packet_id: 1,
             subscriptions,
-            properties,
+            properties: properties.into(),
         };
         Packet::Subscribe(packet.clone()).encoded_len(self.config.protocol)?;
         packet.packet_id = self.ids.allocate().ok_or(ClientError::PacketIdsExhausted)?;
@@ -484,7 +484,7 @@ impl ClientSession {
         let mut packet = Unsubscribe {
             packet_id: 1,
             filters,
-            properties,
+            properties: properties.into(),
         };
         Packet::Unsubscribe(packet.clone()).encoded_len(self.config.protocol)?;
         packet.packet_id = self.ids.allocate().ok_or(ClientError::PacketIdsExhausted)?;
@@ -503,7 +503,7 @@ impl ClientSession {
         }
         self.push_internal(&Packet::Disconnect(Disconnect {
             reason,
-            properties: Properties::default(),
+            properties: Default::default(),
         }));
         self.end_connection();
     }
@@ -578,7 +578,7 @@ impl ClientSession {
             username: self.config.username.clone(),
             password: self.config.password.clone(),
             will: self.config.will.as_deref().cloned(),
-            properties,
+            properties: properties.into(),
         }
     }
 
@@ -615,7 +615,7 @@ impl ClientSession {
         if self.config.protocol == ProtocolVersion::V5 {
             self.push_internal(&Packet::Disconnect(Disconnect {
                 reason: error.reason_code(),
-                properties: Properties::default(),
+                properties: Default::default(),
             }));
         }
         self.end_connection();
@@ -854,7 +854,7 @@ impl ClientSession {
                 packet: Subscribe {
                     packet_id,
                     subscriptions,
-                    properties,
+                    properties: properties.into(),
                 },
                 restore: true,
             });
@@ -872,7 +872,7 @@ impl ClientSession {
                 self.push_internal(&Packet::PubAck(Ack {
                     packet_id,
                     reason: ReasonCode::SUCCESS,
-                    properties: Properties::default(),
+                    properties: Default::default(),
                 }));
                 self.note_sent(now);
             }

@@ -4,6 +4,7 @@ use super::PacketType;
 use super::short_form::{self, Omit};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::{Properties, ProtocolVersion, ReasonCode};
 
 /// The body of PUBACK, PUBREC, PUBREL and PUBCOMP.
@@ -18,7 +19,7 @@ pub struct Ack {
     /// MQTT 5 reason code.
     pub reason: ReasonCode,
     /// MQTT 5 properties.
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl Ack {
@@ -32,7 +33,7 @@ impl Ack {
         Ack {
             packet_id,
             reason,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 
@@ -46,7 +47,7 @@ impl Ack {
         Ok(Ack {
             packet_id,
             reason,
-            properties,
+            properties: properties.into(),
         })
     }
 

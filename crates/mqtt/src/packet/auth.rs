@@ -2,9 +2,10 @@
 
 use super::PacketType;
 use super::short_form::{self, Omit};
+use crate::ReasonCode;
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
-use crate::{Properties, ReasonCode};
+use crate::properties::BoxedProperties;
 
 /// An AUTH packet (MQTT 5 only).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -12,7 +13,7 @@ pub struct Auth {
     /// 0x00 success, 0x18 continue authentication, 0x19 re-authenticate.
     pub reason: ReasonCode,
     /// Authentication method and data.
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl Auth {
@@ -20,7 +21,10 @@ impl Auth {
     pub(crate) fn decode_body(mut r: Reader) -> Result<Auth, DecodeError> {
         let (reason, properties) = short_form::decode(&mut r)?;
         r.finish()?;
-        Ok(Auth { reason, properties })
+        Ok(Auth {
+            reason,
+            properties: properties.into(),
+        })
     }
 
     /// The body of an AUTH; the caller has refused to encode it for MQTT 3.1.1.

@@ -3,6 +3,7 @@
 use super::PacketType;
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::properties::Section;
 use crate::{Properties, ProtocolVersion, ReasonCode};
 
@@ -35,7 +36,7 @@ pub struct ConnAck {
     /// Success, or why the connection was refused.
     pub reason: ReasonCode,
     /// MQTT 5 CONNACK properties (empty for 3.1.1).
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl ConnAck {
@@ -44,7 +45,7 @@ impl ConnAck {
         ConnAck {
             session_present,
             reason,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 
@@ -81,7 +82,7 @@ impl ConnAck {
         Ok(ConnAck {
             session_present,
             reason,
-            properties,
+            properties: properties.into(),
         })
     }
 

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use super::PacketType;
 use crate::codec::{self, Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::properties::Section;
 use crate::topic::validate_topic_name;
 use crate::{Properties, ProtocolVersion, QoS};
@@ -44,7 +45,7 @@ pub struct Connect {
     /// Last will, published by the server if the connection ends abnormally.
     pub will: Option<Will>,
     /// MQTT 5 CONNECT properties (empty for 3.1.1).
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 /// The last-will message of a CONNECT.
@@ -59,7 +60,7 @@ pub struct Will {
     /// Whether the will is retained.
     pub retain: bool,
     /// MQTT 5 will properties (empty for 3.1.1).
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl Connect {
@@ -77,7 +78,7 @@ impl Connect {
             username: None,
             password: None,
             will: None,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 
@@ -131,7 +132,7 @@ impl Connect {
                 payload,
                 qos: will_qos,
                 retain: will_retain,
-                properties,
+                properties: properties.into(),
             })
         } else {
             None
@@ -147,7 +148,7 @@ impl Connect {
             username,
             password,
             will,
-            properties,
+            properties: properties.into(),
         })
     }
 
@@ -216,7 +217,7 @@ impl Will {
             payload: payload.into(),
             qos,
             retain,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 }

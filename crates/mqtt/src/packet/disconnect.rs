@@ -4,6 +4,7 @@ use super::PacketType;
 use super::short_form::{self, Omit};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::{Properties, ProtocolVersion, ReasonCode};
 
 /// A DISCONNECT packet (reason and properties are MQTT 5 only).
@@ -12,7 +13,7 @@ pub struct Disconnect {
     /// Why the connection ends; `SUCCESS` (0x00) is a normal disconnect.
     pub reason: ReasonCode,
     /// MQTT 5 properties (session expiry, reason string, server reference).
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl Disconnect {
@@ -20,7 +21,7 @@ impl Disconnect {
     pub fn new(reason: ReasonCode) -> Disconnect {
         Disconnect {
             reason,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 
@@ -33,7 +34,10 @@ impl Disconnect {
             ProtocolVersion::V5 => short_form::decode(&mut r)?,
         };
         r.finish()?;
-        Ok(Disconnect { reason, properties })
+        Ok(Disconnect {
+            reason,
+            properties: properties.into(),
+        })
     }
 
     pub(crate) fn encode_body<S: Sink>(

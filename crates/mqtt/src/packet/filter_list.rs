@@ -5,6 +5,7 @@
 use super::PacketType;
 use crate::codec::{self, Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::properties::Section;
 use crate::topic::validate_topic_filter;
 use crate::{Properties, ProtocolVersion};
@@ -12,7 +13,7 @@ use crate::{Properties, ProtocolVersion};
 /// A decoded body: packet identifier, properties, one item per filter.
 pub(crate) struct Body<T> {
     pub(crate) packet_id: u16,
-    pub(crate) properties: Properties,
+    pub(crate) properties: BoxedProperties,
     pub(crate) items: Vec<T>,
 }
 
@@ -40,7 +41,7 @@ pub(crate) fn decode<T>(
     }
     Ok(Body {
         packet_id,
-        properties,
+        properties: properties.into(),
         items,
     })
 }

@@ -43,13 +43,15 @@ use crate::{DecodeError, EncodeError, ProtocolVersion};
 pub const MAX_PACKET_SIZE: usize = 268_435_455 + 5;
 
 /// An MQTT control packet.
-// The variants hold their packet structs inline (the public data model other
-// crates match on); CONNECT is the largest because it holds two property sets.
-#[allow(clippy::large_enum_variant)]
+///
+/// Packets are decoded, queued and moved on every message, so each variant is
+/// small: property sets are boxed only when one is set
+/// ([`BoxedProperties`](crate::properties::BoxedProperties)), and CONNECT, the
+/// largest and sent once per connection, is boxed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Packet {
     /// CONNECT (client → server).
-    Connect(Connect),
+    Connect(Box<Connect>),
     /// CONNACK (server → client).
     ConnAck(ConnAck),
     /// PUBLISH (both directions).
@@ -346,7 +348,7 @@ pub fn decode(
     buf.advance(1 + len_bytes);
     let r = Reader::new(buf.split_to(remaining).freeze(), packet_type);
     let packet = match packet_type {
-        PacketType::Connect => Packet::Connect(Connect::decode_body(r)?),
+        PacketType::Connect => Packet::Connect(Box::new(Connect::decode_body(r)?)),
         PacketType::ConnAck => Packet::ConnAck(ConnAck::decode_body(r, version)?),
         PacketType::Publish => Packet::Publish(Publish::decode_body(r, flags, version)?),
         PacketType::PubAck => Packet::PubAck(Ack::decode_body(r, version)?),

@@ -3,6 +3,7 @@
 use super::{PacketType, reason_list};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::properties::Section;
 use crate::{Properties, ProtocolVersion, ReasonCode};
 
@@ -18,7 +19,7 @@ pub struct SubAck {
     /// One code per filter, in request order.
     pub reasons: Vec<ReasonCode>,
     /// MQTT 5 properties.
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl SubAck {
@@ -27,7 +28,7 @@ impl SubAck {
         SubAck {
             packet_id,
             reasons,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 
@@ -54,7 +55,7 @@ impl SubAck {
         Ok(SubAck {
             packet_id,
             reasons,
-            properties,
+            properties: properties.into(),
         })
     }
 

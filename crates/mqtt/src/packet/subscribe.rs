@@ -3,7 +3,8 @@
 use super::{PacketType, filter_list};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
-use crate::{Properties, ProtocolVersion, QoS};
+use crate::properties::BoxedProperties;
+use crate::{ProtocolVersion, QoS};
 
 /// Subscription option bits (MQTT 5; 3.1.1 has only the QoS bits).
 const QOS_MASK: u8 = 0b0000_0011;
@@ -21,7 +22,7 @@ pub struct Subscribe {
     /// At least one topic filter with its options.
     pub subscriptions: Vec<Subscription>,
     /// MQTT 5 properties (subscription identifier, user properties).
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 /// One topic filter of a SUBSCRIBE.
@@ -64,7 +65,7 @@ impl Subscribe {
         Subscribe {
             packet_id,
             subscriptions,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 

@@ -101,7 +101,7 @@ fn connect_v311_with_will_and_credentials() {
         &s("u"),
         &s("p"),
     ]);
-    let packet = Packet::Connect(Connect {
+    let packet = Packet::Connect(Box::new(Connect {
         protocol: V311,
         clean_start: true,
         keep_alive: 60,
@@ -114,8 +114,8 @@ fn connect_v311_with_will_and_credentials() {
             QoS::AtLeastOnce,
             true,
         )),
-        properties: Properties::default(),
-    });
+        properties: Default::default(),
+    }));
     // A CONNECT uses its own level whatever the connection's version.
     assert_wire(&frame(0x10, &body), V5, packet.clone());
     assert_wire(&frame(0x10, &body), V311, packet);
@@ -136,11 +136,16 @@ fn connect_v5_with_properties_and_will_properties() {
     connect.properties = props(|p| {
         p.session_expiry_interval = Some(3600);
         p.receive_maximum = Some(10);
-    });
+    })
+    .into();
     let mut will = Will::new("t", Bytes::new(), QoS::AtMostOnce, false);
     will.properties.will_delay_interval = Some(5);
     connect.will = Some(will);
-    assert_wire(&frame(0x10, &body), V311, Packet::Connect(connect));
+    assert_wire(
+        &frame(0x10, &body),
+        V311,
+        Packet::Connect(Box::new(connect)),
+    );
 }
 
 #[test]
@@ -148,7 +153,7 @@ fn connect_v5_allows_a_password_without_a_user_name() {
     let body = cat(&[&s("MQTT"), &[5, 0x42, 0, 0, 0], &s("c"), &s("pw")]);
     let mut connect = Connect::new(V5, "c", 0);
     connect.password = Some(Bytes::from_static(b"pw"));
-    assert_wire(&frame(0x10, &body), V5, Packet::Connect(connect));
+    assert_wire(&frame(0x10, &body), V5, Packet::Connect(Box::new(connect)));
 }
 
 #[test]
@@ -190,7 +195,8 @@ fn connack_v5_with_properties() {
         p.assigned_client_identifier = Some("id".into());
         p.maximum_qos = Some(1);
         p.receive_maximum = Some(5);
-    });
+    })
+    .into();
     assert_wire(&frame(0x20, &body), V5, Packet::ConnAck(connack));
     let body = cat(&[&[0x00, 0x87, 6, 0x1F], &s("nop")]);
     let mut refused = ConnAck::new(false, ReasonCode::NOT_AUTHORIZED);
@@ -447,7 +453,7 @@ fn auth_v5() {
     assert_wire(&[0xF0, 0], V5, Packet::Auth(Auth::default()));
     let mut auth = Auth {
         reason: ReasonCode::CONTINUE_AUTHENTICATION,
-        properties: Properties::default(),
+        properties: Default::default(),
     };
     auth.properties.authentication_method = Some("SCR".into());
     auth.properties.authentication_data = Some(Bytes::from_static(b"x"));
@@ -458,7 +464,7 @@ fn auth_v5() {
         V5,
         Packet::Auth(Auth {
             reason: ReasonCode::REAUTHENTICATE,
-            properties: Properties::default(),
+            properties: Default::default(),
         }),
     );
 }
@@ -515,7 +521,7 @@ fn enc_err_packet_too_large() {
 fn enc_err_field_too_long() {
     let long = "a".repeat(65_536);
     assert_encode_err(
-        Packet::Connect(Connect::new(V311, long, 0)),
+        Packet::Connect(Box::new(Connect::new(V311, long, 0))),
         V311,
         EncodeError::FieldTooLong(65_536),
     );
@@ -552,7 +558,7 @@ fn enc_err_invalid_combinations() {
     let mut connect = Connect::new(V311, "c", 0);
     connect.password = Some(Bytes::from_static(b"p"));
     assert!(matches!(
-        Packet::Connect(connect).encoded_len(V5),
+        Packet::Connect(Box::new(connect)).encoded_len(V5),
         Err(EncodeError::Invalid(_))
     ));
     let refused = ConnAck::new(true, ReasonCode::NOT_AUTHORIZED);
@@ -571,7 +577,7 @@ fn enc_err_invalid_combinations() {
 #[test]
 fn enc_err_nul_character() {
     assert_encode_err(
-        Packet::Connect(Connect::new(V5, "a\0", 0)),
+        Packet::Connect(Box::new(Connect::new(V5, "a\0", 0))),
         V5,
         EncodeError::NulCharacter,
     );
@@ -690,14 +696,14 @@ fn enc_err_property_not_allowed_and_invalid_value() {
     let mut connect = Connect::new(V5, "c", 0);
     connect.properties.receive_maximum = Some(0);
     assert_encode_err(
-        Packet::Connect(connect),
+        Packet::Connect(Box::new(connect)),
         V5,
         EncodeError::InvalidPropertyValue(0x21),
     );
     // Ignored, not refused, on MQTT 3.1.1.
     let mut connect = Connect::new(V311, "c", 0);
     connect.properties.receive_maximum = Some(0);
-    assert!(Packet::Connect(connect).encoded_len(V311).is_ok());
+    assert!(Packet::Connect(Box::new(connect)).encoded_len(V311).is_ok());
 }
 
 #[test]
@@ -711,4 +717,20 @@ fn a_publish_keeps_its_properties_out_of_line_and_shares_its_topic() {
         std::mem::size_of::<Publish>()
     );
     assert!(std::mem::size_of::<Properties>() > 200);
+}
+
+#[test]
+fn packets_and_session_events_are_small() {
+    // Every packet decoded or sent is moved through queues: the property sets
+    // (over 300 bytes each inline) are boxed when set, CONNECT always.
+    let sizes = [
+        ("Packet", std::mem::size_of::<Packet>()),
+        ("Ack", std::mem::size_of::<Ack>()),
+        ("Subscribe", std::mem::size_of::<Subscribe>()),
+        ("server Event", std::mem::size_of::<crate::server::Event>()),
+        ("client Event", std::mem::size_of::<crate::client::Event>()),
+    ];
+    for (name, size) in sizes {
+        assert!(size <= 96, "{name} is {size} bytes");
+    }
 }

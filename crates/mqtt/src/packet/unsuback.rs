@@ -3,6 +3,7 @@
 use super::{PacketType, reason_list};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
+use crate::properties::BoxedProperties;
 use crate::properties::Section;
 use crate::{Properties, ProtocolVersion, ReasonCode};
 
@@ -14,7 +15,7 @@ pub struct UnsubAck {
     /// MQTT 5: one code per filter; always empty for MQTT 3.1.1.
     pub reasons: Vec<ReasonCode>,
     /// MQTT 5 properties.
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl UnsubAck {
@@ -23,7 +24,7 @@ impl UnsubAck {
         UnsubAck {
             packet_id,
             reasons,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 
@@ -43,7 +44,7 @@ impl UnsubAck {
         Ok(UnsubAck {
             packet_id,
             reasons,
-            properties,
+            properties: properties.into(),
         })
     }
 

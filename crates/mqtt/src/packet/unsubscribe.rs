@@ -1,9 +1,10 @@
 //! UNSUBSCRIBE: a client drops topic filters.
 
 use super::{PacketType, filter_list};
+use crate::ProtocolVersion;
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
-use crate::{Properties, ProtocolVersion};
+use crate::properties::BoxedProperties;
 
 /// An UNSUBSCRIBE packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -13,7 +14,7 @@ pub struct Unsubscribe {
     /// At least one topic filter.
     pub filters: Vec<String>,
     /// MQTT 5 properties.
-    pub properties: Properties,
+    pub properties: BoxedProperties,
 }
 
 impl Unsubscribe {
@@ -22,7 +23,7 @@ impl Unsubscribe {
         Unsubscribe {
             packet_id,
             filters,
-            properties: Properties::default(),
+            properties: Default::default(),
         }
     }
 

@@ -1,8 +1,9 @@
 //! What the server session reports to the broker.
 
 use crate::packet::{Connect, Publish, Subscribe, Unsubscribe};
+use crate::properties::BoxedProperties;
 use crate::topic::TopicName;
-use crate::{EncodeError, Properties, ReasonCode};
+use crate::{EncodeError, ReasonCode};
 
 /// Something that happened on a [`ServerSession`](super::ServerSession),
 /// returned by [`poll_event`](super::ServerSession::poll_event) in order.
@@ -46,7 +47,7 @@ pub enum Event {
         /// 0x04 (disconnect with will message); a normal DISCONNECT discards it.
         publish_will: bool,
         /// MQTT 5 DISCONNECT properties (a new Session Expiry Interval…).
-        properties: Properties,
+        properties: BoxedProperties,
     },
     /// Nothing was received for 1.5 × the keep-alive: the session is closed
     /// (MQTT 5: DISCONNECT 0x8D queued). Publish the will.

@@ -317,7 +317,7 @@ impl ServerSession {
         let connack = Packet::ConnAck(ConnAck {
             session_present,
             reason: ReasonCode::SUCCESS,
-            properties,
+            properties: properties.into(),
         });
         self.outbox
             .push(&connack, protocol, MAX_PACKET_SIZE)
@@ -354,7 +354,7 @@ impl ServerSession {
                 &Packet::ConnAck(ConnAck {
                     session_present: false,
                     reason,
-                    properties,
+                    properties: properties.into(),
                 }),
                 protocol,
                 MAX_PACKET_SIZE,
@@ -385,7 +385,7 @@ impl ServerSession {
             &Packet::PubAck(Ack {
                 packet_id,
                 reason,
-                properties: Properties::default(),
+                properties: Default::default(),
             }),
             protocol,
         );
@@ -408,7 +408,7 @@ impl ServerSession {
             &Packet::SubAck(SubAck {
                 packet_id,
                 reasons,
-                properties: Properties::default(),
+                properties: Default::default(),
             }),
             protocol,
         );
@@ -440,7 +440,7 @@ impl ServerSession {
             &Packet::UnsubAck(UnsubAck {
                 packet_id,
                 reasons,
-                properties: Properties::default(),
+                properties: Default::default(),
             }),
             protocol,
         );
@@ -641,7 +641,7 @@ impl ServerSession {
             self.push_internal(
                 &Packet::Disconnect(Disconnect {
                     reason,
-                    properties: Properties::default(),
+                    properties: Default::default(),
                 }),
                 ProtocolVersion::V5,
             );
@@ -656,7 +656,7 @@ impl ServerSession {
                     &Packet::ConnAck(ConnAck {
                         session_present: false,
                         reason: ReasonCode::UNSUPPORTED_PROTOCOL_VERSION,
-                        properties: Properties::default(),
+                        properties: Default::default(),
                     }),
                     ProtocolVersion::V311,
                 );
@@ -711,7 +711,7 @@ impl ServerSession {
                     &Packet::ConnAck(ConnAck {
                         session_present: false,
                         reason: error.reason_code(),
-                        properties: Properties::default(),
+                        properties: Default::default(),
                     }),
                     connect.protocol,
                 );
@@ -733,7 +733,7 @@ impl ServerSession {
             session_expiry_interval: properties.session_expiry_interval.unwrap_or(0),
         });
         self.state = ServerState::AwaitingAccept;
-        self.events.push_back(Event::Connect(Box::new(connect)));
+        self.events.push_back(Event::Connect(connect));
         Ok(())
     }
 

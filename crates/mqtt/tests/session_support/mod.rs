@@ -102,7 +102,7 @@ pub fn connack_with(session_present: bool, properties: Properties) -> Packet {
     Packet::ConnAck(ConnAck {
         session_present,
         reason: ReasonCode::SUCCESS,
-        properties,
+        properties: properties.into(),
     })
 }
 
@@ -110,7 +110,7 @@ pub fn puback(packet_id: u16) -> Packet {
     Packet::PubAck(Ack {
         packet_id,
         reason: ReasonCode::SUCCESS,
-        properties: Properties::default(),
+        properties: Default::default(),
     })
 }
 
