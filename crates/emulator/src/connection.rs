@@ -90,11 +90,10 @@ pub(crate) async fn serve(
     id: ConnectionId,
 ) {
     let Accepted {
-        stream,
+        mut stream,
         door,
         identity,
     } = accepted;
-    let mut stream = stream;
     let mut out = Outgoing::default();
 
     let now = Instant::now().into_std();
