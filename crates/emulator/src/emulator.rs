@@ -469,9 +469,9 @@ fn credential_lookup(store: Store) -> CredentialLookup {
 
 /// Only certificates registered and ACTIVE may complete the TLS handshake.
 fn admission(store: Store) -> Admission {
-    Arc::new(move |id: &str| match store.certificate(id) {
-        Ok(Some(c)) if c.status == CertificateStatus::Active => Ok(()),
-        Ok(Some(c)) => Err(format!("certificate {id} is {}", c.status)),
+    Arc::new(move |id: &str| match store.certificate_status(id) {
+        Ok(Some(CertificateStatus::Active)) => Ok(()),
+        Ok(Some(status)) => Err(format!("certificate {id} is {status}")),
         Ok(None) => Err(format!(
             "unknown certificate id {id}: it is signed by this emulator's CA but not registered"
         )),

@@ -154,6 +154,16 @@ impl Store {
         insert_certificate(&self.conn(), id, pem, status)
     }
 
+    /// The status of the certificate with this id, if registered: what the
+    /// TLS handshake checks, without the certificate's PEM and things.
+    pub fn certificate_status(&self, id: &str) -> Result<Option<CertificateStatus>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT status FROM certificates WHERE id = ?1")?
+            .query_row([id], |row| row.get(0))
+            .optional()?)
+    }
+
     /// The certificate with this id and the things it is attached to, if registered.
     pub fn certificate(&self, id: &str) -> Result<Option<CertificateRecord>, StoreError> {
         let conn = self.conn();

@@ -341,7 +341,11 @@ fn certificate_status_transitions_follow_aws() {
     store
         .add_certificate(&id, "PEM", PendingActivation)
         .unwrap();
-    let status = || store.certificate(&id).unwrap().unwrap().status;
+    let status = || {
+        let status = store.certificate_status(&id).unwrap().unwrap();
+        assert_eq!(status, store.certificate(&id).unwrap().unwrap().status);
+        status
+    };
 
     store.set_certificate_status(&id, Active).unwrap();
     assert_eq!(status(), Active);
@@ -369,6 +373,7 @@ fn certificate_status_transitions_follow_aws() {
         .set_certificate_status(&cert_id(8), Active)
         .unwrap_err();
     assert!(matches!(err, StoreError::CertificateNotFound(_)), "{err:?}");
+    assert_eq!(store.certificate_status(&cert_id(8)).unwrap(), None);
 }
 
 #[test]
