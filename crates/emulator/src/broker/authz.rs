@@ -15,10 +15,13 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::policy::{Action, ArnScope, ConnectAttributes, Decision, LoadError, Principal};
+use crate::policy::{
+    Action, ArnScope, ConnectAttributes, Decision, LoadError, ParsedDocuments, Principal,
+};
 use crate::registry_watch::RegistryWatch;
 use crate::store::{CertificateStatus, Store};
 
@@ -63,6 +66,8 @@ pub(crate) struct Authorizer {
     store: Store,
     scope: ArnScope,
     watch: RegistryWatch,
+    /// The policy documents connections were granted, parsed once.
+    documents: Arc<ParsedDocuments>,
 }
 
 impl Authorizer {
@@ -72,6 +77,7 @@ impl Authorizer {
             store,
             scope,
             watch,
+            documents: Arc::default(),
         }
     }
 
@@ -168,9 +174,10 @@ impl Authorizer {
         ip: IpAddr,
     ) -> Result<Grant, Refused> {
         let (store, scope) = (self.store.clone(), self.scope.clone());
+        let documents = Arc::clone(&self.documents);
         let (id, client) = (certificate_id.to_owned(), client_id.to_owned());
         let (principal, status) = tokio::task::spawn_blocking(move || {
-            Principal::load(&store, &scope, &id, &client, Some(ip))
+            Principal::load(&store, &scope, &documents, &id, &client, Some(ip))
         })
         .await
         .map_err(|e| Refused::Task(e.to_string()))??;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page::paginate;
 use super::{Control, ControlError, lenient};
-use crate::policy::Principal;
+use crate::policy::{ParsedDocuments, Principal};
 use crate::store::{CertificateStatus, PolicyRecord, StoreError};
 
 /// A request naming one policy (GetPolicy, DeletePolicy, ListPolicyVersions).
@@ -461,6 +461,7 @@ impl Control {
         Principal::load(
             &self.store,
             &self.scope,
+            &ParsedDocuments::default(),
             certificate_id,
             client_id,
             source_ip,

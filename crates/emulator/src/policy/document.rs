@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::Action;
 use super::condition::{Condition, parse_conditions};
 use super::pattern::{Pattern, Template};
-use super::variables::Kind;
+use super::variables::{Kind, Variable};
 
 /// Longest policy document AWS IoT accepts, counted without whitespace.
 pub const MAX_DOCUMENT_CHARS: usize = 2048;
@@ -226,6 +226,23 @@ impl PolicyDocument {
 
     pub(crate) fn statements(&self) -> &[Statement] {
         &self.statements
+    }
+
+    /// Whether a resource, a condition key or a condition value names an
+    /// `iot:Certificate.*` variable: only then does compiling the document
+    /// need the certificate's attributes.
+    pub(crate) fn uses_certificate_variables(&self) -> bool {
+        let is_certificate = |v: &Variable| matches!(v.kind(), Kind::Certificate { .. });
+        self.statements.iter().any(|s| {
+            s.resources
+                .items
+                .iter()
+                .flat_map(|t| t.variables())
+                .any(is_certificate)
+                || s.conditions
+                    .iter()
+                    .any(|c| is_certificate(c.key()) || c.value_variables().any(is_certificate))
+        })
     }
 }
 
@@ -524,7 +541,7 @@ fn resource_type_warnings(statement: &Statement, named: &[&Action], path: &str) 
 
 /// Variables a document uses, for tests.
 #[cfg(test)]
-pub(crate) fn variables_of(document: &PolicyDocument) -> Vec<super::variables::Variable> {
+pub(crate) fn variables_of(document: &PolicyDocument) -> Vec<Variable> {
     document
         .statements
         .iter()
@@ -717,6 +734,27 @@ mod tests {
         );
         let doc = parse(statement(json!({"Action": "iot:*", "Resource": "*"}))).unwrap();
         assert!(doc.warnings().is_empty(), "{:?}", doc.warnings());
+    }
+
+    #[test]
+    fn certificate_variables_are_found_in_resources_condition_keys_and_values() {
+        let uses = |extra: serde_json::Value| {
+            parse(statement(extra))
+                .unwrap()
+                .uses_certificate_variables()
+        };
+        assert!(!uses(json!({
+            "Resource": "arn:aws:iot:us-east-1:123456789012:topic/${iot:Connection.Thing.ThingName}"
+        })));
+        assert!(uses(json!({
+            "Resource": "arn:aws:iot:us-east-1:123456789012:topic/${iot:Certificate.Subject.CommonName}"
+        })));
+        assert!(uses(json!({"Condition": {
+            "StringEquals": {"iot:Certificate.Subject.Organization": "Acme"}
+        }})));
+        assert!(uses(json!({"Condition": {
+            "StringEquals": {"iot:ClientId": "${iot:Certificate.SerialNumber}"}
+        }})));
     }
 
     #[test]

@@ -30,6 +30,18 @@ pub struct AttachedPolicy {
     pub document: PolicyDocument,
 }
 
+/// A policy version to compile, borrowed: [`AttachedPolicy`]'s fields, or a
+/// document shared by several connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PolicyRef<'a> {
+    /// The policy name.
+    pub(crate) name: &'a str,
+    /// Its default version's id.
+    pub(crate) version: u32,
+    /// That version's document.
+    pub(crate) document: &'a PolicyDocument,
+}
+
 /// The statement that decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementRef {
@@ -226,7 +238,24 @@ pub struct Principal {
 impl Principal {
     /// Compiles `policies` for `context`, resources in `scope`.
     pub fn new(context: RequestContext, policies: &[AttachedPolicy], scope: ArnScope) -> Principal {
-        let mut ordered: Vec<&AttachedPolicy> = policies.iter().collect();
+        let policies: Vec<PolicyRef<'_>> = policies
+            .iter()
+            .map(|p| PolicyRef {
+                name: &p.name,
+                version: p.version,
+                document: &p.document,
+            })
+            .collect();
+        Principal::compile(context, &policies, scope)
+    }
+
+    /// [`Principal::new`] with borrowed policies.
+    pub(crate) fn compile(
+        context: RequestContext,
+        policies: &[PolicyRef<'_>],
+        scope: ArnScope,
+    ) -> Principal {
+        let mut ordered: Vec<&PolicyRef<'_>> = policies.iter().collect();
         ordered.sort_by(|a, b| a.name.cmp(&b.name));
         let mut statements = Vec::new();
         for policy in &ordered {
@@ -260,7 +289,7 @@ impl Principal {
                 }
                 let mut compiled = Compiled {
                     source: StatementRef {
-                        policy: policy.name.clone(),
+                        policy: policy.name.to_owned(),
                         version: policy.version,
                         index: statement.index,
                         sid: statement.sid.clone(),
@@ -289,7 +318,7 @@ impl Principal {
         Principal {
             connection: describe(&context).into(),
             scope,
-            policies: ordered.iter().map(|p| p.name.clone()).collect(),
+            policies: ordered.iter().map(|p| p.name.to_owned()).collect(),
             statements: statements.into(),
         }
     }

@@ -2,11 +2,13 @@
 //! and `iotcore policy explain` does offline.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::ArnScope;
 use super::context::{CertificateAttributes, RequestContext};
 use super::document::PolicyDocument;
-use super::eval::{AttachedPolicy, Principal};
+use super::eval::{AttachedPolicy, PolicyRef, Principal};
+use super::parsed::ParsedDocuments;
 use crate::store::{CertificateStatus, Store, StoreError};
 
 /// Why no principal could be built.
@@ -28,7 +30,8 @@ impl Principal {
     /// Reads certificate `certificate_id`, the thing named `client_id` if the
     /// certificate is attached to it, and the default versions of the policies
     /// attached to the certificate, and compiles them for a connection from
-    /// `source_ip`. Returns the certificate's status too: only `ACTIVE`
+    /// `source_ip`; the documents come parsed from `documents` when it holds
+    /// them. Returns the certificate's status too: only `ACTIVE`
     /// certificates may connect, whatever the policies say.
     ///
     /// A stored policy document that no longer parses (the database was edited
@@ -36,6 +39,7 @@ impl Principal {
     pub(crate) fn load(
         store: &Store,
         scope: &ArnScope,
+        documents: &ParsedDocuments,
         certificate_id: &str,
         client_id: &str,
         source_ip: Option<IpAddr>,
@@ -48,19 +52,11 @@ impl Principal {
         } else {
             None
         };
-        let attributes = CertificateAttributes::from_pem(&certificate.pem).unwrap_or_else(|e| {
-            tracing::warn!(certificate_id, "certificate variables unavailable: {e}");
-            CertificateAttributes::default()
-        });
-        let policies: Vec<AttachedPolicy> = store
+        let policies: Vec<(String, u32, Arc<PolicyDocument>)> = store
             .certificate_policies(certificate_id)?
             .into_iter()
-            .filter_map(|p| match PolicyDocument::parse(&p.document) {
-                Ok(document) => Some(AttachedPolicy {
-                    name: p.name,
-                    version: p.version,
-                    document,
-                }),
+            .filter_map(|p| match documents.get(&p.name, p.version, &p.document) {
+                Ok(document) => Some((p.name, p.version, document)),
                 Err(e) => {
                     tracing::error!(
                         policy = p.name,
@@ -71,6 +67,19 @@ impl Principal {
                 }
             })
             .collect();
+        // Reading the certificate's attributes parses its X.509: only done
+        // when a policy has a variable that needs them.
+        let attributes = if policies
+            .iter()
+            .any(|(.., d)| d.uses_certificate_variables())
+        {
+            CertificateAttributes::from_pem(&certificate.pem).unwrap_or_else(|e| {
+                tracing::warn!(certificate_id, "certificate variables unavailable: {e}");
+                CertificateAttributes::default()
+            })
+        } else {
+            CertificateAttributes::default()
+        };
         let context = RequestContext {
             client_id: client_id.to_owned(),
             source_ip,
@@ -78,8 +87,16 @@ impl Principal {
             certificate: attributes,
             thing,
         };
+        let policies: Vec<PolicyRef<'_>> = policies
+            .iter()
+            .map(|(name, version, document)| PolicyRef {
+                name,
+                version: *version,
+                document,
+            })
+            .collect();
         Ok((
-            Principal::new(context, &policies, scope.clone()),
+            Principal::compile(context, &policies, scope.clone()),
             certificate.status,
         ))
     }

@@ -47,6 +47,7 @@ mod context;
 mod document;
 mod eval;
 mod load;
+mod parsed;
 mod pattern;
 mod resource;
 mod templates;
@@ -62,6 +63,7 @@ pub use context::{
 pub use document::{Effect, MAX_DOCUMENT_CHARS, PolicyDocument, PolicyDocumentError};
 pub use eval::{AttachedPolicy, Decision, Principal, Reason, StatementRef};
 pub use load::LoadError;
+pub(crate) use parsed::ParsedDocuments;
 pub use templates::{PolicyTemplate, UnknownPolicyTemplate};
 pub use wildcards::GrantedWildcard;
 
