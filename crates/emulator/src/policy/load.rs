@@ -44,14 +44,10 @@ impl Principal {
         client_id: &str,
         source_ip: Option<IpAddr>,
     ) -> Result<(Principal, CertificateStatus), LoadError> {
-        let certificate = store
-            .certificate(certificate_id)?
+        let status = store
+            .certificate_status(certificate_id)?
             .ok_or_else(|| LoadError::UnknownCertificate(certificate_id.to_owned()))?;
-        let thing = if certificate.things.iter().any(|t| t == client_id) {
-            store.thing(client_id)?
-        } else {
-            None
-        };
+        let thing = store.attached_thing(certificate_id, client_id)?;
         let policies: Vec<(String, u32, Arc<PolicyDocument>)> = store
             .certificate_policies(certificate_id)?
             .into_iter()
@@ -67,18 +63,24 @@ impl Principal {
                 }
             })
             .collect();
-        // Reading the certificate's attributes parses its X.509: only done
-        // when a policy has a variable that needs them.
-        let attributes = if policies
+        // The certificate's attributes come from parsing its X.509: read and
+        // parsed only when a policy has a variable that needs them.
+        let needed = policies
             .iter()
-            .any(|(.., d)| d.uses_certificate_variables())
-        {
-            CertificateAttributes::from_pem(&certificate.pem).unwrap_or_else(|e| {
-                tracing::warn!(certificate_id, "certificate variables unavailable: {e}");
-                CertificateAttributes::default()
-            })
+            .any(|(.., d)| d.uses_certificate_variables());
+        let certificate = if needed {
+            store.certificate(certificate_id)?
         } else {
-            CertificateAttributes::default()
+            None
+        };
+        let attributes = match certificate {
+            Some(certificate) => {
+                CertificateAttributes::from_pem(&certificate.pem).unwrap_or_else(|e| {
+                    tracing::warn!(certificate_id, "certificate variables unavailable: {e}");
+                    CertificateAttributes::default()
+                })
+            }
+            None => CertificateAttributes::default(),
         };
         let context = RequestContext {
             client_id: client_id.to_owned(),
@@ -97,7 +99,7 @@ impl Principal {
             .collect();
         Ok((
             Principal::compile(context, &policies, scope.clone()),
-            certificate.status,
+            status,
         ))
     }
 }

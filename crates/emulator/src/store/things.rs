@@ -135,7 +135,13 @@ pub(super) fn attributes_json(attributes: &BTreeMap<String, String>) -> rusqlite
         .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-const THING_COLUMNS: &str = "name, thing_type, attributes, created_at, thing_id, version";
+/// The columns [`thing_from_row`] reads, in its order: a literal, so that
+/// the queries naming them are too (no SQL formatted per call).
+macro_rules! thing_columns {
+    () => {
+        "name, thing_type, attributes, created_at, thing_id, version"
+    };
+}
 
 fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
     let attributes: String = row.get(2)?;
@@ -151,10 +157,13 @@ fn thing_from_row(row: &Row<'_>) -> rusqlite::Result<ThingRecord> {
 
 /// Reads thing `name` inside a transaction or connection.
 pub(super) fn read_thing(conn: &Connection, name: &str) -> rusqlite::Result<Option<ThingRecord>> {
-    let sql = format!("SELECT {THING_COLUMNS} FROM things WHERE name = ?1");
-    conn.prepare_cached(&sql)?
-        .query_row([name], thing_from_row)
-        .optional()
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        thing_columns!(),
+        " FROM things WHERE name = ?1"
+    ))?
+    .query_row([name], thing_from_row)
+    .optional()
 }
 
 /// Fails with [`StoreError::VersionConflict`] unless `expected` is absent or is
@@ -321,6 +330,25 @@ impl Store {
         Ok(read_thing(&self.conn(), name)?)
     }
 
+    /// Thing `name`, if certificate `certificate_id` is attached to it: the
+    /// thing a connection's policy variables name (one query).
+    pub fn attached_thing(
+        &self,
+        certificate_id: &str,
+        name: &str,
+    ) -> Result<Option<ThingRecord>, StoreError> {
+        Ok(self
+            .conn()
+            .prepare_cached(concat!(
+                "SELECT ",
+                thing_columns!(),
+                " FROM things WHERE name = ?2 AND EXISTS (SELECT 1 FROM thing_principals
+                   WHERE thing_name = ?2 AND certificate_id = ?1)"
+            ))?
+            .query_row([certificate_id, name], thing_from_row)
+            .optional()?)
+    }
+
     /// Changes thing `name` (UpdateThing): `change` edits its type and
     /// attributes, which are then validated and stored with the version one
     /// higher. Fails with [`StoreError::ThingNotFound`], with
@@ -361,8 +389,11 @@ impl Store {
     /// All things, sorted by name.
     pub fn list_things(&self) -> Result<Vec<ThingRecord>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare(&format!("SELECT {THING_COLUMNS} FROM things ORDER BY name"))?;
+        let mut stmt = conn.prepare(concat!(
+            "SELECT ",
+            thing_columns!(),
+            " FROM things ORDER BY name"
+        ))?;
         let things = stmt
             .query_map([], thing_from_row)?
             .collect::<rusqlite::Result<_>>()?;

@@ -422,6 +422,17 @@ fn attachments_link_certificates_and_things_both_ways() {
         store.thing_principals("t1").unwrap(),
         [cert_id(1), cert_id(2)]
     );
+    let attached = |cert: u8, thing: &str| {
+        store
+            .attached_thing(&cert_id(cert), thing)
+            .unwrap()
+            .map(|t| t.name)
+    };
+    assert_eq!(attached(1, "t2").as_deref(), Some("t2"));
+    assert_eq!(attached(2, "t1").as_deref(), Some("t1"));
+    assert_eq!(attached(2, "t2"), None, "not attached");
+    assert_eq!(attached(3, "t1"), None, "attached to nothing");
+    assert_eq!(attached(1, "t3"), None, "no such thing");
     let listed: Vec<_> = store
         .list_certificates()
         .unwrap()
