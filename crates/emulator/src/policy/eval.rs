@@ -256,7 +256,7 @@ impl Principal {
         scope: ArnScope,
     ) -> Principal {
         let mut ordered: Vec<&PolicyRef<'_>> = policies.iter().collect();
-        ordered.sort_by(|a, b| a.name.cmp(&b.name));
+        ordered.sort_by(|a, b| a.name.cmp(b.name));
         let mut statements = Vec::new();
         for policy in &ordered {
             for statement in policy.document.statements() {
