@@ -5,7 +5,7 @@ use super::short_form::{self, Omit};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::BoxedProperties;
-use crate::{Properties, ProtocolVersion, ReasonCode};
+use crate::{ProtocolVersion, ReasonCode};
 
 /// The body of PUBACK, PUBREC, PUBREL and PUBCOMP.
 ///
@@ -40,14 +40,14 @@ impl Ack {
     pub(crate) fn decode_body(mut r: Reader, version: ProtocolVersion) -> Result<Ack, DecodeError> {
         let packet_id = r.packet_id()?;
         let (reason, properties) = match version {
-            ProtocolVersion::V311 => (ReasonCode::SUCCESS, Properties::default()),
+            ProtocolVersion::V311 => (ReasonCode::SUCCESS, Default::default()),
             ProtocolVersion::V5 => short_form::decode(&mut r)?,
         };
         r.finish()?;
         Ok(Ack {
             packet_id,
             reason,
-            properties: properties.into(),
+            properties,
         })
     }
 

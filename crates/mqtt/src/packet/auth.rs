@@ -21,10 +21,7 @@ impl Auth {
     pub(crate) fn decode_body(mut r: Reader) -> Result<Auth, DecodeError> {
         let (reason, properties) = short_form::decode(&mut r)?;
         r.finish()?;
-        Ok(Auth {
-            reason,
-            properties: properties.into(),
-        })
+        Ok(Auth { reason, properties })
     }
 
     /// The body of an AUTH; the caller has refused to encode it for MQTT 3.1.1.

@@ -5,7 +5,7 @@ use super::short_form::{self, Omit};
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::BoxedProperties;
-use crate::{Properties, ProtocolVersion, ReasonCode};
+use crate::{ProtocolVersion, ReasonCode};
 
 /// A DISCONNECT packet (reason and properties are MQTT 5 only).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -30,14 +30,11 @@ impl Disconnect {
         version: ProtocolVersion,
     ) -> Result<Disconnect, DecodeError> {
         let (reason, properties) = match version {
-            ProtocolVersion::V311 => (ReasonCode::SUCCESS, Properties::default()),
+            ProtocolVersion::V311 => (ReasonCode::SUCCESS, Default::default()),
             ProtocolVersion::V5 => short_form::decode(&mut r)?,
         };
         r.finish()?;
-        Ok(Disconnect {
-            reason,
-            properties: properties.into(),
-        })
+        Ok(Disconnect { reason, properties })
     }
 
     pub(crate) fn encode_body<S: Sink>(

@@ -5,14 +5,15 @@
 use crate::codec::{Reader, Sink};
 use crate::error::{DecodeError, EncodeError};
 use crate::packet::PacketType;
-use crate::properties::Section;
+use crate::properties::{BoxedProperties, Section};
 use crate::{Properties, ReasonCode};
 
-/// Reads the optional reason code and properties that end the packet.
-pub(crate) fn decode(r: &mut Reader) -> Result<(ReasonCode, Properties), DecodeError> {
+/// Reads the optional reason code and properties that end the packet; none
+/// boxed when there are none (most acknowledgements).
+pub(crate) fn decode(r: &mut Reader) -> Result<(ReasonCode, BoxedProperties), DecodeError> {
     let packet_type = r.packet_type();
     if r.remaining() == 0 {
-        return Ok((ReasonCode::SUCCESS, Properties::default()));
+        return Ok((ReasonCode::SUCCESS, BoxedProperties::default()));
     }
     let reason = ReasonCode(r.u8()?);
     if !reason.is_valid_for(packet_type) {
@@ -22,9 +23,9 @@ pub(crate) fn decode(r: &mut Reader) -> Result<(ReasonCode, Properties), DecodeE
         });
     }
     let properties = if r.remaining() == 0 {
-        Properties::default()
+        BoxedProperties::default()
     } else {
-        Properties::decode(r, Section::Packet(packet_type))?
+        Properties::decode(r, Section::Packet(packet_type))?.into()
     };
     Ok((reason, properties))
 }
