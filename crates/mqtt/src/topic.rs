@@ -86,6 +86,14 @@ pub const SHARED_PREFIX: &str = "$share/";
 
 /// Checks what names and filters share: not empty, not too long, no NUL.
 fn validate_common(topic: &str) -> Result<(), TopicError> {
+    validate_length(topic)?;
+    if topic.contains('\0') {
+        return Err(TopicError::NulCharacter);
+    }
+    Ok(())
+}
+
+fn validate_length(topic: &str) -> Result<(), TopicError> {
     if topic.is_empty() {
         return Err(TopicError::Empty);
     }
@@ -95,19 +103,20 @@ fn validate_common(topic: &str) -> Result<(), TopicError> {
             max: MAX_MQTT_TOPIC_BYTES,
         });
     }
-    if topic.contains('\0') {
-        return Err(TopicError::NulCharacter);
-    }
     Ok(())
 }
 
 /// Validates a topic name (no wildcards, not empty, no NUL, ≤ 65,535 bytes).
+///
+/// One pass over the text: every PUBLISH is checked when decoded and when
+/// encoded, once per subscriber a broker delivers it to.
 pub fn validate_topic_name(topic: &str) -> Result<(), TopicError> {
-    validate_common(topic)?;
-    if topic.contains(['+', '#']) {
-        return Err(TopicError::WildcardInName);
+    validate_length(topic)?;
+    match topic.bytes().position(|b| matches!(b, 0 | b'+' | b'#')) {
+        None => Ok(()),
+        Some(at) if topic.as_bytes()[at..].contains(&0) => Err(TopicError::NulCharacter),
+        Some(_) => Err(TopicError::WildcardInName),
     }
-    Ok(())
 }
 
 /// Validates a topic filter (wildcards whole levels, `#` last).
@@ -272,6 +281,9 @@ mod tests {
         assert_eq!(validate_topic_name("a/+"), Err(TopicError::WildcardInName));
         assert_eq!(validate_topic_name("a#"), Err(TopicError::WildcardInName));
         assert_eq!(validate_topic_name("a\0"), Err(TopicError::NulCharacter));
+        // NUL is reported wherever it is, a wildcard before it or not.
+        assert_eq!(validate_topic_name("a+\0"), Err(TopicError::NulCharacter));
+        assert_eq!(validate_topic_name("\0#"), Err(TopicError::NulCharacter));
         let long = "a".repeat(65_536);
         assert_eq!(
             validate_topic_name(&long),

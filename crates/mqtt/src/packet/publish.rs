@@ -55,7 +55,8 @@ impl Publish {
     /// included; fails as [`crate::Packet::encode`] would. Same as
     /// `Packet::Publish(p).encoded_len(version)`, without the move or a clone.
     pub fn encoded_len(&self, version: ProtocolVersion) -> Result<usize, EncodeError> {
-        let body = super::measure_body(|count| self.encode_body(version, count))?;
+        self.check(version)?;
+        let body = super::measure_body(|count| self.write_body(version, count))?;
         Ok(super::packet_len(body))
     }
 
@@ -63,10 +64,11 @@ impl Publish {
     /// unchanged, as [`crate::Packet::encode`] would. Same as
     /// `Packet::Publish(p).encode(version, out)`, without the move or a clone.
     pub fn encode(&self, version: ProtocolVersion, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let remaining = super::measure_body(|count| self.encode_body(version, count))?;
+        self.check(version)?;
+        let remaining = super::measure_body(|count| self.write_body(version, count))?;
         let first_byte = ((PacketType::Publish as u8) << 4) | self.flags();
         super::write_packet(out, first_byte, remaining, |out| {
-            self.encode_body(version, out)
+            self.write_body(version, out)
         })
     }
 
@@ -150,6 +152,14 @@ impl Publish {
         version: ProtocolVersion,
         s: &mut S,
     ) -> Result<(), EncodeError> {
+        self.check(version)?;
+        self.write_body(version, s)
+    }
+
+    /// Whether the fields can be encoded: QoS, packet identifier and DUP
+    /// agree, and the topic is a valid topic name (or empty, sent as a Topic
+    /// Alias).
+    fn check(&self, version: ProtocolVersion) -> Result<(), EncodeError> {
         match (self.qos, self.packet_id) {
             (QoS::AtMostOnce, None) | (QoS::AtLeastOnce | QoS::ExactlyOnce, Some(1..)) => {}
             (QoS::AtMostOnce, Some(_)) => {
@@ -168,8 +178,13 @@ impl Publish {
             return Err(EncodeError::Invalid("a QoS 0 PUBLISH cannot have DUP set"));
         }
         self.check_topic(version)
-            .map_err(EncodeError::InvalidTopicName)?;
-        codec::put_str(s, &self.topic)?;
+            .map_err(EncodeError::InvalidTopicName)
+    }
+
+    /// Writes the body of a PUBLISH that passed [`Publish::check`]: the
+    /// topic is written without looking for NUL again.
+    fn write_body<S: Sink>(&self, version: ProtocolVersion, s: &mut S) -> Result<(), EncodeError> {
+        codec::put_binary(s, self.topic.as_bytes())?;
         if let Some(id) = self.packet_id {
             s.put_u16(id);
         }

@@ -606,6 +606,14 @@ fn enc_err_invalid_topics() {
         V5,
         EncodeError::InvalidTopicName(TopicError::WildcardInName),
     );
+    // Publish's own encode and encoded_len check as Packet's do, and write
+    // nothing on an error.
+    let nul = Publish::new("a\0b", Bytes::new(), QoS::AtMostOnce);
+    let invalid = EncodeError::InvalidTopicName(TopicError::NulCharacter);
+    let mut out = BytesMut::from(&b"kept"[..]);
+    assert_eq!(nul.encode(V311, &mut out), Err(invalid.clone()));
+    assert_eq!(&out[..], b"kept");
+    assert_eq!(nul.encoded_len(V5), Err(invalid));
     assert_encode_err(
         Packet::Subscribe(Subscribe::new(
             1,
