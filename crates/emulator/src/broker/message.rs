@@ -56,20 +56,31 @@ impl Message {
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(secs.clamp(1, MAX_MESSAGE_EXPIRY).into()));
-        let forwarded = Properties {
-            payload_format_indicator: properties.payload_format_indicator,
-            content_type: properties.content_type.clone(),
-            response_topic: properties.response_topic.clone(),
-            correlation_data: properties.correlation_data.clone(),
-            user_properties: properties.user_properties.clone(),
-            ..Properties::default()
+        let forwards = properties.payload_format_indicator.is_some()
+            || properties.content_type.is_some()
+            || properties.response_topic.is_some()
+            || properties.correlation_data.is_some()
+            || !properties.user_properties.is_empty();
+        // Most messages have none: nothing to build, compare or box.
+        let forwarded = if forwards {
+            Properties {
+                payload_format_indicator: properties.payload_format_indicator,
+                content_type: properties.content_type.clone(),
+                response_topic: properties.response_topic.clone(),
+                correlation_data: properties.correlation_data.clone(),
+                user_properties: properties.user_properties.clone(),
+                ..Properties::default()
+            }
+            .into()
+        } else {
+            BoxedProperties::default()
         };
         Message {
             topic,
             payload,
             qos,
             retain,
-            properties: forwarded.into(),
+            properties: forwarded,
             expires_at,
         }
     }
@@ -163,6 +174,23 @@ mod tests {
             (QoS::AtMostOnce, true, None)
         );
         assert_eq!(p.properties.message_expiry_interval, None);
+
+        // Only properties that are not forwarded: none kept.
+        let unforwarded = Properties {
+            topic_alias: Some(3),
+            message_expiry_interval: Some(60),
+            ..Properties::default()
+        };
+        let m = Message::new(
+            "t".into(),
+            Bytes::new(),
+            QoS::AtLeastOnce,
+            false,
+            &unforwarded,
+            now,
+        );
+        assert_eq!(m.properties(), &Properties::default());
+        assert!(m.expires_at.is_some());
     }
 
     #[test]
