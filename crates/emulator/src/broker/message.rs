@@ -56,31 +56,20 @@ impl Message {
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(secs.clamp(1, MAX_MESSAGE_EXPIRY).into()));
-        let forwards = properties.payload_format_indicator.is_some()
-            || properties.content_type.is_some()
-            || properties.response_topic.is_some()
-            || properties.correlation_data.is_some()
-            || !properties.user_properties.is_empty();
-        // Most messages have none: nothing to build, compare or box.
-        let forwarded = if forwards {
-            Properties {
-                payload_format_indicator: properties.payload_format_indicator,
-                content_type: properties.content_type.clone(),
-                response_topic: properties.response_topic.clone(),
-                correlation_data: properties.correlation_data.clone(),
-                user_properties: properties.user_properties.clone(),
-                ..Properties::default()
-            }
-            .into()
-        } else {
-            BoxedProperties::default()
+        let forwarded = Properties {
+            payload_format_indicator: properties.payload_format_indicator,
+            content_type: properties.content_type.clone(),
+            response_topic: properties.response_topic.clone(),
+            correlation_data: properties.correlation_data.clone(),
+            user_properties: properties.user_properties.clone(),
+            ..Properties::default()
         };
         Message {
             topic,
             payload,
             qos,
             retain,
-            properties: forwarded,
+            properties: forwarded.into(),
             expires_at,
         }
     }

@@ -51,7 +51,7 @@ impl Principal {
         let policies: Vec<(String, u32, Arc<PolicyDocument>)> = store
             .certificate_policies(certificate_id)?
             .into_iter()
-            .filter_map(|p| match documents.get(&p.name, p.version, &p.document) {
+            .filter_map(|p| match documents.get(&p.name, &p.document) {
                 Ok(document) => Some((p.name, p.version, document)),
                 Err(e) => {
                     tracing::error!(
@@ -65,23 +65,17 @@ impl Principal {
             .collect();
         // The certificate's attributes come from parsing its X.509: read and
         // parsed only when a policy has a variable that needs them.
-        let needed = policies
+        let mut attributes = CertificateAttributes::default();
+        if policies
             .iter()
-            .any(|(.., d)| d.uses_certificate_variables());
-        let certificate = if needed {
-            store.certificate(certificate_id)?
-        } else {
-            None
-        };
-        let attributes = match certificate {
-            Some(certificate) => {
-                CertificateAttributes::from_pem(&certificate.pem).unwrap_or_else(|e| {
-                    tracing::warn!(certificate_id, "certificate variables unavailable: {e}");
-                    CertificateAttributes::default()
-                })
+            .any(|(.., d)| d.uses_certificate_variables())
+            && let Some(certificate) = store.certificate(certificate_id)?
+        {
+            match CertificateAttributes::from_pem(&certificate.pem) {
+                Ok(read) => attributes = read,
+                Err(e) => tracing::warn!(certificate_id, "certificate variables unavailable: {e}"),
             }
-            None => CertificateAttributes::default(),
-        };
+        }
         let context = RequestContext {
             client_id: client_id.to_owned(),
             source_ip,

@@ -3,24 +3,24 @@
 //! Every mTLS connection compiles the policies attached to its certificate,
 //! and a fleet's devices mostly share a few policies: parsing their JSON on
 //! every accept was about a tenth of the emulator's CPU per connection. A
-//! document is kept under its policy name and version with the text it was
-//! parsed from, and reused only while the registry returns that same text
-//! (a policy deleted and created again restarts at version 1 with other
-//! text).
+//! policy's document is kept under its name with the text it was parsed
+//! from, and reused while the registry returns that same text: a new default
+//! version, or a policy deleted and created again, has other text and is
+//! parsed again.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::document::{PolicyDocument, PolicyDocumentError};
 
-/// Documents kept at most; past it the cache starts again empty, so a
-/// registry with more policy versions than this still works, only slower.
+/// Policies kept at most; past it the cache starts again empty, so a
+/// registry with more policies than this still works, only slower.
 const MAX_DOCUMENTS: usize = 1024;
 
-/// Parsed policy documents by policy name and version.
+/// Parsed policy documents by policy name.
 #[derive(Debug, Default)]
 pub(crate) struct ParsedDocuments {
-    documents: Mutex<HashMap<(String, u32), Parsed>>,
+    documents: Mutex<HashMap<String, Parsed>>,
 }
 
 /// A document and the text it was parsed from.
@@ -31,16 +31,14 @@ struct Parsed {
 }
 
 impl ParsedDocuments {
-    /// Version `version` of policy `name`, whose document is `text`: parsed
-    /// the first time, shared after.
+    /// The document `text` of policy `name`: parsed the first time, shared
+    /// while the policy's text stays the same.
     pub(crate) fn get(
         &self,
         name: &str,
-        version: u32,
         text: &str,
     ) -> Result<Arc<PolicyDocument>, PolicyDocumentError> {
-        let key = (name.to_owned(), version);
-        if let Some(parsed) = self.lock().get(&key)
+        if let Some(parsed) = self.lock().get(name)
             && parsed.text == text
         {
             return Ok(Arc::clone(&parsed.document));
@@ -49,11 +47,11 @@ impl ParsedDocuments {
         // the map only, not for each other's parsing.
         let document = Arc::new(PolicyDocument::parse(text)?);
         let mut documents = self.lock();
-        if documents.len() >= MAX_DOCUMENTS {
+        if documents.len() >= MAX_DOCUMENTS && !documents.contains_key(name) {
             documents.clear();
         }
         documents.insert(
-            key,
+            name.to_owned(),
             Parsed {
                 text: text.to_owned(),
                 document: Arc::clone(&document),
@@ -62,7 +60,7 @@ impl ParsedDocuments {
         Ok(document)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), Parsed>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, Parsed>> {
         // The map is whole after any panic (inserts and clears only).
         self.documents
             .lock()
@@ -85,39 +83,40 @@ mod tests {
         {"Effect":"Deny","Action":"iot:Publish","Resource":"*"}]}"#;
 
     #[test]
-    fn a_version_is_parsed_once_and_shared() {
+    fn a_policy_is_parsed_once_and_shared() {
         let cache = ParsedDocuments::default();
-        let first = cache.get("p", 1, ONE).unwrap();
-        let again = cache.get("p", 1, ONE).unwrap();
+        let first = cache.get("p", ONE).unwrap();
+        let again = cache.get("p", ONE).unwrap();
         assert!(Arc::ptr_eq(&first, &again));
-        let other = cache.get("p", 2, TWO).unwrap();
+        let other = cache.get("q", TWO).unwrap();
         assert_eq!(other.statement_count(), 2);
         assert_eq!(cache.len(), 2);
     }
 
     #[test]
-    fn other_text_under_the_same_name_and_version_is_parsed_again() {
+    fn other_text_under_the_same_name_is_parsed_again() {
         let cache = ParsedDocuments::default();
-        let old = cache.get("p", 1, ONE).unwrap();
-        // Deleted and created again: version 1 again, another document.
-        let new = cache.get("p", 1, TWO).unwrap();
+        let old = cache.get("p", ONE).unwrap();
+        // A new default version, or deleted and created again.
+        let new = cache.get("p", TWO).unwrap();
         assert!(!Arc::ptr_eq(&old, &new));
         assert_eq!(new.statement_count(), 2);
-        assert!(Arc::ptr_eq(&new, &cache.get("p", 1, TWO).unwrap()));
+        assert!(Arc::ptr_eq(&new, &cache.get("p", TWO).unwrap()));
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]
     fn a_document_that_does_not_parse_is_an_error_and_not_kept() {
         let cache = ParsedDocuments::default();
-        assert!(cache.get("bad", 1, "{not json").is_err());
+        assert!(cache.get("bad", "{not json").is_err());
         assert_eq!(cache.len(), 0);
     }
 
     #[test]
     fn the_cache_is_bounded() {
         let cache = ParsedDocuments::default();
-        for version in 0..=u32::try_from(MAX_DOCUMENTS).unwrap() {
-            cache.get("p", version, ONE).unwrap();
+        for n in 0..=MAX_DOCUMENTS {
+            cache.get(&format!("p{n}"), ONE).unwrap();
         }
         assert!(cache.len() <= MAX_DOCUMENTS);
     }
